@@ -1,0 +1,51 @@
+# Two commands matter: `make demo` (the whole story on the local backend) and
+# `make test`. Both create .venv and install from the lock file when needed.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+LOCK   := requirements/lock.txt
+UV_VERSION := 0.13.9
+UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
+DEMO_ROWS ?= 5000
+
+.PHONY: demo test test-fast lint bench lock clean help
+
+help:
+	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"
+	@echo "make test   - the test suite (unit, data, model, integration, AWS API under moto)"
+	@echo "make lint   - pre-commit hooks on all files"
+	@echo "make bench  - benchmarks; they print figures and ratios"
+	@echo "make lock   - re-resolve $(LOCK) from pyproject.toml"
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# core: what the local backend needs; dev: + SageMaker SDK, test and lint tools
+$(VENV)/.core: pyproject.toml $(LOCK) | $(BIN)/uv
+	$(UV) -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
+	$(UV) -e '.[dev]'
+	@touch $@ $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(BIN)/python -m mlops.demo --rows $(DEMO_ROWS)
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py
+
+lock: | $(BIN)/uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \
+	  --python-platform x86_64-unknown-linux-gnu -o $(LOCK)
+
+clean:
+	rm -rf $(VENV) .mlops .pytest_cache .ruff_cache

@@ -1,0 +1,83 @@
+"""`mlops`: the one command line of the template.
+
+Each subcommand lives in `mlops/commands/<group>.py` with a `register(subparsers)`.
+Errors are one line on stderr and a non-zero exit code, never a bare traceback
+(set MLOPS_DEBUG=1 to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from mlops.errors import MlopsError
+
+COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report")
+
+EPILOG = """\
+the story of a change, on the local backend (no AWS needed):
+  mlops data generate --rows 5000 --out data.csv
+  mlops data validate data.csv
+  mlops pipeline run --data data.csv          # registers a PendingManualApproval version
+  mlops models approve 1 --note "looks good"  # what a human approver does
+  mlops deploy --stage staging                # deploy + smoke test
+  mlops promote                               # staging's version to prod
+
+State lives in $MLOPS_HOME (default: .mlops/ in the repository).
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="GitOps MLOps for SageMaker: data checks, pipeline, registry, deployment.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"mlops.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"mlops.commands.{name}":
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MlopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, not a traceback
+        if os.environ.get("MLOPS_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (MLOPS_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+def main() -> None:
+    sys.exit(run())
+
+
+def get_pipeline_definition() -> None:
+    """Console script as in SageMaker Projects: the pipeline definition JSON."""
+    sys.exit(run(["pipeline", "definition", *sys.argv[1:]]))
+
+
+def run_pipeline() -> None:
+    """Console script as in SageMaker Projects: run the pipeline on SageMaker."""
+    sys.exit(run(["pipeline", "run", "--backend", "sagemaker", *sys.argv[1:]]))

@@ -1,0 +1,1 @@
+"""Subcommands of `mlops`, one module per group; heavy imports happen inside handlers."""

@@ -1,0 +1,36 @@
+"""Arguments and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mlops.config import Config, load_config
+from mlops.paths import mlops_home
+
+BACKENDS = ("local", "sagemaker")
+
+
+def add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", type=Path, default=None, help="config file (default: model_build/config.yaml)"
+    )
+
+
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="local", help="where to run (default: local)"
+    )
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def home() -> Path:
+    return mlops_home()
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))

@@ -1,0 +1,62 @@
+"""`mlops pipeline ...`: run the training pipeline, print its SageMaker definition."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.paths import REPO_ROOT
+
+DEFAULT_DATA = REPO_ROOT / "data" / "house_prices.csv"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from(args)
+    if args.backend == "sagemaker":
+        from mlops.sagemaker_backend import run_sagemaker_pipeline
+
+        return run_sagemaker_pipeline(cfg, args)
+    from mlops.champion import resolve_champion
+    from mlops.runner import run_pipeline
+
+    home_dir = home()
+    result = run_pipeline(cfg, args.data, home_dir, champion=resolve_champion(cfg, home_dir))
+    v = result.version
+    print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")
+    print(f"next: mlops models approve {v.version}   # a human approver's decision")
+    return 0
+
+
+def cmd_definition(args: argparse.Namespace) -> int:
+    from mlops.sagemaker_backend import print_definition
+
+    return print_definition(config_from(args), args)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    pipe = sub.add_parser("pipeline", help="run the training pipeline or print its definition")
+    psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="COMMAND")
+
+    run = psub.add_parser(
+        "run",
+        help="validate, preprocess, train, evaluate, gate, register",
+        description="Run the training pipeline. Exit 0 when a model version was "
+        "registered (as PendingManualApproval), 1 when a step or the quality gate "
+        "failed (nothing is registered then), 2 on bad input.",
+    )
+    run.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"raw CSV (default: {DEFAULT_DATA.name} in data/)",
+    )
+    add_backend_arg(run)
+    add_config_arg(run)
+    run.set_defaults(func=cmd_run)
+
+    definition = psub.add_parser(
+        "definition", help="the SageMaker pipeline definition JSON (offline, no credentials)"
+    )
+    add_config_arg(definition)
+    definition.set_defaults(func=cmd_definition)

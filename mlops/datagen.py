@@ -1,0 +1,63 @@
+"""Sample house-price data with the reference schema, deterministic for a seed.
+
+Distributions follow the labs' reference file (`house_pricing.csv`): the same
+columns, integer/float types and ranges, and a price that is linear in the
+features (the reference's own coefficients) plus Gaussian noise, so a model
+fitted here behaves like one fitted on the reference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+COLUMNS = [
+    "YEAR_BUILT",
+    "SQUARE_FEET",
+    "NUM_BEDROOMS",
+    "NUM_BATHROOMS",
+    "LOT_ACRES",
+    "GARAGE_SPACES",
+    "FRONT_PORCH",
+    "DECK",
+    "PRICE",
+]
+
+# Intercept and per-feature price coefficients, as measured on the reference data.
+PRICE_INTERCEPT = -10_095_000.0
+PRICE_COEFFICIENTS = {
+    "YEAR_BUILT": 5_000.0,
+    "SQUARE_FEET": 150.0,
+    "NUM_BEDROOMS": 10_000.0,
+    "NUM_BATHROOMS": 15_000.0,
+    "LOT_ACRES": 15_000.0,
+    "GARAGE_SPACES": 15_000.0,
+    "FRONT_PORCH": 0.0,
+    "DECK": 0.0,
+}
+PRICE_NOISE_SD = 3_000.0
+
+
+def generate_houses(rows: int, seed: int = 0) -> pd.DataFrame:
+    """`rows` houses with a noisy linear price; the same seed gives the same frame."""
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "YEAR_BUILT": np.clip(np.rint(rng.normal(1994.5, 10.0, rows)), 1957, 2019).astype(
+                np.int64
+            ),
+            "SQUARE_FEET": np.clip(rng.normal(3000.0, 740.0, rows), 600.0, 6000.0),
+            "NUM_BEDROOMS": rng.integers(2, 7, rows, dtype=np.int64),
+            "NUM_BATHROOMS": rng.integers(2, 7, rows) / 2.0,
+            "LOT_ACRES": np.round(np.clip(rng.normal(1.0, 0.25, rows), 0.07, 2.0), 2),
+            "GARAGE_SPACES": rng.integers(0, 4, rows, dtype=np.int64),
+            "FRONT_PORCH": rng.integers(0, 2, rows, dtype=np.int64),
+            "DECK": rng.integers(0, 2, rows, dtype=np.int64),
+        }
+    )
+    price = PRICE_INTERCEPT + sum(df[col] * coef for col, coef in PRICE_COEFFICIENTS.items())
+    price = price + rng.normal(0.0, PRICE_NOISE_SD, rows)
+    df["PRICE"] = np.rint(np.maximum(price, 10_000.0)).astype(np.int64)
+    return df[COLUMNS]

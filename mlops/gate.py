@@ -1,0 +1,60 @@
+"""The quality gate: evaluation.json against the thresholds in config.
+
+The SageMaker pipeline's ConditionStep checks the same three conditions with
+the same numbers (see `model_build/pipeline.py` and the parity test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlops.graph import Gate
+
+
+@dataclass(frozen=True)
+class Check:
+    metric: str
+    value: float
+    op: str  # "<=" or ">="
+    threshold: float
+    passed: bool
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        return f"{self.metric} {self.value:.6g} {self.op} {self.threshold:.6g}: {verdict}"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+
+def champion_mse_limit(champion_mse: float, max_regression_pct: float) -> float:
+    """The highest challenger MSE allowed next to a champion scored on the same rows."""
+    return champion_mse * (1.0 + max_regression_pct / 100.0)
+
+
+def check_gate(evaluation: dict, gate: Gate) -> Verdict:
+    """Check MSE, R² and (when a champion was scored) the regression against it."""
+    metrics = evaluation["regression_metrics"]
+    mse = float(metrics["mse"]["value"])
+    r2 = float(metrics["r2"]["value"])
+    checks = [
+        Check("mse", mse, "<=", gate.max_mse, mse <= gate.max_mse),
+        Check("r2", r2, ">=", gate.min_r2, r2 >= gate.min_r2),
+    ]
+    champion = evaluation.get("champion")
+    if champion:
+        limit = champion_mse_limit(
+            float(champion["regression_metrics"]["mse"]["value"]), gate.max_regression_pct
+        )
+        checks.append(Check("mse vs champion", mse, "<=", limit, mse <= limit))
+    return Verdict(tuple(checks))

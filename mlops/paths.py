@@ -1,0 +1,13 @@
+"""Where things live: the repository and the state directory ($MLOPS_HOME)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def mlops_home() -> Path:
+    """The local backend's state directory; `.mlops/` in the repo unless $MLOPS_HOME is set."""
+    return Path(os.environ.get("MLOPS_HOME") or REPO_ROOT / ".mlops").resolve()

@@ -1,0 +1,284 @@
+"""Model registry: model package group, numbered versions, approval status, metrics, lineage.
+
+`LocalRegistry` keeps it in SQLite under $MLOPS_HOME. Every write is one
+`BEGIN IMMEDIATE` transaction, so concurrent registrations from several processes
+get distinct, gapless version numbers, and a process killed mid-way leaves either
+a whole version or none. Artifacts are copied into a folder named after the run
+*before* the row is inserted: a crash leaves at worst an unreferenced folder,
+never a row pointing at missing files.
+
+The SageMaker Model Registry implements the same methods (`mlops.sagemaker_registry`).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shutil
+import sqlite3
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+from mlops.errors import UsageError
+
+PENDING = "PendingManualApproval"
+APPROVED = "Approved"
+REJECTED = "Rejected"
+APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
+METRIC_NAMES = ("mse", "rmse", "mae", "r2")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    group: str
+    version: int
+    approval_status: str
+    created_at: str
+    metrics: dict  # mse, rmse, mae, r2 (floats)
+    lineage: dict  # git_commit, pr_number, data_sha256, params, run_id
+    model_uri: str  # model.tar.gz: a local path or an s3:// URI
+    evaluation_uri: str = ""
+    baseline_uri: str = ""  # training-data statistics for drift checks
+    note: str = ""
+    arn: str = ""  # SageMaker model package ARN; empty locally
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Registry(Protocol):
+    group: str
+
+    def list(self) -> list[ModelVersion]: ...
+    def describe(self, version: int) -> ModelVersion: ...
+    def approve(self, version: int, note: str = "") -> ModelVersion: ...
+    def reject(self, version: int, note: str = "") -> ModelVersion: ...
+    def latest_approved(self) -> ModelVersion | None: ...
+
+
+def metrics_from_evaluation(evaluation: dict) -> dict:
+    """`{"regression_metrics": {"mse": {"value": v}}}` -> `{"mse": v, ...}`."""
+    reg = evaluation["regression_metrics"]
+    return {name: float(reg[name]["value"]) for name in METRIC_NAMES if name in reg}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_package_groups (
+    name TEXT PRIMARY KEY,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_versions (
+    grp TEXT NOT NULL REFERENCES model_package_groups(name),
+    version INTEGER NOT NULL,
+    approval_status TEXT NOT NULL
+        CHECK (approval_status IN ('PendingManualApproval', 'Approved', 'Rejected')),
+    created_at TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    lineage TEXT NOT NULL,
+    model_uri TEXT NOT NULL,
+    evaluation_uri TEXT NOT NULL,
+    baseline_uri TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (grp, version)
+);
+CREATE TABLE IF NOT EXISTS approval_history (
+    grp TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    approval_status TEXT NOT NULL,
+    note TEXT NOT NULL,
+    user TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+"""
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA busy_timeout=60000")
+    conn.executescript(SCHEMA)
+    return conn
+
+
+class LocalRegistry:
+    """The registry of the local backend: SQLite plus an artifact folder per registered run."""
+
+    def __init__(self, home: Path, group: str):
+        self.home = home
+        self.group = group
+        self.db_path = home / "registry.db"
+        self.artifacts = home / "registry" / group
+
+    def _connect(self) -> sqlite3.Connection:
+        return connect(self.db_path)
+
+    @staticmethod
+    def _row_to_version(row: sqlite3.Row) -> ModelVersion:
+        return ModelVersion(
+            group=row["grp"],
+            version=row["version"],
+            approval_status=row["approval_status"],
+            created_at=row["created_at"],
+            metrics=json.loads(row["metrics"]),
+            lineage=json.loads(row["lineage"]),
+            model_uri=row["model_uri"],
+            evaluation_uri=row["evaluation_uri"],
+            baseline_uri=row["baseline_uri"],
+            note=row["note"],
+        )
+
+    def register(
+        self,
+        model_archive: Path,
+        evaluation: Path,
+        baseline: Path | None,
+        lineage: dict,
+        status: str = PENDING,
+    ) -> ModelVersion:
+        """Copy the artifacts, then insert the next version number in one transaction."""
+        if status not in APPROVAL_STATUSES:
+            raise UsageError(f"approval status must be one of {APPROVAL_STATUSES}, not {status!r}")
+        metrics = metrics_from_evaluation(json.loads(evaluation.read_text()))
+        folder = self.artifacts / "runs" / str(lineage["run_id"])
+        folder.mkdir(parents=True, exist_ok=True)
+        model_uri = shutil.copy2(model_archive, folder / "model.tar.gz")
+        evaluation_uri = shutil.copy2(evaluation, folder / "evaluation.json")
+        baseline_uri = shutil.copy2(baseline, folder / "baseline.json") if baseline else ""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(
+                "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?)", (self.group, _now())
+            )
+            (version,) = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE grp = ?",
+                (self.group,),
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
+                (
+                    self.group,
+                    version,
+                    status,
+                    _now(),
+                    json.dumps(metrics),
+                    json.dumps(lineage, sort_keys=True),
+                    str(model_uri),
+                    str(evaluation_uri),
+                    str(baseline_uri),
+                ),
+            )
+            conn.execute(
+                "INSERT INTO approval_history VALUES (?, ?, ?, 'registered', ?, ?)",
+                (self.group, version, status, _user(), _now()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+        return self.describe(version)
+
+    def list(self) -> list[ModelVersion]:
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT * FROM model_versions WHERE grp = ? ORDER BY version", (self.group,)
+            ).fetchall()
+        finally:
+            conn.close()
+        return [self._row_to_version(r) for r in rows]
+
+    def describe(self, version: int) -> ModelVersion:
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                "SELECT * FROM model_versions WHERE grp = ? AND version = ?", (self.group, version)
+            ).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise UsageError(f"model version {version} does not exist in group {self.group!r}")
+        return self._row_to_version(row)
+
+    def set_status(self, version: int, status: str, note: str = "") -> ModelVersion:
+        if status not in APPROVAL_STATUSES:
+            raise UsageError(f"approval status must be one of {APPROVAL_STATUSES}, not {status!r}")
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            updated = conn.execute(
+                "UPDATE model_versions SET approval_status = ?, note = ? WHERE grp = ? AND version = ?",
+                (status, note, self.group, version),
+            ).rowcount
+            if updated:
+                conn.execute(
+                    "INSERT INTO approval_history VALUES (?, ?, ?, ?, ?, ?)",
+                    (self.group, version, status, note, _user(), _now()),
+                )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+        if not updated:
+            raise UsageError(f"model version {version} does not exist in group {self.group!r}")
+        return self.describe(version)
+
+    def approve(self, version: int, note: str = "") -> ModelVersion:
+        return self.set_status(version, APPROVED, note)
+
+    def reject(self, version: int, note: str = "") -> ModelVersion:
+        return self.set_status(version, REJECTED, note)
+
+    def latest_approved(self) -> ModelVersion | None:
+        approved = [v for v in self.list() if v.approval_status == APPROVED]
+        return approved[-1] if approved else None
+
+    def history(self, version: int) -> list[dict]:
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT * FROM approval_history WHERE grp = ? AND version = ? ORDER BY rowid",
+                (self.group, version),
+            ).fetchall()
+        finally:
+            conn.close()
+        return [dict(r) for r in rows]
+
+
+def open_registry(backend: str, group: str, home: Path) -> Registry:
+    """The registry for a backend; the SageMaker one is imported only when asked for."""
+    if backend == "local":
+        return LocalRegistry(home, group)
+    from mlops.sagemaker_registry import SageMakerRegistry
+
+    return SageMakerRegistry(group)
+
+
+__all__ = [
+    "APPROVAL_STATUSES",
+    "APPROVED",
+    "PENDING",
+    "REJECTED",
+    "LocalRegistry",
+    "ModelVersion",
+    "Registry",
+    "open_registry",
+]

@@ -1,0 +1,258 @@
+"""The local backend's pipeline runner: executes the step graph as subprocesses.
+
+Each step runs its script with the interpreter running this code. Container
+paths are mapped to folders of the run, `$MLOPS_HOME/runs/<run-id>/<step>/<name>`:
+processing scripts get `--<name>-dir` arguments, training scripts get
+SM_CHANNEL_<NAME> and SM_MODEL_DIR, like in SageMaker. The model folder is packed
+into model.tar.gz, as SageMaker does after training. Each step's output goes to
+its own log.txt; progress goes to the `progress` callback.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops.config import Config
+from mlops.errors import GateFailed, StepFailed, UsageError
+from mlops.gate import Verdict, check_gate
+from mlops.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.paths import REPO_ROOT
+from mlops.registry import LocalRegistry, ModelVersion
+
+CHAMPION = "champion"
+MODEL_ARCHIVE = "model.tar.gz"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    run_dir: Path
+    evaluation: dict
+    verdict: Verdict
+    version: ModelVersion | None
+
+
+def new_run_id() -> str:
+    """Sortable and unique across concurrent runs: UTC time plus random hex."""
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit(repo: Path = REPO_ROOT) -> str:
+    """HEAD of the repository, or 'unknown' outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def pr_number() -> str:
+    """The pull request number when running in CI for a PR, else ''."""
+    if os.environ.get("MLOPS_PR_NUMBER"):
+        return os.environ["MLOPS_PR_NUMBER"]
+    ref = os.environ.get("GITHUB_REF", "")  # refs/pull/<n>/merge on pull_request events
+    parts = ref.split("/")
+    return parts[2] if len(parts) == 4 and parts[1] == "pull" else ""
+
+
+def check_data_file(path: Path) -> None:
+    """Fail early, with one line, on a data file the steps could not read."""
+    if not path.exists():
+        raise UsageError(f"data file not found: {path}")
+    if path.is_dir():
+        raise UsageError(f"data path is a directory, expected a CSV file: {path}")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"data file is not readable: {path}")
+    if path.stat().st_size == 0:
+        raise UsageError(f"data file is empty: {path}")
+
+
+def _link(target: Path, folder: Path, name: str) -> Path:
+    """Expose `target` as folder/name without copying (inputs can be large)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / name
+    link.symlink_to(target.resolve())
+    return folder
+
+
+def output_dir(run_dir: Path, step: str, output: str) -> Path:
+    return run_dir / step / output
+
+
+def resolve_sources(
+    graph: Graph, run_dir: Path, data_file: Path, suite_file: Path, champion: Path | None
+) -> dict[str, Path]:
+    """Source name -> local folder, for the pipeline inputs and every step output."""
+    sources = {
+        RAW_DATA: _link(data_file, run_dir / "inputs" / RAW_DATA, data_file.name),
+        SUITE: _link(suite_file, run_dir / "inputs" / SUITE, suite_file.name),
+    }
+    if champion is not None:
+        sources[CHAMPION] = _link(champion, run_dir / "inputs" / CHAMPION, MODEL_ARCHIVE)
+    for step in graph.steps:
+        for out in step.outputs:
+            sources[f"{step.name}.{out.name}"] = output_dir(run_dir, step.name, out.name)
+    return sources
+
+
+def step_command(step: Step, sources: dict[str, Path], run_dir: Path) -> tuple[list[str], dict]:
+    """argv and extra environment for one step, its container paths mapped into the run."""
+    argv = [sys.executable, str(REPO_ROOT / step.script), *step.arguments]
+    # Bytecode goes to the state dir: step folders stay lean (SageMaker ships them whole).
+    env = {"PYTHONPYCACHEPREFIX": str(run_dir.parent.parent / "pycache"), "PYTHONUNBUFFERED": "1"}
+    present = [i for i in step.inputs if i.source in sources]
+    if step.kind == "training":
+        for inp in present:
+            env[f"SM_CHANNEL_{inp.name.upper()}"] = str(sources[inp.source])
+        env["SM_MODEL_DIR"] = str(output_dir(run_dir, step.name, step.outputs[0].name))
+        env["SM_OUTPUT_DATA_DIR"] = str(run_dir / step.name / "output-data")
+        return argv, env
+    for inp in present:
+        argv += [f"--{inp.name}-dir", str(sources[inp.source])]
+    for out in step.outputs:
+        argv += [f"--{out.name}-dir", str(output_dir(run_dir, step.name, out.name))]
+    return argv, env
+
+
+def pack_model(model_dir: Path, archive: Path) -> Path:
+    """model.tar.gz with the folder's files at its root, as SageMaker packs SM_MODEL_DIR."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    return archive
+
+
+def _last_error_line(log: Path) -> str:
+    lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1] if lines else "(no output)"
+
+
+def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
+    """Run one step to completion; raise StepFailed naming it and its log. Returns seconds."""
+    argv, extra_env = step_command(step, sources, run_dir)
+    log = run_dir / step.name / "log.txt"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with log.open("w") as out:
+        out.write("$ " + " ".join(argv) + "\n")
+        out.flush()
+        proc = subprocess.run(
+            argv,
+            cwd=REPO_ROOT,
+            env={**os.environ, **extra_env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    if proc.returncode != 0:
+        raise StepFailed(
+            f"step '{step.name}' failed (exit {proc.returncode}): {_last_error_line(log)} "
+            f"[log: {log}]"
+        )
+    if step.kind == "training":
+        model_dir = output_dir(run_dir, step.name, step.outputs[0].name)
+        archive_dir = run_dir / step.name / "output"
+        pack_model(model_dir, archive_dir / MODEL_ARCHIVE)
+        # Downstream steps read the packed archive, as they would read S3ModelArtifacts.
+        sources[f"{step.name}.{step.outputs[0].name}"] = archive_dir
+    return time.perf_counter() - start
+
+
+def format_metrics(regression_metrics: dict) -> str:
+    return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
+
+
+def lineage(cfg: Config, data_file: Path, run_id: str, data_sha256: str) -> dict:
+    return {
+        "git_commit": git_commit(),
+        "pr_number": pr_number(),
+        "data_sha256": data_sha256,
+        "data_file": str(data_file),
+        "params": {
+            "preprocess": cfg.preprocess.model_dump(),
+            "train": dict(cfg.train.hyperparameters),
+        },
+        "run_id": run_id,
+        "backend": "local",
+    }
+
+
+def run_pipeline(
+    cfg: Config,
+    data_file: Path,
+    home: Path,
+    progress: Callable[[str], None] = print,
+    champion: ModelVersion | None = None,
+    graph: Graph | None = None,
+) -> RunResult:
+    """Run every step, check the gate, register the model. Raises on failure, registering nothing."""
+    data_file = Path(data_file)
+    check_data_file(data_file)
+    suite_file = REPO_ROOT / cfg.data.expectation_suite
+    if not suite_file.is_file():
+        raise UsageError(
+            f"expectation suite not found: {suite_file} (config data.expectation_suite)"
+        )
+    graph = graph or build_graph(cfg)
+    run_id = new_run_id()
+    run_dir = home / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    progress(f"run {run_id}  ({run_dir})")
+    champion_archive = Path(champion.model_uri) if champion else None
+    if champion:
+        progress(f"champion: version {champion.version} (scored on the same test rows)")
+    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
+    summary: dict = {"run_id": run_id, "data_file": str(data_file), "steps": {}}
+    try:
+        for index, step in enumerate(graph.steps, 1):
+            progress(f"[{index}/{len(graph.steps)}] {step.name:<11} {step.description}")
+            seconds = run_step(step, sources, run_dir)
+            summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
+            progress(f"      {step.name:<11} done in {seconds:.1f}s")
+        evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
+        evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
+        verdict = check_gate(evaluation, graph.gate)
+        progress("metrics: " + format_metrics(evaluation["regression_metrics"]))
+        for check in verdict.checks:
+            progress(f"gate:    {check}")
+        summary["gate"] = {"passed": verdict.passed, "checks": [str(c) for c in verdict.checks]}
+        if not verdict.passed:
+            failed = "; ".join(str(c) for c in verdict.failures)
+            raise GateFailed(f"quality gate failed: {failed}; nothing registered (run {run_id})")
+        data_sha256 = sha256_file(data_file)
+        baseline_dir = sources[graph.baseline]
+        version = LocalRegistry(home, cfg.model_package_group).register(
+            model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
+            evaluation=evaluation_dir / "evaluation.json",
+            baseline=baseline_dir / "baseline.json",
+            lineage=lineage(cfg, data_file, run_id, data_sha256),
+        )
+        summary.update(status="registered", version=version.version)
+        return RunResult(run_id, run_dir, evaluation, verdict, version)
+    except BaseException as exc:
+        summary.update(status="failed", error=str(exc) or type(exc).__name__)
+        raise
+    finally:
+        (run_dir / "run.json").write_text(json.dumps(summary, indent=2))

@@ -1,0 +1,88 @@
+"""evaluate: score the model (and the champion, when given) on the held-out test split.
+
+Runs unchanged as a SageMaker Processing job and under the local runner. Writes
+evaluation.json in SageMaker's model quality format:
+`{"regression_metrics": {"mse": {"value": ..., "standard_deviation": ...}, ...}}`.
+When a champion model is given, it is scored on the same rows and its metrics
+are written under "champion", so the gate compares like with like.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from inference import Model, model_fn
+from train import read_channel
+
+MODEL_ARCHIVE = "model.tar.gz"
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    """MSE, RMSE, MAE, R² with SageMaker's {"value", "standard_deviation"} shape."""
+    errors = y_pred - y_true
+    squared = errors**2
+    mse = float(squared.mean())
+    total = float(((y_true - y_true.mean()) ** 2).sum())
+    r2 = 1.0 - float(squared.sum()) / total if total > 0 else 0.0
+    return {
+        "mse": {"value": mse, "standard_deviation": float(squared.std())},
+        "rmse": {"value": float(np.sqrt(mse)), "standard_deviation": "NaN"},
+        "mae": {
+            "value": float(np.abs(errors).mean()),
+            "standard_deviation": float(np.abs(errors).std()),
+        },
+        "r2": {"value": r2, "standard_deviation": "NaN"},
+    }
+
+
+def evaluate_model(model: Model, X: np.ndarray, y: np.ndarray) -> dict:
+    return regression_metrics(y, model.booster.inplace_predict(X))
+
+
+def load_archive(archive: Path, workdir: Path) -> Model:
+    """Unpack a model.tar.gz (as SageMaker produces it) and load it through inference.model_fn."""
+    with tarfile.open(archive) as tar:
+        tar.extractall(workdir, filter="data")
+    return model_fn(str(workdir))
+
+
+def find_archive(path: Path) -> Path | None:
+    if path.is_file():
+        return path
+    found = sorted(path.glob(MODEL_ARCHIVE)) if path.is_dir() else []
+    return found[0] if found else None
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", type=Path, default=Path("/opt/ml/processing/model"))
+    p.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
+    p.add_argument("--champion-dir", type=Path, default=Path("/opt/ml/processing/champion"))
+    p.add_argument("--evaluation-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    args = p.parse_args(argv)
+
+    X, y = read_channel(args.test_dir)
+    archive = find_archive(args.model_dir)
+    if archive is None:
+        raise FileNotFoundError(f"no {MODEL_ARCHIVE} in {args.model_dir}")
+    with tempfile.TemporaryDirectory() as tmp:
+        report = {"regression_metrics": evaluate_model(load_archive(archive, Path(tmp)), X, y)}
+    champion = find_archive(args.champion_dir)
+    if champion is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            report["champion"] = {
+                "regression_metrics": evaluate_model(load_archive(champion, Path(tmp)), X, y)
+            }
+    report["test_rows"] = len(y)
+    args.evaluation_dir.mkdir(parents=True, exist_ok=True)
+    (args.evaluation_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
+    print(json.dumps({k: v["value"] for k, v in report["regression_metrics"].items()}))
+
+
+if __name__ == "__main__":
+    main()

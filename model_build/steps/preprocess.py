@@ -1,0 +1,109 @@
+"""preprocess: split raw rows into train/validation/test and record the training baseline.
+
+Runs unchanged as a SageMaker Processing job (scikit-learn image) and under the
+local runner. Outputs are what SageMaker's XGBoost expects: CSV, target first,
+no header. Trees are scale-invariant, so nothing is fitted here: the only
+preprocessing serving needs is the feature order, which `train` ships in the
+model's manifest. The baseline (per-feature quantiles and histograms of the
+training split) is what `mlops data drift` compares new data against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+BASELINE_BINS = 10
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+
+
+def read_raw(input_dir: Path, columns: list[str]) -> pd.DataFrame:
+    """All CSV files in `input_dir`, concatenated, with exactly `columns` in that order."""
+    files = sorted(input_dir.glob("*.csv")) if input_dir.is_dir() else [input_dir]
+    if not files:
+        raise FileNotFoundError(f"no .csv file in {input_dir}")
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"input lacks column(s) {missing}; has {list(df.columns)}")
+    if df.empty:
+        raise ValueError("input has no data rows")
+    return df[columns]
+
+
+def split_data(df: pd.DataFrame, train_ratio: float, validation_ratio: float, seed: int) -> Splits:
+    """Shuffle with `seed` and cut into train/validation/test by the ratios."""
+    order = np.random.default_rng(seed).permutation(len(df))
+    n_train = round(len(df) * train_ratio)
+    n_val = round(len(df) * validation_ratio)
+    if n_train < 1 or n_val < 1 or len(df) - n_train - n_val < 1:
+        raise ValueError(f"{len(df)} rows are too few to split {train_ratio}/{validation_ratio}")
+    parts = np.split(order, [n_train, n_train + n_val])
+    train, validation, test = (df.iloc[idx].reset_index(drop=True) for idx in parts)
+    return Splits(train, validation, test)
+
+
+def baseline_statistics(train: pd.DataFrame, features: list[str]) -> dict:
+    """Per-feature summary and decile bin edges with training proportions (for PSI drift)."""
+    stats = {}
+    for name in features:
+        values = train[name].to_numpy(dtype=float)
+        edges = np.unique(np.quantile(values, np.linspace(0, 1, BASELINE_BINS + 1)))
+        inner = edges[1:-1]
+        counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
+        stats[name] = {
+            "count": int(values.size),
+            "mean": float(values.mean()),
+            "std": float(values.std()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+            "bin_edges": [float(e) for e in inner],
+            "proportions": [float(c) / values.size for c in counts],
+        }
+    return {"features": stats, "rows": len(train)}
+
+
+def to_xgboost_csv(df: pd.DataFrame, features: list[str], target: str) -> pd.DataFrame:
+    """Target first, then the features in order: the layout SageMaker's XGBoost reads."""
+    return df[[target, *features]]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--features", required=True, help="comma-separated feature columns, in order")
+    p.add_argument("--target", required=True)
+    p.add_argument("--train-ratio", type=float, required=True)
+    p.add_argument("--validation-ratio", type=float, required=True)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/input"))
+    for name in ("train", "validation", "test", "baseline"):
+        p.add_argument(f"--{name}-dir", type=Path, default=Path(f"/opt/ml/processing/{name}"))
+    args = p.parse_args(argv)
+    features = args.features.split(",")
+
+    df = read_raw(args.raw_dir, [*features, args.target])
+    splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed)
+    for name in ("train", "validation", "test"):
+        out = getattr(args, f"{name}_dir")
+        out.mkdir(parents=True, exist_ok=True)
+        frame = to_xgboost_csv(getattr(splits, name), features, args.target)
+        frame.to_csv(out / f"{name}.csv", header=False, index=False)
+        print(f"{name}: {len(frame)} rows")
+    args.baseline_dir.mkdir(parents=True, exist_ok=True)
+    baseline = baseline_statistics(splits.train, features)
+    (args.baseline_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""train: XGBoost with early stopping on the validation split.
+
+Runs unchanged in SageMaker's XGBoost 3.2-0 framework container (script mode)
+and under the local runner. Reads the channels from SM_CHANNEL_TRAIN /
+SM_CHANNEL_VALIDATION (CSV, target first, no header), hyperparameters as
+`--name value` arguments, and writes to SM_MODEL_DIR, which SageMaker (or the
+local runner) packs into model.tar.gz:
+
+- xgboost-model.json  the booster in XGBoost's own JSON format (never pickle)
+- manifest.json       feature names and order, sha256 of the model file, versions
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+MODEL_FILE = "xgboost-model.json"
+MANIFEST_FILE = "manifest.json"
+# Arguments of xgboost.train itself; every other hyperparameter is a booster parameter.
+TRAIN_ARGS = ("num_round", "early_stopping_rounds")
+
+
+def parse_value(text: str) -> int | float | str:
+    """Hyperparameters arrive as strings: give numbers back their type."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_hyperparameters(pairs: list[str]) -> dict[str, int | float | str]:
+    """`['--max_depth', '3', '--eta', '0.05']` -> `{'max_depth': 3, 'eta': 0.05}`."""
+    if len(pairs) % 2:
+        raise ValueError(f"hyperparameters must come as --name value pairs, got {pairs}")
+    params = {}
+    for flag, value in zip(pairs[::2], pairs[1::2], strict=True):
+        if not flag.startswith("--"):
+            raise ValueError(f"expected --name before {value!r}, got {flag!r}")
+        params[flag[2:].replace("-", "_")] = parse_value(value)
+    return params
+
+
+def read_channel(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(X, y) from every CSV in a channel folder: target first, no header."""
+    files = sorted(path.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no .csv file in channel {path}")
+    data = pd.concat([pd.read_csv(f, header=None) for f in files]).to_numpy(dtype=np.float64)
+    return data[:, 1:], data[:, 0]
+
+
+def train_model(
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    params: dict,
+    feature_names: list[str],
+) -> xgb.Booster:
+    """Fit a booster, stopping when validation RMSE stops improving."""
+    booster_params = {k: v for k, v in params.items() if k not in TRAIN_ARGS}
+    booster_params.setdefault("eval_metric", "rmse")
+    booster_params.setdefault("nthread", os.cpu_count() or 1)
+    dtrain = xgb.DMatrix(X_train, label=y_train, feature_names=feature_names)
+    dval = xgb.DMatrix(X_val, label=y_val, feature_names=feature_names)
+    return xgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=int(params["num_round"]),
+        evals=[(dval, "validation")],
+        early_stopping_rounds=params.get("early_stopping_rounds"),
+        verbose_eval=False,
+    )
+
+
+def keep_best_rounds(booster: xgb.Booster) -> xgb.Booster:
+    """Drop the trees grown after the best validation score, so any reader predicts alike."""
+    best = getattr(booster, "best_iteration", None)
+    if best is None or best + 1 >= booster.num_boosted_rounds():
+        return booster
+    return booster[: best + 1]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_manifest(
+    model_path: Path, feature_names: list[str], target: str, params: dict, booster: xgb.Booster
+) -> dict:
+    import sklearn
+
+    return {
+        "model_file": model_path.name,
+        "model_format": "xgboost-json",
+        "model_sha256": sha256_file(model_path),
+        "features": feature_names,
+        "target": target,
+        "preprocessing": "none: trees are scale-invariant; features are taken in this order",
+        "num_trees": booster.num_boosted_rounds(),
+        "hyperparameters": params,
+        "versions": {
+            "python": platform.python_version(),
+            "xgboost": xgb.__version__,
+            "numpy": np.__version__,
+            "pandas": pd.__version__,
+            "scikit-learn": sklearn.__version__,
+        },
+    }
+
+
+def save_model(booster: xgb.Booster, model_dir: Path, manifest_extra: dict) -> Path:
+    """Write the booster and its manifest; return the manifest path."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model_path = model_dir / MODEL_FILE
+    booster.save_model(model_path)
+    manifest = build_manifest(model_path, booster=booster, **manifest_extra)
+    manifest_path = model_dir / MANIFEST_FILE
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return manifest_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--features", required=True, help="comma-separated feature names, in order")
+    p.add_argument("--target", required=True)
+    p.add_argument(
+        "--model-dir", type=Path, default=Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+    )
+    p.add_argument(
+        "--train",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_TRAIN", "/opt/ml/input/data/train")),
+    )
+    p.add_argument(
+        "--validation",
+        type=Path,
+        default=Path(os.environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
+    )
+    args, rest = p.parse_known_args(argv)
+    params = parse_hyperparameters(rest)
+    features = args.features.split(",")
+
+    X_train, y_train = read_channel(args.train)
+    X_val, y_val = read_channel(args.validation)
+    if X_train.shape[1] != len(features):
+        raise ValueError(
+            f"train data has {X_train.shape[1]} feature columns, expected {len(features)}"
+        )
+    booster = train_model(X_train, y_train, X_val, y_val, params, features)
+    rounds = booster.num_boosted_rounds()
+    booster = keep_best_rounds(booster)
+    save_model(
+        booster,
+        args.model_dir,
+        {"feature_names": features, "target": args.target, "params": params},
+    )
+    print(f"trained {rounds} rounds; kept the best {booster.num_boosted_rounds()}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
