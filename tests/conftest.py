@@ -1,0 +1,61 @@
+"""Shared fixtures. Tests never read ../shared: data comes from the project's generator."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STEPS_DIR = REPO_ROOT / "model_build" / "steps"
+# Step scripts import their siblings as top-level modules, as they do in a SageMaker
+# container where the source folder is the working directory.
+if str(STEPS_DIR) not in sys.path:
+    sys.path.insert(0, str(STEPS_DIR))
+
+PIPELINE_ROWS = 4000  # enough rows for the default gate, small enough for seconds
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty, isolated $MLOPS_HOME."""
+    path = tmp_path / "mlops-home"
+    monkeypatch.setenv("MLOPS_HOME", str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def house_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean sample data file (read-only by convention: copy before corrupting)."""
+    from mlops.datagen import generate_houses
+
+    path = tmp_path_factory.mktemp("data") / "houses.csv"
+    generate_houses(PIPELINE_ROWS, seed=3).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def _registered_home(tmp_path_factory: pytest.TempPathFactory, house_csv: Path):
+    """One pipeline run shared by the session: a home with version 1 registered."""
+    from mlops.config import load_config
+    from mlops.runner import run_pipeline
+
+    path = tmp_path_factory.mktemp("registered") / "mlops-home"
+    result = run_pipeline(load_config(), house_csv, path, progress=lambda _: None)
+    return path, result
+
+
+@pytest.fixture
+def registered_home(_registered_home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A private copy of a home holding one registered version (PendingManualApproval).
+
+    Returns (home, RunResult); the run's paths point into the shared original,
+    which tests must not modify.
+    """
+    original, result = _registered_home
+    path = tmp_path / "mlops-home"
+    shutil.copytree(original, path, symlinks=True)
+    monkeypatch.setenv("MLOPS_HOME", str(path))
+    return path, result
