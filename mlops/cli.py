@@ -81,3 +81,7 @@ def get_pipeline_definition() -> None:
 def run_pipeline() -> None:
     """Console script as in SageMaker Projects: run the pipeline on SageMaker."""
     sys.exit(run(["pipeline", "run", "--backend", "sagemaker", *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    main()

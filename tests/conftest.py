@@ -59,3 +59,20 @@ def registered_home(_registered_home, tmp_path: Path, monkeypatch: pytest.Monkey
     shutil.copytree(original, path, symlinks=True)
     monkeypatch.setenv("MLOPS_HOME", str(path))
     return path, result
+
+
+@pytest.fixture
+def config_file(tmp_path: Path):
+    """A function writing a copy of the shipped config, changed by `mutate(raw_dict)`."""
+    import yaml
+
+    from mlops.config import DEFAULT_CONFIG
+
+    def write(mutate) -> Path:
+        raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        mutate(raw)
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(raw))
+        return path
+
+    return write

@@ -1,0 +1,47 @@
+"""Config loading: the shipped config is valid; a bad value names the key and the reason."""
+
+import pytest
+
+from mlops.config import load_config
+from mlops.errors import UsageError
+
+
+def test_shipped_config_loads():
+    cfg = load_config()
+    assert cfg.data.target == "PRICE"
+    assert cfg.columns[-1] == "PRICE" and len(cfg.columns) == 9
+    assert cfg.train.hyperparameters["num_round"] >= 1
+    assert 0 < cfg.preprocess.train_ratio + cfg.preprocess.validation_ratio < 1
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key", "reason"),
+    [
+        (lambda c: c["preprocess"].update(train_ratio=1.5), "preprocess.train_ratio", "less than 1"),
+        (lambda c: c["preprocess"].update(validation_ratio=0.5), "preprocess", "test split"),
+        (lambda c: c["gate"].update(max_mse="lots"), "gate.max_mse", "valid number"),
+        (lambda c: c["gate"].pop("min_r2"), "gate.min_r2", "Field required"),
+        (lambda c: c["train"]["hyperparameters"].update(num_round=0), "train", "num_round"),
+        (lambda c: c["data"].update(features=[]), "data.features", "at least 1"),
+        (lambda c: c["data"]["features"].append("PRICE"), "data", "also listed as a feature"),
+        (lambda c: c.update(unknown_section={}), "unknown_section", "Extra inputs"),
+        (lambda c: c.update(model_package_group="bad name!"), "model_package_group", "pattern"),
+    ],
+)
+def test_bad_config_names_key_and_reason(config_file, mutate, key, reason):
+    with pytest.raises(UsageError) as err:
+        load_config(config_file(mutate))
+    assert key in str(err.value)
+    assert reason in str(err.value)
+
+
+def test_missing_and_unparseable_config(tmp_path):
+    with pytest.raises(UsageError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [unclosed")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_config(bad)
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(UsageError, match="mapping"):
+        load_config(bad)
