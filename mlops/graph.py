@@ -152,6 +152,7 @@ def build_graph(cfg: Config) -> Graph:
                 Input("champion", "champion", f"{PROC}/champion", optional=True),
             ),
             outputs=(Output("evaluation", f"{PROC}/evaluation"),),
+            arguments=named_args(max_regression_pct=cfg.gate.max_regression_pct),
             description="metrics on the held-out test split (and the champion's)",
         ),
     )

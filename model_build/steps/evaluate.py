@@ -5,12 +5,18 @@ evaluation.json in SageMaker's model quality format:
 `{"regression_metrics": {"mse": {"value": ..., "standard_deviation": ...}, ...}}`.
 When a champion model is given, it is scored on the same rows and its metrics
 are written under "champion", so the gate compares like with like.
+
+`champion_mse_limit` is the highest challenger MSE the champion check allows,
+champion MSE x (1 + max_regression_pct / 100), or the largest float when no
+champion was scored. It is always present so that a SageMaker ConditionStep,
+which has no arithmetic, can compare against it with JsonGet.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tarfile
 import tempfile
 from pathlib import Path
@@ -51,6 +57,14 @@ def load_archive(archive: Path, workdir: Path) -> Model:
     return model_fn(str(workdir))
 
 
+def champion_mse_limit(report: dict, max_regression_pct: float) -> float:
+    """The champion check's MSE limit; without a champion there is nothing to regress against."""
+    champion = report.get("champion")
+    if not champion:
+        return sys.float_info.max
+    return champion["regression_metrics"]["mse"]["value"] * (1.0 + max_regression_pct / 100.0)
+
+
 def find_archive(path: Path) -> Path | None:
     if path.is_file():
         return path
@@ -64,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     p.add_argument("--champion-dir", type=Path, default=Path("/opt/ml/processing/champion"))
     p.add_argument("--evaluation-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    p.add_argument("--max-regression-pct", type=float, default=0.0)
     args = p.parse_args(argv)
 
     X, y = read_channel(args.test_dir)
@@ -78,6 +93,7 @@ def main(argv: list[str] | None = None) -> None:
             report["champion"] = {
                 "regression_metrics": evaluate_model(load_archive(champion, Path(tmp)), X, y)
             }
+    report["champion_mse_limit"] = champion_mse_limit(report, args.max_regression_pct)
     report["test_rows"] = len(y)
     args.evaluation_dir.mkdir(parents=True, exist_ok=True)
     (args.evaluation_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
