@@ -1,0 +1,119 @@
+"""`mlops report ...`: the PR comment, and the summary of a registered model version."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.errors import UsageError
+from mlops.paths import REPO_ROOT
+
+DEFAULT_REPORTS_DIR = REPO_ROOT / "reports"
+
+
+def write_all(text: str, paths: list[Path]) -> None:
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path}")
+
+
+def run_dir_from(args: argparse.Namespace, home_dir: Path) -> Path | None:
+    from mlops.report import latest_run_dir
+
+    if args.run is None:
+        return latest_run_dir(home_dir)
+    run_dir = home_dir / "runs" / args.run
+    if not run_dir.is_dir():
+        raise UsageError(f"no pipeline run {args.run!r} under {home_dir / 'runs'}")
+    return run_dir
+
+
+def cmd_pr(args: argparse.Namespace) -> int:
+    from mlops.report import build_report, passing, render_markdown
+
+    cfg = config_from(args)
+    home_dir = home()
+    plots_dir = args.plots_dir or args.reports_dir / "plots"
+    report = build_report(
+        cfg, home_dir, run_dir_from(args, home_dir), args.reports_dir, plots_dir, os.environ
+    )
+    write_all(render_markdown(report), args.out)
+    for name in report.plots:
+        print(f"wrote {plots_dir / name}")
+    print(f"challenger: {'passing' if passing(report) else 'failing'}")
+    return 0
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from mlops.registry import open_registry
+    from mlops.report import render_version
+
+    cfg = config_from(args)
+    registry = open_registry(args.backend, cfg.model_package_group, home())
+    if args.version is None:
+        versions = registry.list()
+        if not versions:
+            raise UsageError(f"no model versions in group {cfg.model_package_group!r} yet")
+        version = versions[-1]
+    else:
+        version = registry.describe(args.version)
+    write_all(render_version(version, args.backend), args.out)
+    return 0
+
+
+def add_out_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        action="append",
+        required=True,
+        metavar="FILE",
+        help='Markdown file to write; repeat to write several (e.g. "$GITHUB_STEP_SUMMARY")',
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    report = sub.add_parser("report", help="Markdown reports: the PR comment, a model version")
+    rsub = report.add_subparsers(dest="report_command", required=True, metavar="COMMAND")
+
+    pr = rsub.add_parser(
+        "pr",
+        help="the PR comment: data checks, challenger vs champion, gate, lineage",
+        description="The challenger (the model of a pipeline run, the latest by default) and "
+        "the champion (the version serving prod, else the latest approved) are scored on the "
+        "same rows, the run's held-out test split. Data checks are read from the reports dir "
+        "(validation.json/.md, drift.json/.md). Writes plots as PNG to the plots dir. Exit 0 "
+        "when the report was written, whatever its verdict: the pipeline's exit code is the "
+        "check.",
+    )
+    add_out_arg(pr)
+    pr.add_argument("--run", default=None, help="pipeline run id (default: the latest run)")
+    pr.add_argument(
+        "--reports-dir",
+        type=Path,
+        default=DEFAULT_REPORTS_DIR,
+        help="where `mlops data validate/drift --report-dir` wrote (default: reports/)",
+    )
+    pr.add_argument(
+        "--plots-dir",
+        type=Path,
+        default=None,
+        help="PNG plots go here (default: REPORTS_DIR/plots)",
+    )
+    add_config_arg(pr)
+    pr.set_defaults(func=cmd_pr)
+
+    model = rsub.add_parser(
+        "model",
+        help="one registered model version: status, metrics, lineage, next step",
+        description="Markdown summary of a registered version (the latest by default), "
+        "e.g. for the job summary after the pipeline ran on main.",
+    )
+    add_out_arg(model)
+    model.add_argument("--version", type=int, default=None, help="default: the latest version")
+    add_backend_arg(model)
+    add_config_arg(model)
+    model.set_defaults(func=cmd_model)

@@ -1,0 +1,654 @@
+"""The PR report: data checks, the challenger next to the champion, the gate, lineage.
+
+The challenger is the model of one pipeline run; the champion is the registered
+version `mlops.champion.resolve_champion` picks. Both are scored here, through
+the serving code (`model_build/steps/inference.py`), on the same rows: the
+challenger run's held-out test split. The Markdown is the PR comment and the
+job summary; plots go to PNG files for the workflow artifact.
+
+The first half of this module is pure (data in, Markdown out); the second half
+loads runs, registry versions and model archives.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tarfile
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from mlops.gate import Verdict, check_gate
+from mlops.graph import Gate
+
+METRICS = ("mse", "rmse", "mae", "r2")
+HIGHER_IS_BETTER = frozenset({"r2"})
+PRIMARY_METRIC = "mse"  # the gate's comparison with the champion uses it
+MARKER = "<!-- mlops-pr-report -->"  # lets tools find the comment
+PASSING = "✅ passing"
+FAILING = "❌ failing"
+NOT_RUN = "not run"
+MAX_COMMENT_CHARS = 60_000  # GitHub's limit for a comment is 65,536
+
+
+# ---------------------------------------------------------------- pure: data in
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a run's run.json says: how far it got, the gate, the registered version."""
+
+    run_id: str
+    run_dir: Path
+    status: str  # registered | failed | running
+    error: str = ""
+    gate_checks: tuple[str, ...] = ()
+    version: int | None = None
+    data_file: str = ""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where one model comes from: the row of the lineage table."""
+
+    git_commit: str
+    data_sha256: str
+    data_file: str
+    run_id: str
+    registry: str  # "v1 Approved", "v3 PendingManualApproval", "not registered"
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """One data check (validation or drift) as read from the reports dir."""
+
+    title: str
+    status: str  # passed | failed | drift | no drift | ran | not run
+    body: str = ""  # the check's own Markdown section, embedded as is
+    summary: str = ""  # the one-line summary from its JSON
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    champion: float | None
+    challenger: float
+    delta: float | None
+    delta_pct: float | None
+    change: str  # better | worse | same | ""
+
+
+@dataclass(frozen=True)
+class Report:
+    run: RunRecord | None
+    rows: int = 0  # held-out rows both models were scored on
+    challenger: dict[str, float] | None = None
+    champion: dict[str, float] | None = None
+    champion_version: int | None = None
+    champion_note: str = ""  # why the champion was not scored, when it was not
+    verdict: Verdict | None = None
+    gate: Gate | None = None
+    challenger_lineage: Lineage | None = None
+    champion_lineage: Lineage | None = None
+    validation: DataSection = DataSection("Data validation", NOT_RUN)
+    drift: DataSection = DataSection("Data drift", NOT_RUN)
+    plots: tuple[str, ...] = ()
+    artifact_url: str = ""
+
+
+# ---------------------------------------------------------------- pure: numbers
+
+
+def regression_metrics(y_true, y_pred) -> dict[str, float]:
+    """MSE, RMSE, MAE and R², computed as the evaluate step computes them."""
+    import numpy as np
+
+    errors = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
+    mse = float((errors**2).mean())
+    y = np.asarray(y_true, dtype=float)
+    total = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float((errors**2).sum()) / total if total > 0 else 0.0
+    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.abs(errors).mean()), "r2": r2}
+
+
+def change_of(metric: str, delta: float) -> str:
+    """'better' or 'worse' for a challenger-minus-champion delta (R² up is better, errors down)."""
+    if delta == 0:
+        return "same"
+    improved = delta > 0 if metric in HIGHER_IS_BETTER else delta < 0
+    return "better" if improved else "worse"
+
+
+def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None) -> list[MetricRow]:
+    """One row per metric: both values, the delta (challenger − champion) and its %."""
+    rows = []
+    for name in METRICS:
+        if name not in challenger:
+            continue
+        new = challenger[name]
+        old = champion.get(name) if champion else None
+        if old is None:
+            rows.append(MetricRow(name, None, new, None, None, ""))
+            continue
+        delta = new - old
+        pct = delta / abs(old) * 100.0 if old else None
+        rows.append(MetricRow(name, old, new, delta, pct, change_of(name, delta)))
+    return rows
+
+
+def gate_verdict(
+    challenger: dict[str, float], champion: dict[str, float] | None, gate: Gate
+) -> Verdict:
+    """The pipeline's own gate (mlops.gate) on these scores, the champion's included."""
+    evaluation: dict = {"regression_metrics": {k: {"value": v} for k, v in challenger.items()}}
+    if champion:
+        evaluation["champion"] = {
+            "regression_metrics": {k: {"value": v} for k, v in champion.items()}
+        }
+    return check_gate(evaluation, gate)
+
+
+def flatten(params: Mapping, prefix: str = "") -> dict[str, object]:
+    """`{"train": {"eta": 0.1}}` -> `{"train.eta": 0.1}`."""
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def params_diff(champion: Mapping, challenger: Mapping) -> list[tuple[str, object, object]]:
+    """(key, champion value, challenger value) for every parameter that differs; None = absent."""
+    old, new = flatten(champion), flatten(challenger)
+    return [
+        (key, old.get(key), new.get(key))
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
+
+
+def passing(report: Report) -> bool:
+    """A challenger passes when its run got to the gate and the gate (recomputed) holds."""
+    return (
+        report.run is not None
+        and report.challenger is not None
+        and report.verdict is not None
+        and report.verdict.passed
+    )
+
+
+def run_url(env: Mapping[str, str]) -> str:
+    """The GitHub Actions run page (where the plots artifact is), or '' outside Actions."""
+    keys = ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+    if not all(env.get(k) for k in keys):
+        return ""
+    return (
+        f"{env['GITHUB_SERVER_URL']}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    )
+
+
+# ---------------------------------------------------------------- pure: Markdown out
+
+
+def fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.6g}"
+
+
+def fmt_delta(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.6g}"
+
+
+def fmt_pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}%"
+
+
+def short(text: str, n: int = 12) -> str:
+    return f"`{text[:n]}`" if text else "–"
+
+
+def champion_label(report: Report) -> str:
+    return f"champion v{report.champion_version}" if report.champion_version else "champion"
+
+
+def comparison(report: Report) -> str:
+    """One sentence: how the challenger compares with the champion on the primary metric."""
+    if report.champion is None:
+        return "no champion to compare with (challenger only)"
+    row = next(
+        r for r in metric_rows(report.challenger, report.champion) if r.name == PRIMARY_METRIC
+    )
+    if row.change == "same":
+        return f"{PRIMARY_METRIC} equal to {champion_label(report)}'s"
+    direction = "lower" if row.delta < 0 else "higher"
+    sentence = (
+        f"{PRIMARY_METRIC} {abs(row.delta_pct or 0):.2f}% {direction} than {champion_label(report)}"
+    )
+    if row.change == "worse" and report.gate is not None:
+        allowed = report.gate.max_regression_pct
+        within = (row.delta_pct or 0) <= allowed
+        sentence += f" ({'within' if within else 'beyond'} the +{allowed:g}% the gate allows)"
+    return sentence
+
+
+def headline(report: Report) -> str:
+    """The first line: passing or failing, and why, in words a reviewer reads at a glance."""
+    if report.run is None:
+        return f"## {FAILING}: no pipeline run found"
+    if report.challenger is None:
+        reason = report.run.error or f"run status {report.run.status}"
+        return f"## {FAILING}: the pipeline did not produce a model ({reason})"
+    if not passing(report):
+        failed = "; ".join(str(c) for c in report.verdict.failures) if report.verdict else ""
+        return f"## {FAILING}: quality gate failed ({failed}); {comparison(report)}"
+    return f"## {PASSING}: {comparison(report)}"
+
+
+def metrics_table(report: Report) -> list[str]:
+    rows = metric_rows(report.challenger, report.champion)
+    if report.champion is None:
+        return [
+            "| metric | challenger |",
+            "|---|---:|",
+            *(f"| {r.name} | {fmt(r.challenger)} |" for r in rows),
+        ]
+    lines = [
+        f"| metric | {champion_label(report)} | challenger | Δ | Δ % | |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        mark = {"better": "🟢 better", "worse": "🔴 worse"}.get(row.change, row.change)
+        lines.append(
+            f"| {row.name} | {fmt(row.champion)} | {fmt(row.challenger)} | "
+            f"{fmt_delta(row.delta)} | {fmt_pct(row.delta_pct)} | {mark} |"
+        )
+    return lines
+
+
+def gate_lines(report: Report) -> list[str]:
+    if report.verdict is not None:
+        lines = [f"- {'✅' if c.passed else '❌'} {c}" for c in report.verdict.checks]
+        if report.gate is not None and report.champion is None:
+            lines.append("- no champion: the comparison check did not apply")
+        return lines
+    if report.run is not None and report.run.gate_checks:
+        return [f"- {c}" for c in report.run.gate_checks]
+    return [f"- {NOT_RUN}: the run stopped before the gate"]
+
+
+def lineage_lines(report: Report) -> list[str]:
+    sides = [("challenger", report.challenger_lineage)]
+    if report.champion_lineage is not None:
+        sides.insert(0, (champion_label(report), report.champion_lineage))
+    lines = [
+        "| | " + " | ".join(name for name, _ in sides) + " |",
+        "|---|" + "---|" * len(sides),
+    ]
+    fields = (
+        ("registry", lambda s: s.registry),
+        ("git commit", lambda s: short(s.git_commit)),
+        ("data sha256", lambda s: short(s.data_sha256)),
+        ("data file", lambda s: f"`{Path(s.data_file).name}`" if s.data_file else "–"),
+        ("pipeline run", lambda s: f"`{s.run_id}`" if s.run_id else "–"),
+    )
+    for label, get in fields:
+        lines.append(f"| {label} | " + " | ".join(get(s) if s else "–" for _, s in sides) + " |")
+    if report.champion_lineage is None or report.challenger_lineage is None:
+        return lines
+    diff = params_diff(report.champion_lineage.params, report.challenger_lineage.params)
+    lines.append("")
+    if not diff:
+        lines.append("Parameters: same as the champion's.")
+        return lines
+    lines += [
+        f"Parameters that differ from {champion_label(report)}'s:",
+        "",
+        f"| parameter | {champion_label(report)} | challenger |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{k}` | {_param(old)} | {_param(new)} |" for k, old, new in diff]
+    return lines
+
+
+def _param(value: object) -> str:
+    return "–" if value is None else f"`{value}`"
+
+
+def data_section_lines(section: DataSection) -> list[str]:
+    """The check's own Markdown section when it wrote one; else a line from its status."""
+    if section.body.strip():
+        return [section.body.strip()]
+    icon = {"passed": "✅ ", "no drift": "✅ ", "failed": "❌ ", "drift": "⚠️ "}.get(
+        section.status, ""
+    )
+    lines = [f"### {section.title}: {icon}{section.status}"]
+    if section.summary:
+        lines += ["", section.summary]
+    return lines
+
+
+def plots_lines(report: Report) -> list[str]:
+    if not report.plots:
+        return []
+    where = (
+        f"the `pr-report` artifact of [this run]({report.artifact_url})"
+        if report.artifact_url
+        else "the plots folder"
+    )
+    return ["### Plots", "", f"{', '.join(f'`{p}`' for p in report.plots)} in {where}."]
+
+
+def render_markdown(report: Report, max_chars: int = MAX_COMMENT_CHARS) -> str:
+    """The whole report; the same text serves as PR comment and job summary.
+
+    GitHub refuses comments over 65,536 characters: past `max_chars`, the data
+    checks' own sections shrink to their one-line summaries (the full ones are in
+    the artifact).
+    """
+    text = _render(report)
+    if len(text) <= max_chars:
+        return text
+    shrunk = {
+        name: DataSection(s.title, s.status, "", s.summary or "(full section in the artifact)")
+        for name, s in (("validation", report.validation), ("drift", report.drift))
+    }
+    return _render(replace(report, **shrunk))
+
+
+def _render(report: Report) -> str:
+    lines = [MARKER, headline(report), ""]
+    if report.run is not None:
+        lines.append(f"Pipeline run `{report.run.run_id}`: {report.run.status}.")
+    if report.challenger is not None:
+        lines += [
+            "",
+            f"### Metrics on the same {report.rows} held-out rows (the challenger run's test split)",
+            "",
+            *metrics_table(report),
+        ]
+        if report.champion is None:
+            lines += ["", report.champion_note or "No champion: challenger only."]
+    lines += ["", "### Quality gate", "", *gate_lines(report)]
+    lines += ["", *data_section_lines(report.validation), "", *data_section_lines(report.drift)]
+    if report.challenger_lineage is not None:
+        lines += ["", "### Lineage", "", *lineage_lines(report)]
+    plots = plots_lines(report)
+    if plots:
+        lines += ["", *plots]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    """A run's run.json (a run still going, or killed, has none yet: status 'running')."""
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return RunRecord(run_dir.name, run_dir, "running")
+    data = json.loads(path.read_text())
+    gate = data.get("gate") or {}
+    return RunRecord(
+        run_id=data.get("run_id", run_dir.name),
+        run_dir=run_dir,
+        status=data.get("status", "unknown"),
+        error=data.get("error", ""),
+        gate_checks=tuple(gate.get("checks", ())),
+        version=data.get("version"),
+        data_file=data.get("data_file", ""),
+    )
+
+
+def latest_run_dir(home: Path) -> Path | None:
+    """The newest run with a run.json (run ids sort by start time)."""
+    runs = home / "runs"
+    done = sorted(p for p in runs.iterdir() if (p / "run.json").is_file()) if runs.is_dir() else []
+    return done[-1] if done else None
+
+
+def read_data_section(reports_dir: Path, stem: str, title: str) -> DataSection:
+    """`<stem>.md` (the check's own PR section) and the status from `<stem>.json`."""
+    md, js = reports_dir / f"{stem}.md", reports_dir / f"{stem}.json"
+    if not md.is_file() and not js.is_file():
+        return DataSection(title, NOT_RUN)
+    body = md.read_text() if md.is_file() else ""
+    status, summary = "ran", ""
+    if js.is_file():
+        try:
+            data = json.loads(js.read_text())
+            status, summary = section_status(data), str(data.get("summary", ""))
+        except (json.JSONDecodeError, AttributeError):
+            status = "unreadable"
+    return DataSection(title, status, body, summary)
+
+
+def section_status(data: dict) -> str:
+    """passed/failed for validation, drift/no drift for drift: from the keys the checks write."""
+    for key in ("drifted", "drift_detected"):
+        if isinstance(data.get(key), bool):
+            return "drift" if data[key] else "no drift"
+    for key in ("success", "passed"):
+        if isinstance(data.get(key), bool):
+            return "passed" if data[key] else "failed"
+    return "ran"
+
+
+def read_test_split(folder: Path):
+    """(X, y) of a split folder: CSV files, target first, no header."""
+    import numpy as np
+
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no test split in {folder}")
+    data = np.vstack([np.loadtxt(f, delimiter=",", ndmin=2) for f in files])
+    return data[:, 1:], data[:, 0]
+
+
+def load_model(archive: Path, workdir: Path):
+    """A model.tar.gz loaded through the serving code's model_fn (sha256 checked)."""
+    from model_build.steps.inference import model_fn
+
+    with tarfile.open(archive) as tar:
+        tar.extractall(workdir, filter="data")
+    return model_fn(str(workdir))
+
+
+def predict(model, X):
+    from model_build.steps.inference import predict_fn
+
+    return predict_fn(X, model)
+
+
+def align(X, from_features: list[str], to_features: list[str]):
+    """X's columns (in `from_features` order) reordered for a model expecting `to_features`."""
+    if from_features == to_features:
+        return X
+    return X[:, [from_features.index(f) for f in to_features]]
+
+
+def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path]:
+    """predicted_vs_actual.png and residuals.png for the challenger (and the champion)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    series = [("challenger", challenger_pred, "tab:blue")]
+    if champion_pred is not None:
+        series.insert(0, ("champion", champion_pred, "tab:gray"))
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    for name, pred, color in series:
+        ax.scatter(y, pred, s=6, alpha=0.5, label=name, color=color)
+    lo, hi = float(np.min(y)), float(np.max(y))
+    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="perfect")
+    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (held-out rows)")
+    ax.legend()
+    scatter = plots_dir / "predicted_vs_actual.png"
+    fig.savefig(scatter, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    residuals = [np.asarray(pred) - np.asarray(y) for _, pred, _ in series]
+    bins = np.histogram_bin_edges(np.concatenate(residuals), bins=50)
+    for (name, _, color), res in zip(series, residuals, strict=True):
+        ax.hist(res, bins=bins, alpha=0.5, label=name, color=color)
+    ax.axvline(0, color="black", linewidth=1)
+    ax.set(xlabel="predicted − actual", ylabel="rows", title="Residuals (held-out rows)")
+    ax.legend()
+    hist = plots_dir / "residuals.png"
+    fig.savefig(hist, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [scatter, hist]
+
+
+def run_paths(graph, run_dir: Path) -> tuple[Path, Path]:
+    """(model archive, test split folder) of a local run, as the runner lays them out."""
+    from mlops.runner import MODEL_ARCHIVE, output_dir
+
+    evaluate = graph.step(graph.evaluation_step)
+    test_source = next(i.source for i in evaluate.inputs if i.name == "test")
+    step, output = test_source.split(".")
+    return run_dir / graph.model_step / "output" / MODEL_ARCHIVE, output_dir(run_dir, step, output)
+
+
+def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
+    """From the registry when the run registered a version; else rebuilt as the runner would."""
+    from mlops.registry import LocalRegistry
+    from mlops.runner import lineage, sha256_file
+
+    if run.version is not None:
+        v = LocalRegistry(home, cfg.model_package_group).describe(run.version)
+        return lineage_of(v)
+    data = Path(run.data_file) if run.data_file else None
+    sha = sha256_file(data) if data and data.is_file() else ""
+    built = lineage(cfg, data or Path(""), run.run_id, sha)
+    why = (
+        "gate failed" if run.gate_checks else "run failed" if run.status == "failed" else run.status
+    )
+    return Lineage(
+        built["git_commit"],
+        sha,
+        run.data_file,
+        run.run_id,
+        f"not registered ({why})",
+        built["params"],
+    )
+
+
+def lineage_of(version) -> Lineage:
+    """A registered version's lineage as a table column."""
+    lin = version.lineage
+    return Lineage(
+        git_commit=lin.get("git_commit", ""),
+        data_sha256=lin.get("data_sha256", ""),
+        data_file=lin.get("data_file", ""),
+        run_id=lin.get("run_id", ""),
+        registry=f"v{version.version} {version.approval_status}",
+        params=lin.get("params", {}),
+    )
+
+
+def build_report(
+    cfg,
+    home: Path,
+    run_dir: Path | None,
+    reports_dir: Path,
+    plots_dir: Path | None,
+    env: Mapping[str, str],
+) -> Report:
+    """Read the run, score challenger and champion on the run's test rows, write the plots."""
+    from mlops.champion import resolve_champion
+    from mlops.graph import build_graph
+
+    graph = build_graph(cfg)
+    sections = {
+        "validation": read_data_section(reports_dir, "validation", "Data validation"),
+        "drift": read_data_section(reports_dir, "drift", "Data drift"),
+    }
+    if run_dir is None:
+        return Report(run=None, gate=graph.gate, **sections)
+    run = read_run(run_dir)
+    archive, test_dir = run_paths(graph, run_dir)
+    if not archive.is_file() or not test_dir.is_dir():
+        return Report(run=run, gate=graph.gate, **sections)
+
+    X, y = read_test_split(test_dir)
+    champion = resolve_champion(cfg, home)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_model(archive, Path(tmp) / "challenger")
+        challenger_pred = predict(model, X)
+        champion_pred, note = None, ""
+        if champion is None:
+            note = "No approved champion yet: the challenger is reported alone."
+        elif not Path(champion.model_uri).is_file():
+            note = f"Champion v{champion.version}'s model is not on this machine ({champion.model_uri}): not scored."
+        else:
+            old = load_model(Path(champion.model_uri), Path(tmp) / "champion")
+            if set(old.features) != set(model.features):
+                note = (
+                    f"Champion v{champion.version} uses other features ({', '.join(old.features)}): "
+                    "it cannot be scored on the challenger's rows."
+                )
+            else:
+                champion_pred = predict(old, align(X, model.features, old.features))
+
+    challenger_metrics = regression_metrics(y, challenger_pred)
+    champion_metrics = regression_metrics(y, champion_pred) if champion_pred is not None else None
+    plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
+    return Report(
+        run=run,
+        rows=len(y),
+        challenger=challenger_metrics,
+        champion=champion_metrics,
+        champion_version=champion.version if champion and champion_metrics else None,
+        champion_note=note,
+        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate),
+        gate=graph.gate,
+        challenger_lineage=challenger_lineage(cfg, home, run),
+        champion_lineage=lineage_of(champion) if champion_metrics else None,
+        plots=tuple(p.name for p in plots),
+        artifact_url=run_url(env),
+        **sections,
+    )
+
+
+# ---------------------------------------------------------------- a registered version
+
+
+def render_version(version, backend: str) -> str:
+    """A registered model version as Markdown: the summary of a pipeline run on main."""
+    lin = lineage_of(version)
+    lines = [
+        MARKER,
+        f"## Model version {version.version} registered as {version.approval_status}",
+        "",
+        f"Model package group `{version.group}` ({backend} registry)."
+        + (f" ARN: `{version.arn}`" if version.arn else ""),
+        "",
+        "| metric | value |",
+        "|---|---:|",
+        *(f"| {m} | {fmt(version.metrics.get(m))} |" for m in METRICS if m in version.metrics),
+        "",
+        "| lineage | |",
+        "|---|---|",
+        f"| git commit | {short(lin.git_commit)} |",
+        f"| pull request | {version.lineage.get('pr_number') or '–'} |",
+        f"| data sha256 | {short(lin.data_sha256)} |",
+        f"| pipeline run | `{lin.run_id or '–'}` |",
+    ]
+    if version.approval_status == "PendingManualApproval":
+        lines += [
+            "",
+            "Next: a reviewer approves it "
+            f"(`mlops models approve {version.version} --backend {backend}`); "
+            "approval starts the deploy workflow (staging, then prod behind review).",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,176 @@
+"""`mlops report pr` on a real champion/challenger pair from the local registry.
+
+The champion is version 1 of the shared registered home, approved. Challengers
+are real pipeline runs (without the validate step, which the report does not
+read, to keep each run to seconds): a weak config on the same data is worse, a
+run on twice the data is better. The numbers in the report must match what the
+pipeline's own evaluate step computed for both models on the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.cli import run as mlops
+from mlops.config import DEFAULT_CONFIG, load_config
+from mlops.datagen import generate_houses
+from mlops.errors import GateFailed
+from mlops.graph import Graph, build_graph
+from mlops.registry import LocalRegistry
+from mlops.report import FAILING, PASSING
+from mlops.runner import run_pipeline
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def config_with(tmp_path: Path, **hyperparameters) -> Path:
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["train"]["hyperparameters"].update(hyperparameters)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def without_validate(graph: Graph) -> Graph:
+    return Graph(steps=tuple(s for s in graph.steps if s.name != "validate"), gate=graph.gate)
+
+
+def approved_champion(home: Path):
+    cfg = load_config()
+    return LocalRegistry(home, cfg.model_package_group).approve(1, note="champion")
+
+
+def challenger_run(config: Path, data: Path, home: Path, champion):
+    """Run the pipeline; return (run dir, registered version or None)."""
+    cfg = load_config(config)
+    graph = without_validate(build_graph(cfg))
+    try:
+        result = run_pipeline(
+            cfg, data, home, progress=lambda _: None, champion=champion, graph=graph
+        )
+    except GateFailed:
+        run_dir = max((home / "runs").iterdir())
+        return run_dir, None
+    return result.run_dir, result.version
+
+
+def report(tmp_path: Path, config: Path, *extra: str) -> str:
+    out = tmp_path / "pr-report.md"
+    code = mlops(
+        [
+            "report",
+            "pr",
+            "--out",
+            str(out),
+            "--reports-dir",
+            str(tmp_path / "reports"),
+            "--plots-dir",
+            str(tmp_path / "plots"),
+            "--config",
+            str(config),
+            *extra,
+        ]
+    )
+    assert code == 0
+    return out.read_text()
+
+
+def table_row(markdown: str, metric: str) -> list[str]:
+    row = next(ln for ln in markdown.splitlines() if ln.startswith(f"| {metric} |"))
+    return [cell.strip() for cell in row.strip("|").split("|")]
+
+
+def evaluation(run_dir: Path) -> dict:
+    return json.loads((run_dir / "evaluate" / "evaluation" / "evaluation.json").read_text())
+
+
+def assert_matches_evaluate_step(markdown: str, run_dir: Path) -> None:
+    """Both models' metrics, deltas and % as the evaluate step computed them (same rows)."""
+    ev = evaluation(run_dir)
+    for metric in ("mse", "rmse", "mae", "r2"):
+        _, champion, challenger, delta, pct, _ = table_row(markdown, metric)
+        old = ev["champion"]["regression_metrics"][metric]["value"]
+        new = ev["regression_metrics"][metric]["value"]
+        assert float(champion) == pytest.approx(old, rel=1e-5)
+        assert float(challenger) == pytest.approx(new, rel=1e-5)
+        assert float(delta) == pytest.approx(new - old, rel=1e-4, abs=1e-9)
+        assert float(pct.rstrip("%")) == pytest.approx((new - old) / abs(old) * 100, abs=0.01)
+    assert f"same {ev['test_rows']} held-out rows" in markdown
+
+
+def assert_plots(tmp_path: Path) -> None:
+    for name in ("predicted_vs_actual.png", "residuals.png"):
+        data = (tmp_path / "plots" / name).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_worse_challenger_is_marked_failing(registered_home, house_csv, tmp_path):
+    home, _ = registered_home
+    champion = approved_champion(home)
+    weak = config_with(tmp_path, num_round=5)
+    run_dir, version = challenger_run(weak, house_csv, home, champion)
+    assert version is None  # the pipeline's own gate refused it
+
+    md = report(tmp_path, weak)
+
+    first = md.splitlines()[1]
+    assert first.startswith(f"## {FAILING}: quality gate failed")
+    assert "mse vs champion" in first and "higher than champion v1" in first
+    assert PASSING not in md
+    assert_matches_evaluate_step(md, run_dir)
+    assert table_row(md, "mse")[-1] == "🔴 worse" and table_row(md, "r2")[-1] == "🔴 worse"
+    assert float(table_row(md, "mse")[3]) > 0
+    assert "| `train.num_round` | `3000` | `5` |" in md
+    assert "| registry | v1 Approved | not registered (gate failed) |" in md
+    assert "### Data validation: not run" in md and "### Data drift: not run" in md
+    assert_plots(tmp_path)
+
+
+def test_better_challenger_is_marked_passing(registered_home, tmp_path):
+    home, _ = registered_home
+    champion = approved_champion(home)
+    more_data = tmp_path / "more.csv"
+    generate_houses(8000, seed=11).to_csv(more_data, index=False)
+    assert mlops(["data", "drift", str(more_data), "--report-dir", str(tmp_path / "reports")]) == 0
+    run_dir, version = challenger_run(DEFAULT_CONFIG, more_data, home, champion)
+    assert version is not None and version.version == 2
+
+    md = report(tmp_path, DEFAULT_CONFIG)
+
+    first = md.splitlines()[1]
+    assert first.startswith(f"## {PASSING}: mse") and "lower than champion v1" in first
+    assert FAILING not in md
+    assert_matches_evaluate_step(md, run_dir)
+    assert table_row(md, "mse")[-1] == "🟢 better" and float(table_row(md, "mse")[3]) < 0
+    assert "| registry | v1 Approved | v2 PendingManualApproval |" in md
+    assert "Parameters: same as the champion's." in md
+    shas = re.search(r"\| data sha256 \| `(\w+)` \| `(\w+)` \|", md)
+    assert shas and shas.group(1) != shas.group(2)  # other data, and the table says so
+    assert "### Data drift:" in md and "### Data validation: not run" in md
+    assert_plots(tmp_path)
+
+
+def test_no_champion_reports_the_challenger_alone(registered_home, tmp_path):
+    _, result = registered_home  # version 1 is registered but nobody approved it
+    md = report(tmp_path, DEFAULT_CONFIG, "--run", result.run_id)
+    assert md.splitlines()[1] == f"## {PASSING}: no champion to compare with (challenger only)"
+    assert "| metric | challenger |" in md
+    mse = float(table_row(md, "mse")[1])
+    assert mse == pytest.approx(result.evaluation["regression_metrics"]["mse"]["value"], rel=1e-5)
+    assert "no champion: the comparison check did not apply" in md
+
+
+def test_unknown_run_is_a_usage_error(home, tmp_path, capsys):
+    code = mlops(["report", "pr", "--out", str(tmp_path / "r.md"), "--run", "nope"])
+    assert code == 2
+    assert "no pipeline run 'nope'" in capsys.readouterr().err
+
+
+def test_no_run_at_all_reports_failing(home, tmp_path):
+    md = report(tmp_path, DEFAULT_CONFIG)
+    assert md.splitlines()[1] == f"## {FAILING}: no pipeline run found"
