@@ -61,6 +61,9 @@ def baseline_statistics(train: pd.DataFrame, features: list[str]) -> dict:
         values = train[name].to_numpy(dtype=float)
         edges = np.unique(np.quantile(values, np.linspace(0, 1, BASELINE_BINS + 1)))
         inner = edges[1:-1]
+        if edges.size <= BASELINE_BINS:  # tied deciles: a discrete feature gets a bin per value
+            distinct = np.unique(values)
+            inner = distinct[1:] if distinct.size <= BASELINE_BINS else inner
         counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
         stats[name] = {
             "count": int(values.size),
