@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import date
 from pathlib import Path
 
-from mlops.errors import UsageError
+from mlops.commands.common import add_config_arg, config_from, home
+from mlops.config import Config
+from mlops.errors import MlopsError, UsageError
+from mlops.paths import REPO_ROOT
+
+DEFAULT_REPORT_DIR = REPO_ROOT / "reports"  # git-ignored; where `mlops report pr` reads them
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -18,6 +25,101 @@ def cmd_generate(args: argparse.Namespace) -> int:
     df.to_csv(args.out, index=False)
     print(f"wrote {len(df)} rows to {args.out}")
     return 0
+
+
+def suite_path(cfg: Config) -> Path:
+    """The expectation suite config names (relative paths are from the repository root)."""
+    return REPO_ROOT / cfg.data.expectation_suite
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from model_build.steps import validate
+
+    cfg = config_from(args)
+    report_dir = args.report_dir or DEFAULT_REPORT_DIR
+    try:
+        report = validate.validate_file(
+            args.file, suite_path(cfg), cfg.data.max_file_mb, date.today()
+        )
+    except validate.UnusableInput as exc:
+        validate.write_report(validate.unusable_report(str(exc), [str(args.file)]), report_dir)
+        raise UsageError(str(exc)) from None
+    json_path, md_path = validate.write_report(report, report_dir)
+    if not report["success"]:
+        print(validate.failure_table(report))
+        print(f"report: {json_path} and {md_path.name}")
+        raise MlopsError(report["summary"])
+    print(report["summary"])
+    print(f"report: {json_path} and {md_path.name}")
+    return 0
+
+
+def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
+    """The champion's training baseline, else the latest registered version's."""
+    from mlops.champion import resolve_champion
+    from mlops.registry import LocalRegistry
+
+    hint = "run `mlops pipeline run` first or pass --baseline FILE"
+    if not (home_dir / "registry.db").exists():
+        raise UsageError(f"no registered model version to take a baseline from: {hint}")
+    champion = resolve_champion(cfg, home_dir)
+    if champion and champion.baseline_uri:
+        return Path(champion.baseline_uri), f"model version {champion.version} (champion)"
+    versions = [
+        v for v in LocalRegistry(home_dir, cfg.model_package_group).list() if v.baseline_uri
+    ]
+    if not versions:
+        raise UsageError(f"no registered model version has a training baseline: {hint}")
+    latest = versions[-1]
+    return Path(latest.baseline_uri), f"model version {latest.version} (latest registered)"
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from mlops import drift
+    from model_build.steps import validate
+
+    cfg = config_from(args)
+    if args.baseline:
+        baseline_file, label = args.baseline, f"`{args.baseline.name}`"
+    else:
+        baseline_file, label = default_baseline(cfg, home())
+    baseline = drift.load_baseline(baseline_file)
+    try:
+        df = validate.read_csv_checked(args.file, cfg.data.max_file_mb)
+    except validate.UnusableInput as exc:
+        raise UsageError(str(exc)) from None
+    columns = drift.numeric_columns(df, list(baseline["features"]))
+    results = drift.compare(columns, baseline, cfg.drift.threshold)
+    report = drift.drift_report(
+        results,
+        cfg.drift.threshold,
+        cfg.drift.fail_on_drift,
+        data=str(args.file),
+        baseline=str(baseline_file),
+        rows=len(df),
+        baseline_label=label,
+    )
+    json_path, md_path = drift.write_report(report, args.report_dir or DEFAULT_REPORT_DIR)
+    print(f"baseline: {label} ({baseline_file})")
+    print(drift.render_table(report))
+    print(f"report: {json_path} and {md_path.name}")
+    if report["drifted"] and cfg.drift.fail_on_drift:
+        raise MlopsError(report["summary"])
+    if report["drifted"]:
+        print(f"warning: {report['summary']} (drift.fail_on_drift is false)", file=sys.stderr)
+    else:
+        print(report["summary"])
+    return 0
+
+
+def add_report_dir_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        default=None,
+        help="where the JSON and Markdown reports go (default: reports/ in the repository, "
+        "where `mlops report pr` reads them)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,3 +136,34 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
     gen.set_defaults(func=cmd_generate)
+
+    val = data_sub.add_parser(
+        "validate",
+        help="check a CSV file against the expectation suite",
+        description="Run the Great Expectations suite named by data.expectation_suite in "
+        "the config on FILE. Exit 0 when every expectation holds, 1 when any fails "
+        "(a table names each one), 2 when the file is unusable (missing, empty, binary, "
+        "not UTF-8, another delimiter, bad header, ragged rows, over data.max_file_mb). "
+        "Writes validation.json and validation.md (the PR comment section).",
+    )
+    val.add_argument("file", type=Path, metavar="FILE", help="CSV file with a header row")
+    add_report_dir_arg(val)
+    add_config_arg(val)
+    val.set_defaults(func=cmd_validate)
+
+    dr = data_sub.add_parser(
+        "drift",
+        help="per-feature drift (PSI) of a CSV file against the training baseline",
+        description="Population stability index per feature of FILE against a training "
+        "baseline: --baseline FILE, else the baseline registered with the champion model "
+        "version, else with the latest registered version. Exit 1 when a feature's PSI is "
+        "over drift.threshold and drift.fail_on_drift is true; otherwise drift is a "
+        "warning. Writes drift.json and drift.md.",
+    )
+    dr.add_argument("file", type=Path, metavar="FILE", help="CSV file with a header row")
+    dr.add_argument(
+        "--baseline", type=Path, default=None, help="baseline.json written by preprocessing"
+    )
+    add_report_dir_arg(dr)
+    add_config_arg(dr)
+    dr.set_defaults(func=cmd_drift)

@@ -1,0 +1,205 @@
+"""Drift: how far each feature of a data file moved from the training baseline.
+
+The statistic is the population stability index (PSI): the data is binned with
+the bin edges that preprocessing recorded for the training split (deciles, or
+one bin per value for discrete features) and compared with the training
+proportions, PSI = sum over bins of (actual - expected) * ln(actual / expected).
+A bin that is empty on one side counts as EPSILON so the sum stays finite.
+Rule of thumb: < 0.1 stable, 0.1-0.2 moderate, > 0.2 a shift worth a look.
+
+Pure functions on arrays and dicts; reading files and exit codes belong to the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mlops.errors import UsageError
+
+EPSILON = 1e-4  # stands in for an empty bin's proportion
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    feature: str
+    psi: float
+    bins: int
+    baseline_mean: float
+    current_mean: float
+    missing: int  # values left out because they are empty
+    drifted: bool
+
+
+def bin_proportions(values: np.ndarray, inner_edges: list[float]) -> np.ndarray:
+    """Share of `values` per bin; bins as preprocessing made them (right-closed inner edges)."""
+    edges = np.asarray(inner_edges, dtype=float)
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=edges.size + 1)
+    return counts / max(values.size, 1)
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = EPSILON) -> float:
+    """Population stability index of two proportion vectors over the same bins."""
+    e = np.clip(np.asarray(expected, dtype=float), epsilon, None)
+    a = np.clip(np.asarray(actual, dtype=float), epsilon, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def feature_drift(name: str, values: np.ndarray, stats: dict, threshold: float) -> FeatureDrift:
+    """PSI of one feature's values against its baseline statistics."""
+    present = values[~np.isnan(values)]
+    if present.size == 0:
+        raise UsageError(f"column {name!r} has no values to compare with the baseline")
+    expected = np.asarray(stats["proportions"], dtype=float)
+    if expected.size != len(stats["bin_edges"]) + 1:
+        raise UsageError(f"baseline of {name!r} has {expected.size} proportions for its bins")
+    value = psi(expected, bin_proportions(present, stats["bin_edges"]))
+    return FeatureDrift(
+        feature=name,
+        psi=value,
+        bins=int(expected.size),
+        baseline_mean=float(stats["mean"]),
+        current_mean=float(present.mean()),
+        missing=int(values.size - present.size),
+        drifted=value > threshold,
+    )
+
+
+def compare(columns: dict[str, np.ndarray], baseline: dict, threshold: float) -> list[FeatureDrift]:
+    """Drift of every baseline feature; `columns` maps column names to numeric arrays."""
+    features = baseline["features"]
+    missing = [name for name in features if name not in columns]
+    if missing:
+        raise UsageError(f"the data lacks baseline feature(s) {missing}")
+    return [feature_drift(name, columns[name], features[name], threshold) for name in features]
+
+
+def numeric_columns(df, names: list[str]) -> dict[str, np.ndarray]:
+    """The named columns of a DataFrame as float arrays; UsageError for a text column."""
+    import pandas as pd
+
+    out = {}
+    for name in names:
+        if name not in df.columns:
+            continue
+        if not pd.api.types.is_numeric_dtype(df[name]):
+            raise UsageError(
+                f"column {name!r} is not numeric ({df[name].dtype}): run `mlops data validate` first"
+            )
+        out[name] = df[name].to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def load_baseline(path: Path) -> dict:
+    """A baseline.json written by preprocessing, checked for the fields drift needs."""
+    try:
+        baseline = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"baseline file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"baseline {path} is not readable JSON: {exc}") from None
+    features = baseline.get("features") if isinstance(baseline, dict) else None
+    if not isinstance(features, dict) or not features:
+        raise UsageError(f"baseline {path} has no 'features' statistics")
+    for name, stats in features.items():
+        if not {"bin_edges", "proportions", "mean"} <= set(stats):
+            raise UsageError(f"baseline {path}: feature {name!r} lacks bin_edges/proportions/mean")
+    return baseline
+
+
+def summary_line(report: dict) -> str:
+    drifted = [f for f in report["features"] if f["drifted"]]
+    if not drifted:
+        top = max(report["features"], key=lambda f: f["psi"])
+        return (
+            f"no drift: every feature's PSI <= {report['threshold']:g} "
+            f"(highest {top['feature']} {top['psi']:.3f})"
+        )
+    named = ", ".join(f"{f['feature']} {f['psi']:.3f}" for f in drifted)
+    return (
+        f"drift in {len(drifted)} of {len(report['features'])} features "
+        f"(PSI > {report['threshold']:g}): {named}"
+    )
+
+
+def drift_report(
+    results: list[FeatureDrift],
+    threshold: float,
+    fail_on_drift: bool,
+    data: str,
+    baseline: str,
+    rows: int,
+    baseline_label: str = "",
+) -> dict:
+    """The drift report: thresholds, sources and one entry per feature."""
+    report = {
+        "statistic": "psi",
+        "threshold": threshold,
+        "fail_on_drift": fail_on_drift,
+        "drifted": any(r.drifted for r in results),
+        "data": data,
+        "baseline": baseline,
+        "baseline_label": baseline_label or f"`{Path(baseline).name}`",
+        "rows": rows,
+        "features": [asdict(r) for r in results],
+    }
+    report["summary"] = summary_line(report)
+    return report
+
+
+def _mean(value: float) -> str:
+    return f"{value:.6g}" if math.isfinite(value) else "-"
+
+
+def render_table(report: dict) -> str:
+    """Per-feature drift as a fixed-width table."""
+    width = max(len("FEATURE"), *(len(f["feature"]) for f in report["features"]))
+    lines = [
+        f"{'FEATURE':<{width}}  {'PSI':>7}  {'BINS':>4}  {'TRAIN MEAN':>12}  {'MEAN':>12}  DRIFT"
+    ]
+    for f in report["features"]:
+        lines.append(
+            f"{f['feature']:<{width}}  {f['psi']:>7.3f}  {f['bins']:>4}  "
+            f"{_mean(f['baseline_mean']):>12}  {_mean(f['current_mean']):>12}  "
+            + ("yes" if f["drifted"] else "-")
+        )
+    return "\n".join(lines)
+
+
+def render_markdown(report: dict) -> str:
+    """The drift section of the pull-request comment."""
+    drifted = sum(f["drifted"] for f in report["features"])
+    head = (
+        f"### Data drift: ⚠️ {drifted} of {len(report['features'])} features drifted"
+        if drifted
+        else "### Data drift: ✅ no feature drifted"
+    )
+    lines = [
+        head,
+        "",
+        f"PSI per feature of `{Path(report['data']).name}` ({report['rows']:,} rows) against "
+        f"the training baseline of {report['baseline_label']}; threshold {report['threshold']:g}"
+        + (", failing the check." if report["fail_on_drift"] else ", warning only."),
+        "",
+        "| Feature | PSI | Training mean | Mean | Drift |",
+        "|---|---:|---:|---:|---|",
+    ]
+    for f in report["features"]:
+        lines.append(
+            f"| `{f['feature']}` | {f['psi']:.3f} | {_mean(f['baseline_mean'])} | "
+            f"{_mean(f['current_mean'])} | {'⚠️ yes' if f['drifted'] else 'no'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, report_dir: Path) -> tuple[Path, Path]:
+    """drift.json and drift.md in `report_dir`."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = report_dir / "drift.json", report_dir / "drift.md"
+    json_path.write_text(json.dumps(report, indent=2) + "\n")
+    md_path.write_text(render_markdown(report))
+    return json_path, md_path
