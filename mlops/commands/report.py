@@ -93,6 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--run", default=None, help="pipeline run id (default: the latest run)")
     pr.add_argument(
         "--reports-dir",
+        "--report-dir",
         type=Path,
         default=DEFAULT_REPORTS_DIR,
         help="where `mlops data validate/drift --report-dir` wrote (default: reports/)",

@@ -174,3 +174,20 @@ def test_unknown_run_is_a_usage_error(home, tmp_path, capsys):
 def test_no_run_at_all_reports_failing(home, tmp_path):
     md = report(tmp_path, DEFAULT_CONFIG)
     assert md.splitlines()[1] == f"## {FAILING}: no pipeline run found"
+
+
+def test_report_model_summarizes_the_latest_registered_version(registered_home, tmp_path):
+    _, result = registered_home
+    out = tmp_path / "summary.md"
+    assert mlops(["report", "model", "--out", str(out)]) == 0
+    md = out.read_text()
+    assert md.splitlines()[1] == "## Model version 1 registered as PendingManualApproval"
+    mse = result.evaluation["regression_metrics"]["mse"]["value"]
+    assert f"| mse | {mse:.6g} |" in md
+    assert f"| pipeline run | `{result.run_id}` |" in md
+    assert "`mlops models approve 1 --backend local`" in md
+
+
+def test_report_model_without_versions_is_a_usage_error(home, tmp_path, capsys):
+    assert mlops(["report", "model", "--out", str(tmp_path / "s.md")]) == 2
+    assert "no model versions" in capsys.readouterr().err
