@@ -163,14 +163,16 @@ def find_short_rows(path: Path, columns: int) -> tuple[int, int, int]:
 
 
 def _utf8_error_offset(path: Path) -> tuple[int, int]:
+    """(byte, file offset) of the first invalid UTF-8 sequence (on the error path only)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset = 0
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
+            pending = len(decoder.getstate()[0])  # an unfinished character from the last block
             try:
                 decoder.decode(block)
             except UnicodeDecodeError as exc:
-                return exc.object[exc.start], offset + exc.start - len(decoder.getstate()[0])
+                return exc.object[exc.start], offset - pending + exc.start
             offset += len(block)
     return 0, offset
 
@@ -263,24 +265,52 @@ def _batch_definition():
     return context, asset.add_batch_definition_whole_dataframe("all rows")
 
 
+def gx_suite(suite: dict, name: str):
+    """A GX suite from its JSON; a bad expectation is UnusableInput, never silently dropped.
+
+    (`gx.ExpectationSuite(**json)` logs and skips an expectation it cannot build.)
+    """
+    import great_expectations as gx
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    expectations = []
+    for index, config in enumerate(json.loads(json.dumps(suite["expectations"])), 1):
+        try:
+            expectations.append(ExpectationConfiguration(**config).to_domain_obj())
+        except Exception as exc:  # GX raises several types for a bad configuration
+            reason = " ".join(str(exc).split())
+            kind = config.get("type") if isinstance(config, dict) else None
+            raise UnusableInput(
+                f"expectation suite {suite.get('name', '')!r}: expectation {index} ({kind}) "
+                f"is not valid: {reason}"
+            ) from None
+    return gx.ExpectationSuite(**{**suite, "name": name, "expectations": expectations})
+
+
 def _run_gx(df: pd.DataFrame, suite: dict, parameters: dict, result_format: dict | str) -> dict:
     import great_expectations as gx
+    from great_expectations.exceptions import SuiteParameterError
 
     context, batch_definition = _batch_definition()
     name = f"{suite.get('name', 'suite')}-{uuid.uuid4().hex[:8]}"
-    gx_suite = context.suites.add(
-        gx.ExpectationSuite(**{**json.loads(json.dumps(suite)), "name": name})
-    )
+    gx_suite_ = context.suites.add(gx_suite(suite, name))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name=name, data=batch_definition, suite=gx_suite)
+        gx.ValidationDefinition(name=name, data=batch_definition, suite=gx_suite_)
     )
-    order = {e.id: i for i, e in enumerate(gx_suite.expectations)}
+    order = {e.id: i for i, e in enumerate(gx_suite_.expectations)}
     try:
         result = definition.run(
             batch_parameters={"dataframe": df},
             expectation_parameters=parameters,
             result_format=result_format,
         ).to_json_dict()
+    except SuiteParameterError as exc:
+        raise UnusableInput(
+            f"expectation suite {suite.get('name', '')!r}: {exc}; this validator supplies "
+            f"{sorted(parameters)}"
+        ) from None
     finally:
         context.validation_definitions.delete(name)
         context.suites.delete(name)

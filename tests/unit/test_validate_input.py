@@ -6,6 +6,7 @@ import gzip
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -165,3 +166,46 @@ def test_bad_suite_file_is_unusable(tmp_path):
     bad.write_text('{"name": "x"}')
     with pytest.raises(validate.UnusableInput, match="no 'expectations' list"):
         validate.load_suite(bad)
+
+
+def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
+    """The first 64 KB are checked up front; pandas finds the rest, and the offset is exact."""
+    text = generate_houses(3000, seed=4).to_csv(index=False).encode()
+    cut = text.index(b"\n", 100_000) + 1
+    path = tmp_path / "late.csv"
+    path.write_bytes(text[:cut] + b"\xe9" + text[cut:])
+    with pytest.raises(validate.UnusableInput) as exc:
+        validate.read_csv_checked(path, 1024)
+    assert str(exc.value) == (
+        f"late.csv is not UTF-8 text (byte 0xe9 at offset {cut}); re-save it as UTF-8"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expectation", "words"),
+    [
+        ({"type": "expect_column_values_to_be_betwen", "kwargs": {"column": "PRICE"}}, "not found"),
+        (
+            {"type": "expect_column_values_to_be_between", "kwargs": {"colum": "PRICE"}},
+            "field required",
+        ),
+        (
+            {
+                "type": "expect_column_values_to_be_between",
+                "kwargs": {"column": "PRICE", "max_value": {"$PARAMETER": "max_price"}},
+            },
+            "No value found for $PARAMETER max_price",
+        ),
+    ],
+)
+def test_a_broken_expectation_is_refused_not_dropped(expectation, words, tmp_path):
+    """GX itself logs and skips an expectation it cannot build: the gate would weaken silently."""
+    suite = json.loads((REPO_ROOT / "data_checks/expectations/house_prices.json").read_text())
+    suite["expectations"].append(expectation)
+    suite_file = tmp_path / "suite.json"
+    suite_file.write_text(json.dumps(suite))
+    data = tmp_path / "data.csv"
+    generate_houses(1000, seed=1).to_csv(data, index=False)
+    with pytest.raises(validate.UnusableInput, match="expectation suite 'house_prices'") as exc:
+        validate.validate_file(data, suite_file, 1024, date(2026, 1, 1))
+    assert words in str(exc.value) and "\n" not in str(exc.value)
