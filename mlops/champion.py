@@ -5,9 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from mlops.config import Config
+from mlops.errors import MlopsError
 from mlops.registry import LocalRegistry, ModelVersion
 
 
 def resolve_champion(cfg: Config, home: Path) -> ModelVersion | None:
-    """The latest approved version (serving-aware resolution comes with deployments)."""
-    return LocalRegistry(home, cfg.model_package_group).latest_approved()
+    """The version deployed to prod on this machine, else the latest approved one."""
+    from mlops.deploy import read_endpoint
+
+    registry = LocalRegistry(home, cfg.model_package_group)
+    try:
+        prod = read_endpoint(home, "prod")
+    except MlopsError:
+        prod = None
+    if prod is not None and prod.group == cfg.model_package_group:
+        try:
+            return registry.describe(prod.version)
+        except MlopsError:
+            pass
+    return registry.latest_approved()

@@ -6,7 +6,8 @@ raw feature rows as in the source CSV, without the target:
 
 - text/csv:          one row per line, no header, features in the training order
 - application/json:  a list of rows (lists of numbers), or a list of objects keyed
-                     by feature name; `{"instances": [...]}` is accepted too
+                     by feature name; one row or one object alone, and
+                     `{"instances": [...]}`, are accepted too
 
 Bad input raises `InvalidInput` (the server answers 400) or
 `UnsupportedContentType` (415); nothing here can take the server down.
@@ -80,12 +81,14 @@ def _parse_csv(text: str) -> np.ndarray:
     rows = [line for line in text.splitlines() if line.strip()]
     if not rows:
         raise InvalidInput("empty body: send one CSV row of features per line")
+    if len({row.count(",") for row in rows}) != 1:
+        raise InvalidInput("CSV rows have different numbers of values")
     try:
-        return np.loadtxt(io.StringIO("\n".join(rows)), delimiter=",", dtype=np.float64, ndmin=2)
+        return np.loadtxt(
+            io.StringIO("\n".join(rows)), delimiter=",", dtype=np.float64, ndmin=2, comments=None
+        )
     except ValueError as exc:
-        raise InvalidInput(
-            f"CSV rows must hold numbers only, equally many per row: {exc}"
-        ) from None
+        raise InvalidInput(f"CSV rows must hold numbers only (no header row): {exc}") from None
 
 
 def _parse_json(text: str) -> np.ndarray | list[dict]:
@@ -93,12 +96,16 @@ def _parse_json(text: str) -> np.ndarray | list[dict]:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
-    if isinstance(payload, dict) and "instances" in payload:
-        payload = payload["instances"]
+    except RecursionError:
+        raise InvalidInput("malformed JSON: nested too deeply") from None
+    if isinstance(payload, dict):
+        payload = payload.get("instances", [payload])
     if not isinstance(payload, list) or not payload:
         raise InvalidInput("JSON body must be a non-empty list of rows or of objects")
     if all(isinstance(row, dict) for row in payload):
         return payload
+    if not any(isinstance(row, list | dict) for row in payload):
+        payload = [payload]  # one row given as a flat list of numbers
     if not all(isinstance(row, list) for row in payload):
         raise InvalidInput("JSON rows must all be lists of numbers or all be objects")
     if len({len(row) for row in payload}) != 1:
@@ -110,8 +117,11 @@ def _as_numbers(rows: list[list]) -> np.ndarray:
     for row in rows:
         for value in row:
             if isinstance(value, bool) or not isinstance(value, int | float):
-                raise InvalidInput(f"non-numeric value {value!r}")
-    return np.asarray(rows, dtype=np.float64)
+                raise InvalidInput(f"non-numeric value {str(value)[:40]!r}")
+    try:
+        return np.asarray(rows, dtype=np.float64)
+    except OverflowError:
+        raise InvalidInput("a number is too large") from None
 
 
 def input_fn(request_body: bytes | str, request_content_type: str) -> np.ndarray | list[dict]:
@@ -138,7 +148,7 @@ def to_matrix(rows: np.ndarray | list[dict], features: list[str]) -> np.ndarray:
         missing = sorted({f for row in rows for f in features if f not in row})
         if unknown or missing:
             raise InvalidInput(
-                f"objects need exactly {features}; missing {missing}, unknown {unknown}"
+                f"objects need exactly {features}; missing {missing}, unknown {unknown[:10]}"
             )
         rows = _as_numbers([[row[f] for f in features] for row in rows])
     if rows.ndim != 2 or rows.shape[1] != len(features):

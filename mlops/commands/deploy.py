@@ -1,0 +1,237 @@
+"""`mlops deploy`, `mlops promote`, `mlops endpoint ...`, `mlops serve`: stages and endpoints."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home, print_json
+from mlops.errors import MlopsError
+from mlops.registry import open_registry
+from mlops.stages import STAGES, load_stage_config
+
+
+def _registry(args: argparse.Namespace, cfg):
+    return open_registry(getattr(args, "backend", "local"), cfg.model_package_group, home())
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from mlops.deploy import deploy
+    from mlops.stages import version_reason
+
+    cfg = config_from(args)
+    stage_config = load_stage_config(args.stage)
+    print(f"version choice: {version_reason(stage_config, args.version)}")
+    outcome = deploy(
+        cfg, stage_config, _registry(args, cfg), home(), args.version, args.backend, _say
+    )
+    print(f"{outcome.stage} now serves model version {outcome.version} at {outcome.url}")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from mlops.deploy import promote
+
+    cfg = config_from(args)
+    outcome = promote(cfg, _registry(args, cfg), home(), args.backend, _say)
+    print(f"promoted: prod now serves model version {outcome.version} at {outcome.url}")
+    return 0
+
+
+def _say(line: str) -> None:
+    print(f"  {line}", flush=True)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from mlops.deploy import read_endpoint, record_smoke_test
+    from mlops.smoke import rows_for_version, smoke_test_endpoint
+
+    cfg = config_from(args)
+    registry = _registry(args, cfg)
+    if args.backend == "sagemaker":
+        from mlops.deploy import sagemaker_live, sagemaker_smoke_rows
+
+        version, name = sagemaker_live(cfg, args.stage, registry)
+        url = None
+        rows = sagemaker_smoke_rows(version, cfg.smoke_test.rows)
+    else:
+        endpoint = read_endpoint(home(), args.stage)
+        if endpoint is None:
+            raise MlopsError(
+                f"nothing is deployed to {args.stage}: run `mlops deploy --stage {args.stage}`"
+            )
+        version = registry.describe(endpoint.version)
+        name, url = endpoint.endpoint_name, endpoint.url
+        rows = rows_for_version(version, home(), cfg.smoke_test.rows)
+    number = version.version
+    print(f"smoke test of {args.stage} (version {number}, {url or name}): {rows.source}")
+    result = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, url)
+    if url:
+        record_smoke_test(home(), cfg.model_package_group, args.stage, number, url, result)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(result.summary())
+    if not result.passed:
+        raise MlopsError(f"smoke test of {args.stage} failed: {result.reason}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from mlops.deploy import stage_status
+
+    cfg = config_from(args)
+    registry = _registry(args, cfg)
+    stages = [stage_status(home(), cfg.model_package_group, registry, s) for s in STAGES]
+    if args.json:
+        print_json({s["stage"]: s for s in stages})
+        return 0
+    print(f"{'STAGE':<8} {'VERSION':>7}  {'APPROVAL':<22} {'HEALTH':<13} {'PID':>7}  URL")
+    for s in stages:
+        version = s["version"] if s["version"] is not None else "-"
+        print(
+            f"{s['stage']:<8} {version:>7}  {s['approval_status'] or '-':<22} "
+            f"{s['health']:<13} {s['pid'] or '-':>7}  {s['url'] or '-'}"
+        )
+    for s in stages:
+        for warning in s["warnings"]:
+            print(warning)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from mlops.deploy import stop_stage
+
+    endpoint = stop_stage(home(), args.stage)
+    if endpoint is None:
+        print(f"nothing is deployed to {args.stage}")
+    else:
+        print(
+            f"stopped {args.stage}: version {endpoint.version} at {endpoint.url} (pid {endpoint.pid})"
+        )
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from mlops.deploy import list_deployments
+
+    cfg = config_from(args)
+    rows = list_deployments(home(), cfg.model_package_group, args.stage, args.limit)
+    if args.json:
+        print_json(rows)
+        return 0
+    print(f"{'ID':>4}  {'AT':<25} {'STAGE':<8} {'VERSION':>7}  {'RESULT':<9} {'USER':<10} REASON")
+    for r in rows:
+        version = r["version"] if r["version"] is not None else "-"
+        print(
+            f"{r['id']:>4}  {r['at']:<25} {r['stage']:<8} {version:>7}  {r['result']:<9} "
+            f"{r['user'][:10]:<10} {r['reason'][:80]}"
+        )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mlops.deploy import CODE_DIR, endpoint_name
+    from mlops.server import ServerSettings, serve
+    from mlops.stages import resolve_version
+
+    cfg = config_from(args)
+    stage_config = load_stage_config(args.stage)
+    version = resolve_version(_registry(args, cfg), stage_config, args.version)
+    port = stage_config.local.port if args.port is None else args.port
+    with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
+        model_dir = _extract(Path(version.model_uri), Path(tmp) / "model")
+        settings = ServerSettings(
+            model_dir=str(model_dir),
+            code_dir=str(CODE_DIR),
+            endpoint_name=endpoint_name(cfg.model_package_group, args.stage),
+            stage=args.stage,
+            version=version.version,
+            instance=f"serve-v{version.version}",
+        )
+        print(f"serving version {version.version} as {settings.endpoint_name} (Ctrl-C stops)")
+        serve(
+            settings, host=args.host, port=port, workers=args.workers or stage_config.local.workers
+        )
+    return 0
+
+
+def _extract(archive: Path, target: Path) -> Path:
+    import tarfile
+
+    if not archive.is_file():
+        raise MlopsError(f"model archive not found: {archive}")
+    target.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    dep = sub.add_parser(
+        "deploy",
+        help="deploy a model version to a stage (blue/green, behind a smoke test)",
+        description="Resolve the version (--version, else the stage's pin in "
+        "model_deploy/<stage>-config.json, else the latest Approved), start it next to "
+        "the current endpoint, smoke-test it, then switch the stage to it. Exit 1 when "
+        "the version is not Approved or the smoke test fails (the old endpoint keeps serving).",
+    )
+    dep.add_argument("--stage", choices=STAGES, required=True)
+    dep.add_argument("--version", type=_positive, default=None, help="model version to deploy")
+    add_backend_arg(dep)
+    add_config_arg(dep)
+    dep.set_defaults(func=cmd_deploy)
+
+    pro = sub.add_parser(
+        "promote",
+        help="staging's version to prod, if Approved, live in staging and passing its smoke test",
+    )
+    add_backend_arg(pro)
+    add_config_arg(pro)
+    pro.set_defaults(func=cmd_promote)
+
+    ep = sub.add_parser("endpoint", help="smoke-test, inspect and stop stage endpoints")
+    esub = ep.add_subparsers(dest="endpoint_command", required=True, metavar="COMMAND")
+    test = esub.add_parser(
+        "test", help="smoke test with held-out rows through a sagemaker-runtime client"
+    )
+    test.add_argument("--stage", choices=STAGES, required=True)
+    test.add_argument("--json", action="store_true", help="machine-readable output")
+    add_backend_arg(test)
+    add_config_arg(test)
+    test.set_defaults(func=cmd_test)
+
+    status = esub.add_parser("status", help="per stage: version, url, pid, health, approval")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config_arg(status)
+    status.set_defaults(func=cmd_status)
+
+    stop = esub.add_parser("stop", help="stop a stage's endpoint")
+    stop.add_argument("--stage", choices=STAGES, required=True)
+    stop.set_defaults(func=cmd_stop)
+
+    history = esub.add_parser("history", help="recorded deployments, newest first")
+    history.add_argument("--stage", choices=STAGES, default=None)
+    history.add_argument("--limit", type=_positive, default=20)
+    history.add_argument("--json", action="store_true", help="machine-readable output")
+    add_config_arg(history)
+    history.set_defaults(func=cmd_history)
+
+    serve = sub.add_parser(
+        "serve", help="run a stage's model in the foreground (not recorded as a deployment)"
+    )
+    serve.add_argument("--stage", choices=STAGES, required=True)
+    serve.add_argument("--port", type=int, default=None, help="default: the stage's local.port")
+    serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    serve.add_argument("--version", type=_positive, default=None)
+    serve.add_argument("--workers", type=_positive, default=None)
+    add_config_arg(serve)
+    serve.set_defaults(func=cmd_serve)

@@ -1,0 +1,193 @@
+"""The smoke test of an endpoint: real held-out rows through a real sagemaker-runtime client.
+
+The same code tests a local endpoint (`endpoint_url` = the local server) and a
+SageMaker endpoint (`endpoint_url=None`: boto3's own endpoint and credentials).
+It sends each row alone (timing every request) and then all rows in one request,
+and checks: HTTP 200, exactly one finite prediction per row, the batch agrees
+with the single-row answers, and the MAPE against the true prices is within the
+configured tolerance (`smoke_test` in model_build/config.yaml).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.errors import MlopsError
+from mlops.registry import ModelVersion
+
+LOCAL_REGION = "us-east-1"
+TEST_SPLIT = Path("preprocess") / "test" / "test.csv"
+
+
+@dataclass(frozen=True)
+class SmokeRows:
+    """Feature rows (as CSV lines, no target) and their true targets."""
+
+    lines: list[str]
+    targets: list[float]
+    source: str
+
+
+@dataclass(frozen=True)
+class SmokeResult:
+    passed: bool
+    reason: str
+    endpoint_name: str
+    rows: int
+    mape_pct: float | None = None
+    max_mape_pct: float | None = None
+    p50_ms: float | None = None
+    max_ms: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        head = "smoke test passed" if self.passed else f"smoke test FAILED: {self.reason}"
+        figures = []
+        if self.mape_pct is not None:
+            figures.append(f"MAPE {self.mape_pct:.2f}% (max {self.max_mape_pct:g}%)")
+        if self.p50_ms is not None:
+            figures.append(f"latency p50 {self.p50_ms:.1f} ms, max {self.max_ms:.1f} ms")
+        return f"{head}: {self.rows} rows" + (", " + ", ".join(figures) if figures else "")
+
+
+def held_out_file(version: ModelVersion, home: Path) -> Path:
+    """The held-out test split of the run that trained `version` (CSV, target first)."""
+    run_id = version.lineage.get("run_id")
+    if not run_id:
+        raise MlopsError(f"model version {version.version} has no run_id in its lineage")
+    path = home / "runs" / str(run_id) / TEST_SPLIT
+    if not path.is_file():
+        raise MlopsError(
+            f"held-out rows of model version {version.version} not found: {path} "
+            f"(the run directory of run {run_id} is missing from $MLOPS_HOME)"
+        )
+    return path
+
+
+def read_smoke_rows(path: Path, rows: int) -> SmokeRows:
+    """The first `rows` rows of a split file: target first, then the features, no header."""
+    lines, targets = [], []
+    with path.open(newline="") as f:
+        for record in csv.reader(f):
+            if not record:
+                continue
+            targets.append(float(record[0]))
+            lines.append(",".join(record[1:]))
+            if len(lines) == rows:
+                break
+    if not lines:
+        raise MlopsError(f"no rows in {path}")
+    return SmokeRows(lines=lines, targets=targets, source=str(path))
+
+
+def rows_for_version(version: ModelVersion, home: Path, rows: int) -> SmokeRows:
+    return read_smoke_rows(held_out_file(version, home), rows)
+
+
+def runtime_client(endpoint_url: str | None, region: str | None = None) -> Any:
+    """A sagemaker-runtime client: for a local URL with placeholder credentials (the local
+    server does not check signatures), for None the real service with your AWS setup."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30
+    )
+    if endpoint_url is None:
+        return boto3.client("sagemaker-runtime", region_name=region, config=config)
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=endpoint_url,
+        region_name=region or LOCAL_REGION,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=config,
+    )
+
+
+def parse_predictions(body: bytes, content_type: str) -> list[float]:
+    """Predictions from a JSON `{"predictions": [...]}` (or a bare list) or CSV response."""
+    text = body.decode("utf-8")
+    if "json" in content_type:
+        payload = json.loads(text)
+        values = payload["predictions"] if isinstance(payload, dict) else payload
+        return [float(v) for v in values]
+    return [float(v) for line in text.splitlines() for v in line.split(",") if v.strip()]
+
+
+def mape_pct(predictions: list[float], targets: list[float]) -> float:
+    """Mean absolute percentage error over the rows whose target is not zero."""
+    pairs = [(p, t) for p, t in zip(predictions, targets, strict=True) if t != 0]
+    if not pairs:
+        raise MlopsError("every target is zero: MAPE is undefined")
+    return 100.0 * sum(abs(p - t) / abs(t) for p, t in pairs) / len(pairs)
+
+
+def _invoke(client: Any, endpoint_name: str, body: str) -> tuple[list[float], float]:
+    start = time.perf_counter()
+    response = client.invoke_endpoint(
+        EndpointName=endpoint_name, ContentType="text/csv", Accept="application/json", Body=body
+    )
+    payload = response["Body"].read()
+    elapsed_ms = (time.perf_counter() - start) * 1000
+    status = response["ResponseMetadata"]["HTTPStatusCode"]
+    if status != 200:
+        raise MlopsError(f"HTTP {status}")
+    return parse_predictions(payload, response.get("ContentType", "")), elapsed_ms
+
+
+def run_smoke_test(
+    client: Any, endpoint_name: str, rows: SmokeRows, max_mape_pct: float
+) -> SmokeResult:
+    """Send the rows one by one, then together; never raises for a failing endpoint."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    n = len(rows.lines)
+
+    def failed(reason: str, **figures: float) -> SmokeResult:
+        return SmokeResult(False, reason, endpoint_name, n, max_mape_pct=max_mape_pct, **figures)
+
+    singles, latencies = [], []
+    try:
+        for index, line in enumerate(rows.lines, 1):
+            predictions, ms = _invoke(client, endpoint_name, line)
+            if len(predictions) != 1:
+                return failed(f"row {index}: {len(predictions)} predictions for one row")
+            singles.append(predictions[0])
+            latencies.append(ms)
+        batch, _ = _invoke(client, endpoint_name, "\n".join(rows.lines))
+    except ClientError as exc:
+        return failed(f"request rejected: {exc}")
+    except (BotoCoreError, MlopsError, OSError, ValueError, KeyError) as exc:
+        return failed(f"request failed: {type(exc).__name__}: {exc}")
+    latency = {"p50_ms": statistics.median(latencies), "max_ms": max(latencies)}
+    if not all(math.isfinite(p) for p in singles + batch):
+        return failed("a prediction is not a finite number", **latency)
+    if len(batch) != n:
+        return failed(f"{len(batch)} predictions for a batch of {n} rows", **latency)
+    if any(abs(a - b) > 1e-6 * max(1.0, abs(a)) for a, b in zip(singles, batch, strict=True)):
+        return failed("batch predictions differ from single-row predictions", **latency)
+    error = mape_pct(singles, rows.targets)
+    if error > max_mape_pct:
+        return failed(f"MAPE {error:.2f}% exceeds {max_mape_pct:g}%", mape_pct=error, **latency)
+    return SmokeResult(True, "", endpoint_name, n, error, max_mape_pct, **latency)
+
+
+def smoke_test_endpoint(
+    endpoint_name: str,
+    rows: SmokeRows,
+    max_mape_pct: float,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SmokeResult:
+    """The smoke test through a fresh client; endpoint_url None means SageMaker itself."""
+    return run_smoke_test(runtime_client(endpoint_url, region), endpoint_name, rows, max_mape_pct)

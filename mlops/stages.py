@@ -1,0 +1,162 @@
+"""Stage configs (`model_deploy/<stage>-config.json`) and which model version a stage gets.
+
+Staging and prod differ only in these files. Schema (every key is required unless
+marked optional; unknown keys are refused so a typo cannot be silently ignored):
+
+    {
+      "stage": "staging",              # must match the file name: <stage>-config.json
+      "model_version": null,           # optional pin (an int); how rollback works
+      "local": {                       # the local backend (`mlops deploy --backend local`)
+        "port": 8081,                  # the stage's stable URL: http://127.0.0.1:<port>
+        "workers": 1                   # optional, default 1: server worker processes
+      },
+      "sagemaker": {                   # the SageMaker backend (CloudFormation)
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
+        "data_capture_percent": 100,   # 0 turns data capture off
+        "autoscaling": {"enabled": false, "min": 1, "max": 2,
+                        "target_invocations_per_instance": 100}
+      }
+    }
+
+The folder is `model_deploy/` in the repository unless $MLOPS_DEPLOY_DIR names
+another one (tests and experiments use a copy, never the committed files).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mlops.errors import MlopsError, UsageError
+from mlops.paths import REPO_ROOT
+from mlops.registry import APPROVED, ModelVersion
+
+STAGES = ("staging", "prod")
+DEPLOY_DIR_ENV = "MLOPS_DEPLOY_DIR"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LocalStage(_Section):
+    port: int = Field(ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+
+class Autoscaling(_Section):
+    enabled: bool = False
+    min: int = Field(default=1, ge=1)
+    max: int = Field(default=1, ge=1)
+    target_invocations_per_instance: int = Field(default=100, ge=1)
+
+    @model_validator(mode="after")
+    def _min_not_above_max(self) -> Autoscaling:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        return self
+
+
+class SageMakerStage(_Section):
+    instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(ge=1)
+    data_capture_percent: int = Field(ge=0, le=100)
+    autoscaling: Autoscaling = Autoscaling()
+
+
+class StageConfig(_Section):
+    stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")
+    model_version: int | None = Field(default=None, ge=1)
+    local: LocalStage
+    sagemaker: SageMakerStage
+
+
+def deploy_dir() -> Path:
+    """`model_deploy/` in the repository, or $MLOPS_DEPLOY_DIR."""
+    return Path(os.environ.get(DEPLOY_DIR_ENV) or REPO_ROOT / "model_deploy").resolve()
+
+
+def stage_config_path(stage: str, folder: Path | None = None) -> Path:
+    return (folder or deploy_dir()) / f"{stage}-config.json"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    return f"{key}: {err['msg']}"
+
+
+def parse_stage_config(raw: object, source: str = "stage config") -> StageConfig:
+    """Validate a decoded stage config; raise UsageError naming the bad key."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source} must be a JSON object")
+    try:
+        return StageConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UsageError(f"bad {source}: {_first_error(exc)}") from None
+
+
+def load_stage_config(stage: str, folder: Path | None = None) -> StageConfig:
+    """Read `<stage>-config.json`; its `stage` field must match the file name."""
+    path = stage_config_path(stage, folder)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"stage config not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read stage config {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"stage config {path} is not valid JSON: {exc}") from None
+    config = parse_stage_config(raw, str(path))
+    if config.stage != stage:
+        raise UsageError(f"{path} says stage {config.stage!r}, expected {stage!r}")
+    return config
+
+
+class VersionSource(Protocol):
+    """What resolve_version needs of a registry (local or SageMaker)."""
+
+    group: str
+
+    def describe(self, version: int) -> ModelVersion: ...
+    def latest_approved(self) -> ModelVersion | None: ...
+
+
+def resolve_version(
+    registry: VersionSource, stage_config: StageConfig, requested: int | None
+) -> ModelVersion:
+    """The version a stage should serve: `requested`, else the stage's pin, else the latest
+    Approved. Refuses (MlopsError) a version that is not Approved."""
+    if requested is not None:
+        version, why = registry.describe(requested), "requested"
+    elif stage_config.model_version is not None:
+        version = registry.describe(stage_config.model_version)
+        why = f"pinned in {stage_config.stage}-config.json"
+    else:
+        version = registry.latest_approved()
+        if version is None:
+            raise MlopsError(
+                f"no Approved model version in group {registry.group!r} to deploy to "
+                f"{stage_config.stage}: approve one first (mlops models approve VERSION)"
+            )
+        return version
+    if version.approval_status != APPROVED:
+        raise MlopsError(
+            f"model version {version.version} ({why}) is {version.approval_status}, not "
+            f"{APPROVED}: refusing to deploy it to {stage_config.stage}"
+        )
+    return version
+
+
+def version_reason(stage_config: StageConfig, requested: int | None) -> str:
+    """Why resolve_version picked what it picked, for the deploy log."""
+    if requested is not None:
+        return "requested with --version"
+    if stage_config.model_version is not None:
+        return f"pinned in {stage_config.stage}-config.json"
+    return "latest Approved version"

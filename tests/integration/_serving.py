@@ -1,0 +1,120 @@
+"""Helpers for tests that run real endpoint servers on free ports of 127.0.0.1.
+
+Every server started here (directly or through `mlops deploy`) gets
+MLOPS_SERVER_WATCH_PID = this test process, so none outlives the test run even
+if a teardown never runs; fixtures still stop them explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from mlops.paths import REPO_ROOT
+from mlops.server import WATCH_PID_ENV, ServerProcess, ServerSettings, spawn_server, stop_server
+
+STEPS_DIR = REPO_ROOT / "model_build" / "steps"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def extract(archive: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(target, filter="data")
+    return target
+
+
+def code_dir(folder: Path) -> Path:
+    """inference.py and what it imports, as a deployment copies them."""
+    from mlops.deploy import handler_sources
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for source in handler_sources(STEPS_DIR):
+        shutil.copy2(source, folder / source.name)
+    return folder
+
+
+@contextmanager
+def watched_by_this_process(pid: int | None = None) -> Iterator[None]:
+    """Servers started inside exit when process `pid` (default: this one) is gone."""
+    old = os.environ.get(WATCH_PID_ENV)
+    os.environ[WATCH_PID_ENV] = str(pid or os.getpid())
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(WATCH_PID_ENV, None)
+        else:
+            os.environ[WATCH_PID_ENV] = old
+
+
+@contextmanager
+def running_server(
+    model_dir: Path, workdir: Path, endpoint_name: str = "test-ep", version: int = 1, **kwargs
+) -> Iterator[ServerProcess]:
+    """A real `python -m mlops.server` on a free port, stopped on exit."""
+    settings = ServerSettings(
+        model_dir=str(model_dir),
+        code_dir=str(code_dir(workdir / "code")),
+        endpoint_name=endpoint_name,
+        stage="test",
+        version=version,
+        instance=f"test-{workdir.name}",
+    )
+    with watched_by_this_process():
+        server = spawn_server(settings, workdir, "server", **kwargs)
+    try:
+        yield server
+    finally:
+        stop_server(server.pid)
+
+
+def constant_model_archive(folder: Path, features: list[str], price: float = 1.0) -> Path:
+    """A well-formed model.tar.gz (manifest, sha256) whose every prediction is about `price`:
+    it loads and answers, but a smoke test against real prices must fail."""
+    import train
+
+    from mlops.runner import pack_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, len(features)))
+    y = np.full(50, price)
+    params = {"objective": "reg:squarederror", "num_round": 2, "base_score": price}
+    booster = train.train_model(X, y, X, y, params, features)
+    model_dir = folder / "model"
+    train.save_model(
+        booster, model_dir, {"feature_names": features, "target": "PRICE", "params": params}
+    )
+    return pack_model(model_dir, folder / "model.tar.gz")
+
+
+def deploy_config_copy(folder: Path, prod_workers: int = 1) -> Path:
+    """model_deploy/ copied with free ports (tests never edit the committed files)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for stage in ("staging", "prod"):
+        data = json.loads((REPO_ROOT / "model_deploy" / f"{stage}-config.json").read_text())
+        data["local"]["port"] = free_port()
+        if stage == "prod":
+            data["local"]["workers"] = prod_workers
+        (folder / f"{stage}-config.json").write_text(json.dumps(data, indent=2))
+    return folder
+
+
+def set_pin(folder: Path, stage: str, version: int | None) -> None:
+    path = folder / f"{stage}-config.json"
+    data = json.loads(path.read_text())
+    data["model_version"] = version
+    path.write_text(json.dumps(data, indent=2))

@@ -1,0 +1,101 @@
+"""The smoke test's checks, against a scripted stand-in for the sagemaker-runtime client."""
+
+import io
+import json
+
+import pytest
+
+from mlops.errors import MlopsError
+from mlops.smoke import (
+    SmokeRows,
+    mape_pct,
+    parse_predictions,
+    read_smoke_rows,
+    run_smoke_test,
+)
+
+ROWS = SmokeRows(lines=["1,2", "3,4", "5,6"], targets=[100.0, 200.0, 400.0], source="test")
+
+
+class ScriptedClient:
+    """Answers invoke_endpoint like botocore does, predicting with `answer(lines)`."""
+
+    def __init__(self, answer, status=200, content_type="application/json"):
+        self.answer, self.status, self.content_type = answer, status, content_type
+        self.calls = []
+
+    def invoke_endpoint(self, EndpointName, ContentType, Accept, Body):
+        self.calls.append((EndpointName, ContentType, Body))
+        predictions = self.answer(Body.splitlines())
+        return {
+            "Body": io.BytesIO(json.dumps({"predictions": predictions}).encode()),
+            "ContentType": self.content_type,
+            "ResponseMetadata": {"HTTPStatusCode": self.status},
+        }
+
+
+def exact(lines):
+    truth = dict(zip(ROWS.lines, ROWS.targets, strict=True))
+    return [truth[line] for line in lines]
+
+
+def test_passes_with_exact_predictions_and_records_latency():
+    client = ScriptedClient(exact)
+    result = run_smoke_test(client, "ep", ROWS, max_mape_pct=1.0)
+    assert result.passed, result.reason
+    assert result.mape_pct == 0.0 and result.rows == 3
+    assert 0 <= result.p50_ms <= result.max_ms
+    # each row alone, then all rows in one request, as CSV to the named endpoint
+    assert [c[2] for c in client.calls] == ["1,2", "3,4", "5,6", "1,2\n3,4\n5,6"]
+    assert {c[:2] for c in client.calls} == {("ep", "text/csv")}
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (lambda lines: [p * 1.2 for p in exact(lines)], "MAPE 20.00% exceeds 10%"),
+        (lambda lines: [*exact(lines), 1.0], "2 predictions for one row"),
+        (lambda lines: [float("nan")] * len(lines), "not a finite number"),
+        (lambda lines: exact(lines)[:1], "1 predictions for a batch of 3"),
+        (lambda lines: [1.0] if len(lines) == 1 else [2.0] * 3, "batch predictions differ"),
+    ],
+)
+def test_fails_with_the_reason(answer, reason):
+    result = run_smoke_test(ScriptedClient(answer), "ep", ROWS, max_mape_pct=10.0)
+    assert not result.passed
+    assert reason in result.reason
+    assert "FAILED" in result.summary()
+
+
+def test_http_error_fails_without_raising():
+    result = run_smoke_test(ScriptedClient(exact, status=500), "ep", ROWS, 10.0)
+    assert not result.passed and "HTTP 500" in result.reason
+
+
+def test_unreachable_endpoint_fails_without_raising():
+    from mlops.smoke import runtime_client
+
+    client = runtime_client("http://127.0.0.1:9")  # discard port: connection refused
+    result = run_smoke_test(client, "ep", ROWS, 10.0)
+    assert not result.passed and "request failed" in result.reason
+
+
+def test_mape_and_parse():
+    assert mape_pct([110.0, 180.0], [100.0, 200.0]) == pytest.approx(10.0)
+    assert mape_pct([5.0, 110.0], [0.0, 100.0]) == pytest.approx(10.0)  # zero targets skipped
+    with pytest.raises(MlopsError, match="undefined"):
+        mape_pct([1.0], [0.0])
+    assert parse_predictions(b'{"predictions": [1.5, 2]}', "application/json") == [1.5, 2.0]
+    assert parse_predictions(b"[3]", "application/json") == [3.0]
+    assert parse_predictions(b"1.5\n2.5\n", "text/csv") == [1.5, 2.5]
+
+
+def test_read_smoke_rows_takes_the_target_from_the_first_column(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text("100,1,2\n200,3,4\n\n300,5,6\n")
+    rows = read_smoke_rows(path, 2)
+    assert rows.lines == ["1,2", "3,4"] and rows.targets == [100.0, 200.0]
+    assert read_smoke_rows(path, 10).lines == ["1,2", "3,4", "5,6"]
+    path.write_text("")
+    with pytest.raises(MlopsError, match="no rows"):
+        read_smoke_rows(path, 2)
