@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 UV_VERSION := 0.13.9
 UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
-DEMO_ROWS ?= 5000
+DEMO_ROWS ?= 10000
 
 .PHONY: demo test test-fast lint bench lock clean help
 

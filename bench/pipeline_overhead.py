@@ -44,7 +44,9 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--repeat", type=int, default=3, help="runs per size (median); 1 for 1M rows")
     args = ap.parse_args()
-    print(f"{'rows':>9} {'pipeline s':>11} {'in-process s':>13} {'ratio':>6} {'target':>7} {'peak RSS MB':>12}")
+    print(
+        f"{'rows':>9} {'pipeline s':>11} {'in-process s':>13} {'ratio':>6} {'target':>7} {'peak RSS MB':>12}"
+    )
     for rows in args.sizes:
         r = measure(rows, 1 if rows >= 1_000_000 else args.repeat)
         target = TARGETS.get(rows)

@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ (each prints its own figures and ratios).
 
-    python bench/run_all.py [--quick]     # --quick: skip the 1M-row sizes
+python bench/run_all.py [--quick]     # --quick: skip the 1M-row sizes
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only")
     args = ap.parse_args()
-    scripts = sorted(p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py")
+    scripts = sorted(
+        p for p in HERE.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py"
+    )
     failed = []
     for script in scripts:
         print(f"\n## {script.name}", flush=True)

@@ -17,7 +17,11 @@ def test_shipped_config_loads():
 @pytest.mark.parametrize(
     ("mutate", "key", "reason"),
     [
-        (lambda c: c["preprocess"].update(train_ratio=1.5), "preprocess.train_ratio", "less than 1"),
+        (
+            lambda c: c["preprocess"].update(train_ratio=1.5),
+            "preprocess.train_ratio",
+            "less than 1",
+        ),
         (lambda c: c["preprocess"].update(validation_ratio=0.5), "preprocess", "test split"),
         (lambda c: c["gate"].update(max_mse="lots"), "gate.max_mse", "valid number"),
         (lambda c: c["gate"].pop("min_r2"), "gate.min_r2", "Field required"),

@@ -65,7 +65,9 @@ def test_approve_reject_latest_approved_and_history(tmp_path):
     reg.approve(2)
     reg.reject(3, note="worse on holdout")
     assert reg.latest_approved().version == 2
-    assert reg.describe(3).approval_status == REJECTED and reg.describe(3).note == "worse on holdout"
+    assert (
+        reg.describe(3).approval_status == REJECTED and reg.describe(3).note == "worse on holdout"
+    )
     reg.reject(2)
     assert reg.latest_approved().version == 1
     assert [h["approval_status"] for h in reg.history(2)] == [PENDING, APPROVED, REJECTED]
