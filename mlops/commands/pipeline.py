@@ -34,6 +34,16 @@ def cmd_definition(args: argparse.Namespace) -> int:
     return print_definition(config_from(args), args)
 
 
+def add_target_args(parser: argparse.ArgumentParser) -> None:
+    """Where a SageMaker pipeline runs: the bootstrap stack's outputs (flags or environment)."""
+    group = parser.add_argument_group("SageMaker target (--backend sagemaker)")
+    group.add_argument("--region", help="AWS region (default: $AWS_REGION / $AWS_DEFAULT_REGION)")
+    group.add_argument(
+        "--role-arn", help="SageMaker execution role ARN (default: $MLOPS_SAGEMAKER_ROLE_ARN)"
+    )
+    group.add_argument("--bucket", help="artifact bucket (default: $MLOPS_ARTIFACT_BUCKET)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     pipe = sub.add_parser("pipeline", help="run the training pipeline or print its definition")
     psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="COMMAND")
@@ -43,7 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="validate, preprocess, train, evaluate, gate, register",
         description="Run the training pipeline. Exit 0 when a model version was "
         "registered (as PendingManualApproval), 1 when a step or the quality gate "
-        "failed (nothing is registered then), 2 on bad input.",
+        "failed (nothing is registered then), 2 on bad input. With --backend sagemaker: "
+        "upload code and data, upsert and start the SageMaker pipeline, wait and report.",
     )
     run.add_argument(
         "--data",
@@ -53,10 +64,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_backend_arg(run)
     add_config_arg(run)
+    add_target_args(run)
+    run.add_argument("--git-commit", help="lineage: the commit (default: git rev-parse HEAD)")
+    run.add_argument(
+        "--wait",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="sagemaker: wait for the execution and report each step (default: wait)",
+    )
+    run.add_argument(
+        "--poll-seconds", type=float, default=30.0, help="sagemaker: status poll interval"
+    )
     run.set_defaults(func=cmd_run)
 
     definition = psub.add_parser(
-        "definition", help="the SageMaker pipeline definition JSON (offline, no credentials)"
+        "definition",
+        help="the SageMaker pipeline definition JSON (offline, no credentials)",
+        description="Render the SageMaker pipeline definition JSON from the step graph, "
+        "offline. Without a role and bucket, clearly fake placeholders are used.",
     )
     add_config_arg(definition)
+    add_target_args(definition)
+    definition.add_argument("--out", type=Path, help="write to this file instead of stdout")
     definition.set_defaults(func=cmd_definition)

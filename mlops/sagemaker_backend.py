@@ -1,0 +1,333 @@
+"""`mlops pipeline definition|run --backend sagemaker`: render, upload, upsert, start, wait.
+
+Rendering (model_build/pipeline.py) imports the SageMaker SDK and records the S3
+objects the definition refers to; everything that talks to AWS here is plain
+boto3, so tests can run it against moto or botocore's Stubber.
+
+Where the pipeline runs comes from flags or the environment (the repository
+variables the bootstrap stack's outputs fill in):
+
+    --region    AWS_REGION / AWS_DEFAULT_REGION
+    --role-arn  MLOPS_SAGEMAKER_ROLE_ARN   (the bootstrap stack's SageMakerExecutionRoleArn)
+    --bucket    MLOPS_ARTIFACT_BUCKET      (its ArtifactBucketName)
+
+`pipeline definition` falls back to clearly fake placeholders so that it prints
+offline, with no account at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlops.config import Config
+from mlops.errors import MlopsError, UsageError
+from mlops.sagemaker_registry import SageMakerRegistry, aws_errors, split_s3_uri
+
+ROLE_ENV = "MLOPS_SAGEMAKER_ROLE_ARN"
+BUCKET_ENV = "MLOPS_ARTIFACT_BUCKET"
+REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+PLACEHOLDER_ACCOUNT = "000000000000"
+PLACEHOLDER_REGION = "us-east-1"
+PLACEHOLDER_ROLE = f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/mlops-sagemaker-execution"
+PLACEHOLDER_BUCKET = f"mlops-artifacts-{PLACEHOLDER_ACCOUNT}"
+ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+# What CustomerMetadataProperties values may hold (letters, digits, spaces, _.:/=+-@).
+METADATA_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
+DONE = ("Succeeded", "Failed", "Stopped")
+POLL_SECONDS = 30.0
+
+
+def region_from(args: argparse.Namespace) -> str | None:
+    if getattr(args, "region", None):
+        return args.region
+    return next((os.environ[e] for e in REGION_ENVS if os.environ.get(e)), None)
+
+
+def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = False):
+    """The account-specific part of a render: region, execution role, artifact bucket."""
+    from model_build.pipeline import Target
+
+    region = region_from(args)
+    role = getattr(args, "role_arn", None) or os.environ.get(ROLE_ENV)
+    bucket = getattr(args, "bucket", None) or os.environ.get(BUCKET_ENV)
+    if placeholders:
+        region, role, bucket = (
+            region or PLACEHOLDER_REGION,
+            role or PLACEHOLDER_ROLE,
+            bucket or PLACEHOLDER_BUCKET,
+        )
+    missing = [
+        hint
+        for value, hint in (
+            (region, "--region or $AWS_REGION"),
+            (role, f"--role-arn or ${ROLE_ENV}"),
+            (bucket, f"--bucket or ${BUCKET_ENV}"),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(
+            "the SageMaker backend needs " + ", ".join(missing) + " (bootstrap stack outputs)"
+        )
+    if not ROLE_ARN_PATTERN.match(role):
+        raise UsageError(f"--role-arn must be a full IAM role ARN, not {role!r}")
+    return Target(region=region, role_arn=role, bucket=bucket, prefix=cfg.model_package_group)
+
+
+def print_definition(cfg: Config, args: argparse.Namespace) -> int:
+    """Print the pipeline definition JSON: offline, no credentials needed."""
+    from model_build.pipeline import render_pipeline
+
+    target = target_from(cfg, args, placeholders=True)
+    if target.role_arn == PLACEHOLDER_ROLE or target.bucket == PLACEHOLDER_BUCKET:
+        print(
+            f"note: placeholder role/bucket (account {PLACEHOLDER_ACCOUNT}); pass --role-arn "
+            "and --bucket for a definition you can upsert",
+            file=sys.stderr,
+        )
+    rendered = render_pipeline(cfg, target)
+    text = json.dumps(json.loads(rendered.definition), indent=2) + "\n"
+    if getattr(args, "out", None):
+        args.out.write_text(text)
+        print(f"wrote the definition of {rendered.name} to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---- run: upload, upsert, start ------------------------------------------------------------
+
+
+def put_objects(s3: Any, uploads) -> int:
+    """Put the objects a rendered pipeline refers to; returns how many were written."""
+    with aws_errors("cannot upload pipeline code to S3"):
+        for upload in uploads:
+            bucket, key = split_s3_uri(upload.uri)
+            s3.put_object(Bucket=bucket, Key=key, Body=upload.body)
+    return len(uploads)
+
+
+def upload_data(s3: Any, target, data_file: Path, data_sha256: str) -> str:
+    """The input CSV at a key named after its content, so a rerun reuses the step cache."""
+    uri = target.uri("data", data_sha256, data_file.name)
+    bucket, key = split_s3_uri(uri)
+    with aws_errors(f"cannot upload {data_file} to {uri}"):
+        s3.upload_file(str(data_file), bucket, key)
+    return uri
+
+
+def upsert_pipeline(sagemaker: Any, name: str, definition: str, role_arn: str, description: str):
+    """Create the pipeline, or update it when it exists (what the SDK's upsert does)."""
+    from botocore.exceptions import ClientError
+
+    request = {
+        "PipelineName": name,
+        "PipelineDefinition": definition,
+        "PipelineDescription": description,
+        "RoleArn": role_arn,
+    }
+    with aws_errors(f"cannot upsert pipeline {name}"):
+        try:
+            return sagemaker.create_pipeline(**request)["PipelineArn"]
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") != "ValidationException" or "already exists" not in error.get(
+                "Message", ""
+            ):
+                raise
+        return sagemaker.update_pipeline(**request)["PipelineArn"]
+
+
+def check_metadata_values(values: dict[str, str]) -> None:
+    """Lineage values end in CustomerMetadataProperties: refuse what the API would reject
+    at the end of the run, before the run starts."""
+    for name, value in values.items():
+        if not METADATA_VALUE.match(value):
+            raise UsageError(
+                f"{name}={value!r} cannot be model package metadata "
+                "(1-256 letters, digits, spaces or _.:/=+-@)"
+            )
+
+
+def start_execution(sagemaker: Any, name: str, parameters: dict[str, str]) -> str:
+    with aws_errors(f"cannot start pipeline {name}"):
+        response = sagemaker.start_pipeline_execution(
+            PipelineName=name,
+            PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+        )
+    return response["PipelineExecutionArn"]
+
+
+# ---- run: wait and report ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    name: str
+    status: str
+    reason: str = ""
+    model_package_arn: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutionReport:
+    arn: str
+    status: str
+    reason: str
+    steps: tuple[StepStatus, ...] = field(default_factory=tuple)
+
+    @property
+    def model_package_arn(self) -> str:
+        return next((s.model_package_arn for s in self.steps if s.model_package_arn), "")
+
+    @property
+    def failed_step(self) -> StepStatus | None:
+        return next((s for s in self.steps if s.status == "Failed"), None)
+
+
+def execution_steps(sagemaker: Any, execution_arn: str) -> tuple[StepStatus, ...]:
+    """Every step of an execution so far, in start order (the API lists newest first)."""
+    steps: list[StepStatus] = []
+    request: dict[str, Any] = {"PipelineExecutionArn": execution_arn}
+    with aws_errors("cannot list pipeline execution steps"):
+        while True:
+            page = sagemaker.list_pipeline_execution_steps(**request)
+            for item in page.get("PipelineExecutionSteps", []):
+                register = item.get("Metadata", {}).get("RegisterModel", {})
+                steps.append(
+                    StepStatus(
+                        name=item["StepName"],
+                        status=item.get("StepStatus", ""),
+                        reason=item.get("FailureReason", ""),
+                        model_package_arn=register.get("Arn", ""),
+                    )
+                )
+            if not page.get("NextToken"):
+                break
+            request["NextToken"] = page["NextToken"]
+    return tuple(reversed(steps))
+
+
+def wait_for_execution(
+    sagemaker: Any,
+    execution_arn: str,
+    progress: Callable[[str], None] = print,
+    poll_seconds: float = POLL_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ExecutionReport:
+    """Poll until the execution ends, reporting each step status change once."""
+    seen: dict[str, str] = {}
+    while True:
+        with aws_errors("cannot describe the pipeline execution"):
+            execution = sagemaker.describe_pipeline_execution(PipelineExecutionArn=execution_arn)
+        steps = execution_steps(sagemaker, execution_arn)
+        for step in steps:
+            if seen.get(step.name) != step.status:
+                seen[step.name] = step.status
+                progress(f"  {step.name:<12} {step.status}")
+        status = execution["PipelineExecutionStatus"]
+        if status in DONE:
+            return ExecutionReport(execution_arn, status, execution.get("FailureReason", ""), steps)
+        sleep(poll_seconds)
+
+
+def failure_message(report: ExecutionReport) -> str:
+    step = report.failed_step
+    if step is not None:
+        return f"pipeline step '{step.name}' failed: {step.reason or 'no reason given'}"
+    return f"pipeline execution {report.status}: {report.reason or 'no reason given'}"
+
+
+def run_parameters(
+    cfg: Config,
+    target,
+    data_uri: str,
+    data_sha256: str,
+    git_commit: str,
+    pr_number: str,
+    champion_uri: str | None,
+) -> dict[str, str]:
+    """Values for the pipeline parameters this run sets (the rest keep their defaults)."""
+    from model_build import pipeline as p
+
+    lineage = {
+        p.GIT_COMMIT: git_commit or "unknown",
+        p.PR_NUMBER: pr_number or p.NO_VALUE,
+        p.DATA_SHA256: data_sha256,
+    }
+    check_metadata_values({**lineage, p.INPUT_DATA: data_uri})
+    values = {p.INPUT_DATA: data_uri, **lineage}
+    if champion_uri:
+        values[p.CHAMPION_MODEL] = champion_uri
+    return values
+
+
+def clients(region: str) -> tuple[Any, Any]:
+    import boto3
+
+    with aws_errors("cannot create AWS clients"):
+        return boto3.client("sagemaker", region_name=region), boto3.client("s3", region_name=region)
+
+
+def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | None = None) -> int:
+    """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure."""
+    from mlops.runner import check_data_file, git_commit, pr_number, sha256_file
+    from model_build.pipeline import render_pipeline
+
+    target = target_from(cfg, args)
+    data_file = Path(args.data)
+    check_data_file(data_file)
+    sagemaker, s3 = aws or clients(target.region)
+    rendered = render_pipeline(cfg, target)
+    print(
+        f"pipeline {rendered.name}: {put_objects(s3, rendered.uploads)} code objects in "
+        f"s3://{target.bucket}/{target.prefix}/code/"
+    )
+    data_sha256 = sha256_file(data_file)
+    data_uri = upload_data(s3, target, data_file, data_sha256)
+    print(f"data:     {data_uri}")
+    champion = SageMakerRegistry(cfg.model_package_group, sagemaker, s3).latest_approved()
+    if champion:
+        print(f"champion: version {champion.version} ({champion.model_uri})")
+    parameters = run_parameters(
+        cfg,
+        target,
+        data_uri,
+        data_sha256,
+        getattr(args, "git_commit", None) or git_commit(),
+        getattr(args, "pr_number", None) or pr_number(),
+        champion.model_uri if champion else None,
+    )
+    pipeline_arn = upsert_pipeline(
+        sagemaker,
+        rendered.name,
+        rendered.definition,
+        target.role_arn,
+        f"{cfg.model_package_group}: validate, preprocess, train, evaluate, gate, register",
+    )
+    execution_arn = start_execution(sagemaker, rendered.name, parameters)
+    print(f"upserted: {pipeline_arn}")
+    print(f"started:  {execution_arn}")
+    if not getattr(args, "wait", True):
+        return 0
+    report = wait_for_execution(
+        sagemaker, execution_arn, poll_seconds=getattr(args, "poll_seconds", POLL_SECONDS)
+    )
+    for step in report.steps:
+        print(f"{step.name:<12} {step.status}" + (f": {step.reason}" if step.reason else ""))
+    if report.status != "Succeeded" or report.failed_step is not None:
+        raise MlopsError(failure_message(report))
+    if not report.model_package_arn:
+        raise MlopsError(f"pipeline {report.status} but registered no model package")
+    print(f"registered: {report.model_package_arn}")
+    print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
+    return 0

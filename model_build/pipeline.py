@@ -1,0 +1,606 @@
+"""The SageMaker Pipeline, rendered from the step graph with the SageMaker Python SDK v3.
+
+`mlops.graph.build_graph(cfg)` declares the steps once; this module renders the
+same steps, scripts, arguments and gate into SDK objects:
+
+    validate -> preprocess -> train -> evaluate -> gate -> register
+                                                        \\-> gate-failed
+
+It is the only module that imports the SDK, and only inside `render_pipeline`
+(the import costs seconds; no other `mlops` command pays it).
+
+Code travels as content-addressed bundles: each step's script plus the sibling
+modules it imports is packed into a reproducible `sourcedir.tar.gz` under
+`s3://<bucket>/<prefix>/code/<sha256>/`. Every S3 write the SDK would make while
+rendering is recorded instead of performed (`Upload`), so rendering needs no
+network and no credentials; `mlops pipeline run --backend sagemaker` puts the
+recorded objects before it upserts. The same commit renders the same definition,
+byte for byte, and a step whose code did not change keeps its cache key.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import os
+import tarfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from mlops.config import Config
+from mlops.deploy import handler_sources
+from mlops.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.paths import REPO_ROOT
+from mlops.registry import PENDING
+
+# Pipeline parameter names: `mlops pipeline run --backend sagemaker` passes values by these.
+INPUT_DATA = "InputDataUri"
+CHAMPION_MODEL = "ChampionModelUri"
+PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
+PROCESSING_INSTANCE_COUNT = "ProcessingInstanceCount"
+TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
+TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
+MAX_MSE = "MaxMse"
+MIN_R2 = "MinR2"
+MAX_REGRESSION_PCT = "MaxRegressionPct"
+APPROVAL_STATUS = "ModelApprovalStatus"
+GIT_COMMIT = "GitCommit"
+PR_NUMBER = "PrNumber"
+DATA_SHA256 = "DataSha256"
+LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA256: "data_sha256"}
+# CustomerMetadataProperties values must be non-empty: this stands for "no PR".
+NO_VALUE = "none"
+PARAMS_PREFIX = "params."  # lineage params as flat `params.<section>.<name>` entries
+
+# Step arguments that render as pipeline parameters (thresholds), not as constants.
+ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
+# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations:
+# the SDK's runproc.sh pip-installs this file at job start, which needs network access
+# from the job (or a package mirror); a custom image is the production answer.
+BUNDLE_EXTRAS = {"validate": ("requirements.txt",)}
+SERVING_SCRIPT = "inference.py"
+GATE_STEP = "gate"
+FAIL_STEP = "gate-failed"
+REGISTER_STEP = "register"
+EVALUATION_FILE = "evaluation.json"
+BASELINE_FILE = "baseline.json"
+CACHE_EXPIRY = "P30D"
+CONTENT_TYPES = ["text/csv", "application/json"]
+TELEMETRY_OPT_OUT = {
+    "SchemaVersion": "1.0",
+    "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
+}
+SKIPPED_FILES = ("__pycache__", ".pyc")
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and as whom the pipeline runs (the bootstrap stack's outputs)."""
+
+    region: str
+    role_arn: str
+    bucket: str
+    prefix: str
+
+    def uri(self, *parts: str) -> str:
+        return "/".join([f"s3://{self.bucket}", self.prefix, *parts])
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An object the pipeline needs in S3 before it runs."""
+
+    uri: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RenderedPipeline:
+    name: str
+    definition: str  # JSON, as CreatePipeline takes it
+    uploads: tuple[Upload, ...]
+
+
+def pipeline_name(cfg: Config) -> str:
+    return f"{cfg.model_package_group}-pipeline"
+
+
+def sha256_hex(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def reproducible_tar_gz(files: dict[str, bytes]) -> bytes:
+    """A tar.gz whose bytes depend only on the names and contents (no times, no owners)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name)
+            info.size = len(files[name])
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(files[name]))
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as gz:
+        gz.write(raw.getvalue())
+    return packed.getvalue()
+
+
+def step_bundle(steps_dir: Path, script: str, extras: tuple[str, ...] = ()) -> bytes:
+    """sourcedir.tar.gz for one script: it, the sibling modules it imports (transitively:
+    scripts import siblings as top-level modules) and `extras`; nothing else."""
+    files = {p.name: p.read_bytes() for p in handler_sources(steps_dir, Path(script).stem)}
+    files.update({name: (steps_dir / name).read_bytes() for name in extras})
+    return reproducible_tar_gz(files)
+
+
+def hyperparameters(step: Step) -> dict[str, str]:
+    """A training step's `--name value` arguments as the hyperparameter map SageMaker takes."""
+    args = step.arguments
+    return {
+        flag.removeprefix("--"): value for flag, value in zip(args[::2], args[1::2], strict=True)
+    }
+
+
+def lineage_metadata(cfg: Config, params: dict[str, Any], run_id: Any) -> dict[str, Any]:
+    """CustomerMetadataProperties: lineage as flat string values (the API allows no JSON)."""
+    values: dict[str, Any] = {key: params[name] for name, key in LINEAGE_PARAMETERS.items()}
+    values.update(data_file=params[INPUT_DATA], run_id=run_id, backend="sagemaker")
+    for section, settings in (
+        ("preprocess", cfg.preprocess.model_dump()),
+        ("train", cfg.train.hyperparameters),
+    ):
+        for key, value in settings.items():
+            values[f"{PARAMS_PREFIX}{section}.{key}"] = str(value)
+    return values
+
+
+class _Recorder:
+    """Content-addressed S3 locations, and the objects to put there before a run."""
+
+    def __init__(self, target: Target):
+        self.target = target
+        self.uploads: dict[str, bytes] = {}
+
+    def put(self, uri: str, body: bytes) -> str:
+        self.uploads[uri] = body
+        return uri
+
+    def code(self, name: str, body: bytes) -> str:
+        """`s3://<bucket>/<prefix>/code/<sha256 of body>/<name>`."""
+        return self.put(self.target.uri("code", sha256_hex(body), name), body)
+
+    def folder(self, path: Path, name: str) -> str:
+        """A local folder under a prefix named after its content; returns the prefix URI."""
+        files = {
+            str(p.relative_to(path)): p.read_bytes()
+            for p in sorted(path.rglob("*"))
+            if p.is_file() and not any(part.endswith(SKIPPED_FILES) for part in p.parts)
+        }
+        digest = sha256_hex(json.dumps({k: sha256_hex(v) for k, v in files.items()}).encode())
+        prefix = self.target.uri("code", digest, name)
+        for rel, body in files.items():
+            self.put(f"{prefix}/{rel}", body)
+        return prefix
+
+
+def _import_sdk() -> SimpleNamespace:
+    """The SDK names the renderer uses, imported offline with logging left as it was.
+
+    A module of the SDK creates boto3 clients at import time (NoRegionError without
+    AWS_DEFAULT_REGION), and importing it calls `logging.basicConfig(level=INFO)`.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from sagemaker.core import image_uris, model_metrics, processing, shapes
+    from sagemaker.core.workflow import (
+        conditions,
+        execution_variables,
+        functions,
+        parameters,
+        pipeline_context,
+        properties,
+    )
+    from sagemaker.mlops.workflow import condition_step, fail_step, model_step, pipeline, steps
+    from sagemaker.serve import model_builder
+    from sagemaker.train import ModelTrainer, configs
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    return SimpleNamespace(
+        image_uris=image_uris,
+        conditions=conditions,
+        parameters=parameters,
+        ExecutionVariables=execution_variables.ExecutionVariables,
+        Join=functions.Join,
+        JsonGet=functions.JsonGet,
+        PipelineSession=pipeline_context.PipelineSession,
+        PropertyFile=properties.PropertyFile,
+        MetricsSource=model_metrics.MetricsSource,
+        ModelMetrics=model_metrics.ModelMetrics,
+        FrameworkProcessor=processing.FrameworkProcessor,
+        ProcessingInput=shapes.ProcessingInput,
+        ProcessingOutput=shapes.ProcessingOutput,
+        ProcessingS3Input=shapes.ProcessingS3Input,
+        ProcessingS3Output=shapes.ProcessingS3Output,
+        ConditionStep=condition_step.ConditionStep,
+        FailStep=fail_step.FailStep,
+        ModelStep=model_step.ModelStep,
+        Pipeline=pipeline.Pipeline,
+        CacheConfig=steps.CacheConfig,
+        ProcessingStep=steps.ProcessingStep,
+        TrainingStep=steps.TrainingStep,
+        ModelBuilder=model_builder.ModelBuilder,
+        ModelTrainer=ModelTrainer,
+        Compute=configs.Compute,
+        InputData=configs.InputData,
+        OutputDataConfig=configs.OutputDataConfig,
+        SourceCode=configs.SourceCode,
+    )
+
+
+def _recording_session(sdk: SimpleNamespace, target: Target, recorder: _Recorder) -> Any:
+    """A PipelineSession whose S3 writes are recorded, and that never probes for a bucket."""
+    import boto3
+
+    class RecordingSession(sdk.PipelineSession):
+        def default_bucket(self) -> str:
+            return target.bucket
+
+        def upload_data(self, path, bucket=None, key_prefix="data", callback=None, extra_args=None):
+            local = Path(path)
+            if local.is_dir():
+                return recorder.folder(local, key_prefix.rstrip("/").rsplit("/", 1)[-1])
+            return recorder.code(local.name, local.read_bytes())
+
+        def upload_string_as_file_body(self, body, bucket, key, kms_key=None):
+            data = body.encode() if isinstance(body, str) else body
+            return recorder.put(f"s3://{bucket}/{key}", data)
+
+    return RecordingSession(
+        boto_session=boto3.Session(region_name=target.region),
+        default_bucket=target.bucket,
+        sagemaker_config=TELEMETRY_OPT_OUT,
+    )
+
+
+@contextmanager
+def _config_validated_once() -> Iterator[None]:
+    """Validate each SDK defaults config once per render, not on every lookup.
+
+    The SDK re-checks its whole JSON schema on each of ~70 config lookups (~0.2 s
+    each); our config (the telemetry opt-out) never changes during a render.
+    """
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    validated: list[dict] = []
+
+    def validate_once(sagemaker_config: dict | None = None) -> None:
+        if sagemaker_config not in validated:
+            original.__func__(sagemaker_config)
+            validated.append(json.loads(json.dumps(sagemaker_config)))
+
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
+    try:
+        yield
+    finally:
+        SageMakerConfig.validate_sagemaker_config = original
+
+
+def render_pipeline(
+    cfg: Config, target: Target, graph: Graph | None = None, repo_root: Path = REPO_ROOT
+) -> RenderedPipeline:
+    """The pipeline definition JSON for `cfg`, and the objects it needs in S3."""
+    env = {"AWS_DEFAULT_REGION": target.region, "SAGEMAKER_VALIDATE_ROLE": "false"}
+    with _environment_defaults(env), warnings.catch_warnings():
+        # "Running within a PipelineSession, there will be No Wait, No Logs...": expected.
+        warnings.simplefilter("ignore", UserWarning)
+        sdk = _import_sdk()
+        with _config_validated_once():
+            return _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root).render()
+
+
+@contextmanager
+def _environment_defaults(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables that are unset, for the duration of a render only."""
+    added = [name for name in values if name not in os.environ]
+    os.environ.update({name: values[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+class _Renderer:
+    """Step graph -> SDK objects -> definition JSON, for one config and target."""
+
+    def __init__(
+        self, sdk: SimpleNamespace, cfg: Config, target: Target, graph: Graph, repo_root: Path
+    ):
+        self.sdk, self.cfg, self.target, self.graph = sdk, cfg, target, graph
+        self.recorder = _Recorder(target)
+        self.session = _recording_session(sdk, target, self.recorder)
+        self.steps_dir = repo_root / "model_build" / "steps"
+        suite = repo_root / cfg.data.expectation_suite
+        self.images = {
+            name: sdk.image_uris.retrieve(name, target.region, version=version)
+            for name, version in (
+                ("sklearn", cfg.sagemaker.sklearn_image_version),
+                ("xgboost", cfg.sagemaker.xgboost_image_version),
+            )
+        }
+        self.params = self.parameters()
+        self.sources: dict[str, Any] = {
+            RAW_DATA: self.params[INPUT_DATA],
+            SUITE: self.recorder.code(suite.name, suite.read_bytes()),
+            "champion": self.params[CHAMPION_MODEL],
+        }
+        self.cache = sdk.CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
+
+    def parameters(self) -> dict[str, Any]:
+        """Pipeline parameters, defaults from config: what a run may override."""
+        p, sm, gate = self.sdk.parameters, self.cfg.sagemaker, self.graph.gate
+        no_champion = self.recorder.code(
+            "no-champion.txt", b"No champion model: evaluate scores the challenger only.\n"
+        )
+        values = {
+            INPUT_DATA: p.ParameterString(INPUT_DATA, self.target.uri("data", "input") + "/"),
+            CHAMPION_MODEL: p.ParameterString(CHAMPION_MODEL, no_champion),
+            PROCESSING_INSTANCE_TYPE: p.ParameterString(
+                PROCESSING_INSTANCE_TYPE, sm.processing_instance_type
+            ),
+            PROCESSING_INSTANCE_COUNT: p.ParameterInteger(
+                PROCESSING_INSTANCE_COUNT, sm.processing_instance_count
+            ),
+            TRAINING_INSTANCE_TYPE: p.ParameterString(
+                TRAINING_INSTANCE_TYPE, sm.training_instance_type
+            ),
+            TRAINING_INSTANCE_COUNT: p.ParameterInteger(
+                TRAINING_INSTANCE_COUNT, sm.training_instance_count
+            ),
+            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
+            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
+            MAX_REGRESSION_PCT: p.ParameterFloat(MAX_REGRESSION_PCT, gate.max_regression_pct),
+            APPROVAL_STATUS: p.ParameterString(
+                APPROVAL_STATUS, PENDING, enum_values=[PENDING, "Approved"]
+            ),
+            GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
+            PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
+            DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
+        }
+        return values
+
+    def output_uri(self, step: Step, output: str) -> Any:
+        """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>`."""
+        execution_id = self.sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
+        return self.sdk.Join(
+            on="/", values=[self.target.uri("runs"), execution_id, step.name, output]
+        )
+
+    def arguments(self, step: Step) -> list:
+        """The graph's argv, with threshold values replaced by their pipeline parameters."""
+        args: list = list(step.arguments)
+        for i, flag in enumerate(step.arguments[:-1]):
+            if flag in ARGUMENT_PARAMETERS:
+                args[i + 1] = self.params[ARGUMENT_PARAMETERS[flag]].to_string()
+        return args
+
+    def bundle(self, step: Step, extras: tuple[str, ...] = ()) -> tuple[str, str]:
+        """(S3 URI, sha256) of a step's sourcedir.tar.gz."""
+        body = step_bundle(self.steps_dir, Path(step.script).name, extras)
+        return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
+
+    def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
+        sdk = self.sdk
+        extras = BUNDLE_EXTRAS.get(step.name, ())
+        bundle, digest = self.bundle(step, extras)
+        processor = sdk.FrameworkProcessor(
+            image_uri=self.images[step.image],
+            command=["python3"],
+            role=self.target.role_arn,
+            instance_type=self.params[PROCESSING_INSTANCE_TYPE],
+            instance_count=self.params[PROCESSING_INSTANCE_COUNT],
+            code_location=self.target.uri("code"),
+            sagemaker_session=self.session,
+        )
+        inputs = [
+            sdk.ProcessingInput(
+                input_name=inp.name,
+                s3_input=sdk.ProcessingS3Input(
+                    s3_uri=self.sources[inp.source],
+                    local_path=inp.container_path,
+                    s3_data_type="S3Prefix",
+                    s3_input_mode="File",
+                ),
+            )
+            for inp in step.inputs
+        ]
+        outputs = [
+            sdk.ProcessingOutput(
+                output_name=out.name,
+                s3_output=sdk.ProcessingS3Output(
+                    s3_uri=self.output_uri(step, out.name),
+                    local_path=out.container_path,
+                    s3_upload_mode="EndOfJob",
+                ),
+            )
+            for out in step.outputs
+        ]
+        step_args = processor.run(
+            code=Path(step.script).name,
+            source_dir=bundle,
+            requirements=extras[0] if extras else None,
+            inputs=inputs,
+            outputs=outputs,
+            arguments=self.arguments(step),
+            job_name=f"{step.name}-{digest[:12]}",  # names the SDK's helper-script keys
+        )
+        property_files = None
+        if step.name == self.graph.evaluation_step:
+            property_files = [
+                sdk.PropertyFile(name="evaluation", output_name="evaluation", path=EVALUATION_FILE)
+            ]
+        return sdk.ProcessingStep(
+            name=step.name,
+            step_args=step_args,
+            description=step.description,
+            cache_config=self.cache,
+            property_files=property_files,
+            depends_on=depends_on,
+        )
+
+    def training_step(self, step: Step, depends_on: list[str] | None) -> Any:
+        sdk = self.sdk
+        bundle, _ = self.bundle(step)
+        trainer = sdk.ModelTrainer(
+            training_image=self.images[step.image],
+            role=self.target.role_arn,
+            base_job_name=step.name,
+            source_code=sdk.SourceCode(source_dir=bundle, entry_script=Path(step.script).name),
+            compute=sdk.Compute(
+                instance_type=self.params[TRAINING_INSTANCE_TYPE],
+                instance_count=self.params[TRAINING_INSTANCE_COUNT],
+            ),
+            hyperparameters=hyperparameters(step),
+            output_data_config=sdk.OutputDataConfig(s3_output_path=self.target.uri("models")),
+            sagemaker_session=self.session,
+        )
+        step_args = trainer.train(
+            input_data_config=[
+                sdk.InputData(
+                    channel_name=inp.name,
+                    data_source=self.sources[inp.source],
+                    content_type="text/csv",
+                )
+                for inp in step.inputs
+            ]
+        )
+        return sdk.TrainingStep(
+            name=step.name,
+            step_args=step_args,
+            description=step.description,
+            cache_config=self.cache,
+            depends_on=depends_on,
+        )
+
+    def graph_steps(self) -> list[Any]:
+        """Every graph step, in order; each waits for the one before, as the local runner does."""
+        rendered = []
+        for index, step in enumerate(self.graph.steps):
+            depends_on = [self.graph.steps[index - 1].name] if index else None
+            make = self.training_step if step.kind == "training" else self.processing_step
+            sdk_step = make(step, depends_on)
+            rendered.append(sdk_step)
+            for out in step.outputs:
+                props = sdk_step.properties
+                self.sources[f"{step.name}.{out.name}"] = (
+                    props.ModelArtifacts.S3ModelArtifacts
+                    if step.kind == "training"
+                    else props.ProcessingOutputConfig.Outputs[out.name].S3Output.S3Uri
+                )
+        return rendered
+
+    def register_step(self) -> Any:
+        """ModelStep registering the trained model, served by inference.py, with its lineage."""
+        sdk, graph = self.sdk, self.graph
+        serving_bundle = self.recorder.code(
+            "sourcedir.tar.gz", step_bundle(self.steps_dir, SERVING_SCRIPT)
+        )
+        builder = sdk.ModelBuilder(
+            s3_model_data_url=self.sources[f"{graph.model_step}.model"],
+            image_uri=self.images["xgboost"],
+            role_arn=self.target.role_arn,
+            sagemaker_session=self.session,
+            dependencies=None,
+            env_vars={
+                "SAGEMAKER_PROGRAM": SERVING_SCRIPT,
+                "SAGEMAKER_SUBMIT_DIRECTORY": serving_bundle,
+            },
+        )
+        evaluation = self.sources[f"{graph.evaluation_step}.evaluation"]
+        metrics = sdk.ModelMetrics(
+            model_statistics=sdk.MetricsSource(
+                s3_uri=sdk.Join(on="/", values=[evaluation, EVALUATION_FILE]),
+                content_type="application/json",
+            ),
+            model_data_statistics=sdk.MetricsSource(
+                s3_uri=sdk.Join(on="/", values=[self.sources[graph.baseline], BASELINE_FILE]),
+                content_type="application/json",
+            ),
+        )
+        step_args = builder.register(
+            model_package_group_name=self.cfg.model_package_group,
+            content_types=CONTENT_TYPES,
+            response_types=CONTENT_TYPES,
+            approval_status=self.params[APPROVAL_STATUS],
+            description=f"{self.cfg.model_package_group}: XGBoost "
+            f"{self.cfg.sagemaker.xgboost_image_version}",
+            model_metrics=metrics,
+            customer_metadata_properties=lineage_metadata(
+                self.cfg, self.params, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
+            ),
+        )
+        return sdk.ModelStep(name=REGISTER_STEP, step_args=step_args)
+
+    def gate_step(self, evaluate: Any) -> Any:
+        """The gate of mlops/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit."""
+        sdk, c = self.sdk, self.sdk.conditions
+        evaluation = evaluate.property_files[0]
+
+        def metric(path: str) -> Any:
+            return sdk.JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
+
+        mse = metric("regression_metrics.mse.value")
+        r2 = metric("regression_metrics.r2.value")
+        champion_limit = metric("champion_mse_limit")
+        failed = sdk.FailStep(
+            name=FAIL_STEP,
+            error_message=sdk.Join(
+                on="",
+                values=[
+                    "quality gate failed: needs mse <= ",
+                    self.params[MAX_MSE],
+                    ", r2 >= ",
+                    self.params[MIN_R2],
+                    " and mse <= champion_mse_limit ",
+                    champion_limit,
+                    "; got mse ",
+                    mse,
+                    ", r2 ",
+                    r2,
+                ],
+            ),
+        )
+        return sdk.ConditionStep(
+            name=GATE_STEP,
+            description="the quality gate of mlops/gate.py, with the same thresholds",
+            conditions=[
+                c.ConditionLessThanOrEqualTo(left=mse, right=self.params[MAX_MSE]),
+                c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
+                c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
+            ],
+            if_steps=[self.register_step()],
+            else_steps=[failed],
+        )
+
+    def render(self) -> RenderedPipeline:
+        steps = self.graph_steps()
+        evaluate = next(s for s in steps if s.name == self.graph.evaluation_step)
+        pipeline = self.sdk.Pipeline(
+            name=pipeline_name(self.cfg),
+            parameters=list(self.params.values()),
+            steps=[*steps, self.gate_step(evaluate)],
+            pipeline_experiment_config=None,
+            sagemaker_session=self.session,
+        )
+        definition = pipeline.definition()
+        uploads = tuple(Upload(u, b) for u, b in sorted(self.recorder.uploads.items()))
+        return RenderedPipeline(name=pipeline.name, definition=definition, uploads=uploads)

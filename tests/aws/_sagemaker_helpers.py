@@ -1,0 +1,35 @@
+"""Constants and helpers shared by the AWS-API tests (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+REGION = "us-east-1"
+ACCOUNT = "111111111111"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-execution"
+BUCKET = f"mlops-artifacts-{ACCOUNT}"
+MOTO_ACCOUNT = "123456789012"  # moto's default account id
+
+
+def pipeline_steps(definition: dict) -> dict[str, dict]:
+    """Every step of a definition by name, the condition's branches included."""
+    steps: dict[str, dict] = {}
+    pending = list(definition["Steps"])
+    while pending:
+        step = pending.pop(0)
+        steps[step["Name"]] = step
+        if step["Type"] == "Condition":
+            pending += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+    return steps
+
+
+def strings(node: object) -> Iterator[str]:
+    """Every string value in a JSON document."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from strings(value)

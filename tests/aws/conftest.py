@@ -1,0 +1,67 @@
+"""Fixtures of the AWS-API tests: one offline render per session, moto, fake credentials.
+
+Nothing here reaches AWS: moto answers in process, and the pipeline definition is
+rendered by the real SageMaker SDK with every S3 write recorded instead of sent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
+
+from mlops.config import load_config
+from mlops.graph import build_graph
+
+
+@pytest.fixture(scope="session")
+def cfg():
+    return load_config()
+
+
+@pytest.fixture(scope="session")
+def graph(cfg):
+    return build_graph(cfg)
+
+
+@pytest.fixture(scope="session")
+def target(cfg):
+    from model_build.pipeline import Target
+
+    return Target(region=REGION, role_arn=ROLE_ARN, bucket=BUCKET, prefix=cfg.model_package_group)
+
+
+@pytest.fixture(scope="session")
+def rendered(cfg, target):
+    """The pipeline rendered once per session (the SDK import alone costs seconds)."""
+    from model_build.pipeline import render_pipeline
+
+    return render_pipeline(cfg, target)
+
+
+@pytest.fixture(scope="session")
+def definition(rendered) -> dict:
+    return json.loads(rendered.definition)
+
+
+@pytest.fixture(scope="session")
+def steps(definition) -> dict[str, dict]:
+    return pipeline_steps(definition)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """moto for every AWS service, with fake credentials and no ~/.aws of the user."""
+    from moto import mock_aws
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    with mock_aws():
+        yield

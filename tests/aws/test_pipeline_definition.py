@@ -1,0 +1,250 @@
+"""The SageMaker pipeline definition: built offline, the expected steps, parameters and gate."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from _sagemaker_helpers import ROLE_ARN, pipeline_steps, strings
+
+from model_build import pipeline as p
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_steps_and_their_order(definition):
+    top = [(s["Name"], s["Type"]) for s in definition["Steps"]]
+    assert top == [
+        ("validate", "Processing"),
+        ("preprocess", "Processing"),
+        ("train", "Training"),
+        ("evaluate", "Processing"),
+        ("gate", "Condition"),
+    ]
+    assert [s.get("DependsOn") for s in definition["Steps"][:4]] == [
+        None,
+        ["validate"],
+        ["preprocess"],
+        ["train"],
+    ]
+    gate = definition["Steps"][4]["Arguments"]
+    assert [(s["Name"], s["Type"]) for s in gate["IfSteps"]] == [("register", "RegisterModel")]
+    assert [(s["Name"], s["Type"]) for s in gate["ElseSteps"]] == [("gate-failed", "Fail")]
+
+
+def test_parameters_default_to_the_config(definition, cfg, target):
+    params = {q["Name"]: q for q in definition["Parameters"]}
+    sm = cfg.sagemaker
+    expected = {
+        "InputDataUri": ("String", f"s3://{target.bucket}/house-prices/data/input/"),
+        "ProcessingInstanceType": ("String", sm.processing_instance_type),
+        "ProcessingInstanceCount": ("Integer", sm.processing_instance_count),
+        "TrainingInstanceType": ("String", sm.training_instance_type),
+        "TrainingInstanceCount": ("Integer", sm.training_instance_count),
+        "MaxMse": ("Float", cfg.gate.max_mse),
+        "MinR2": ("Float", cfg.gate.min_r2),
+        "MaxRegressionPct": ("Float", cfg.gate.max_regression_pct),
+        "ModelApprovalStatus": ("String", "PendingManualApproval"),
+        "GitCommit": ("String", "unknown"),
+        "PrNumber": ("String", "none"),
+        "DataSha256": ("String", "unknown"),
+    }
+    for name, (kind, default) in expected.items():
+        assert (params[name]["Type"], params[name]["DefaultValue"]) == (kind, default), name
+    champion = params["ChampionModelUri"]["DefaultValue"]
+    assert champion.startswith(f"s3://{target.bucket}/house-prices/code/")
+    assert champion.endswith("/no-champion.txt")
+    assert params["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval", "Approved"]
+
+
+def test_images_instances_and_caching(steps, cfg):
+    sklearn = f"sagemaker-scikit-learn:{cfg.sagemaker.sklearn_image_version}-cpu-py3"
+    xgboost = f"sagemaker-xgboost:{cfg.sagemaker.xgboost_image_version}"
+    for name, image in (("validate", sklearn), ("preprocess", sklearn), ("evaluate", xgboost)):
+        args = steps[name]["Arguments"]
+        assert args["AppSpecification"]["ImageUri"].endswith(image), name
+        assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
+            "Get": "Parameters.ProcessingInstanceType"
+        }
+        assert args["RoleArn"] == ROLE_ARN
+    train = steps["train"]["Arguments"]
+    assert train["AlgorithmSpecification"]["TrainingImage"].endswith(xgboost)
+    assert train["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    for name in ("validate", "preprocess", "train", "evaluate"):
+        assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
+
+
+def test_gate_checks_mse_r2_and_the_champion_limit(steps):
+    gate = steps["gate"]["Arguments"]["Conditions"]
+    evaluation = {"Get": "Steps.evaluate.PropertyFiles.evaluation"}
+
+    def json_get(path):
+        return {"Std:JsonGet": {"PropertyFile": evaluation, "Path": path}}
+
+    mse, r2 = json_get("regression_metrics.mse.value"), json_get("regression_metrics.r2.value")
+    assert gate == [
+        {"Type": "LessThanOrEqualTo", "LeftValue": mse, "RightValue": {"Get": "Parameters.MaxMse"}},
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": r2,
+            "RightValue": {"Get": "Parameters.MinR2"},
+        },
+        {
+            "Type": "LessThanOrEqualTo",
+            "LeftValue": mse,
+            "RightValue": json_get("champion_mse_limit"),
+        },
+    ]
+    assert steps["evaluate"]["PropertyFiles"] == [
+        {
+            "PropertyFileName": "evaluation",
+            "OutputName": "evaluation",
+            "FilePath": "evaluation.json",
+        }
+    ]
+
+
+def test_fail_message_names_metrics_and_thresholds(steps):
+    values = steps["gate-failed"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
+    text = "".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+    for fragment in (
+        "quality gate failed",
+        "mse <= ",
+        '"Parameters.MaxMse"',
+        "r2 >= ",
+        '"Parameters.MinR2"',
+        "champion_mse_limit",
+        '"regression_metrics.mse.value"',
+        '"regression_metrics.r2.value"',
+    ):
+        assert fragment in text
+
+
+def test_registration_pending_with_metrics_and_lineage(steps, cfg):
+    args = steps["register"]["Arguments"]
+    assert args["ModelPackageGroupName"] == cfg.model_package_group
+    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    quality = args["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert quality["ContentType"] == "application/json"
+    assert quality["S3Uri"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.evaluate.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"},
+        "evaluation.json",
+    ]
+    baseline = args["ModelMetrics"]["ModelDataQuality"]["Statistics"]["S3Uri"]["Std:Join"]
+    assert baseline["Values"][1] == "baseline.json"
+    metadata = args["CustomerMetadataProperties"]
+    assert metadata["git_commit"] == {"Get": "Parameters.GitCommit"}
+    assert metadata["pr_number"] == {"Get": "Parameters.PrNumber"}
+    assert metadata["data_sha256"] == {"Get": "Parameters.DataSha256"}
+    assert metadata["data_file"] == {"Get": "Parameters.InputDataUri"}
+    assert metadata["run_id"] == {"Get": "Execution.PipelineExecutionId"}
+    assert metadata["params.train.max_depth"] == str(cfg.train.hyperparameters["max_depth"])
+    assert metadata["params.preprocess.seed"] == str(cfg.preprocess.seed)
+    container = args["InferenceSpecification"]["Containers"][0]
+    assert container["ModelDataUrl"] == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+
+
+def bundle_files(rendered, uri: str) -> dict[str, bytes]:
+    body = next(u.body for u in rendered.uploads if u.uri == uri)
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def test_every_code_object_the_definition_names_is_uploaded(rendered, definition, target):
+    uploaded = {u.uri for u in rendered.uploads}
+    named = {s for s in strings(definition) if s.startswith(target.uri("code"))}
+    assert len(named) >= 10, named
+    for uri in named:
+        assert uri in uploaded or any(u.startswith(uri.rstrip("/") + "/") for u in uploaded), uri
+
+
+def test_serving_bundle_is_inference_and_its_siblings(rendered, steps):
+    env = steps["register"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
+    files = bundle_files(rendered, env["SAGEMAKER_SUBMIT_DIRECTORY"])
+    assert "inference.py" in files
+    assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
+
+
+def copy_checkout(destination: Path) -> Path:
+    """The files a render reads, in another folder (as a second checkout would hold them)."""
+    for folder in ("model_build/steps", "data_checks"):
+        shutil.copytree(
+            REPO_ROOT / folder,
+            destination / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+    return destination
+
+
+def test_same_code_elsewhere_renders_the_same_bytes(cfg, target, rendered, tmp_path):
+    again = p.render_pipeline(cfg, target, repo_root=copy_checkout(tmp_path))
+    assert again.definition == rendered.definition
+    assert again.uploads == rendered.uploads
+
+
+def test_editing_one_step_changes_only_its_own_keys(cfg, target, definition, tmp_path):
+    checkout = copy_checkout(tmp_path)
+    script = checkout / "model_build" / "steps" / "preprocess.py"
+    script.write_text(script.read_text() + "\n# a change\n")
+    changed = pipeline_steps(
+        json.loads(p.render_pipeline(cfg, target, repo_root=checkout).definition)
+    )
+    before = pipeline_steps(definition)
+    differing = {name for name in before if before[name] != changed[name]}
+    assert differing == {"preprocess"}
+
+
+def test_definition_command_runs_offline_without_credentials(tmp_path):
+    """A fresh process with no AWS settings at all; it does import the SDK (the check below
+    that other commands don't is therefore able to fail)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_"))}
+    env.update(
+        HOME=str(tmp_path),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    out = tmp_path / "definition.json"
+    code = (
+        "import sys\nfrom mlops.cli import run\n"
+        f"rc = run(['pipeline', 'definition', '--out', {str(out)!r}])\n"
+        "print('sagemaker' in sys.modules)\nsys.exit(rc)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+    assert "placeholder role/bucket" in proc.stderr
+    written = json.loads(out.read_text())
+    assert [s["Name"] for s in written["Steps"]] == [
+        "validate",
+        "preprocess",
+        "train",
+        "evaluate",
+        "gate",
+    ]
+    assert written["Steps"][0]["Arguments"]["RoleArn"] == (
+        "arn:aws:iam::000000000000:role/mlops-sagemaker-execution"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role-arn", "mlops-role", "--bucket", "b"], "full IAM role ARN"),
+    ],
+)
+def test_bad_target_is_a_usage_error(args, message, capsys):
+    from mlops.cli import run
+
+    assert run(["pipeline", "definition", *args]) == 2
+    assert message in capsys.readouterr().err

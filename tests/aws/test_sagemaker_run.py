@@ -1,0 +1,289 @@
+"""`mlops pipeline run --backend sagemaker`: upload, upsert and start against moto; waiting and
+reporting with botocore's Stubber (moto has no ListPipelineExecutionSteps). Stubber and
+moto both go through botocore's parameter validation, so every request checked here is
+valid for the service model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import boto3
+import pytest
+from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN
+from botocore.stub import Stubber
+
+from mlops.errors import MlopsError, UsageError
+from mlops.runner import sha256_file
+from mlops.sagemaker_backend import (
+    ExecutionReport,
+    check_metadata_values,
+    run_sagemaker_pipeline,
+    wait_for_execution,
+)
+
+EXECUTION = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/house-prices-pipeline/execution/x1"
+PACKAGE = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/house-prices/4"
+
+
+def run_args(data: Path, **overrides) -> argparse.Namespace:
+    values = dict(
+        data=data,
+        region=REGION,
+        role_arn=ROLE_ARN,
+        bucket=BUCKET,
+        git_commit="0123abcd" * 5,
+        wait=False,
+        poll_seconds=0.0,
+    )
+    return argparse.Namespace(**{**values, **overrides})
+
+
+def capture_requests(client, operation: str) -> list[dict]:
+    """The parameters of every `operation` call the client makes, as sent."""
+    seen: list[dict] = []
+    client.meta.events.register(
+        f"provide-client-params.{client.meta.service_model.service_name}.{operation}",
+        lambda params, **_: seen.append(dict(params)),
+    )
+    return seen
+
+
+@pytest.fixture
+def bucket(aws):
+    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    return boto3.client("s3")
+
+
+@pytest.fixture
+def prerendered(rendered, target, monkeypatch):
+    """Runs with the session's target reuse its render (each render costs about a second)."""
+
+    def render(cfg, run_target, *args, **kwargs):
+        assert run_target == target
+        return rendered
+
+    monkeypatch.setattr("model_build.pipeline.render_pipeline", render)
+
+
+def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, house_csv, capsys, monkeypatch):
+    monkeypatch.setenv("MLOPS_PR_NUMBER", "42")
+    sagemaker = boto3.client("sagemaker")
+    starts = capture_requests(sagemaker, "StartPipelineExecution")
+    assert run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket)) == 0
+
+    pipeline = sagemaker.describe_pipeline(PipelineName="house-prices-pipeline")
+    definition = json.loads(pipeline["PipelineDefinition"])
+    assert pipeline["RoleArn"] == ROLE_ARN
+    assert [s["Name"] for s in definition["Steps"]][-1] == "gate"
+    keys = {o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    text = pipeline["PipelineDefinition"]
+    code_keys = [k for k in keys if k.startswith("house-prices/code/")]
+    assert len(code_keys) >= 20
+    for key in code_keys:  # each object, or a folder holding it, is named in the definition
+        parts = key.split("/")
+        named = [f"s3://{BUCKET}/" + "/".join(parts[:n]) for n in range(3, len(parts) + 1)]
+        assert any(f'"{uri}"' in text or f'"{uri}/"' in text for uri in named), key
+    digest = sha256_file(house_csv)
+    data_key = f"house-prices/data/{digest}/{house_csv.name}"
+    assert data_key in keys
+    body = bucket.get_object(Bucket=BUCKET, Key=data_key)["Body"].read()
+    assert body == house_csv.read_bytes()
+
+    (start,) = starts
+    params = {p["Name"]: p["Value"] for p in start["PipelineParameters"]}
+    assert params == {
+        "InputDataUri": f"s3://{BUCKET}/{data_key}",
+        "GitCommit": "0123abcd" * 5,
+        "PrNumber": "42",
+        "DataSha256": digest,
+    }  # no champion yet: ChampionModelUri keeps its placeholder default
+    out = capsys.readouterr().out
+    assert (
+        "upserted: arn:aws:sagemaker:us-east-1:123456789012:pipeline/house-prices-pipeline" in out
+    )
+    assert "started:  arn:aws:sagemaker" in out
+
+
+def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, house_csv):
+    sagemaker = boto3.client("sagemaker")
+    creates = capture_requests(sagemaker, "CreatePipeline")
+    updates = capture_requests(sagemaker, "UpdatePipeline")
+    starts = capture_requests(sagemaker, "StartPipelineExecution")
+    run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
+    sagemaker.create_model_package_group(ModelPackageGroupName="house-prices")
+    champion = f"s3://{BUCKET}/house-prices/runs/old/model.tar.gz"
+    sagemaker.create_model_package(
+        ModelPackageGroupName="house-prices",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": champion}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )
+    run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
+    assert (len(creates), len(updates)) == (2, 1)  # the second create failed: "already exists"
+    assert updates[0]["PipelineDefinition"] == creates[0]["PipelineDefinition"]
+    params = {p["Name"]: p["Value"] for p in starts[1]["PipelineParameters"]}
+    assert params["ChampionModelUri"] == champion
+    assert (
+        len(
+            sagemaker.list_pipeline_executions(PipelineName="house-prices-pipeline")[
+                "PipelineExecutionSummaries"
+            ]
+        )
+        == 2
+    )
+
+
+def test_cli_run_with_flags(bucket, house_csv, capsys):
+    from mlops.cli import run
+
+    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(house_csv), "--no-wait"]
+    target = ["--region", REGION, "--role-arn", ROLE_ARN, "--bucket", BUCKET]
+    assert run([*argv, *target]) == 0
+    assert "started:" in capsys.readouterr().out
+    assert run([*argv, "--region", REGION, "--bucket", BUCKET]) == 2
+    assert "needs --role-arn or $MLOPS_SAGEMAKER_ROLE_ARN" in capsys.readouterr().err
+
+
+def test_lineage_values_the_api_would_reject_are_refused_before_the_run():
+    check_metadata_values({"GitCommit": "a" * 40, "DataUri": "s3://b/k/file-1.csv"})
+    with pytest.raises(UsageError, match="cannot be model package metadata"):
+        check_metadata_values({"GitCommit": "abc;rm"})
+    with pytest.raises(UsageError):
+        check_metadata_values({"PrNumber": ""})
+
+
+# ---- waiting and reporting (Stubber) ------------------------------------------------------
+
+
+def step(name: str, status: str, reason: str = "", arn: str = "") -> dict:
+    item = {"StepName": name, "StepStatus": status, "StartTime": datetime(2026, 1, 1, tzinfo=UTC)}
+    if reason:
+        item["FailureReason"] = reason
+    if arn:
+        item["Metadata"] = {"RegisterModel": {"Arn": arn}}
+    return item
+
+
+def stub_poll(stub: Stubber, status: str, newest_first: list[dict], reason: str = "") -> None:
+    described = {"PipelineExecutionArn": EXECUTION, "PipelineExecutionStatus": status}
+    if reason:
+        described["FailureReason"] = reason
+    stub.add_response("describe_pipeline_execution", described, {"PipelineExecutionArn": EXECUTION})
+    stub.add_response(
+        "list_pipeline_execution_steps",
+        {"PipelineExecutionSteps": newest_first},
+        {"PipelineExecutionArn": EXECUTION},
+    )
+
+
+def test_wait_reports_each_status_change_once_and_the_package_arn():
+    client = boto3.client(
+        "sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    lines: list[str] = []
+    sleeps: list[float] = []
+    with Stubber(client) as stub:
+        stub_poll(stub, "Executing", [step("validate", "Executing")])
+        stub_poll(stub, "Executing", [step("validate", "Executing")])
+        stub_poll(
+            stub,
+            "Succeeded",
+            [
+                step("register", "Succeeded", arn=PACKAGE),
+                step("gate", "Succeeded"),
+                step("evaluate", "Succeeded"),
+                step("train", "Succeeded"),
+                step("preprocess", "Succeeded"),
+                step("validate", "Succeeded"),
+            ],
+        )
+        report = wait_for_execution(client, EXECUTION, lines.append, 7.0, sleeps.append)
+        stub.assert_no_pending_responses()
+    assert report.status == "Succeeded"
+    assert report.model_package_arn == PACKAGE
+    assert [s.name for s in report.steps] == [
+        "validate",
+        "preprocess",
+        "train",
+        "evaluate",
+        "gate",
+        "register",
+    ]
+    assert sleeps == [7.0, 7.0]
+    assert lines[0].split() == ["validate", "Executing"]
+    assert sum("validate" in line for line in lines) == 2  # Executing, then Succeeded
+    assert lines[-1].split() == ["register", "Succeeded"]
+
+
+def test_wait_pages_through_steps():
+    client = boto3.client(
+        "sagemaker", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    with Stubber(client) as stub:
+        stub.add_response(
+            "describe_pipeline_execution",
+            {"PipelineExecutionStatus": "Succeeded"},
+            {"PipelineExecutionArn": EXECUTION},
+        )
+        stub.add_response(
+            "list_pipeline_execution_steps",
+            {"PipelineExecutionSteps": [step("train", "Succeeded")], "NextToken": "t"},
+            {"PipelineExecutionArn": EXECUTION},
+        )
+        stub.add_response(
+            "list_pipeline_execution_steps",
+            {"PipelineExecutionSteps": [step("preprocess", "Succeeded")]},
+            {"PipelineExecutionArn": EXECUTION, "NextToken": "t"},
+        )
+        report = wait_for_execution(client, EXECUTION, lambda _: None, 0, lambda _: None)
+    assert [s.name for s in report.steps] == ["preprocess", "train"]
+
+
+def test_failed_gate_exits_1_with_the_fail_step_reason(
+    bucket, prerendered, cfg, house_csv, capsys, monkeypatch
+):
+    sagemaker = boto3.client("sagemaker")
+    message = "quality gate failed: needs mse <= 80000000.0, r2 >= 0.9 ...; got mse 9.1e7, r2 0.88"
+    real_wait = wait_for_execution
+
+    def stubbed_wait(client, execution_arn, *args, **kwargs):
+        # moto started the execution; the steps it cannot list come from a Stubber.
+        stubbed = boto3.client("sagemaker", region_name=REGION)
+        with Stubber(stubbed) as stub:
+            newest_first = [
+                step("gate-failed", "Failed", reason=message),
+                step("gate", "Succeeded"),
+                step("evaluate", "Succeeded"),
+            ]
+            stub.add_response(
+                "describe_pipeline_execution",
+                {"PipelineExecutionStatus": "Failed", "FailureReason": "Step failure"},
+                {"PipelineExecutionArn": execution_arn},
+            )
+            stub.add_response(
+                "list_pipeline_execution_steps",
+                {"PipelineExecutionSteps": newest_first},
+                {"PipelineExecutionArn": execution_arn},
+            )
+            return real_wait(stubbed, execution_arn, *args, **kwargs)
+
+    monkeypatch.setattr("mlops.sagemaker_backend.wait_for_execution", stubbed_wait)
+    with pytest.raises(MlopsError) as raised:
+        run_sagemaker_pipeline(cfg, run_args(house_csv, wait=True), aws=(sagemaker, bucket))
+    assert str(raised.value) == f"pipeline step 'gate-failed' failed: {message}"
+    out = capsys.readouterr().out
+    assert f"gate-failed  Failed: {message}" in out
+    assert "registered:" not in out
+
+
+def test_report_without_a_failed_step_names_the_execution_reason():
+    from mlops.sagemaker_backend import failure_message
+
+    report = ExecutionReport(EXECUTION, "Stopped", "stopped by a user")
+    assert failure_message(report) == "pipeline execution Stopped: stopped by a user"
