@@ -1,0 +1,311 @@
+"""`mlops deploy|promote --backend sagemaker`: one CloudFormation stack per stage.
+
+`deploy_stage` renders the parameters of `model_deploy/endpoint-config-template.yml`
+from the stage config, deploys them through a change set (create or update), waits,
+treats "no changes" as success, prints the stack events that explain a failure,
+then smoke-tests the endpoint through `invoke_endpoint` with the held-out rows of
+the run that trained the version. The stack is also the deployment record:
+`live_version` reads which version a stage serves from its outputs.
+
+Names: stack and endpoint `<model_package_group>-<stage>`. Account values come
+from the environment (flags have no way in: the deploy command is shared):
+
+    MLOPS_SAGEMAKER_ROLE_ARN  the model's execution role (bootstrap output SageMakerExecutionRoleArn)
+    MLOPS_ARTIFACT_BUCKET     where data capture goes (bootstrap output ArtifactBucketName)
+    MLOPS_CFN_ROLE_ARN        optional: the role CloudFormation acts as (CloudFormationRoleArn)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mlops.config import Config
+from mlops.errors import MlopsError
+from mlops.paths import REPO_ROOT
+from mlops.registry import ModelVersion, Registry
+from mlops.sagemaker_registry import aws_errors, split_s3_uri
+from mlops.stages import StageConfig
+
+TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
+ROLE_ENV = "MLOPS_SAGEMAKER_ROLE_ARN"
+BUCKET_ENV = "MLOPS_ARTIFACT_BUCKET"
+CFN_ROLE_ENV = "MLOPS_CFN_ROLE_ARN"
+NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
+POLL_SECONDS = 15.0
+HELD_OUT_FILE = "test.csv"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StackResult:
+    stack_name: str
+    status: str  # the final stack status, or "NO_CHANGES"
+    outputs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SageMakerDeployment:
+    stage: str
+    version: int
+    endpoint_name: str
+    stack_name: str
+    changed: bool
+    smoke: Any = None  # mlops.smoke.SmokeResult
+
+
+def stack_name(cfg: Config, stage: str) -> str:
+    from mlops.deploy import endpoint_name
+
+    return endpoint_name(cfg.model_package_group, stage)
+
+
+def stack_parameters(
+    cfg: Config, stage_config: StageConfig, version: ModelVersion, role_arn: str, bucket: str
+) -> dict[str, str]:
+    """The template's parameters for one stage: everything but the version is its config."""
+    sm = stage_config.sagemaker
+    stage = stage_config.stage
+    return {
+        "StageName": stage,
+        "EndpointName": stack_name(cfg, stage),
+        "ModelPackageArn": version.arn,
+        "ModelVersion": str(version.version),
+        "ExecutionRoleArn": role_arn,
+        "InstanceType": sm.instance_type,
+        "InstanceCount": str(sm.instance_count),
+        "DataCapturePercent": str(sm.data_capture_percent),
+        "DataCaptureUri": f"s3://{bucket}/{cfg.model_package_group}/data-capture/{stage}",
+        "AutoscalingEnabled": "true" if sm.autoscaling.enabled else "false",
+        "AutoscalingMinCapacity": str(sm.autoscaling.min),
+        "AutoscalingMaxCapacity": str(sm.autoscaling.max),
+        "TargetInvocationsPerInstance": str(sm.autoscaling.target_invocations_per_instance),
+    }
+
+
+def _describe_stack(cloudformation: Any, name: str) -> dict | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        return cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
+            return None
+        raise
+
+
+def failure_events(cloudformation: Any, name: str, since: datetime) -> list[str]:
+    """The stack events since `since` that say why something failed, oldest first."""
+    lines: list[str] = []
+    request = {"StackName": name}
+    while True:
+        page = cloudformation.describe_stack_events(**request)
+        for event in page.get("StackEvents", []):
+            if event["Timestamp"] < since:
+                continue
+            reason = event.get("ResourceStatusReason", "")
+            if "FAILED" in event.get("ResourceStatus", "") or "ROLLBACK" in event.get(
+                "ResourceStatus", ""
+            ):
+                lines.append(
+                    f"{event['LogicalResourceId']} {event['ResourceStatus']}"
+                    + (f": {reason}" if reason else "")
+                )
+        if not page.get("NextToken"):
+            return list(reversed(lines))
+        request["NextToken"] = page["NextToken"]
+
+
+def wait_for_change_set(
+    cloudformation: Any, name: str, change_set: str, sleep: Callable[[float], None], poll: float
+) -> dict:
+    while True:
+        described = cloudformation.describe_change_set(StackName=name, ChangeSetName=change_set)
+        if described["Status"] in ("CREATE_COMPLETE", "FAILED", "DELETE_FAILED"):
+            return described
+        sleep(poll)
+
+
+def wait_for_stack(
+    cloudformation: Any, name: str, sleep: Callable[[float], None], poll: float
+) -> dict:
+    while True:
+        stack = _describe_stack(cloudformation, name)
+        if stack is None:
+            raise MlopsError(f"stack {name} disappeared while deploying")
+        if not stack["StackStatus"].endswith("_IN_PROGRESS"):
+            return stack
+        sleep(poll)
+
+
+def deploy_stack(
+    cloudformation: Any,
+    name: str,
+    template: str,
+    parameters: dict[str, str],
+    progress: Progress = print,
+    role_arn: str | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = POLL_SECONDS,
+) -> StackResult:
+    """Create or update `name` through a change set; "no changes" is a success."""
+    with aws_errors(f"cannot deploy stack {name}"):
+        existing = _describe_stack(cloudformation, name)
+        kind = (
+            "CREATE"
+            if existing is None or existing["StackStatus"] == "REVIEW_IN_PROGRESS"
+            else "UPDATE"
+        )
+        change_set = "deploy-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        request = {
+            "StackName": name,
+            "ChangeSetName": change_set,
+            "ChangeSetType": kind,
+            "TemplateBody": template,
+            "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+            "Tags": [{"Key": "managed-by", "Value": "mlops"}],
+        }
+        if role_arn:
+            request["RoleARN"] = role_arn
+        started = datetime.now(UTC)
+        cloudformation.create_change_set(**request)
+        progress(f"change set {change_set} ({kind.lower()}) for stack {name}")
+        described = wait_for_change_set(cloudformation, name, change_set, sleep, poll)
+        if described["Status"] != "CREATE_COMPLETE":
+            reason = described.get("StatusReason", "")
+            cloudformation.delete_change_set(StackName=name, ChangeSetName=change_set)
+            if any(marker in reason for marker in NO_CHANGES):
+                progress(f"stack {name} is up to date: no changes")
+                outputs = _outputs(existing or {})
+                return StackResult(name, "NO_CHANGES", outputs)
+            raise MlopsError(f"change set for {name} failed: {reason}")
+        for change in described.get("Changes", []):
+            rc = change.get("ResourceChange", {})
+            progress(f"  {rc.get('Action', '?'):<7} {rc.get('LogicalResourceId', '?')}")
+        cloudformation.execute_change_set(StackName=name, ChangeSetName=change_set)
+        stack = wait_for_stack(cloudformation, name, sleep, poll)
+        status = stack["StackStatus"]
+        if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+            events = failure_events(cloudformation, name, started)
+            for line in events:
+                progress(f"  {line}")
+            why = events[0] if events else stack.get("StackStatusReason", "no reason given")
+            raise MlopsError(f"stack {name} ended {status}: {why}")
+        progress(f"stack {name}: {status}")
+        return StackResult(name, status, _outputs(stack))
+
+
+def _outputs(stack: dict) -> dict[str, str]:
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def held_out_uri(version: ModelVersion) -> str:
+    """The test split of the run that trained `version`, next to its registered baseline.
+
+    preprocess writes both under one step prefix (`.../preprocess/baseline/baseline.json`
+    and `.../preprocess/test/test.csv`); the baseline URI is the one the registry holds,
+    resolved by SageMaker even when the step came from the cache.
+    """
+    parts = version.baseline_uri.rsplit("/", 2)
+    if len(parts) != 3 or not version.baseline_uri.startswith("s3://"):
+        raise MlopsError(
+            f"model version {version.version} has no S3 baseline: cannot find its held-out rows"
+        )
+    return f"{parts[0]}/test/{HELD_OUT_FILE}"
+
+
+def held_out_rows(s3: Any, version: ModelVersion, rows: int):
+    """The smoke test's rows (mlops.smoke.SmokeRows) from the version's held-out split."""
+    from mlops.smoke import read_smoke_rows
+
+    uri = held_out_uri(version)
+    bucket, key = split_s3_uri(uri)
+    with tempfile.TemporaryDirectory(prefix="mlops-held-out-") as tmp:
+        path = Path(tmp) / HELD_OUT_FILE
+        with aws_errors(f"cannot read the held-out rows {uri}"):
+            s3.download_file(bucket, key, str(path))
+        smoke_rows = read_smoke_rows(path, rows)
+    return type(smoke_rows)(smoke_rows.lines, smoke_rows.targets, uri)
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise MlopsError(f"${name} is not set (an output of the bootstrap stack)")
+    return value
+
+
+def _clients() -> tuple[Any, Any]:
+    import boto3
+
+    with aws_errors("cannot create AWS clients"):
+        return boto3.client("cloudformation"), boto3.client("s3")
+
+
+def deploy_stage(
+    cfg: Config,
+    stage_config: StageConfig,
+    version: ModelVersion,
+    registry: Registry,
+    progress: Progress = print,
+    aws: tuple[Any, Any] | None = None,
+    smoke_test: Callable | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SageMakerDeployment:
+    """Deploy `version` (already resolved: Approved, with its ARN) to a stage and smoke-test it."""
+    from mlops.smoke import smoke_test_endpoint
+
+    if not version.arn:
+        raise MlopsError(f"model version {version.version} has no model package ARN")
+    cloudformation, s3 = aws or _clients()
+    stage = stage_config.stage
+    parameters = stack_parameters(cfg, stage_config, version, _env(ROLE_ENV), _env(BUCKET_ENV))
+    result = deploy_stack(
+        cloudformation,
+        stack_name(cfg, stage),
+        TEMPLATE.read_text(),
+        parameters,
+        progress,
+        role_arn=os.environ.get(CFN_ROLE_ENV) or None,
+        sleep=sleep,
+    )
+    name = result.outputs.get("EndpointName")
+    if not name:
+        raise MlopsError(f"stack {result.stack_name} has no EndpointName output")
+    rows = held_out_rows(s3, version, cfg.smoke_test.rows)
+    smoke = (smoke_test or smoke_test_endpoint)(name, rows, cfg.smoke_test.max_mape_pct, None)
+    progress(smoke.summary())
+    if not smoke.passed:
+        raise MlopsError(
+            f"smoke test of {stage} (version {version.version}, endpoint {name}) failed: "
+            f"{smoke.reason}"
+        )
+    return SageMakerDeployment(
+        stage, version.version, name, result.stack_name, result.status != "NO_CHANGES", smoke
+    )
+
+
+def live_version(
+    cfg: Config, stage_config: StageConfig, registry: Registry, cloudformation: Any = None
+) -> tuple[int, str] | None:
+    """(version, endpoint name) a stage serves, from its stack; None when nothing is deployed."""
+    if cloudformation is None:
+        cloudformation = _clients()[0]
+    name = stack_name(cfg, stage_config.stage)
+    with aws_errors(f"cannot describe stack {name}"):
+        stack = _describe_stack(cloudformation, name)
+    if stack is None or not stack["StackStatus"].endswith("_COMPLETE"):
+        return None
+    if stack["StackStatus"].startswith(("DELETE", "ROLLBACK")):
+        return None
+    outputs = _outputs(stack)
+    if "ModelVersion" not in outputs or "EndpointName" not in outputs:
+        return None
+    return int(outputs["ModelVersion"]), outputs["EndpointName"]
