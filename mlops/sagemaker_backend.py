@@ -18,6 +18,7 @@ offline, with no account at all.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -123,6 +124,29 @@ def upload_data(s3: Any, target, data_file: Path, data_sha256: str) -> str:
     with aws_errors(f"cannot upload {data_file} to {uri}"):
         s3.upload_file(str(data_file), bucket, key)
     return uri
+
+
+def s3_sha256(s3: Any, uri: str) -> str:
+    """sha256 of an S3 object, streamed (lineage needs it; S3 ETags are not content hashes)."""
+    bucket, key = split_s3_uri(uri)
+    digest = hashlib.sha256()
+    with aws_errors(f"cannot read the input data {uri} (name one CSV object)"):
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        for chunk in body.iter_chunks(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_data(s3: Any, target, data: str) -> tuple[str, str]:
+    """(S3 URI, sha256) of the run's input: an s3:// object as is, a local file uploaded."""
+    from mlops.runner import check_data_file, sha256_file
+
+    if data.startswith("s3://"):
+        return data, s3_sha256(s3, data)
+    data_file = Path(data)
+    check_data_file(data_file)
+    data_sha256 = sha256_file(data_file)
+    return upload_data(s3, target, data_file, data_sha256), data_sha256
 
 
 def upsert_pipeline(sagemaker: Any, name: str, definition: str, role_arn: str, description: str):
@@ -248,8 +272,6 @@ def failure_message(report: ExecutionReport) -> str:
 
 
 def run_parameters(
-    cfg: Config,
-    target,
     data_uri: str,
     data_sha256: str,
     git_commit: str,
@@ -280,27 +302,22 @@ def clients(region: str) -> tuple[Any, Any]:
 
 def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | None = None) -> int:
     """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure."""
-    from mlops.runner import check_data_file, git_commit, pr_number, sha256_file
+    from mlops.runner import git_commit, pr_number
     from model_build.pipeline import render_pipeline
 
     target = target_from(cfg, args)
-    data_file = Path(args.data)
-    check_data_file(data_file)
     sagemaker, s3 = aws or clients(target.region)
+    data_uri, data_sha256 = input_data(s3, target, str(args.data))
     rendered = render_pipeline(cfg, target)
     print(
         f"pipeline {rendered.name}: {put_objects(s3, rendered.uploads)} code objects in "
         f"s3://{target.bucket}/{target.prefix}/code/"
     )
-    data_sha256 = sha256_file(data_file)
-    data_uri = upload_data(s3, target, data_file, data_sha256)
     print(f"data:     {data_uri}")
     champion = SageMakerRegistry(cfg.model_package_group, sagemaker, s3).latest_approved()
     if champion:
         print(f"champion: version {champion.version} ({champion.model_uri})")
     parameters = run_parameters(
-        cfg,
-        target,
         data_uri,
         data_sha256,
         getattr(args, "git_commit", None) or git_commit(),

@@ -58,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--data",
-        type=Path,
         default=DEFAULT_DATA,
-        help=f"raw CSV (default: {DEFAULT_DATA.name} in data/)",
+        help=f"raw CSV (default: {DEFAULT_DATA.name} in data/); with --backend sagemaker "
+        "also an s3:// object",
     )
     add_backend_arg(run)
     add_config_arg(run)

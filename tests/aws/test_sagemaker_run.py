@@ -107,6 +107,20 @@ def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, house_csv, cap
     assert "started:  arn:aws:sagemaker" in out
 
 
+def test_run_on_data_already_in_s3(bucket, prerendered, cfg, house_csv):
+    sagemaker = boto3.client("sagemaker")
+    starts = capture_requests(sagemaker, "StartPipelineExecution")
+    bucket.upload_file(str(house_csv), BUCKET, "incoming/2026-01/houses.csv")
+    uri = f"s3://{BUCKET}/incoming/2026-01/houses.csv"
+    assert run_sagemaker_pipeline(cfg, run_args(uri), aws=(sagemaker, bucket)) == 0
+    params = {p["Name"]: p["Value"] for p in starts[0]["PipelineParameters"]}
+    assert (params["InputDataUri"], params["DataSha256"]) == (uri, sha256_file(house_csv))
+    keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert not any(k.startswith("house-prices/data/") for k in keys)  # nothing re-uploaded
+    with pytest.raises(MlopsError, match=r"cannot read the input data s3://\S+/missing\.csv"):
+        run_sagemaker_pipeline(cfg, run_args(f"s3://{BUCKET}/missing.csv"), aws=(sagemaker, bucket))
+
+
 def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, house_csv):
     sagemaker = boto3.client("sagemaker")
     creates = capture_requests(sagemaker, "CreatePipeline")
