@@ -222,9 +222,12 @@ def held_out_uri(version: ModelVersion) -> str:
 
 
 def held_out_rows(s3: Any, version: ModelVersion, rows: int):
-    """The smoke test's rows (mlops.smoke.SmokeRows) from the version's held-out split."""
+    """The smoke test's rows (mlops.smoke.SmokeRows) from the version's held-out split in S3:
+    what `mlops.smoke.rows_for_version` reads from $MLOPS_HOME for a local version.
+    `s3` None: a client of your AWS setup."""
     from mlops.smoke import read_smoke_rows
 
+    s3 = s3 or _clients()[1]
     uri = held_out_uri(version)
     bucket, key = split_s3_uri(uri)
     with tempfile.TemporaryDirectory(prefix="mlops-held-out-") as tmp:
