@@ -42,7 +42,7 @@ PLACEHOLDER_ROLE = f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/mlops-sagemaker-exe
 PLACEHOLDER_BUCKET = f"mlops-artifacts-{PLACEHOLDER_ACCOUNT}"
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 # What CustomerMetadataProperties values may hold (letters, digits, spaces, _.:/=+-@).
-METADATA_VALUE = re.compile(r"^[\w\s.:/=+\-@]{1,256}$")
+METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 DONE = ("Succeeded", "Failed", "Stopped")
 POLL_SECONDS = 30.0
 

@@ -30,12 +30,11 @@ from mlops.config import Config
 from mlops.errors import MlopsError
 from mlops.paths import REPO_ROOT
 from mlops.registry import ModelVersion, Registry
+from mlops.sagemaker_backend import BUCKET_ENV, ROLE_ENV
 from mlops.sagemaker_registry import aws_errors, split_s3_uri
 from mlops.stages import StageConfig
 
 TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
-ROLE_ENV = "MLOPS_SAGEMAKER_ROLE_ARN"
-BUCKET_ENV = "MLOPS_ARTIFACT_BUCKET"
 CFN_ROLE_ENV = "MLOPS_CFN_ROLE_ARN"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 POLL_SECONDS = 15.0
