@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+GROUP = "house-prices"
+
 REGION = "us-east-1"
 ACCOUNT = "111111111111"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/mlops-sagemaker-execution"
@@ -33,3 +35,24 @@ def strings(node: object) -> Iterator[str]:
     elif isinstance(node, list):
         for value in node:
             yield from strings(value)
+
+
+def create_package(
+    status: str = "Approved", model_url: str = "s3://b/model.tar.gz", group: str = GROUP
+) -> str:
+    """A minimal model package version in (moto's) registry, creating its group if needed;
+    returns its ARN."""
+    import boto3
+
+    sagemaker = boto3.client("sagemaker")
+    if not sagemaker.list_model_package_groups(NameContains=group)["ModelPackageGroupSummaryList"]:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus=status,
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": model_url}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]

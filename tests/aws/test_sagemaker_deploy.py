@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION
+from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION, create_package
 from botocore.stub import ANY, Stubber
 
 from mlops.errors import MlopsError
@@ -311,18 +311,8 @@ def test_missing_account_settings_are_named(cfg, monkeypatch):
 
 @pytest.fixture
 def registry(aws):
-    sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model_package_group(ModelPackageGroupName="house-prices")
     for _ in range(3):
-        sagemaker.create_model_package(
-            ModelPackageGroupName="house-prices",
-            ModelApprovalStatus="PendingManualApproval",
-            InferenceSpecification={
-                "Containers": [{"Image": "x", "ModelDataUrl": "s3://b/model.tar.gz"}],
-                "SupportedContentTypes": ["text/csv"],
-                "SupportedResponseMIMETypes": ["text/csv"],
-            },
-        )
+        create_package("PendingManualApproval")
     return SageMakerRegistry("house-prices")
 
 
@@ -354,17 +344,7 @@ def test_live_version_reads_the_stage_stack(aws, cfg):
     staging = load_stage_config("staging")
     cloudformation = boto3.client("cloudformation")
     assert live_version(cfg, staging, None, cloudformation) is None
-    sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model_package_group(ModelPackageGroupName="house-prices")
-    arn = sagemaker.create_model_package(
-        ModelPackageGroupName="house-prices",
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "x", "ModelDataUrl": "s3://b/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn = create_package()
     deployed = ModelVersion("house-prices", 1, "Approved", "", {}, {}, "", arn=arn)
     params = stack_parameters(cfg, staging, deployed, ROLE, BUCKET)
     cloudformation.create_stack(
@@ -374,4 +354,7 @@ def test_live_version_reads_the_stage_stack(aws, cfg):
     )
     number, endpoint = live_version(cfg, staging, None, cloudformation)
     assert number == 1
-    assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    assert (
+        boto3.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
+        == "InService"
+    )

@@ -6,14 +6,12 @@ import json
 
 import boto3
 import pytest
-from _sagemaker_helpers import BUCKET
+from _sagemaker_helpers import BUCKET, GROUP
 
 from mlops.errors import UsageError
 from mlops.registry import open_registry
 from mlops.sagemaker_registry import SageMakerRegistry, lineage_from_metadata
 from model_build.pipeline import NO_VALUE, lineage_metadata
-
-GROUP = "house-prices"
 
 
 def register_version(cfg, n: int, mse: float, pr_number: str = NO_VALUE) -> str:

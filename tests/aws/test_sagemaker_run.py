@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN
+from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, create_package
 from botocore.stub import Stubber
 
 from mlops.errors import MlopsError, UsageError
@@ -127,17 +127,8 @@ def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, ho
     updates = capture_requests(sagemaker, "UpdatePipeline")
     starts = capture_requests(sagemaker, "StartPipelineExecution")
     run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
-    sagemaker.create_model_package_group(ModelPackageGroupName="house-prices")
     champion = f"s3://{BUCKET}/house-prices/runs/old/model.tar.gz"
-    sagemaker.create_model_package(
-        ModelPackageGroupName="house-prices",
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "xgboost", "ModelDataUrl": champion}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )
+    create_package("Approved", model_url=champion)
     run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
     assert (len(creates), len(updates)) == (2, 1)  # the second create failed: "already exists"
     assert updates[0]["PipelineDefinition"] == creates[0]["PipelineDefinition"]

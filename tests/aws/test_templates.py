@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from _sagemaker_helpers import MOTO_ACCOUNT, REGION
+from _sagemaker_helpers import MOTO_ACCOUNT, REGION, create_package
 from cfnlint.api import ManualArgs, lint
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 
@@ -46,17 +46,7 @@ def parsed(path: Path) -> dict:
 def approved_package() -> tuple[str, object]:
     from mlops.registry import ModelVersion
 
-    sagemaker = boto3.client("sagemaker")
-    sagemaker.create_model_package_group(ModelPackageGroupName="house-prices")
-    arn = sagemaker.create_model_package(
-        ModelPackageGroupName="house-prices",
-        ModelApprovalStatus="Approved",
-        InferenceSpecification={
-            "Containers": [{"Image": "xgboost", "ModelDataUrl": "s3://b/model.tar.gz"}],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-    )["ModelPackageArn"]
+    arn = create_package()
     version = ModelVersion(
         "house-prices", 1, "Approved", "", {}, {}, "s3://b/model.tar.gz", arn=arn
     )
