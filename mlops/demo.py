@@ -148,7 +148,7 @@ def stop_endpoints(stages: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=5000, help="rows of sample data (default 5000)")
+    p.add_argument("--rows", type=int, default=10_000, help="rows of sample data (default 10000)")
     p.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "house_prices.csv")
     p.add_argument(
         "--keep-endpoints", action="store_true", help="leave staging and prod running at the end"

@@ -46,7 +46,7 @@ from typing import Any
 from mlops.config import Config
 from mlops.errors import MlopsError
 from mlops.paths import REPO_ROOT
-from mlops.registry import APPROVED, REJECTED, ModelVersion, Registry, connect
+from mlops.registry import APPROVED, ModelVersion, Registry, connect
 from mlops.server import (
     DEFAULT_HOST,
     ServerSettings,
@@ -395,11 +395,8 @@ def deploy_local(
             if candidate is not None:
                 stop_server(candidate.pid)
             raise
-        progress(f"version {version.version} answers on {live.url} next to the current server")
-        if current is not None:
-            _stop_instance(home, stage, current.instance, current.pid)
-            progress(f"stopped version {current.version} (pid {current.pid})")
-        stop_server(candidate.pid)
+        beside = f" beside version {current.version}" if current else ""
+        progress(f"version {version.version} answers on {live.url}{beside}")
         endpoint = Endpoint(
             stage=stage,
             group=cfg.model_package_group,
@@ -411,7 +408,16 @@ def deploy_local(
             instance=folder.name,
             deployed_at=_now(),
         )
-        write_endpoint(home, endpoint)
+        try:
+            write_endpoint(home, endpoint)  # from here on the stage is the new server
+        except BaseException:
+            stop_server(live.pid)
+            stop_server(candidate.pid)
+            raise
+        if current is not None:
+            _stop_instance(home, stage, current.instance, current.pid)
+            progress(f"stopped version {current.version} (pid {current.pid})")
+        stop_server(candidate.pid)
         _remove_stale_instances(home, stage, keep=folder.name)
     return DeployOutcome(
         stage, version.version, endpoint.url, current.version if current else None, smoke
@@ -593,18 +599,59 @@ def stop_stage(home: Path, stage: str) -> Endpoint | None:
         return endpoint
 
 
-def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict:
-    """What serves a stage, its health and approval status, and warnings worth acting on."""
+def _pinned_version(stage: str) -> int | None:
     try:
-        pinned = load_stage_config(stage).model_version
+        return load_stage_config(stage).model_version
     except MlopsError:
-        pinned = None
+        return None
+
+
+def _approval(registry: Registry, version: int) -> str:
+    try:
+        return registry.describe(version).approval_status
+    except MlopsError:
+        return "unknown"
+
+
+def status_warnings(
+    stage: str, version: int, approval: str, health: str, pinned: int | None
+) -> list[str]:
+    """What an operator should act on: a version that is not Approved, a sick endpoint, a pin
+    the stage does not follow."""
+    warnings = []
+    if approval != APPROVED:
+        warnings.append(f"WARNING: version {version} is {approval} but serving {stage}")
+    if health not in ("healthy", "InService"):
+        warnings.append(f"WARNING: the {stage} endpoint is {health}")
+    if pinned is not None and pinned != version:
+        warnings.append(
+            f"WARNING: {stage}-config.json pins version {pinned} but version {version} "
+            f"serves {stage}: run `mlops deploy --stage {stage}`"
+        )
+    return warnings
+
+
+def _not_deployed(stage: str, pinned: int | None) -> dict:
+    return {
+        "stage": stage,
+        "deployed": False,
+        "pinned_version": pinned,
+        "version": None,
+        "url": None,
+        "endpoint_name": None,
+        "pid": None,
+        "health": "not deployed",
+        "approval_status": None,
+        "warnings": [],
+    }
+
+
+def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict:
+    """What serves a stage on this machine, its health and approval status, and warnings."""
+    pinned = _pinned_version(stage)
     endpoint = read_endpoint(home, stage)
-    status: dict = {"stage": stage, "pinned_version": pinned, "deployed": endpoint is not None}
-    warnings: list[str] = []
     if endpoint is None:
-        status.update(version=None, url=None, pid=None, health="not deployed", approval_status=None)
-        return {**status, "warnings": warnings}
+        return _not_deployed(stage, pinned)
     answer = ping(endpoint.url) if is_live(endpoint) else None
     if answer is None:
         health = "down"
@@ -612,28 +659,37 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
         health = "healthy"
     else:
         health = "unexpected server"
-    try:
-        approval = registry.describe(endpoint.version).approval_status
-    except MlopsError:
-        approval = "unknown"
-    status.update(
-        version=endpoint.version,
-        url=endpoint.url,
-        pid=endpoint.pid,
-        endpoint_name=endpoint.endpoint_name,
-        deployed_at=endpoint.deployed_at,
-        health=health,
-        approval_status=approval,
-    )
-    if approval == REJECTED:
-        warnings.append(f"WARNING: version {endpoint.version} is Rejected but serving {stage}")
-    elif approval != APPROVED:
-        warnings.append(f"WARNING: version {endpoint.version} is {approval} but serving {stage}")
-    if health != "healthy":
-        warnings.append(f"WARNING: the {stage} endpoint {endpoint.url} is {health}")
-    if pinned is not None and pinned != endpoint.version:
-        warnings.append(
-            f"WARNING: {stage}-config.json pins version {pinned} but version {endpoint.version} "
-            f"serves {stage}: run `mlops deploy --stage {stage}`"
-        )
-    return {**status, "warnings": warnings}
+    approval = _approval(registry, endpoint.version)
+    return {
+        "stage": stage,
+        "deployed": True,
+        "pinned_version": pinned,
+        "version": endpoint.version,
+        "url": endpoint.url,
+        "endpoint_name": endpoint.endpoint_name,
+        "pid": endpoint.pid,
+        "deployed_at": endpoint.deployed_at,
+        "health": health,
+        "approval_status": approval,
+        "warnings": status_warnings(stage, endpoint.version, approval, health, pinned),
+    }
+
+
+def sagemaker_stage_status(cfg: Config, registry: Registry, stage: str) -> dict:
+    """The same report for a SageMaker stage, read from its CloudFormation stack."""
+    pinned = _pinned_version(stage)
+    live = _sagemaker_deploy_module().live_version(cfg, load_stage_config(stage), registry)
+    if live is None:
+        return _not_deployed(stage, pinned)
+    version, name = live
+    approval = _approval(registry, version)
+    health = "InService"  # live_version only reports stacks that completed
+    return {
+        **_not_deployed(stage, pinned),
+        "deployed": True,
+        "version": version,
+        "endpoint_name": name,
+        "health": health,
+        "approval_status": approval,
+        "warnings": status_warnings(stage, version, approval, health, pinned),
+    }

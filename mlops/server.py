@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import itertools
 import json
 import logging
 import os
@@ -67,6 +68,7 @@ class ServerSettings:
     version: int | None = None
     instance: str = ""
     max_body_bytes: int = MAX_BODY_BYTES
+    batching: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,12 @@ def load_handlers(code_dir: Path, module_name: str = "inference") -> Handlers:
     _skip_unused_sklearn(code_dir)
     if str(code_dir) not in sys.path:
         sys.path.insert(0, str(code_dir))
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    module = sys.modules.get(module_name)
+    if module is None or Path(getattr(module, "__file__", "")).resolve() != path:
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
     missing = [
         n for n in ("model_fn", "input_fn", "predict_fn", "output_fn") if not hasattr(module, n)
     ]
@@ -142,6 +146,7 @@ class EndpointApp:
             "instance": settings.instance,
         }
         self.ping_body = json.dumps(ping).encode()
+        self.batcher = Batcher(handlers.predict_fn, model) if settings.batching else None
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -187,10 +192,17 @@ class EndpointApp:
             return self.too_large()
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         accept = headers.get(b"accept", b"").decode("latin-1")
-        if len(body) <= INLINE_BODY_BYTES:
+        if len(body) > INLINE_BODY_BYTES:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self.invoke, body, content_type, accept)
+        if self.batcher is None:
             return self.invoke(body, content_type, accept)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, self.invoke, body, content_type, accept)
+        try:
+            data = self.handlers.input_fn(body, content_type)
+            prediction = await self.batcher.submit(data)
+        except Exception as exc:
+            return self.failure(exc)
+        return self.render(prediction, accept)
 
     def too_large(self) -> tuple[int, list, bytes]:
         limit_mb = self.settings.max_body_bytes / (1024 * 1024)
@@ -199,19 +211,19 @@ class EndpointApp:
         )
 
     def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, list, bytes]:
-        """input_fn -> predict_fn -> output_fn; the handlers' own exceptions become 4xx."""
-        h = self.handlers
+        """input_fn -> predict_fn -> output_fn for one request, on its own."""
         try:
-            data = h.input_fn(body, content_type)
-            prediction = h.predict_fn(data, self.model)
-            result = h.output_fn(prediction, accept)
-        except h.unsupported as exc:
-            return error_response(415, str(exc), "ModelError")
-        except h.bad_input as exc:
-            return error_response(400, str(exc), "ModelError")
-        except Exception:
-            log.exception("inference failed")
-            return error_response(500, "inference failed; see the server log", "InternalFailure")
+            data = self.handlers.input_fn(body, content_type)
+            prediction = self.handlers.predict_fn(data, self.model)
+        except Exception as exc:
+            return self.failure(exc)
+        return self.render(prediction, accept)
+
+    def render(self, prediction: Any, accept: str) -> tuple[int, list, bytes]:
+        try:
+            result = self.handlers.output_fn(prediction, accept)
+        except Exception as exc:
+            return self.failure(exc)
         payload, out_type = result if isinstance(result, tuple) else (result, accept or "")
         if isinstance(payload, str):
             payload = payload.encode()
@@ -220,6 +232,82 @@ class EndpointApp:
             (b"x-amzn-invoked-production-variant", b"AllTraffic"),
         ]
         return 200, headers, bytes(payload)
+
+    def failure(self, exc: Exception) -> tuple[int, list, bytes]:
+        """The handlers' own exceptions are the client's fault (4xx); anything else is ours."""
+        if isinstance(exc, self.handlers.unsupported):
+            return error_response(415, str(exc), "ModelError")
+        if isinstance(exc, self.handlers.bad_input):
+            return error_response(400, str(exc), "ModelError")
+        log.error("inference failed", exc_info=exc)
+        return error_response(500, "inference failed; see the server log", "InternalFailure")
+
+
+class Batcher:
+    """Scores requests that arrive together with one predict_fn call (dynamic batching).
+
+    Requests parsed in the same event-loop turn are queued; a callback scheduled behind
+    them stacks their rows, calls predict_fn once and gives each request its slice.
+    Nothing waits for a batch to fill: a lone request is scored at once. If the joint
+    call fails (say one request holds a NaN), each request is scored alone, so every
+    error stays with its own request. predict_fn must score rows independently, as
+    XGBoost does; `--no-batching` turns this off.
+    """
+
+    def __init__(self, predict_fn: Callable[[Any, Any], Any], model: Any):
+        self.predict_fn = predict_fn
+        self.model = model
+        self.pending: list[tuple[Any, asyncio.Future]] = []
+
+    def submit(self, data: Any) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self.flush)
+        self.pending.append((data, future))
+        return future
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        parts = self.predict_together([data for data, _ in batch]) if len(batch) > 1 else None
+        for index, (data, future) in enumerate(batch):
+            if future.done():  # the client went away
+                continue
+            if parts is not None:
+                future.set_result(parts[index])
+                continue
+            try:
+                future.set_result(self.predict_fn(data, self.model))
+            except Exception as exc:
+                future.set_exception(exc)
+
+    def predict_together(self, inputs: list[Any]) -> list[Any] | None:
+        """One prediction slice per input, or None when they cannot be scored together."""
+        joined = join_rows(inputs)
+        if joined is None:
+            return None
+        try:
+            predictions = self.predict_fn(joined, self.model)
+        except Exception:
+            return None
+        counts = [len(data) for data in inputs]
+        if len(predictions) != sum(counts):
+            return None
+        bounds = [0, *itertools.accumulate(counts)]
+        return [predictions[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def join_rows(inputs: list[Any]) -> Any:
+    """Rows of several parsed requests as one input: 2-D arrays of one width, or lists."""
+    import numpy as np
+
+    if all(isinstance(x, np.ndarray) and x.ndim == 2 for x in inputs):
+        if len({x.shape[1] for x in inputs}) == 1:
+            return np.concatenate(inputs)
+        return None
+    if all(isinstance(x, list) for x in inputs):
+        return [row for x in inputs for row in x]
+    return None
 
 
 async def read_body(receive: Callable, limit: int) -> bytes | None:
@@ -349,6 +437,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
     p.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument(
+        "--no-batching",
+        dest="batching",
+        action="store_false",
+        help="score every request alone (default: requests that arrive together share "
+        "one predict_fn call)",
+    )
     return p.parse_args(argv)
 
 
@@ -365,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
         version=args.version,
         instance=args.instance,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
+        batching=args.batching,
     )
     if os.environ.get(WATCH_PID_ENV, "").isdigit():
         _watch_parent(int(os.environ[WATCH_PID_ENV]))
@@ -458,6 +554,8 @@ def server_argv(
     ]
     if settings.version is not None:
         argv += ["--version", str(settings.version)]
+    if not settings.batching:
+        argv.append("--no-batching")
     return argv + (["--reuse-port"] if reuse_port else [])
 
 

@@ -79,25 +79,51 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mlops.deploy import stage_status
+    from mlops.deploy import sagemaker_stage_status, stage_status
 
     cfg = config_from(args)
     registry = _registry(args, cfg)
-    stages = [stage_status(home(), cfg.model_package_group, registry, s) for s in STAGES]
-    if args.json:
-        print_json({s["stage"]: s for s in stages})
-        return 0
+    stages = [args.stage] if args.stage else list(STAGES)
+    if args.backend == "sagemaker":
+        report = [sagemaker_stage_status(cfg, registry, s) for s in stages]
+    else:
+        report = [stage_status(home(), cfg.model_package_group, registry, s) for s in stages]
+    fmt = "json" if args.json else args.format
+    if fmt == "json":
+        print_json({s["stage"]: s for s in report})
+    elif fmt == "env":
+        print("\n".join(env_lines(report, prefixed=args.stage is None)))
+    else:
+        print_status_table(report)
+    return 0
+
+
+ENV_KEYS = ("version", "url", "endpoint_name", "health", "approval_status")
+
+
+def env_lines(report: list[dict], prefixed: bool) -> list[str]:
+    """`key=value` lines (e.g. for $GITHUB_OUTPUT); empty values when nothing is deployed."""
+    lines = []
+    for s in report:
+        prefix = f"{s['stage']}_" if prefixed else ""
+        for key in ENV_KEYS:
+            value = s.get(key)
+            lines.append(f"{prefix}{key}={'' if value is None else value}")
+    return lines
+
+
+def print_status_table(report: list[dict]) -> None:
     print(f"{'STAGE':<8} {'VERSION':>7}  {'APPROVAL':<22} {'HEALTH':<13} {'PID':>7}  URL")
-    for s in stages:
+    for s in report:
         version = s["version"] if s["version"] is not None else "-"
+        where = s["url"] or s["endpoint_name"] or "-"
         print(
             f"{s['stage']:<8} {version:>7}  {s['approval_status'] or '-':<22} "
-            f"{s['health']:<13} {s['pid'] or '-':>7}  {s['url'] or '-'}"
+            f"{s['health']:<13} {s['pid'] or '-':>7}  {where}"
         )
-    for s in stages:
+    for s in report:
         for warning in s["warnings"]:
             print(warning)
-    return 0
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -210,7 +236,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     test.set_defaults(func=cmd_test)
 
     status = esub.add_parser("status", help="per stage: version, url, pid, health, approval")
-    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.add_argument("--stage", choices=STAGES, default=None, help="one stage (default: all)")
+    status.add_argument(
+        "--format",
+        choices=("text", "json", "env"),
+        default="text",
+        help="env: key=value lines (version=, url=, ...; prefixed with the stage when "
+        "--stage is not given), e.g. for $GITHUB_OUTPUT",
+    )
+    status.add_argument("--json", action="store_true", help="same as --format json")
+    add_backend_arg(status)
     add_config_arg(status)
     status.set_defaults(func=cmd_status)
 

@@ -1,0 +1,118 @@
+"""`mlops endpoint status`: warnings, the env format CI reads, the SageMaker variant."""
+
+import pytest
+
+import mlops.deploy as deploy
+from mlops.cli import run
+from mlops.commands.deploy import env_lines
+from mlops.config import load_config
+from mlops.registry import APPROVED, PENDING, REJECTED, ModelVersion
+from mlops.stages import load_stage_config
+
+
+def test_warnings_name_what_to_act_on():
+    assert deploy.status_warnings("prod", 2, APPROVED, "healthy", None) == []
+    assert deploy.status_warnings("prod", 2, REJECTED, "healthy", None) == [
+        "WARNING: version 2 is Rejected but serving prod"
+    ]
+    assert deploy.status_warnings("prod", 2, PENDING, "healthy", 2) == [
+        "WARNING: version 2 is PendingManualApproval but serving prod"
+    ]
+    pinned = deploy.status_warnings("prod", 2, APPROVED, "down", 1)
+    assert pinned == [
+        "WARNING: the prod endpoint is down",
+        "WARNING: prod-config.json pins version 1 but version 2 serves prod: "
+        "run `mlops deploy --stage prod`",
+    ]
+
+
+def test_env_lines_for_one_stage_and_for_all():
+    report = [
+        {"stage": "staging", "version": 3, "url": "http://127.0.0.1:8081",
+         "endpoint_name": "g-staging", "health": "healthy", "approval_status": APPROVED},
+        {"stage": "prod", "version": None, "url": None, "endpoint_name": None,
+         "health": "not deployed", "approval_status": None},
+    ]  # fmt: skip
+    assert env_lines(report[1:], prefixed=False) == [
+        "version=",
+        "url=",
+        "endpoint_name=",
+        "health=not deployed",
+        "approval_status=",
+    ]
+    assert "staging_version=3" in env_lines(report, prefixed=True)
+    assert "prod_version=" in env_lines(report, prefixed=True)
+
+
+class FakeSageMakerDeploy:
+    """Stands in for mlops.sagemaker_deploy: the stack of each stage says what it serves."""
+
+    def __init__(self, live: dict):
+        self.live = live
+
+    def live_version(self, cfg, stage_config, registry):
+        return self.live.get(stage_config.stage)
+
+
+class FakeRegistry:
+    group = "house-prices"
+
+    def describe(self, version):
+        status = REJECTED if version == 4 else APPROVED
+        return ModelVersion(self.group, version, status, "", {}, {}, "s3://b/m.tar.gz")
+
+
+def test_sagemaker_status_reads_the_stacks(monkeypatch, capsys):
+    fake = FakeSageMakerDeploy({"prod": (4, "house-prices-prod")})
+    monkeypatch.setattr(deploy, "_sagemaker_deploy_module", lambda: fake)
+    cfg, registry = load_config(), FakeRegistry()
+    prod = deploy.sagemaker_stage_status(cfg, registry, "prod")
+    assert (prod["version"], prod["endpoint_name"], prod["approval_status"]) == (
+        4,
+        "house-prices-prod",
+        REJECTED,
+    )
+    assert prod["warnings"] == ["WARNING: version 4 is Rejected but serving prod"]
+    assert deploy.sagemaker_stage_status(cfg, registry, "staging")["deployed"] is False
+    assert load_stage_config("prod").stage == "prod"
+
+
+def test_status_env_format_through_the_cli(home, capsys):
+    assert run(["endpoint", "status", "--stage", "prod", "--format", "env"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "version=" and "health=not deployed" in out
+
+
+@pytest.mark.parametrize("argv", [["deploy", "--stage", "qa"], ["endpoint", "stop"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run(argv)
+    assert exc.value.code == 2
+
+
+class FakeDeployment:
+    endpoint_name = "house-prices-staging"
+    smoke = None
+
+
+def test_sagemaker_deploys_dispatch_with_the_resolved_version_and_are_recorded(home, monkeypatch):
+    calls = []
+
+    class Module(FakeSageMakerDeploy):
+        def deploy_stage(self, cfg, stage_config, version, registry):
+            calls.append((stage_config.stage, version.version))
+            return FakeDeployment()
+
+    monkeypatch.setattr(deploy, "_sagemaker_deploy_module", lambda: Module({}))
+    cfg, registry = load_config(), FakeRegistry()
+    outcome = deploy.deploy(
+        cfg, load_stage_config("staging"), registry, home, 3, "sagemaker", lambda _: None
+    )
+    assert calls == [("staging", 3)] and outcome.url == "house-prices-staging"
+    with pytest.raises(deploy.MlopsError, match="Rejected, not Approved"):
+        deploy.deploy(cfg, load_stage_config("staging"), registry, home, 4, "sagemaker")
+    rows = deploy.list_deployments(home, cfg.model_package_group)
+    assert [(r["backend"], r["version"], r["result"]) for r in rows] == [
+        ("sagemaker", 4, "refused"),
+        ("sagemaker", 3, "succeeded"),
+    ]
