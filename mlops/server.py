@@ -15,9 +15,11 @@ JSON `{"message": ...}` body and an `x-amzn-ErrorType` header that botocore turn
 into a ClientError (`ModelError` when the model refused the input).
 
 Why this stack: a raw ASGI app on uvicorn with uvloop and httptools keeps HTTP
-overhead to tens of microseconds per request with keep-alive connections, where
-a WSGI framework on gunicorn's sync workers pays for a new connection and a
-framework dispatch on every request (`bench/endpoint.py` measures both).
+overhead to tens of microseconds per request on keep-alive connections, where a
+WSGI framework on gunicorn's sync workers pays for a new connection and a
+framework dispatch on every request; and being asynchronous, it scores requests
+that arrive together in one predict_fn call (`Batcher`), which a sync worker,
+busy with one request at a time, cannot. `bench/endpoint.py` measures both stacks.
 
 Run `python -m mlops.server --help`; deployments start it through `spawn_server`.
 """

@@ -147,18 +147,23 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
         return 0
-    print(f"{'ID':>4}  {'AT':<25} {'STAGE':<8} {'VERSION':>7}  {'RESULT':<9} {'USER':<10} REASON")
+    print(
+        f"{'ID':>4}  {'AT':<25} {'STAGE':<8} {'VERSION':>7}  {'RESULT':<9} {'USER':<10} "
+        f"{'GIT':<10} REASON"
+    )
     for r in rows:
         version = r["version"] if r["version"] is not None else "-"
         print(
             f"{r['id']:>4}  {r['at']:<25} {r['stage']:<8} {version:>7}  {r['result']:<9} "
-            f"{r['user'][:10]:<10} {r['reason'][:80]}"
+            f"{r['user'][:10]:<10} {r['git_commit'][:10]:<10} {r['reason'][:80]}"
         )
     return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from mlops.deploy import CODE_DIR, endpoint_name
+    import shutil
+
+    from mlops.deploy import CODE_DIR, endpoint_name, handler_sources
     from mlops.server import ServerSettings, serve
     from mlops.stages import resolve_version
 
@@ -168,9 +173,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = stage_config.local.port if args.port is None else args.port
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
         model_dir = _extract(Path(version.model_uri), Path(tmp) / "model")
+        code_dir = Path(tmp) / "code"
+        code_dir.mkdir()
+        for source in handler_sources(CODE_DIR):
+            shutil.copy2(source, code_dir / source.name)
         settings = ServerSettings(
             model_dir=str(model_dir),
-            code_dir=str(CODE_DIR),
+            code_dir=str(code_dir),
             endpoint_name=endpoint_name(cfg.model_package_group, args.stage),
             stage=args.stage,
             version=version.version,
