@@ -35,7 +35,7 @@ demo: $(VENV)/.core
 	$(BIN)/python -m mlops.demo --rows $(DEMO_ROWS)
 
 test: $(VENV)/.dev
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(VENV)/.dev
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
