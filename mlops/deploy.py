@@ -30,7 +30,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import fcntl
-import getpass
 import json
 import os
 import secrets
@@ -46,7 +45,7 @@ from typing import Any
 from mlops.config import Config
 from mlops.errors import MlopsError
 from mlops.paths import REPO_ROOT
-from mlops.registry import APPROVED, ModelVersion, Registry, connect
+from mlops.registry import APPROVED, ModelVersion, Registry, connect, current_user, utc_now
 from mlops.server import (
     DEFAULT_HOST,
     ServerSettings,
@@ -115,17 +114,6 @@ class DeployOutcome:
     url: str
     previous_version: int | None
     smoke: SmokeResult | None
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def endpoint_name(group: str, stage: str) -> str:
@@ -288,8 +276,8 @@ def record_deployment(
                 backend,
                 version,
                 previous_version,
-                _now(),
-                _user(),
+                utc_now(),
+                current_user(),
                 git_commit(),
                 result,
                 reason,
@@ -309,7 +297,15 @@ def record_smoke_test(
         conn.execute(
             "INSERT INTO smoke_tests (grp, stage, version, url, at, passed, result)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (group, stage, version, url, _now(), int(result.passed), json.dumps(result.to_dict())),
+            (
+                group,
+                stage,
+                version,
+                url,
+                utc_now(),
+                int(result.passed),
+                json.dumps(result.to_dict()),
+            ),
         )
     finally:
         conn.close()
@@ -406,7 +402,7 @@ def deploy_local(
             port=live.port,
             pid=live.pid,
             instance=folder.name,
-            deployed_at=_now(),
+            deployed_at=utc_now(),
         )
         try:
             write_endpoint(home, endpoint)  # from here on the stage is the new server
@@ -526,6 +522,19 @@ def check_staging_for_promotion(
             "is not live"
         )
     version = registry.describe(staging.version)
+    check_promotable(version, prod_config)
+    rows = rows_for_version(version, home, cfg.smoke_test.rows)
+    smoke = smoke_test_endpoint(
+        staging.endpoint_name, rows, cfg.smoke_test.max_mape_pct, staging.url
+    )
+    record_smoke_test(home, cfg.model_package_group, "staging", version.version, staging.url, smoke)
+    if not smoke.passed:
+        raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
+    return version, smoke
+
+
+def check_promotable(version: ModelVersion, prod_config: StageConfig) -> None:
+    """Staging's version may go to prod only if Approved and not contradicting prod's pin."""
     if version.approval_status != APPROVED:
         raise MlopsError(
             f"refusing to promote: version {version.version} serving staging is "
@@ -537,14 +546,6 @@ def check_staging_for_promotion(
             f"refusing to promote version {version.version}: prod-config.json pins version {pin} "
             "(remove the pin to promote)"
         )
-    rows = rows_for_version(version, home, cfg.smoke_test.rows)
-    smoke = smoke_test_endpoint(
-        staging.endpoint_name, rows, cfg.smoke_test.max_mape_pct, staging.url
-    )
-    record_smoke_test(home, cfg.model_package_group, "staging", version.version, staging.url, smoke)
-    if not smoke.passed:
-        raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
-    return version, smoke
 
 
 def check_sagemaker_staging(
@@ -552,16 +553,7 @@ def check_sagemaker_staging(
 ) -> ModelVersion:
     """The same checks as locally, with the SageMaker backend telling what serves staging."""
     version, name = sagemaker_live(cfg, "staging", registry)
-    if version.approval_status != APPROVED:
-        raise MlopsError(
-            f"refusing to promote: version {version.version} serving staging is "
-            f"{version.approval_status}, not {APPROVED}"
-        )
-    pin = prod_config.model_version
-    if pin is not None and pin != version.version:
-        raise MlopsError(
-            f"refusing to promote version {version.version}: prod-config.json pins version {pin}"
-        )
+    check_promotable(version, prod_config)
     rows = sagemaker_smoke_rows(version, cfg.smoke_test.rows)
     smoke = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, endpoint_url=None)
     if not smoke.passed:

@@ -11,3 +11,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def mlops_home() -> Path:
     """The local backend's state directory; `.mlops/` in the repo unless $MLOPS_HOME is set."""
     return Path(os.environ.get("MLOPS_HOME") or REPO_ROOT / ".mlops").resolve()
+
+
+# Where `mlops data validate/drift` write their reports and `mlops report pr` reads them
+# (git-ignored).
+REPORTS_DIR = REPO_ROOT / "reports"

@@ -64,11 +64,11 @@ def metrics_from_evaluation(evaluation: dict) -> dict:
     return {name: float(reg[name]["value"]) for name in METRIC_NAMES if name in reg}
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _user() -> str:
+def current_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -164,7 +164,7 @@ class LocalRegistry:
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.execute(
-                "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?)", (self.group, _now())
+                "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?)", (self.group, utc_now())
             )
             (version,) = conn.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions WHERE grp = ?",
@@ -176,7 +176,7 @@ class LocalRegistry:
                     self.group,
                     version,
                     status,
-                    _now(),
+                    utc_now(),
                     json.dumps(metrics),
                     json.dumps(lineage, sort_keys=True),
                     str(model_uri),
@@ -186,7 +186,7 @@ class LocalRegistry:
             )
             conn.execute(
                 "INSERT INTO approval_history VALUES (?, ?, ?, 'registered', ?, ?)",
-                (self.group, version, status, _user(), _now()),
+                (self.group, version, status, current_user(), utc_now()),
             )
             conn.execute("COMMIT")
         except BaseException:
@@ -232,7 +232,7 @@ class LocalRegistry:
             if updated:
                 conn.execute(
                     "INSERT INTO approval_history VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.group, version, status, note, _user(), _now()),
+                    (self.group, version, status, note, current_user(), utc_now()),
                 )
             conn.execute("COMMIT")
         finally:

@@ -10,9 +10,9 @@ from pathlib import Path
 from mlops.commands.common import add_config_arg, config_from, home
 from mlops.config import Config
 from mlops.errors import MlopsError, UsageError
-from mlops.paths import REPO_ROOT
+from mlops.paths import REPO_ROOT, REPORTS_DIR
 
-DEFAULT_REPORT_DIR = REPO_ROOT / "reports"  # git-ignored; where `mlops report pr` reads them
+DEFAULT_REPORT_DIR = REPORTS_DIR
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

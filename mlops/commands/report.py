@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home
 from mlops.errors import UsageError
-from mlops.paths import REPO_ROOT
+from mlops.paths import REPORTS_DIR
 
-DEFAULT_REPORTS_DIR = REPO_ROOT / "reports"
+DEFAULT_REPORTS_DIR = REPORTS_DIR
 
 
 def write_all(text: str, paths: list[Path]) -> None:
