@@ -103,7 +103,8 @@ class Config(_Section):
         return [*self.data.features, self.data.target]
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """The first validation error as `key.path: reason`."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
     return f"{key}: {err['msg']}"
@@ -125,4 +126,4 @@ def load_config(path: str | Path | None = None) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise UsageError(f"bad config {path}: {_first_error(exc)}") from None
+        raise UsageError(f"bad config {path}: {first_error(exc)}") from None

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from mlops.config import first_error
 from mlops.errors import MlopsError, UsageError
 from mlops.paths import REPO_ROOT
 from mlops.registry import APPROVED, ModelVersion
@@ -85,12 +86,6 @@ def stage_config_path(stage: str, folder: Path | None = None) -> Path:
     return (folder or deploy_dir()) / f"{stage}-config.json"
 
 
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{key}: {err['msg']}"
-
-
 def parse_stage_config(raw: object, source: str = "stage config") -> StageConfig:
     """Validate a decoded stage config; raise UsageError naming the bad key."""
     if not isinstance(raw, dict):
@@ -98,7 +93,7 @@ def parse_stage_config(raw: object, source: str = "stage config") -> StageConfig
     try:
         return StageConfig.model_validate(raw)
     except ValidationError as exc:
-        raise UsageError(f"bad {source}: {_first_error(exc)}") from None
+        raise UsageError(f"bad {source}: {first_error(exc)}") from None
 
 
 def load_stage_config(stage: str, folder: Path | None = None) -> StageConfig:
