@@ -8,8 +8,9 @@ without a gap and only after the new one passed its smoke test:
    smoke test (held-out rows through sagemaker-runtime) while the current server
    keeps serving the stage;
 2. a server of the same model and code binds the stage port *alongside* the
-   current one (SO_REUSEPORT: new connections spread over both, none is refused)
-   and must answer /ping;
+   current one (SO_REUSEPORT, with a reuseport program steering every new
+   connection to the newest server, so the current one's accept queue drains and
+   closing it resets nothing) and must answer /ping;
 3. the current server is stopped gracefully (in-flight requests finish) and so is
    the candidate: the stage URL now reaches only the new version.
 

@@ -354,8 +354,33 @@ def bind_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
         sock.close()
         raise MlopsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     sock.listen(2048)
+    if reuse_port:
+        steer_new_connections_here(sock)
     sock.set_inheritable(True)
     return sock
+
+
+SO_ATTACH_REUSEPORT_CBPF = 51  # from <asm-generic/socket.h>; Python's socket module lacks it
+BPF_RET_K = 0x06  # classic BPF: return the constant k
+
+
+def steer_new_connections_here(sock: socket.socket) -> None:
+    """Send every new connection on the shared port to this (the newest) socket.
+
+    SO_REUSEPORT alone spreads new connections over the old and the new server,
+    and closing the old one resets the connections still waiting in its accept
+    queue. A one-instruction reuseport program returning index 1 (the second
+    socket of the group) sends them all here instead, so the old server's queue
+    drains before it stops. With one socket left, index 1 is out of range and the
+    kernel falls back to its usual choice. Linux only; elsewhere this is a no-op.
+    """
+    import ctypes
+    import struct
+
+    program = ctypes.create_string_buffer(struct.pack("HBBI", BPF_RET_K, 0, 0, 1))
+    fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
