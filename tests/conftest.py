@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -15,10 +14,6 @@ STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 # container where the source folder is the working directory.
 if str(STEPS_DIR) not in sys.path:
     sys.path.insert(0, str(STEPS_DIR))
-
-# Before anything imports XGBoost: test workers share the cores, and spinning OpenMP
-# threads slow each other down tenfold (see mlops/runner.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 PIPELINE_ROWS = 10_000  # like the reference data; fewer rows give a noisy MSE near the gate
 
