@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,30 +26,33 @@ def sample_csv(rows: int, seed: int = 11) -> Path:
 
 
 def timed_child(argv: list[str], env: dict | None = None) -> tuple[float, float]:
-    """Run a command to completion; (wall seconds, peak RSS in MB of the largest descendant).
+    """Run a command to completion; (wall seconds, peak RSS in MB of its process tree).
 
-    ru_maxrss of RUSAGE_CHILDREN covers every waited-for descendant, so each
-    measurement runs through a fresh `python -c` wrapper that reports its own.
+    The tree (the command, the runner's fork server and the step processes) is
+    sampled every 20 ms and its RSS summed: an upper bound, since forked
+    processes share pages. getrusage would miss processes nobody waits for.
     """
-    wrapper = (
-        "import resource, subprocess, sys;"
-        "rc = subprocess.run(sys.argv[1:]).returncode;"
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr);"
-        "sys.exit(rc)"
-    )
+    import psutil
+
     start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", wrapper, *argv],
-        env={**os.environ, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+    root, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for p in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+        peak = max(peak, total)
+        time.sleep(0.02)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(f"benchmark command failed ({proc.returncode}): {argv}\n{proc.stderr}")
-    peak_kb = int(proc.stderr.strip().splitlines()[-1])
-    return seconds, peak_kb / 1024
+        raise SystemExit(
+            f"benchmark command failed ({proc.returncode}): {argv}\n{proc.stderr.read()}"
+        )
+    return seconds, peak / 2**20
 
 
 def self_peak_mb() -> float:
