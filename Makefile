@@ -32,7 +32,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 	@touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
-	$(BIN)/python -m mlops.demo --rows $(DEMO_ROWS)
+	$(BIN)/python -m mlops.cli.demo --rows $(DEMO_ROWS)
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -n 2

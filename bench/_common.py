@@ -18,7 +18,7 @@ def sample_csv(rows: int, seed: int = 11) -> Path:
     """A generated data file, cached under bench/results/ (git-ignored)."""
     path = CACHE / f"houses-{rows}-{seed}.csv"
     if not path.exists():
-        from mlops.datagen import generate_houses
+        from mlops.core.datagen import generate_houses
 
         CACHE.mkdir(parents=True, exist_ok=True)
         generate_houses(rows, seed).to_csv(path, index=False)

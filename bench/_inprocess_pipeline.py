@@ -17,9 +17,9 @@ import preprocess  # noqa: E402
 import train  # noqa: E402
 import validate  # noqa: E402
 
-from mlops.config import load_config  # noqa: E402
-from mlops.graph import build_graph  # noqa: E402
-from mlops.runner import pack_model  # noqa: E402
+from mlops.core.config import load_config  # noqa: E402
+from mlops.core.graph import build_graph  # noqa: E402
+from mlops.local.runner import pack_model  # noqa: E402
 
 
 def main() -> None:

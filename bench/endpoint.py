@@ -1,7 +1,7 @@
 """Endpoint throughput and latency: the project's server against Flask on gunicorn.
 
 Both serve the same model through the same inference.py with the same number of
-worker processes (`mlops.server`: uvicorn + uvloop + httptools, raw ASGI, which
+worker processes (`mlops.local.server`: uvicorn + uvloop + httptools, raw ASGI, which
 scores requests that arrive together in one predict_fn call; baseline: a minimal
 Flask app on gunicorn's default sync workers, `_flask_app.py`). The server also
 runs with `--no-batching`, to show what the HTTP stack alone is worth.
@@ -135,8 +135,8 @@ def wait_for_ping(port: int, proc: subprocess.Popen, timeout: float = 120) -> No
     raise SystemExit(f"server on port {port} did not answer /ping")
 
 
-OURS = "mlops.server"
-OURS_UNBATCHED = "mlops.server --no-batching"
+OURS = "mlops.local.server"
+OURS_UNBATCHED = "mlops.local.server --no-batching"
 BASELINE = "flask + gunicorn (sync)"
 
 
@@ -144,7 +144,7 @@ def start_servers(model_dir: Path, code_dir: Path, workers: int, log_dir: Path) 
     env = {**os.environ, "BENCH_MODEL_DIR": str(model_dir), "BENCH_CODE_DIR": str(code_dir)}
     ports = {name: free_port() for name in (OURS, OURS_UNBATCHED, BASELINE)}
     ours = [
-        sys.executable, "-m", "mlops.server", "--model-dir", str(model_dir),
+        sys.executable, "-m", "mlops.local.server", "--model-dir", str(model_dir),
         "--code-dir", str(code_dir), "--workers", str(workers),
     ]  # fmt: skip
     argvs = {
@@ -169,8 +169,8 @@ def start_servers(model_dir: Path, code_dir: Path, workers: int, log_dir: Path) 
 def prepare_model(archive: Path | None, workdir: Path) -> tuple[Path, Path]:
     """(model dir, code dir): the archive given, or a model trained by the pipeline."""
     if archive is None:
-        from mlops.config import load_config
-        from mlops.runner import run_pipeline
+        from mlops.core.config import load_config
+        from mlops.local.runner import run_pipeline
 
         print("training a model with the local pipeline on 10,000 sample rows ...", flush=True)
         result = run_pipeline(load_config(), sample_csv(10_000), workdir / "home", lambda _: None)

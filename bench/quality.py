@@ -23,8 +23,8 @@ def main() -> int:
         return 0
     import pandas as pd
 
-    from mlops.config import load_config
-    from mlops.runner import run_pipeline
+    from mlops.core.config import load_config
+    from mlops.local.runner import run_pipeline
 
     cfg = load_config()
     with tempfile.TemporaryDirectory() as tmp:

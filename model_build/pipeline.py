@@ -1,6 +1,6 @@
 """The SageMaker Pipeline, rendered from the step graph with the SageMaker Python SDK v3.
 
-`mlops.graph.build_graph(cfg)` declares the steps once; this module renders the
+`mlops.core.graph.build_graph(cfg)` declares the steps once; this module renders the
 same steps, scripts, arguments and gate into SDK objects:
 
     validate -> preprocess -> train -> evaluate -> gate -> register
@@ -35,11 +35,12 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mlops.config import Config
-from mlops.deploy import handler_sources
-from mlops.graph import RAW_DATA, SUITE, Graph, Step, build_graph
-from mlops.paths import REPO_ROOT
-from mlops.registry import PENDING
+from mlops.core.code_bundle import handler_sources
+from mlops.core.config import Config
+from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
+from mlops.core.paths import REPO_ROOT
+from mlops.core.registry import PENDING
 
 # Pipeline parameter names: `mlops pipeline run --backend sagemaker` passes values by these.
 INPUT_DATA = "InputDataUri"
@@ -56,9 +57,6 @@ GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
 LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA256: "data_sha256"}
-# CustomerMetadataProperties values must be non-empty: this stands for "no PR".
-NO_VALUE = "none"
-PARAMS_PREFIX = "params."  # lineage params as flat `params.<section>.<name>` entries
 
 # Step arguments that render as pipeline parameters (thresholds), not as constants.
 ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
@@ -551,7 +549,7 @@ class _Renderer:
         return sdk.ModelStep(name=REGISTER_STEP, step_args=step_args)
 
     def gate_step(self, evaluate: Any) -> Any:
-        """The gate of mlops/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit."""
+        """The gate of mlops/core/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit."""
         sdk, c = self.sdk, self.sdk.conditions
         evaluation = evaluate.property_files[0]
 
@@ -581,7 +579,7 @@ class _Renderer:
         )
         return sdk.ConditionStep(
             name=GATE_STEP,
-            description="the quality gate of mlops/gate.py, with the same thresholds",
+            description="the quality gate of mlops/core/gate.py, with the same thresholds",
             conditions=[
                 c.ConditionLessThanOrEqualTo(left=mse, right=self.params[MAX_MSE]),
                 c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),

@@ -29,7 +29,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(scope="session")
 def house_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A clean sample data file (read-only by convention: copy before corrupting)."""
-    from mlops.datagen import generate_houses
+    from mlops.core.datagen import generate_houses
 
     path = tmp_path_factory.mktemp("data") / "houses.csv"
     generate_houses(PIPELINE_ROWS, seed=3).to_csv(path, index=False)
@@ -39,8 +39,8 @@ def house_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def _registered_home(tmp_path_factory: pytest.TempPathFactory, house_csv: Path):
     """One pipeline run shared by the session: a home with version 1 registered."""
-    from mlops.config import load_config
-    from mlops.runner import run_pipeline
+    from mlops.core.config import load_config
+    from mlops.local.runner import run_pipeline
 
     path = tmp_path_factory.mktemp("registered") / "mlops-home"
     result = run_pipeline(load_config(), house_csv, path, progress=lambda _: None)
@@ -66,7 +66,7 @@ def config_file(tmp_path: Path):
     """A function writing a copy of the shipped config, changed by `mutate(raw_dict)`."""
     import yaml
 
-    from mlops.config import DEFAULT_CONFIG
+    from mlops.core.config import DEFAULT_CONFIG
 
     def write(mutate) -> Path:
         raw = yaml.safe_load(DEFAULT_CONFIG.read_text())

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
 
-from mlops.config import load_config
-from mlops.graph import build_graph
+from mlops.core.config import load_config
+from mlops.core.graph import build_graph
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import tarfile
 import pytest
 from evaluate import champion_mse_limit as evaluate_limit
 
-from mlops.gate import champion_mse_limit
-from mlops.paths import REPO_ROOT
+from mlops.core.gate import champion_mse_limit
+from mlops.core.paths import REPO_ROOT
 from model_build.pipeline import hyperparameters
 
 

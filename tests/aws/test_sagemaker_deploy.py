@@ -11,9 +11,11 @@ import pytest
 from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION, create_package
 from botocore.stub import ANY, Stubber
 
-from mlops.errors import MlopsError
-from mlops.registry import ModelVersion
-from mlops.sagemaker_deploy import (
+from mlops.core.errors import MlopsError
+from mlops.core.registry import ModelVersion
+from mlops.core.smoke import SmokeResult
+from mlops.core.stages import load_stage_config, resolve_version
+from mlops.sagemaker.deploy import (
     TEMPLATE,
     deploy_stack,
     deploy_stage,
@@ -21,9 +23,7 @@ from mlops.sagemaker_deploy import (
     live_version,
     stack_parameters,
 )
-from mlops.sagemaker_registry import SageMakerRegistry
-from mlops.smoke import SmokeResult
-from mlops.stages import load_stage_config, resolve_version
+from mlops.sagemaker.registry import SageMakerRegistry
 
 ROLE = f"arn:aws:iam::{MOTO_ACCOUNT}:role/mlops-sagemaker-execution"
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{MOTO_ACCOUNT}:model-package/house-prices/2"

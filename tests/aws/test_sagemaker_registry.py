@@ -8,9 +8,9 @@ import boto3
 import pytest
 from _sagemaker_helpers import BUCKET, GROUP
 
-from mlops.errors import UsageError
-from mlops.registry import open_registry
-from mlops.sagemaker_registry import SageMakerRegistry, lineage_from_metadata
+from mlops.core.errors import UsageError
+from mlops.cli.backends import open_registry
+from mlops.sagemaker.registry import SageMakerRegistry, lineage_from_metadata
 from model_build.pipeline import NO_VALUE, lineage_metadata
 
 

@@ -15,9 +15,9 @@ import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, create_package
 from botocore.stub import Stubber
 
-from mlops.errors import MlopsError, UsageError
-from mlops.runner import sha256_file
-from mlops.sagemaker_backend import (
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.lineage import sha256_file
+from mlops.sagemaker.pipeline_run import (
     ExecutionReport,
     check_metadata_values,
     run_sagemaker_pipeline,
@@ -278,7 +278,7 @@ def test_failed_gate_exits_1_with_the_fail_step_reason(
             )
             return real_wait(stubbed, execution_arn, *args, **kwargs)
 
-    monkeypatch.setattr("mlops.sagemaker_backend.wait_for_execution", stubbed_wait)
+    monkeypatch.setattr("mlops.sagemaker.pipeline_run.wait_for_execution", stubbed_wait)
     with pytest.raises(MlopsError) as raised:
         run_sagemaker_pipeline(cfg, run_args(house_csv, wait=True), aws=(sagemaker, bucket))
     assert str(raised.value) == f"pipeline step 'gate-failed' failed: {message}"
@@ -288,7 +288,7 @@ def test_failed_gate_exits_1_with_the_fail_step_reason(
 
 
 def test_report_without_a_failed_step_names_the_execution_reason():
-    from mlops.sagemaker_backend import failure_message
+    from mlops.sagemaker.pipeline_run import failure_message
 
     report = ExecutionReport(EXECUTION, "Stopped", "stopped by a user")
     assert failure_message(report) == "pipeline execution Stopped: stopped by a user"

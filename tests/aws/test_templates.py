@@ -14,8 +14,8 @@ from _sagemaker_helpers import MOTO_ACCOUNT, REGION, create_package
 from cfnlint.api import ManualArgs, lint
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 
-from mlops.sagemaker_deploy import stack_parameters
-from mlops.stages import load_stage_config
+from mlops.core.stages import load_stage_config
+from mlops.sagemaker.deploy import stack_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ("model_deploy/bootstrap.yml", "model_deploy/endpoint-config-template.yml")
@@ -44,7 +44,7 @@ def parsed(path: Path) -> dict:
 
 
 def approved_package() -> tuple[str, object]:
-    from mlops.registry import ModelVersion
+    from mlops.core.registry import ModelVersion
 
     arn = create_package()
     version = ModelVersion(
@@ -95,7 +95,7 @@ def test_endpoint_stack_creates_the_endpoint_and_its_outputs_resolve(aws, cfg, s
 
 
 def test_stages_differ_only_by_their_config(cfg):
-    from mlops.registry import ModelVersion
+    from mlops.core.registry import ModelVersion
 
     version = ModelVersion("house-prices", 3, "Approved", "", {}, {}, "", arn="arn:x")
     staging, prod = (

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import validate
 
-from mlops.config import load_config
-from mlops.datagen import generate_houses
-from mlops.paths import REPO_ROOT
+from mlops.core.config import load_config
+from mlops.core.datagen import generate_houses
+from mlops.core.paths import REPO_ROOT
 
 CFG = load_config()
 SUITE_FILE = REPO_ROOT / CFG.data.expectation_suite
@@ -200,8 +200,8 @@ def test_no_code_hard_codes_the_data_set():
     """A fork with another data set writes a suite and config, and changes no code."""
     code = [
         REPO_ROOT / "model_build" / "steps" / "validate.py",
-        REPO_ROOT / "mlops" / "drift.py",
-        REPO_ROOT / "mlops" / "commands" / "data.py",
+        REPO_ROOT / "mlops" / "core" / "drift.py",
+        REPO_ROOT / "mlops" / "cli" / "data.py",
     ]
     for path in code:
         text = path.read_text()

@@ -18,8 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops.paths import REPO_ROOT
-from mlops.server import WATCH_PID_ENV, ServerProcess, ServerSettings, spawn_server, stop_server
+from mlops.core.paths import REPO_ROOT
+from mlops.local.server import (
+    WATCH_PID_ENV,
+    ServerProcess,
+    ServerSettings,
+    spawn_server,
+    stop_server,
+)
 
 STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 
@@ -39,7 +45,7 @@ def extract(archive: Path, target: Path) -> Path:
 
 def code_dir(folder: Path) -> Path:
     """inference.py and what it imports, as a deployment copies them."""
-    from mlops.deploy import handler_sources
+    from mlops.core.code_bundle import handler_sources
 
     folder.mkdir(parents=True, exist_ok=True)
     for source in handler_sources(STEPS_DIR):
@@ -65,7 +71,7 @@ def watched_by_this_process(pid: int | None = None) -> Iterator[None]:
 def running_server(
     model_dir: Path, workdir: Path, endpoint_name: str = "test-ep", version: int = 1, **kwargs
 ) -> Iterator[ServerProcess]:
-    """A real `python -m mlops.server` on a free port, stopped on exit."""
+    """A real `python -m mlops.local.server` on a free port, stopped on exit."""
     settings = ServerSettings(
         model_dir=str(model_dir),
         code_dir=str(code_dir(workdir / "code")),
@@ -87,7 +93,7 @@ def constant_model_archive(folder: Path, features: list[str], price: float = 1.0
     it loads and answers, but a smoke test against real prices must fail."""
     import train
 
-    from mlops.runner import pack_model
+    from mlops.local.runner import pack_model
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(50, len(features)))

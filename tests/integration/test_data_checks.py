@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from mlops.cli import run
-from mlops.registry import LocalRegistry
+from mlops.local.registry import LocalRegistry
 
 GROUP = "house-prices"
 

@@ -10,9 +10,9 @@ import pytest
 from _serving import deploy_config_copy
 
 from mlops.cli import run
-from mlops.deploy import list_deployments, read_endpoint, stop_all_servers
-from mlops.registry import LocalRegistry
-from mlops.server import WATCH_PID_ENV, is_server
+from mlops.local.registry import LocalRegistry
+from mlops.local.deploy import list_deployments, read_endpoint, stop_all_servers
+from mlops.local.server import WATCH_PID_ENV, is_server
 
 ROWS = "2000"
 STEPS = (
@@ -39,7 +39,7 @@ def demo_env(tmp_path, monkeypatch):
 
 def demo(env, data, *extra):
     proc = subprocess.run(
-        [sys.executable, "-m", "mlops.demo", "--rows", ROWS, "--data", str(data), *extra],
+        [sys.executable, "-m", "mlops.cli.demo", "--rows", ROWS, "--data", str(data), *extra],
         env=env,
         capture_output=True,
         text=True,

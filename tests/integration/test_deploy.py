@@ -21,13 +21,13 @@ import boto3
 import pytest
 from _serving import constant_model_archive, deploy_config_copy, set_pin
 
-from mlops.champion import resolve_champion
 from mlops.cli import run
-from mlops.config import load_config
-from mlops.datagen import COLUMNS
-from mlops.deploy import list_deployments, read_endpoint, stage_dir, stop_all_servers
-from mlops.registry import LocalRegistry
-from mlops.server import WATCH_PID_ENV, is_running, ping
+from mlops.core.config import load_config
+from mlops.core.datagen import COLUMNS
+from mlops.local.registry import LocalRegistry
+from mlops.local.champion import resolve_champion
+from mlops.local.deploy import list_deployments, read_endpoint, stage_dir, stop_all_servers
+from mlops.local.server import WATCH_PID_ENV, is_running, ping
 
 GROUP = "house-prices"
 ROW = "2001,2500.5,3,2.0,0.5,2,1,0"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from mlops.cli import run
-from mlops.registry import LocalRegistry
+from mlops.local.registry import LocalRegistry
 
 GROUP = "house-prices"
 

@@ -17,13 +17,13 @@ import pytest
 import yaml
 
 from mlops.cli import run as mlops
-from mlops.config import DEFAULT_CONFIG, load_config
-from mlops.datagen import generate_houses
-from mlops.errors import GateFailed
-from mlops.graph import Graph, build_graph
-from mlops.registry import LocalRegistry
-from mlops.report import FAILING, PASSING
-from mlops.runner import run_pipeline
+from mlops.core.config import DEFAULT_CONFIG, load_config
+from mlops.core.datagen import generate_houses
+from mlops.core.errors import GateFailed
+from mlops.core.graph import Graph, build_graph
+from mlops.local.registry import LocalRegistry
+from mlops.core.report import FAILING, PASSING
+from mlops.local.runner import run_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

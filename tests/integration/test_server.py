@@ -20,9 +20,9 @@ from _serving import (
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from mlops.datagen import COLUMNS
-from mlops.errors import MlopsError
-from mlops.server import ServerSettings, is_running, ping, spawn_server
+from mlops.core.datagen import COLUMNS
+from mlops.core.errors import MlopsError
+from mlops.local.server import ServerSettings, is_running, ping, spawn_server
 
 FEATURES = COLUMNS[:-1]
 ENDPOINT = "house-prices-test"

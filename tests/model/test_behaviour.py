@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from inference import model_fn
 
-from mlops.datagen import COLUMNS, generate_houses
+from mlops.core.datagen import COLUMNS, generate_houses
 
 FEATURES = COLUMNS[:-1]
 

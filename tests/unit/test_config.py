@@ -2,8 +2,8 @@
 
 import pytest
 
-from mlops.config import load_config
-from mlops.errors import UsageError
+from mlops.core.config import load_config
+from mlops.core.errors import UsageError
 
 
 def test_shipped_config_loads():

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlops.cli import run
-from mlops.datagen import COLUMNS, generate_houses
+from mlops.core.datagen import COLUMNS, generate_houses
 
 INTEGER_COLUMNS = ["YEAR_BUILT", "NUM_BEDROOMS", "GARAGE_SPACES", "FRONT_PORCH", "DECK", "PRICE"]
 FLOAT_COLUMNS = ["SQUARE_FEET", "NUM_BATHROOMS", "LOT_ACRES"]

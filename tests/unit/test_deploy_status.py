@@ -2,12 +2,16 @@
 
 import pytest
 
-import mlops.deploy as deploy
+import mlops.core.deploy as deploy
+import mlops.sagemaker.deploy as sagemaker_deploy
+from mlops.cli.backends import deployment_log
+from mlops.core.errors import MlopsError
+from mlops.local.deploy import list_deployments
 from mlops.cli import run
-from mlops.commands.deploy import env_lines
-from mlops.config import load_config
-from mlops.registry import APPROVED, PENDING, REJECTED, ModelVersion
-from mlops.stages import load_stage_config
+from mlops.cli.deploy import env_lines
+from mlops.core.config import load_config
+from mlops.core.registry import APPROVED, PENDING, REJECTED, ModelVersion
+from mlops.core.stages import load_stage_config
 
 
 def test_warnings_name_what_to_act_on():
@@ -44,14 +48,9 @@ def test_env_lines_for_one_stage_and_for_all():
     assert "prod_version=" in env_lines(report, prefixed=True)
 
 
-class FakeSageMakerDeploy:
-    """Stands in for mlops.sagemaker_deploy: the stack of each stage says what it serves."""
-
-    def __init__(self, live: dict):
-        self.live = live
-
-    def live_version(self, cfg, stage_config, registry):
-        return self.live.get(stage_config.stage)
+def stacks_serving(live: dict):
+    """Stands in for the CloudFormation read: the stack of each stage says what it serves."""
+    return lambda cfg, stage_config, registry: live.get(stage_config.stage)
 
 
 class FakeRegistry:
@@ -63,17 +62,19 @@ class FakeRegistry:
 
 
 def test_sagemaker_status_reads_the_stacks(monkeypatch, capsys):
-    fake = FakeSageMakerDeploy({"prod": (4, "house-prices-prod")})
-    monkeypatch.setattr(deploy, "_sagemaker_deploy_module", lambda: fake)
+    monkeypatch.setattr(
+        sagemaker_deploy, "live_version", stacks_serving({"prod": (4, "house-prices-prod")})
+    )
     cfg, registry = load_config(), FakeRegistry()
-    prod = deploy.sagemaker_stage_status(cfg, registry, "prod")
+    deployer = sagemaker_deploy.SageMakerDeployer(cfg, registry)
+    prod = deployer.stage_status("prod")
     assert (prod["version"], prod["endpoint_name"], prod["approval_status"]) == (
         4,
         "house-prices-prod",
         REJECTED,
     )
     assert prod["warnings"] == ["WARNING: version 4 is Rejected but serving prod"]
-    assert deploy.sagemaker_stage_status(cfg, registry, "staging")["deployed"] is False
+    assert deployer.stage_status("staging")["deployed"] is False
     assert load_stage_config("prod").stage == "prod"
 
 
@@ -98,20 +99,20 @@ class FakeDeployment:
 def test_sagemaker_deploys_dispatch_with_the_resolved_version_and_are_recorded(home, monkeypatch):
     calls = []
 
-    class Module(FakeSageMakerDeploy):
-        def deploy_stage(self, cfg, stage_config, version, registry):
-            calls.append((stage_config.stage, version.version))
-            return FakeDeployment()
+    def deploy_stage(cfg, stage_config, version, registry, progress):
+        calls.append((stage_config.stage, version.version))
+        return FakeDeployment()
 
-    monkeypatch.setattr(deploy, "_sagemaker_deploy_module", lambda: Module({}))
+    monkeypatch.setattr(sagemaker_deploy, "deploy_stage", deploy_stage)
     cfg, registry = load_config(), FakeRegistry()
-    outcome = deploy.deploy(
-        cfg, load_stage_config("staging"), registry, home, 3, "sagemaker", lambda _: None
-    )
+    deployer = sagemaker_deploy.SageMakerDeployer(cfg, registry)
+    log = deployment_log(cfg, home)
+    staging = load_stage_config("staging")
+    outcome = deploy.deploy(staging, registry, deployer, log, 3, lambda _: None)
     assert calls == [("staging", 3)] and outcome.url == "house-prices-staging"
-    with pytest.raises(deploy.MlopsError, match="Rejected, not Approved"):
-        deploy.deploy(cfg, load_stage_config("staging"), registry, home, 4, "sagemaker")
-    rows = deploy.list_deployments(home, cfg.model_package_group)
+    with pytest.raises(MlopsError, match="Rejected, not Approved"):
+        deploy.deploy(staging, registry, deployer, log, 4)
+    rows = list_deployments(home, cfg.model_package_group)
     assert [(r["backend"], r["version"], r["result"]) for r in rows] == [
         ("sagemaker", 4, "refused"),
         ("sagemaker", 3, "succeeded"),

@@ -11,11 +11,11 @@ import pandas as pd
 import preprocess
 import pytest
 
-from mlops import drift
 from mlops.cli import run
-from mlops.config import load_config
-from mlops.datagen import generate_houses
-from mlops.errors import UsageError
+from mlops.core import drift
+from mlops.core.config import load_config
+from mlops.core.datagen import generate_houses
+from mlops.core.errors import UsageError
 
 CFG = load_config()
 FEATURES = CFG.data.features

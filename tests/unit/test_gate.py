@@ -2,8 +2,8 @@
 
 import pytest
 
-from mlops.gate import champion_mse_limit, check_gate
-from mlops.graph import Gate
+from mlops.core.gate import champion_mse_limit, check_gate
+from mlops.core.graph import Gate
 
 GATE = Gate(max_mse=8e7, min_r2=0.9, max_regression_pct=5.0)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import train
 
-from mlops.datagen import COLUMNS, generate_houses
+from mlops.core.datagen import COLUMNS, generate_houses
 
 FEATURES = COLUMNS[:-1]
 PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.3, "num_round": 30, "seed": 1}

@@ -7,7 +7,7 @@ import pandas as pd
 import preprocess
 import pytest
 
-from mlops.datagen import COLUMNS, generate_houses
+from mlops.core.datagen import COLUMNS, generate_houses
 
 FEATURES = COLUMNS[:-1]
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops.errors import UsageError
-from mlops.registry import APPROVED, PENDING, REJECTED, LocalRegistry
+from mlops.core.errors import UsageError
+from mlops.core.registry import APPROVED, PENDING, REJECTED
+from mlops.local.registry import LocalRegistry
 
 GROUP = "house-prices"
 

@@ -1,4 +1,4 @@
-"""mlops.report's pure parts: numbers, verdict, diff, Markdown, and reading a reports dir."""
+"""mlops.core.report's pure parts: numbers, verdict, diff, Markdown, and reading a reports dir."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mlops.graph import Gate
-from mlops.report import (
+from mlops.core.graph import Gate
+from mlops.core.report import (
     FAILING,
     MARKER,
     NOT_RUN,
@@ -19,21 +19,19 @@ from mlops.report import (
     Lineage,
     Report,
     RunRecord,
-    align,
     change_of,
     data_section_lines,
     gate_verdict,
     headline,
-    latest_run_dir,
     metric_rows,
     params_diff,
     passing,
     read_data_section,
-    read_run,
     regression_metrics,
     render_markdown,
     run_url,
 )
+from mlops.local.report import align, latest_run_dir, read_run
 
 GATE = Gate(max_mse=100.0, min_r2=0.5, max_regression_pct=5.0)
 CHAMPION = {"mse": 40.0, "rmse": math.sqrt(40.0), "mae": 5.0, "r2": 0.8}

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import train
 
-from mlops.datagen import COLUMNS, generate_houses
-from mlops.server import EndpointApp, ServerSettings, load_handlers
+from mlops.core.datagen import COLUMNS, generate_houses
+from mlops.local.server import EndpointApp, ServerSettings, load_handlers
 
 FEATURES = COLUMNS[:-1]
 STEPS = Path(inference.__file__).parent

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from mlops.errors import MlopsError
-from mlops.smoke import (
+from mlops.core.errors import MlopsError
+from mlops.core.smoke import (
     SmokeRows,
     mape_pct,
     parse_predictions,
@@ -73,7 +73,7 @@ def test_http_error_fails_without_raising():
 
 
 def test_unreachable_endpoint_fails_without_raising():
-    from mlops.smoke import runtime_client
+    from mlops.core.smoke import runtime_client
 
     client = runtime_client("http://127.0.0.1:9")  # discard port: connection refused
     result = run_smoke_test(client, "ep", ROWS, 10.0)

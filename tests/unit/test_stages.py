@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from mlops.errors import MlopsError, UsageError
-from mlops.registry import APPROVED, PENDING, REJECTED, ModelVersion
-from mlops.stages import (
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.registry import APPROVED, PENDING, REJECTED, ModelVersion
+from mlops.core.stages import (
     STAGES,
     deploy_dir,
     load_stage_config,

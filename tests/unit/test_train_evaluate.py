@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import train
 
-from mlops.datagen import COLUMNS, generate_houses
-from mlops.runner import pack_model
+from mlops.core.datagen import COLUMNS, generate_houses
+from mlops.local.runner import pack_model
 
 FEATURES = COLUMNS[:-1]
 PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.1, "num_round": 400,

@@ -13,8 +13,8 @@ import pytest
 import validate
 
 from mlops.cli import run
-from mlops.datagen import generate_houses
-from mlops.paths import REPO_ROOT
+from mlops.core.datagen import generate_houses
+from mlops.core.paths import REPO_ROOT
 
 STEP = REPO_ROOT / "model_build" / "steps" / "validate.py"
 

@@ -1,4 +1,4 @@
-"""The SageMaker Model Registry behind the same interface as `mlops.registry.LocalRegistry`.
+"""The SageMaker Model Registry behind the same interface as `mlops.core.registry.LocalRegistry`.
 
 A model package group holds the versions; each version is a model package.
 Where `ModelVersion` fields come from:
@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from mlops.errors import MlopsError, UsageError
-from mlops.registry import APPROVED, REJECTED, ModelVersion, metrics_from_evaluation
-from model_build.pipeline import NO_VALUE, PARAMS_PREFIX
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
+from mlops.core.registry import APPROVED, REJECTED, ModelVersion, metrics_from_evaluation
 
 
 @contextmanager

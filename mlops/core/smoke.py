@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import MlopsError
-from mlops.registry import ModelVersion
+from mlops.core.errors import MlopsError
+from mlops.core.registry import ModelVersion
 
 LOCAL_REGION = "us-east-1"
 TEST_SPLIT = Path("preprocess") / "test" / "test.csv"

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops.config import Config
-from mlops.errors import MlopsError, UsageError
-from mlops.sagemaker_registry import SageMakerRegistry, aws_errors, split_s3_uri
+from mlops.core.config import Config
+from mlops.core.errors import MlopsError, UsageError
+from mlops.sagemaker.registry import SageMakerRegistry, aws_errors, split_s3_uri
 
 ROLE_ENV = "MLOPS_SAGEMAKER_ROLE_ARN"
 BUCKET_ENV = "MLOPS_ARTIFACT_BUCKET"
@@ -139,7 +139,7 @@ def s3_sha256(s3: Any, uri: str) -> str:
 
 def input_data(s3: Any, target, data: str) -> tuple[str, str]:
     """(S3 URI, sha256) of the run's input: an s3:// object as is, a local file uploaded."""
-    from mlops.runner import check_data_file, sha256_file
+    from mlops.core.lineage import check_data_file, sha256_file
 
     if data.startswith("s3://"):
         return data, s3_sha256(s3, data)
@@ -302,7 +302,7 @@ def clients(region: str) -> tuple[Any, Any]:
 
 def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | None = None) -> int:
     """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure."""
-    from mlops.runner import git_commit, pr_number
+    from mlops.core.lineage import git_commit, pr_number
     from model_build.pipeline import render_pipeline
 
     target = target_from(cfg, args)
@@ -348,3 +348,13 @@ def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | N
     print(f"registered: {report.model_package_arn}")
     print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
     return 0
+
+
+class SageMakerPipelineRunner:
+    """`mlops.core.interfaces.PipelineRunner` on SageMaker: upsert, start, wait, report."""
+
+    def __init__(self, cfg: Config, args: argparse.Namespace):
+        self.cfg, self.args = cfg, args
+
+    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+        return run_sagemaker_pipeline(self.cfg, self.args)

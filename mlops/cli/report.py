@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home
-from mlops.errors import UsageError
-from mlops.paths import REPORTS_DIR
+from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.core.errors import UsageError
+from mlops.core.paths import REPORTS_DIR
 
 DEFAULT_REPORTS_DIR = REPORTS_DIR
 
@@ -21,7 +21,7 @@ def write_all(text: str, paths: list[Path]) -> None:
 
 
 def run_dir_from(args: argparse.Namespace, home_dir: Path) -> Path | None:
-    from mlops.report import latest_run_dir
+    from mlops.local.report import latest_run_dir
 
     if args.run is None:
         return latest_run_dir(home_dir)
@@ -32,7 +32,8 @@ def run_dir_from(args: argparse.Namespace, home_dir: Path) -> Path | None:
 
 
 def cmd_pr(args: argparse.Namespace) -> int:
-    from mlops.report import build_report, passing, render_markdown
+    from mlops.core.report import passing, render_markdown
+    from mlops.local.report import build_report
 
     cfg = config_from(args)
     home_dir = home()
@@ -48,8 +49,8 @@ def cmd_pr(args: argparse.Namespace) -> int:
 
 
 def cmd_model(args: argparse.Namespace) -> int:
-    from mlops.registry import open_registry
-    from mlops.report import render_version
+    from mlops.cli.backends import open_registry
+    from mlops.core.report import render_version
 
     cfg = config_from(args)
     registry = open_registry(args.backend, cfg.model_package_group, home())

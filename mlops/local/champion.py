@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlops.config import Config
-from mlops.errors import MlopsError
-from mlops.registry import LocalRegistry, ModelVersion
+from mlops.core.config import Config
+from mlops.core.errors import MlopsError
+from mlops.core.registry import ModelVersion
+from mlops.local.registry import LocalRegistry
 
 
 def resolve_champion(cfg: Config, home: Path) -> ModelVersion | None:
     """The version deployed to prod on this machine, else the latest approved one."""
-    from mlops.deploy import read_endpoint
+    from mlops.local.deploy import read_endpoint
 
     registry = LocalRegistry(home, cfg.model_package_group)
     try:

@@ -6,10 +6,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home, print_json
-from mlops.errors import MlopsError
-from mlops.registry import open_registry
-from mlops.stages import STAGES, load_stage_config
+from mlops.cli.backends import deployment_log, open_deployer, open_registry
+from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home, print_json
+from mlops.core.errors import MlopsError
+from mlops.core.stages import STAGES, load_stage_config
 
 
 def _registry(args: argparse.Namespace, cfg):
@@ -17,24 +17,28 @@ def _registry(args: argparse.Namespace, cfg):
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    from mlops.deploy import deploy
-    from mlops.stages import version_reason
+    from mlops.core.deploy import deploy
+    from mlops.core.stages import version_reason
 
     cfg = config_from(args)
     stage_config = load_stage_config(args.stage)
     print(f"version choice: {version_reason(stage_config, args.version)}")
+    registry = _registry(args, cfg)
+    deployer = open_deployer(args.backend, cfg, registry, home())
     outcome = deploy(
-        cfg, stage_config, _registry(args, cfg), home(), args.version, args.backend, _say
+        stage_config, registry, deployer, deployment_log(cfg, home()), args.version, _say
     )
     print(f"{outcome.stage} now serves model version {outcome.version} at {outcome.url}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from mlops.deploy import promote
+    from mlops.core.deploy import promote
 
     cfg = config_from(args)
-    outcome = promote(cfg, _registry(args, cfg), home(), args.backend, _say)
+    registry = _registry(args, cfg)
+    deployer = open_deployer(args.backend, cfg, registry, home())
+    outcome = promote(registry, deployer, deployment_log(cfg, home()), _say)
     print(f"promoted: prod now serves model version {outcome.version} at {outcome.url}")
     return 0
 
@@ -44,17 +48,16 @@ def _say(line: str) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from mlops.deploy import read_endpoint, record_smoke_test
-    from mlops.smoke import rows_for_version, smoke_test_endpoint
+    from mlops.core.smoke import rows_for_version, smoke_test_endpoint
+    from mlops.local.deploy import read_endpoint, record_smoke_test
 
     cfg = config_from(args)
     registry = _registry(args, cfg)
     if args.backend == "sagemaker":
-        from mlops.deploy import sagemaker_live, sagemaker_smoke_rows
-
-        version, name = sagemaker_live(cfg, args.stage, registry)
+        deployer = open_deployer(args.backend, cfg, registry, home())
+        version, name = deployer.live(args.stage)
         url = None
-        rows = sagemaker_smoke_rows(version, cfg.smoke_test.rows)
+        rows = deployer.smoke_rows(version, cfg.smoke_test.rows)
     else:
         endpoint = read_endpoint(home(), args.stage)
         if endpoint is None:
@@ -79,15 +82,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from mlops.deploy import sagemaker_stage_status, stage_status
-
     cfg = config_from(args)
     registry = _registry(args, cfg)
+    deployer = open_deployer(args.backend, cfg, registry, home())
     stages = [args.stage] if args.stage else list(STAGES)
-    if args.backend == "sagemaker":
-        report = [sagemaker_stage_status(cfg, registry, s) for s in stages]
-    else:
-        report = [stage_status(home(), cfg.model_package_group, registry, s) for s in stages]
+    report = [deployer.stage_status(s) for s in stages]
     fmt = "json" if args.json else args.format
     if fmt == "json":
         print_json({s["stage"]: s for s in report})
@@ -127,7 +126,7 @@ def print_status_table(report: list[dict]) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from mlops.deploy import stop_stage
+    from mlops.local.deploy import stop_stage
 
     endpoint = stop_stage(home(), args.stage)
     if endpoint is None:
@@ -140,7 +139,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from mlops.deploy import list_deployments
+    from mlops.local.deploy import list_deployments
 
     cfg = config_from(args)
     rows = list_deployments(home(), cfg.model_package_group, args.stage, args.limit)
@@ -163,9 +162,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import shutil
 
-    from mlops.deploy import CODE_DIR, endpoint_name, handler_sources
-    from mlops.server import ServerSettings, serve
-    from mlops.stages import resolve_version
+    from mlops.core.code_bundle import STEPS_DIR, handler_sources
+    from mlops.core.deploy import endpoint_name
+    from mlops.core.stages import resolve_version
+    from mlops.local.server import ServerSettings, serve
 
     cfg = config_from(args)
     stage_config = load_stage_config(args.stage)
@@ -175,7 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         model_dir = _extract(Path(version.model_uri), Path(tmp) / "model")
         code_dir = Path(tmp) / "code"
         code_dir.mkdir()
-        for source in handler_sources(CODE_DIR):
+        for source in handler_sources(STEPS_DIR):
             shutil.copy2(source, code_dir / source.name)
         settings = ServerSettings(
             model_dir=str(model_dir),

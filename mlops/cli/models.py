@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home, print_json
-from mlops.registry import ModelVersion, Registry, open_registry
+from mlops.cli.backends import open_registry
+from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home, print_json
+from mlops.core.interfaces import Registry
+from mlops.core.registry import ModelVersion
 
 
 def registry_from(args: argparse.Namespace) -> Registry:

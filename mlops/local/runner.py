@@ -11,13 +11,11 @@ its own log.txt; progress goes to the `progress` callback.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
 import runpy
 import secrets
-import subprocess
 import sys
 import tarfile
 import time
@@ -26,12 +24,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.config import Config
-from mlops.errors import GateFailed, StepFailed, UsageError
-from mlops.gate import Verdict, check_gate
-from mlops.graph import RAW_DATA, SUITE, Graph, Step, build_graph
-from mlops.paths import REPO_ROOT
-from mlops.registry import LocalRegistry, ModelVersion
+from mlops.core.config import Config
+from mlops.core.errors import GateFailed, StepFailed, UsageError
+from mlops.core.gate import Verdict, check_gate
+from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.lineage import check_data_file, lineage, sha256_file
+from mlops.core.paths import REPO_ROOT
+from mlops.core.registry import ModelVersion
+from mlops.local.registry import LocalRegistry
 
 CHAMPION = "champion"
 MODEL_ARCHIVE = "model.tar.gz"
@@ -49,43 +49,6 @@ class RunResult:
 def new_run_id() -> str:
     """Sortable and unique across concurrent runs: UTC time plus random hex."""
     return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def git_commit(repo: Path = REPO_ROOT) -> str:
-    """HEAD of the repository, or 'unknown' outside a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
-
-
-def pr_number() -> str:
-    """The pull request number when running in CI for a PR, else ''."""
-    if os.environ.get("MLOPS_PR_NUMBER"):
-        return os.environ["MLOPS_PR_NUMBER"]
-    ref = os.environ.get("GITHUB_REF", "")  # refs/pull/<n>/merge on pull_request events
-    parts = ref.split("/")
-    return parts[2] if len(parts) == 4 and parts[1] == "pull" else ""
-
-
-def check_data_file(path: Path) -> None:
-    """Fail early, with one line, on a data file the steps could not read."""
-    if not path.exists():
-        raise UsageError(f"data file not found: {path}")
-    if path.is_dir():
-        raise UsageError(f"data path is a directory, expected a CSV file: {path}")
-    if not os.access(path, os.R_OK):
-        raise UsageError(f"data file is not readable: {path}")
-    if path.stat().st_size == 0:
-        raise UsageError(f"data file is empty: {path}")
 
 
 def _link(target: Path, folder: Path, name: str) -> Path:
@@ -153,7 +116,7 @@ def _last_error_line(log: Path) -> str:
 # process of its own (own argv, environment, working directory and log, as in a
 # container), forked from one that already paid the imports (~5 s for Great
 # Expectations alone), instead of a fresh interpreter per step.
-PRELOAD = ("numpy", "pandas", "sklearn", "xgboost", "great_expectations", "mlops.runner")
+PRELOAD = ("numpy", "pandas", "sklearn", "xgboost", "great_expectations", "mlops.local.runner")
 
 
 def _step_context() -> multiprocessing.context.ForkServerContext:
@@ -207,21 +170,6 @@ def format_metrics(regression_metrics: dict) -> str:
     return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
 
 
-def lineage(cfg: Config, data_file: Path, run_id: str, data_sha256: str) -> dict:
-    return {
-        "git_commit": git_commit(),
-        "pr_number": pr_number(),
-        "data_sha256": data_sha256,
-        "data_file": str(data_file),
-        "params": {
-            "preprocess": cfg.preprocess.model_dump(),
-            "train": dict(cfg.train.hyperparameters),
-        },
-        "run_id": run_id,
-        "backend": "local",
-    }
-
-
 def run_pipeline(
     cfg: Config,
     data_file: Path,
@@ -270,7 +218,7 @@ def run_pipeline(
             model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
             evaluation=evaluation_dir / "evaluation.json",
             baseline=baseline_dir / "baseline.json",
-            lineage=lineage(cfg, data_file, run_id, data_sha256),
+            lineage=lineage(cfg, data_file, run_id, data_sha256, backend="local"),
         )
         summary.update(status="registered", version=version.version)
         return RunResult(run_id, run_dir, evaluation, verdict, version)
@@ -279,3 +227,20 @@ def run_pipeline(
         raise
     finally:
         (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
+
+
+class LocalPipelineRunner:
+    """`mlops.core.interfaces.PipelineRunner` on this machine: the champion is what prod serves."""
+
+    def __init__(self, cfg: Config, home: Path):
+        self.cfg, self.home = cfg, home
+
+    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+        from mlops.local.champion import resolve_champion  # reads deploy state, not preloaded
+
+        champion = resolve_champion(self.cfg, self.home)
+        result = run_pipeline(self.cfg, Path(data), self.home, progress, champion=champion)
+        v = result.version
+        print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")
+        print(f"next: mlops models approve {v.version}   # a human approver's decision")
+        return 0

@@ -21,7 +21,7 @@ framework dispatch on every request; and being asynchronous, it scores requests
 that arrive together in one predict_fn call (`Batcher`), which a sync worker,
 busy with one request at a time, cannot. `bench/endpoint.py` measures both stacks.
 
-Run `python -m mlops.server --help`; deployments start it through `spawn_server`.
+Run `python -m mlops.local.server --help`; deployments start it through `spawn_server`.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops.errors import MlopsError
+from mlops.core.errors import MlopsError
 
-log = logging.getLogger("mlops.server")
+log = logging.getLogger("mlops.local.server")
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept up to 6 MB
 INLINE_BODY_BYTES = 64 * 1024  # larger bodies are scored on a thread: /ping stays responsive
@@ -442,7 +442,7 @@ def serve(
 
         os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
         config = uvicorn.Config(
-            "mlops.server:app_from_env", factory=True, workers=workers, **options
+            "mlops.local.server:app_from_env", factory=True, workers=workers, **options
         )
         Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its graceful shutdown
@@ -450,7 +450,9 @@ def serve(
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m mlops.server", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m mlops.local.server", description=__doc__.splitlines()[0]
+    )
     p.add_argument("--model-dir", type=Path, required=True, help="extracted model.tar.gz")
     p.add_argument("--code-dir", type=Path, required=True, help="folder holding inference.py")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
@@ -550,7 +552,7 @@ def is_server(pid: int, instance: str) -> bool:
     if not pid or not is_running(pid):
         return False
     cmdline = process_cmdline(pid)
-    return "mlops.server" in cmdline and f"--instance {instance}" in cmdline
+    return "mlops.local.server" in cmdline and f"--instance {instance}" in cmdline
 
 
 def server_argv(
@@ -559,7 +561,7 @@ def server_argv(
     argv = [
         sys.executable,
         "-m",
-        "mlops.server",
+        "mlops.local.server",
         "--model-dir",
         settings.model_dir,
         "--code-dir",

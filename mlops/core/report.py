@@ -1,7 +1,7 @@
 """The PR report: data checks, the challenger next to the champion, the gate, lineage.
 
 The challenger is the model of one pipeline run; the champion is the registered
-version `mlops.champion.resolve_champion` picks. Both are scored here, through
+version `mlops.local.champion.resolve_champion` picks. Both are scored here, through
 the serving code (`model_build/steps/inference.py`), on the same rows: the
 challenger run's held-out test split. The Markdown is the PR comment and the
 job summary; plots go to PNG files for the workflow artifact.
@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from mlops.gate import Verdict, check_gate
-from mlops.graph import Gate
+from mlops.core.gate import Verdict, check_gate
+from mlops.core.graph import Gate
 
 METRICS = ("mse", "rmse", "mae", "r2")
 HIGHER_IS_BETTER = frozenset({"r2"})
@@ -142,7 +140,7 @@ def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None)
 def gate_verdict(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: Gate
 ) -> Verdict:
-    """The pipeline's own gate (mlops.gate) on these scores, the champion's included."""
+    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's included."""
     evaluation: dict = {"regression_metrics": {k: {"value": v} for k, v in challenger.items()}}
     if champion:
         evaluation["champion"] = {
@@ -386,31 +384,6 @@ def _render(report: Report) -> str:
 # ---------------------------------------------------------------- loading
 
 
-def read_run(run_dir: Path) -> RunRecord:
-    """A run's run.json (a run still going, or killed, has none yet: status 'running')."""
-    path = run_dir / "run.json"
-    if not path.is_file():
-        return RunRecord(run_dir.name, run_dir, "running")
-    data = json.loads(path.read_text())
-    gate = data.get("gate") or {}
-    return RunRecord(
-        run_id=data.get("run_id", run_dir.name),
-        run_dir=run_dir,
-        status=data.get("status", "unknown"),
-        error=data.get("error", ""),
-        gate_checks=tuple(gate.get("checks", ())),
-        version=data.get("version"),
-        data_file=data.get("data_file", ""),
-    )
-
-
-def latest_run_dir(home: Path) -> Path | None:
-    """The newest run with a run.json (run ids sort by start time)."""
-    runs = home / "runs"
-    done = sorted(p for p in runs.iterdir() if (p / "run.json").is_file()) if runs.is_dir() else []
-    return done[-1] if done else None
-
-
 def read_data_section(reports_dir: Path, stem: str, title: str) -> DataSection:
     """`<stem>.md` (the check's own PR section) and the status from `<stem>.json`."""
     md, js = reports_dir / f"{stem}.md", reports_dir / f"{stem}.json"
@@ -438,111 +411,6 @@ def section_status(data: dict) -> str:
     return "ran"
 
 
-def read_test_split(folder: Path):
-    """(X, y) of a split folder: CSV files, target first, no header."""
-    import numpy as np
-
-    files = sorted(folder.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no test split in {folder}")
-    data = np.vstack([np.loadtxt(f, delimiter=",", ndmin=2) for f in files])
-    return data[:, 1:], data[:, 0]
-
-
-def load_model(archive: Path, workdir: Path):
-    """A model.tar.gz loaded through the serving code's model_fn (sha256 checked)."""
-    from model_build.steps.inference import model_fn
-
-    with tarfile.open(archive) as tar:
-        tar.extractall(workdir, filter="data")
-    return model_fn(str(workdir))
-
-
-def predict(model, X):
-    from model_build.steps.inference import predict_fn
-
-    return predict_fn(X, model)
-
-
-def align(X, from_features: list[str], to_features: list[str]):
-    """X's columns (in `from_features` order) reordered for a model expecting `to_features`."""
-    if from_features == to_features:
-        return X
-    return X[:, [from_features.index(f) for f in to_features]]
-
-
-def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path]:
-    """predicted_vs_actual.png and residuals.png for the challenger (and the champion)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    series = [("challenger", challenger_pred, "tab:blue")]
-    if champion_pred is not None:
-        series.insert(0, ("champion", champion_pred, "tab:gray"))
-
-    fig, ax = plt.subplots(figsize=(6, 6))
-    for name, pred, color in series:
-        ax.scatter(y, pred, s=6, alpha=0.5, label=name, color=color)
-    lo, hi = float(np.min(y)), float(np.max(y))
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="perfect")
-    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (held-out rows)")
-    ax.legend()
-    scatter = plots_dir / "predicted_vs_actual.png"
-    fig.savefig(scatter, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    residuals = [np.asarray(pred) - np.asarray(y) for _, pred, _ in series]
-    bins = np.histogram_bin_edges(np.concatenate(residuals), bins=50)
-    for (name, _, color), res in zip(series, residuals, strict=True):
-        ax.hist(res, bins=bins, alpha=0.5, label=name, color=color)
-    ax.axvline(0, color="black", linewidth=1)
-    ax.set(xlabel="predicted − actual", ylabel="rows", title="Residuals (held-out rows)")
-    ax.legend()
-    hist = plots_dir / "residuals.png"
-    fig.savefig(hist, dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return [scatter, hist]
-
-
-def run_paths(graph, run_dir: Path) -> tuple[Path, Path]:
-    """(model archive, test split folder) of a local run, as the runner lays them out."""
-    from mlops.runner import MODEL_ARCHIVE, output_dir
-
-    evaluate = graph.step(graph.evaluation_step)
-    test_source = next(i.source for i in evaluate.inputs if i.name == "test")
-    step, output = test_source.split(".")
-    return run_dir / graph.model_step / "output" / MODEL_ARCHIVE, output_dir(run_dir, step, output)
-
-
-def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
-    """From the registry when the run registered a version; else rebuilt as the runner would."""
-    from mlops.registry import LocalRegistry
-    from mlops.runner import lineage, sha256_file
-
-    if run.version is not None:
-        v = LocalRegistry(home, cfg.model_package_group).describe(run.version)
-        return lineage_of(v)
-    data = Path(run.data_file) if run.data_file else None
-    sha = sha256_file(data) if data and data.is_file() else ""
-    built = lineage(cfg, data or Path(""), run.run_id, sha)
-    why = (
-        "gate failed" if run.gate_checks else "run failed" if run.status == "failed" else run.status
-    )
-    return Lineage(
-        built["git_commit"],
-        sha,
-        run.data_file,
-        run.run_id,
-        f"not registered ({why})",
-        built["params"],
-    )
-
-
 def lineage_of(version) -> Lineage:
     """A registered version's lineage as a table column."""
     lin = version.lineage
@@ -553,70 +421,6 @@ def lineage_of(version) -> Lineage:
         run_id=lin.get("run_id", ""),
         registry=f"v{version.version} {version.approval_status}",
         params=lin.get("params", {}),
-    )
-
-
-def build_report(
-    cfg,
-    home: Path,
-    run_dir: Path | None,
-    reports_dir: Path,
-    plots_dir: Path | None,
-    env: Mapping[str, str],
-) -> Report:
-    """Read the run, score challenger and champion on the run's test rows, write the plots."""
-    from mlops.champion import resolve_champion
-    from mlops.graph import build_graph
-
-    graph = build_graph(cfg)
-    sections = {
-        "validation": read_data_section(reports_dir, "validation", "Data validation"),
-        "drift": read_data_section(reports_dir, "drift", "Data drift"),
-    }
-    if run_dir is None:
-        return Report(run=None, gate=graph.gate, **sections)
-    run = read_run(run_dir)
-    archive, test_dir = run_paths(graph, run_dir)
-    if not archive.is_file() or not test_dir.is_dir():
-        return Report(run=run, gate=graph.gate, **sections)
-
-    X, y = read_test_split(test_dir)
-    champion = resolve_champion(cfg, home)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(archive, Path(tmp) / "challenger")
-        challenger_pred = predict(model, X)
-        champion_pred, note = None, ""
-        if champion is None:
-            note = "No approved champion yet: the challenger is reported alone."
-        elif not Path(champion.model_uri).is_file():
-            note = f"Champion v{champion.version}'s model is not on this machine ({champion.model_uri}): not scored."
-        else:
-            old = load_model(Path(champion.model_uri), Path(tmp) / "champion")
-            if set(old.features) != set(model.features):
-                note = (
-                    f"Champion v{champion.version} uses other features ({', '.join(old.features)}): "
-                    "it cannot be scored on the challenger's rows."
-                )
-            else:
-                champion_pred = predict(old, align(X, model.features, old.features))
-
-    challenger_metrics = regression_metrics(y, challenger_pred)
-    champion_metrics = regression_metrics(y, champion_pred) if champion_pred is not None else None
-    plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
-    return Report(
-        run=run,
-        rows=len(y),
-        challenger=challenger_metrics,
-        champion=champion_metrics,
-        champion_version=champion.version if champion and champion_metrics else None,
-        champion_note=note,
-        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate),
-        gate=graph.gate,
-        challenger_lineage=challenger_lineage(cfg, home, run),
-        champion_lineage=lineage_of(champion) if champion_metrics else None,
-        plots=tuple(p.name for p in plots),
-        artifact_url=run_url(env),
-        **sections,
     )
 
 

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from mlops.cli import run
-from mlops.config import Config, load_config
-from mlops.paths import REPO_ROOT, mlops_home
+from mlops.core.config import Config, load_config
+from mlops.core.paths import REPO_ROOT, mlops_home
 
 
 def banner(text: str) -> None:
@@ -65,8 +65,8 @@ def free_port() -> int:
 def ensure_stage_ports(home: Path) -> Path | None:
     """If a stage's port is taken by something other than this home's own endpoint, serve
     the demo from a temporary copy of the stage configs with free ports instead."""
-    from mlops.deploy import is_live, read_endpoint
-    from mlops.stages import STAGES, deploy_dir, load_stage_config
+    from mlops.core.stages import STAGES, deploy_dir, load_stage_config
+    from mlops.local.deploy import is_live, read_endpoint
 
     busy = []
     for stage in STAGES:
@@ -92,7 +92,7 @@ def ensure_stage_ports(home: Path) -> Path | None:
 
 
 def newest_version(cfg: Config, home: Path) -> int:
-    from mlops.registry import LocalRegistry
+    from mlops.local.registry import LocalRegistry
 
     versions = LocalRegistry(home, cfg.model_package_group).list()
     if not versions:
@@ -101,9 +101,9 @@ def newest_version(cfg: Config, home: Path) -> int:
 
 
 def print_summary(cfg: Config, home: Path) -> None:
-    from mlops.deploy import read_endpoint
-    from mlops.registry import LocalRegistry
-    from mlops.smoke import rows_for_version
+    from mlops.core.smoke import rows_for_version
+    from mlops.local.deploy import read_endpoint
+    from mlops.local.registry import LocalRegistry
 
     registry = LocalRegistry(home, cfg.model_package_group)
     banner("summary")

@@ -11,8 +11,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlops.errors import UsageError
-from mlops.paths import REPO_ROOT
+from mlops.core.errors import UsageError
+from mlops.core.paths import REPO_ROOT
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
 

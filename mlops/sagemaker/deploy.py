@@ -26,21 +26,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.config import Config
-from mlops.errors import MlopsError
-from mlops.paths import REPO_ROOT
-from mlops.registry import ModelVersion, Registry
-from mlops.sagemaker_backend import BUCKET_ENV, ROLE_ENV
-from mlops.sagemaker_registry import aws_errors, split_s3_uri
-from mlops.stages import StageConfig
+from mlops.core.config import Config
+from mlops.core.deploy import (
+    approval_of,
+    check_promotable,
+    endpoint_name,
+    not_deployed,
+    pinned_version,
+    status_warnings,
+)
+from mlops.core.errors import MlopsError
+from mlops.core.interfaces import DeployOutcome, Progress, Registry
+from mlops.core.paths import REPO_ROOT
+from mlops.core.registry import ModelVersion
+from mlops.core.smoke import SmokeRows, smoke_test_endpoint
+from mlops.core.stages import StageConfig, load_stage_config
+from mlops.sagemaker.pipeline_run import BUCKET_ENV, ROLE_ENV
+from mlops.sagemaker.registry import aws_errors, split_s3_uri
 
 TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 CFN_ROLE_ENV = "MLOPS_CFN_ROLE_ARN"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 POLL_SECONDS = 15.0
 HELD_OUT_FILE = "test.csv"
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -57,12 +65,10 @@ class SageMakerDeployment:
     endpoint_name: str
     stack_name: str
     changed: bool
-    smoke: Any = None  # mlops.smoke.SmokeResult
+    smoke: Any = None  # mlops.core.smoke.SmokeResult
 
 
 def stack_name(cfg: Config, stage: str) -> str:
-    from mlops.deploy import endpoint_name
-
     return endpoint_name(cfg.model_package_group, stage)
 
 
@@ -221,10 +227,10 @@ def held_out_uri(version: ModelVersion) -> str:
 
 
 def held_out_rows(s3: Any, version: ModelVersion, rows: int):
-    """The smoke test's rows (mlops.smoke.SmokeRows) from the version's held-out split in S3:
-    what `mlops.smoke.rows_for_version` reads from $MLOPS_HOME for a local version.
+    """The smoke test's rows (mlops.core.smoke.SmokeRows) from the version's held-out split in S3:
+    what `mlops.core.smoke.rows_for_version` reads from $MLOPS_HOME for a local version.
     `s3` None: a client of your AWS setup."""
-    from mlops.smoke import read_smoke_rows
+    from mlops.core.smoke import read_smoke_rows
 
     s3 = s3 or _clients()[1]
     uri = held_out_uri(version)
@@ -262,8 +268,6 @@ def deploy_stage(
     sleep: Callable[[float], None] = time.sleep,
 ) -> SageMakerDeployment:
     """Deploy `version` (already resolved: Approved, with its ARN) to a stage and smoke-test it."""
-    from mlops.smoke import smoke_test_endpoint
-
     if not version.arn:
         raise MlopsError(f"model version {version.version} has no model package ARN")
     cloudformation, s3 = aws or _clients()
@@ -311,3 +315,63 @@ def live_version(
     if "ModelVersion" not in outputs or "EndpointName" not in outputs:
         return None
     return int(outputs["ModelVersion"]), outputs["EndpointName"]
+
+
+class SageMakerDeployer:
+    """Stages as CloudFormation stacks of SageMaker endpoints (see the module doc)."""
+
+    backend = "sagemaker"
+
+    def __init__(self, cfg: Config, registry: Registry):
+        self.cfg, self.registry = cfg, registry
+
+    def current_version(self, stage: str) -> int | None:
+        return None  # the stack is the record; reading it costs an AWS call per deploy
+
+    def deploy_version(
+        self, stage_config: StageConfig, version: ModelVersion, progress: Progress
+    ) -> DeployOutcome:
+        result = deploy_stage(self.cfg, stage_config, version, self.registry, progress)
+        return DeployOutcome(
+            stage_config.stage, version.version, result.endpoint_name, None, result.smoke
+        )
+
+    def live(self, stage: str) -> tuple[ModelVersion, str]:
+        """The version serving a stage and its endpoint name; MlopsError if none."""
+        live = live_version(self.cfg, load_stage_config(stage), self.registry)
+        if live is None:
+            raise MlopsError(f"nothing is deployed to {stage} on SageMaker")
+        number, name = live
+        return self.registry.describe(number), name
+
+    def smoke_rows(self, version: ModelVersion, rows: int) -> SmokeRows:
+        return held_out_rows(None, version, rows)
+
+    def promotable_staging(self, prod_config: StageConfig, progress: Progress) -> ModelVersion:
+        """The same checks as locally, with the stack telling what serves staging."""
+        version, name = self.live("staging")
+        check_promotable(version, prod_config)
+        rows = self.smoke_rows(version, self.cfg.smoke_test.rows)
+        smoke = smoke_test_endpoint(name, rows, self.cfg.smoke_test.max_mape_pct, None)
+        if not smoke.passed:
+            raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
+        return version
+
+    def stage_status(self, stage: str) -> dict:
+        """What serves a stage, read from its CloudFormation stack."""
+        pinned = pinned_version(stage)
+        live = live_version(self.cfg, load_stage_config(stage), self.registry)
+        if live is None:
+            return not_deployed(stage, pinned)
+        version, name = live
+        approval = approval_of(self.registry, version)
+        health = "InService"  # live_version only reports stacks that completed
+        return {
+            **not_deployed(stage, pinned),
+            "deployed": True,
+            "version": version,
+            "endpoint_name": name,
+            "health": health,
+            "approval_status": approval,
+            "warnings": status_warnings(stage, version, approval, health, pinned),
+        }

@@ -1,6 +1,7 @@
 """`mlops`: the one command line of the template.
 
-Each subcommand lives in `mlops/commands/<group>.py` with a `register(subparsers)`.
+Each subcommand group lives in `mlops/cli/<group>.py` with a `register(subparsers)`;
+`mlops/cli/backends.py` is the one place that picks a backend.
 Errors are one line on stderr and a non-zero exit code, never a bare traceback
 (set MLOPS_DEBUG=1 to see one).
 """
@@ -13,7 +14,7 @@ import os
 import sys
 import traceback
 
-from mlops.errors import MlopsError
+from mlops.core.errors import MlopsError
 
 COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report")
 
@@ -40,9 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
-            module = importlib.import_module(f"mlops.commands.{name}")
+            module = importlib.import_module(f"mlops.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name != f"mlops.commands.{name}":
+            if exc.name != f"mlops.cli.{name}":
                 raise
             continue
         module.register(sub)

@@ -5,31 +5,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlops.commands.common import add_backend_arg, add_config_arg, config_from, home
-from mlops.paths import REPO_ROOT
+from mlops.cli.backends import open_pipeline_runner
+from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.core.paths import REPO_ROOT
 
 DEFAULT_DATA = REPO_ROOT / "data" / "house_prices.csv"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    if args.backend == "sagemaker":
-        from mlops.sagemaker_backend import run_sagemaker_pipeline
-
-        return run_sagemaker_pipeline(cfg, args)
-    from mlops.champion import resolve_champion
-    from mlops.runner import run_pipeline
-
-    home_dir = home()
-    result = run_pipeline(cfg, args.data, home_dir, champion=resolve_champion(cfg, home_dir))
-    v = result.version
-    print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")
-    print(f"next: mlops models approve {v.version}   # a human approver's decision")
-    return 0
+    return open_pipeline_runner(args.backend, cfg, home(), args).run(args.data)
 
 
 def cmd_definition(args: argparse.Namespace) -> int:
-    from mlops.sagemaker_backend import print_definition
+    from mlops.sagemaker.pipeline_run import print_definition
 
     return print_definition(config_from(args), args)
 

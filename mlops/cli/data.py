@@ -7,16 +7,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlops.commands.common import add_config_arg, config_from, home
-from mlops.config import Config
-from mlops.errors import MlopsError, UsageError
-from mlops.paths import REPO_ROOT, REPORTS_DIR
+from mlops.cli.common import add_config_arg, config_from, home
+from mlops.core.config import Config
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.paths import REPO_ROOT, REPORTS_DIR
 
 DEFAULT_REPORT_DIR = REPORTS_DIR
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from mlops.datagen import generate_houses
+    from mlops.core.datagen import generate_houses
 
     if args.rows < 1:
         raise UsageError("--rows must be at least 1")
@@ -56,8 +56,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
     """The champion's training baseline, else the latest registered version's."""
-    from mlops.champion import resolve_champion
-    from mlops.registry import LocalRegistry
+    from mlops.local.champion import resolve_champion
+    from mlops.local.registry import LocalRegistry
 
     hint = "run `mlops pipeline run` first or pass --baseline FILE"
     if not (home_dir / "registry.db").exists():
@@ -75,7 +75,7 @@ def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from mlops import drift
+    from mlops.core import drift
     from model_build.steps import validate
 
     cfg = config_from(args)

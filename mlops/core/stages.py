@@ -32,10 +32,10 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from mlops.config import first_error
-from mlops.errors import MlopsError, UsageError
-from mlops.paths import REPO_ROOT
-from mlops.registry import APPROVED, ModelVersion
+from mlops.core.config import first_error
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.paths import REPO_ROOT
+from mlops.core.registry import APPROVED, ModelVersion
 
 STAGES = ("staging", "prod")
 DEPLOY_DIR_ENV = "MLOPS_DEPLOY_DIR"

@@ -6,10 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from mlops.config import Config, load_config
-from mlops.paths import mlops_home
-
-BACKENDS = ("local", "sagemaker")
+from mlops.cli.backends import BACKENDS
+from mlops.core.config import Config, load_config
+from mlops.core.paths import mlops_home
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:

@@ -7,73 +7,28 @@ a whole version or none. Artifacts are copied into a folder named after the run
 *before* the row is inserted: a crash leaves at worst an unreferenced folder,
 never a row pointing at missing files.
 
-The SageMaker Model Registry implements the same methods (`mlops.sagemaker_registry`).
+It implements `mlops.core.interfaces.Registry`, as the SageMaker Model Registry
+backend (`mlops.sagemaker.registry`) does.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import shutil
 import sqlite3
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
-from mlops.errors import UsageError
-
-PENDING = "PendingManualApproval"
-APPROVED = "Approved"
-REJECTED = "Rejected"
-APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
-METRIC_NAMES = ("mse", "rmse", "mae", "r2")
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    group: str
-    version: int
-    approval_status: str
-    created_at: str
-    metrics: dict  # mse, rmse, mae, r2 (floats)
-    lineage: dict  # git_commit, pr_number, data_sha256, params, run_id
-    model_uri: str  # model.tar.gz: a local path or an s3:// URI
-    evaluation_uri: str = ""
-    baseline_uri: str = ""  # training-data statistics for drift checks
-    note: str = ""
-    arn: str = ""  # SageMaker model package ARN; empty locally
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Registry(Protocol):
-    group: str
-
-    def list(self) -> list[ModelVersion]: ...
-    def describe(self, version: int) -> ModelVersion: ...
-    def approve(self, version: int, note: str = "") -> ModelVersion: ...
-    def reject(self, version: int, note: str = "") -> ModelVersion: ...
-    def latest_approved(self) -> ModelVersion | None: ...
-
-
-def metrics_from_evaluation(evaluation: dict) -> dict:
-    """`{"regression_metrics": {"mse": {"value": v}}}` -> `{"mse": v, ...}`."""
-    reg = evaluation["regression_metrics"]
-    return {name: float(reg[name]["value"]) for name in METRIC_NAMES if name in reg}
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
-
+from mlops.core.errors import UsageError
+from mlops.core.registry import (
+    APPROVAL_STATUSES,
+    APPROVED,
+    PENDING,
+    REJECTED,
+    ModelVersion,
+    current_user,
+    metrics_from_evaluation,
+    utc_now,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -261,24 +216,3 @@ class LocalRegistry:
         finally:
             conn.close()
         return [dict(r) for r in rows]
-
-
-def open_registry(backend: str, group: str, home: Path) -> Registry:
-    """The registry for a backend; the SageMaker one is imported only when asked for."""
-    if backend == "local":
-        return LocalRegistry(home, group)
-    from mlops.sagemaker_registry import SageMakerRegistry
-
-    return SageMakerRegistry(group)
-
-
-__all__ = [
-    "APPROVAL_STATUSES",
-    "APPROVED",
-    "PENDING",
-    "REJECTED",
-    "LocalRegistry",
-    "ModelVersion",
-    "Registry",
-    "open_registry",
-]

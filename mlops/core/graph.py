@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mlops.config import Config
+from mlops.core.config import Config
 
 STEPS_DIR = "model_build/steps"
 RAW_DATA = "raw"  # source name of the pipeline's input data

@@ -20,15 +20,12 @@ a row of the `deployments` table in `$MLOPS_HOME/registry.db`.
 
 State: `$MLOPS_HOME/endpoints/<stage>/endpoint.json` says what serves the stage;
 each server instance has a folder beside it with its model, inference code, logs
-and pids. The SageMaker backend is `mlops.sagemaker_deploy`, which provides
-`deploy_stage(cfg, stage_config, version, registry)` (returns once the endpoint is
-InService and its smoke test passed; raises MlopsError otherwise) and, for
-`promote`, `live_version(cfg, stage_config, registry) -> (version, endpoint_name) | None`.
+and pids. `LocalDeployer` is this backend's `mlops.core.interfaces.Deployer`; which version goes
+where, and the record of every attempt, is `mlops.core.deploy`'s business.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import fcntl
 import json
@@ -37,17 +34,30 @@ import secrets
 import shutil
 import socket
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlops.config import Config
-from mlops.errors import MlopsError
-from mlops.paths import REPO_ROOT
-from mlops.registry import APPROVED, ModelVersion, Registry, connect, current_user, utc_now
-from mlops.server import (
+from mlops.core.code_bundle import STEPS_DIR, handler_sources
+from mlops.core.config import Config
+from mlops.core.deploy import (
+    approval_of,
+    check_promotable,
+    endpoint_name,
+    not_deployed,
+    pinned_version,
+    status_warnings,
+)
+from mlops.core.errors import MlopsError
+from mlops.core.interfaces import DeployOutcome, Progress, Registry
+from mlops.core.lineage import git_commit
+from mlops.core.registry import ModelVersion, current_user, utc_now
+from mlops.core.smoke import SmokeResult, rows_for_version, smoke_test_endpoint
+from mlops.core.stages import STAGES, StageConfig
+from mlops.local.registry import connect
+from mlops.local.server import (
     DEFAULT_HOST,
     ServerSettings,
     is_server,
@@ -55,10 +65,8 @@ from mlops.server import (
     spawn_server,
     stop_server,
 )
-from mlops.smoke import SmokeResult, SmokeRows, rows_for_version, smoke_test_endpoint
-from mlops.stages import STAGES, StageConfig, load_stage_config, resolve_version
 
-CODE_DIR = REPO_ROOT / "model_build" / "steps"
+CODE_DIR = STEPS_DIR
 STATE_FILE = "endpoint.json"
 SUCCEEDED, FAILED, REFUSED = "succeeded", "failed", "refused"
 
@@ -90,8 +98,6 @@ CREATE TABLE IF NOT EXISTS smoke_tests (
 );
 """
 
-Progress = Callable[[str], None]
-
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -106,20 +112,6 @@ class Endpoint:
     pid: int
     instance: str
     deployed_at: str
-
-
-@dataclass(frozen=True)
-class DeployOutcome:
-    stage: str
-    version: int
-    url: str
-    previous_version: int | None
-    smoke: SmokeResult | None
-
-
-def endpoint_name(group: str, stage: str) -> str:
-    """The endpoint name a stage answers to (SageMaker's naming: one endpoint per stage)."""
-    return f"{group}-{stage}"
 
 
 # State on disk --------------------------------------------------------------------------
@@ -187,24 +179,6 @@ def prepare_instance(
     return folder
 
 
-def handler_sources(code_dir: Path, module: str = "inference") -> list[Path]:
-    """inference.py and the sibling modules it imports, directly or not: what serving needs."""
-    found: dict[str, Path] = {}
-    pending = [module]
-    while pending:
-        name = pending.pop()
-        path = code_dir / f"{name}.py"
-        if name in found or not path.is_file():
-            continue
-        found[name] = path
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                pending += [alias.name.split(".")[0] for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                pending.append(node.module.split(".")[0])
-    return sorted(found.values())
-
-
 def check_port_free(port: int, stage: str, host: str = DEFAULT_HOST) -> None:
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -264,8 +238,6 @@ def record_deployment(
     url: str = "",
     smoke: SmokeResult | None = None,
 ) -> None:
-    from mlops.runner import git_commit
-
     conn = _db(home)
     try:
         conn.execute(
@@ -421,90 +393,9 @@ def deploy_local(
     )
 
 
-def _sagemaker_deploy_module() -> Any:
-    try:
-        import mlops.sagemaker_deploy as module
-    except ModuleNotFoundError as exc:
-        if exc.name != "mlops.sagemaker_deploy":
-            raise
-        raise MlopsError(
-            "the SageMaker deploy backend (mlops/sagemaker_deploy.py) is not available"
-        ) from None
-    return module
-
-
-def deploy_sagemaker(
-    cfg: Config, stage_config: StageConfig, version: ModelVersion, registry: Registry
-) -> DeployOutcome:
-    result = _sagemaker_deploy_module().deploy_stage(cfg, stage_config, version, registry)
-    name = result if isinstance(result, str) else getattr(result, "endpoint_name", "")
-    smoke = getattr(result, "smoke", None)
-    return DeployOutcome(stage_config.stage, version.version, str(name or ""), None, smoke)
-
-
-def sagemaker_live(cfg: Config, stage: str, registry: Registry) -> tuple[ModelVersion, str]:
-    """The version serving a stage on SageMaker and its endpoint name; MlopsError if none."""
-    module = _sagemaker_deploy_module()
-    live = module.live_version(cfg, load_stage_config(stage), registry)
-    if live is None:
-        raise MlopsError(f"nothing is deployed to {stage} on SageMaker")
-    number, name = live
-    return registry.describe(number), name
-
-
-def sagemaker_smoke_rows(version: ModelVersion, rows: int) -> SmokeRows:
-    """Held-out rows of a SageMaker-trained version, read from S3 by the SageMaker backend."""
-    import boto3
-
-    return _sagemaker_deploy_module().held_out_rows(boto3.client("s3"), version, rows)
-
-
 def current_version(home: Path, stage: str) -> int | None:
     endpoint = read_endpoint(home, stage)
     return endpoint.version if endpoint else None
-
-
-def deploy(
-    cfg: Config,
-    stage_config: StageConfig,
-    registry: Registry,
-    home: Path,
-    requested: int | None = None,
-    backend: str = "local",
-    progress: Progress = print,
-    resolve: Callable[[], ModelVersion] | None = None,
-) -> DeployOutcome:
-    """Resolve the version, deploy it, and record the attempt whatever its result."""
-    stage = stage_config.stage
-    previous = current_version(home, stage) if backend == "local" else None
-
-    def record(result: str, **fields: Any) -> None:
-        record_deployment(
-            home,
-            cfg.model_package_group,
-            stage,
-            backend,
-            result,
-            previous_version=previous,
-            **fields,
-        )
-
-    try:
-        version = resolve() if resolve else resolve_version(registry, stage_config, requested)
-    except MlopsError as exc:
-        record(REFUSED, version=requested, reason=str(exc))
-        raise
-    progress(f"deploying model version {version.version} to {stage} ({backend} backend)")
-    try:
-        if backend == "local":
-            outcome = deploy_local(cfg, stage_config, version, home, progress)
-        else:
-            outcome = deploy_sagemaker(cfg, stage_config, version, registry)
-    except BaseException as exc:
-        record(FAILED, version=version.version, reason=str(exc) or type(exc).__name__)
-        raise
-    record(SUCCEEDED, version=version.version, url=outcome.url, smoke=outcome.smoke)
-    return outcome
 
 
 def check_staging_for_promotion(
@@ -534,53 +425,6 @@ def check_staging_for_promotion(
     return version, smoke
 
 
-def check_promotable(version: ModelVersion, prod_config: StageConfig) -> None:
-    """Staging's version may go to prod only if Approved and not contradicting prod's pin."""
-    if version.approval_status != APPROVED:
-        raise MlopsError(
-            f"refusing to promote: version {version.version} serving staging is "
-            f"{version.approval_status}, not {APPROVED}"
-        )
-    pin = prod_config.model_version
-    if pin is not None and pin != version.version:
-        raise MlopsError(
-            f"refusing to promote version {version.version}: prod-config.json pins version {pin} "
-            "(remove the pin to promote)"
-        )
-
-
-def check_sagemaker_staging(
-    cfg: Config, registry: Registry, prod_config: StageConfig
-) -> ModelVersion:
-    """The same checks as locally, with the SageMaker backend telling what serves staging."""
-    version, name = sagemaker_live(cfg, "staging", registry)
-    check_promotable(version, prod_config)
-    rows = sagemaker_smoke_rows(version, cfg.smoke_test.rows)
-    smoke = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, endpoint_url=None)
-    if not smoke.passed:
-        raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
-    return version
-
-
-def promote(
-    cfg: Config, registry: Registry, home: Path, backend: str = "local", progress: Progress = print
-) -> DeployOutcome:
-    """Staging's version to prod, if it is Approved, live in staging and passing its smoke test."""
-    prod_config = load_stage_config("prod")
-
-    def checked() -> ModelVersion:
-        if backend == "local":
-            with stage_lock(home, "staging"):
-                version, smoke = check_staging_for_promotion(cfg, registry, home, prod_config)
-            progress(f"staging serves version {version.version} (Approved); {smoke.summary()}")
-            return version
-        return check_sagemaker_staging(cfg, registry, prod_config)
-
-    return deploy(
-        cfg, prod_config, registry, home, backend=backend, progress=progress, resolve=checked
-    )
-
-
 def stop_stage(home: Path, stage: str) -> Endpoint | None:
     """Stop the stage's server and forget it; None when nothing was deployed."""
     with stage_lock(home, stage):
@@ -592,59 +436,12 @@ def stop_stage(home: Path, stage: str) -> Endpoint | None:
         return endpoint
 
 
-def _pinned_version(stage: str) -> int | None:
-    try:
-        return load_stage_config(stage).model_version
-    except MlopsError:
-        return None
-
-
-def _approval(registry: Registry, version: int) -> str:
-    try:
-        return registry.describe(version).approval_status
-    except MlopsError:
-        return "unknown"
-
-
-def status_warnings(
-    stage: str, version: int, approval: str, health: str, pinned: int | None
-) -> list[str]:
-    """What an operator should act on: a version that is not Approved, a sick endpoint, a pin
-    the stage does not follow."""
-    warnings = []
-    if approval != APPROVED:
-        warnings.append(f"WARNING: version {version} is {approval} but serving {stage}")
-    if health not in ("healthy", "InService"):
-        warnings.append(f"WARNING: the {stage} endpoint is {health}")
-    if pinned is not None and pinned != version:
-        warnings.append(
-            f"WARNING: {stage}-config.json pins version {pinned} but version {version} "
-            f"serves {stage}: run `mlops deploy --stage {stage}`"
-        )
-    return warnings
-
-
-def _not_deployed(stage: str, pinned: int | None) -> dict:
-    return {
-        "stage": stage,
-        "deployed": False,
-        "pinned_version": pinned,
-        "version": None,
-        "url": None,
-        "endpoint_name": None,
-        "pid": None,
-        "health": "not deployed",
-        "approval_status": None,
-        "warnings": [],
-    }
-
-
 def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict:
     """What serves a stage on this machine, its health and approval status, and warnings."""
-    pinned = _pinned_version(stage)
+    pinned = pinned_version(stage)
     endpoint = read_endpoint(home, stage)
     if endpoint is None:
-        return _not_deployed(stage, pinned)
+        return not_deployed(stage, pinned)
     answer = ping(endpoint.url) if is_live(endpoint) else None
     if answer is None:
         health = "down"
@@ -652,7 +449,7 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
         health = "healthy"
     else:
         health = "unexpected server"
-    approval = _approval(registry, endpoint.version)
+    approval = approval_of(registry, endpoint.version)
     return {
         "stage": stage,
         "deployed": True,
@@ -668,21 +465,39 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
     }
 
 
-def sagemaker_stage_status(cfg: Config, registry: Registry, stage: str) -> dict:
-    """The same report for a SageMaker stage, read from its CloudFormation stack."""
-    pinned = _pinned_version(stage)
-    live = _sagemaker_deploy_module().live_version(cfg, load_stage_config(stage), registry)
-    if live is None:
-        return _not_deployed(stage, pinned)
-    version, name = live
-    approval = _approval(registry, version)
-    health = "InService"  # live_version only reports stacks that completed
-    return {
-        **_not_deployed(stage, pinned),
-        "deployed": True,
-        "version": version,
-        "endpoint_name": name,
-        "health": health,
-        "approval_status": approval,
-        "warnings": status_warnings(stage, version, approval, health, pinned),
-    }
+class LocalDeploymentLog:
+    """Deploy attempts as rows of the `deployments` table in $MLOPS_HOME/registry.db."""
+
+    def __init__(self, home: Path, group: str):
+        self.home, self.group = home, group
+
+    def record(self, stage: str, backend: str, result: str, **fields: Any) -> None:
+        record_deployment(self.home, self.group, stage, backend, result, **fields)
+
+
+class LocalDeployer:
+    """Stages served by local servers under $MLOPS_HOME (see the module doc)."""
+
+    backend = "local"
+
+    def __init__(self, cfg: Config, registry: Registry, home: Path):
+        self.cfg, self.registry, self.home = cfg, registry, home
+
+    def current_version(self, stage: str) -> int | None:
+        return current_version(self.home, stage)
+
+    def deploy_version(
+        self, stage_config: StageConfig, version: ModelVersion, progress: Progress
+    ) -> DeployOutcome:
+        return deploy_local(self.cfg, stage_config, version, self.home, progress)
+
+    def promotable_staging(self, prod_config: StageConfig, progress: Progress) -> ModelVersion:
+        with stage_lock(self.home, "staging"):
+            version, smoke = check_staging_for_promotion(
+                self.cfg, self.registry, self.home, prod_config
+            )
+        progress(f"staging serves version {version.version} (Approved); {smoke.summary()}")
+        return version
+
+    def stage_status(self, stage: str) -> dict:
+        return stage_status(self.home, self.cfg.model_package_group, self.registry, stage)

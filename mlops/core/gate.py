@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlops.graph import Gate
+from mlops.core.graph import Gate
 
 
 @dataclass(frozen=True)

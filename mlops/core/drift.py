@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mlops.errors import UsageError
+from mlops.core.errors import UsageError
 
 EPSILON = 1e-4  # stands in for an empty bin's proportion
 

@@ -1,1 +1,0 @@
-"""Subcommands of `mlops`, one module per group; heavy imports happen inside handlers."""
