@@ -39,11 +39,12 @@ def main() -> int:
     import pandas as pd
     import preprocess
 
+    from mlops.core.code_bundle import handler_sources
     from mlops.core.config import load_config
     from mlops.core.smoke import runtime_client
-    from mlops.core.code_bundle import handler_sources
+    from mlops.local.endpoint_app import ServerSettings
     from mlops.local.runner import run_pipeline
-    from mlops.local.server import ServerSettings, spawn_server, stop_server
+    from mlops.local.server_process import spawn_server, stop_server
 
     cfg = load_config()
     target, features = cfg.data.target, cfg.data.features

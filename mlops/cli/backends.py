@@ -40,7 +40,7 @@ def open_deployer(backend: str, cfg: Config, registry: Registry, home: Path) -> 
 def deployment_log(cfg: Config, home: Path) -> DeploymentLog:
     """Every deploy attempt, on either backend, is a row in $MLOPS_HOME/registry.db
     (`mlops endpoint history`); on SageMaker the stacks are the record of what serves."""
-    from mlops.local.deploy import LocalDeploymentLog
+    from mlops.local.deploy_history import LocalDeploymentLog
 
     return LocalDeploymentLog(home, cfg.model_package_group)
 

@@ -66,7 +66,7 @@ def ensure_stage_ports(home: Path) -> Path | None:
     """If a stage's port is taken by something other than this home's own endpoint, serve
     the demo from a temporary copy of the stage configs with free ports instead."""
     from mlops.core.stages import STAGES, deploy_dir, load_stage_config
-    from mlops.local.deploy import is_live, read_endpoint
+    from mlops.local.endpoints import is_live, read_endpoint
 
     busy = []
     for stage in STAGES:
@@ -102,7 +102,7 @@ def newest_version(cfg: Config, home: Path) -> int:
 
 def print_summary(cfg: Config, home: Path) -> None:
     from mlops.core.smoke import rows_for_version
-    from mlops.local.deploy import read_endpoint
+    from mlops.local.endpoints import read_endpoint
     from mlops.local.registry import LocalRegistry
 
     registry = LocalRegistry(home, cfg.model_package_group)

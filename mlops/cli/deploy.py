@@ -49,7 +49,8 @@ def _say(line: str) -> None:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from mlops.core.smoke import rows_for_version, smoke_test_endpoint
-    from mlops.local.deploy import read_endpoint, record_smoke_test
+    from mlops.local.deploy_history import record_smoke_test
+    from mlops.local.endpoints import read_endpoint
 
     cfg = config_from(args)
     registry = _registry(args, cfg)
@@ -139,7 +140,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from mlops.local.deploy import list_deployments
+    from mlops.local.deploy_history import list_deployments
 
     cfg = config_from(args)
     rows = list_deployments(home(), cfg.model_package_group, args.stage, args.limit)
@@ -165,7 +166,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from mlops.core.code_bundle import STEPS_DIR, handler_sources
     from mlops.core.deploy import endpoint_name
     from mlops.core.stages import resolve_version
-    from mlops.local.server import ServerSettings, serve
+    from mlops.local.endpoint_app import ServerSettings
+    from mlops.local.server import serve
 
     cfg = config_from(args)
     stage_config = load_stage_config(args.stage)

@@ -12,7 +12,7 @@ from mlops.local.registry import LocalRegistry
 
 def resolve_champion(cfg: Config, home: Path) -> ModelVersion | None:
     """The version deployed to prod on this machine, else the latest approved one."""
-    from mlops.local.deploy import read_endpoint
+    from mlops.local.endpoints import read_endpoint
 
     registry = LocalRegistry(home, cfg.model_package_group)
     try:

@@ -20,27 +20,17 @@ a row of the `deployments` table in `$MLOPS_HOME/registry.db`.
 
 State: `$MLOPS_HOME/endpoints/<stage>/endpoint.json` says what serves the stage;
 each server instance has a folder beside it with its model, inference code, logs
-and pids. `LocalDeployer` is this backend's `mlops.core.interfaces.Deployer`; which version goes
-where, and the record of every attempt, is `mlops.core.deploy`'s business.
+and pids (`mlops.local.endpoints`); the history of attempts and smoke tests is
+`mlops.local.deploy_history`. `LocalDeployer` is this backend's
+`mlops.core.interfaces.Deployer`; which version goes where, and the record of every
+attempt, is `mlops.core.deploy`'s business.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
-import os
-import secrets
-import shutil
 import socket
-import tarfile
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from mlops.core.code_bundle import STEPS_DIR, handler_sources
 from mlops.core.config import Config
 from mlops.core.deploy import (
     approval_of,
@@ -52,131 +42,25 @@ from mlops.core.deploy import (
 )
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
-from mlops.core.lineage import git_commit
-from mlops.core.registry import ModelVersion, current_user, utc_now
+from mlops.core.registry import ModelVersion, utc_now
 from mlops.core.smoke import SmokeResult, rows_for_version, smoke_test_endpoint
-from mlops.core.stages import STAGES, StageConfig
-from mlops.local.registry import connect
-from mlops.local.server import (
-    DEFAULT_HOST,
-    ServerSettings,
-    is_server,
-    ping,
-    spawn_server,
-    stop_server,
+from mlops.core.stages import StageConfig
+from mlops.local.deploy_history import record_smoke_test
+from mlops.local.endpoint_app import ServerSettings
+from mlops.local.endpoints import (
+    STATE_FILE,
+    Endpoint,
+    current_version,
+    is_live,
+    prepare_instance,
+    read_endpoint,
+    remove_stale_instances,
+    stage_dir,
+    stage_lock,
+    stop_instance,
+    write_endpoint,
 )
-
-CODE_DIR = STEPS_DIR
-STATE_FILE = "endpoint.json"
-SUCCEEDED, FAILED, REFUSED = "succeeded", "failed", "refused"
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deployments (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    grp TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    backend TEXT NOT NULL,
-    version INTEGER,
-    previous_version INTEGER,
-    at TEXT NOT NULL,
-    user TEXT NOT NULL,
-    git_commit TEXT NOT NULL,
-    result TEXT NOT NULL CHECK (result IN ('succeeded', 'failed', 'refused')),
-    reason TEXT NOT NULL DEFAULT '',
-    url TEXT NOT NULL DEFAULT '',
-    smoke TEXT NOT NULL DEFAULT '{}'
-);
-CREATE TABLE IF NOT EXISTS smoke_tests (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    grp TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    url TEXT NOT NULL,
-    at TEXT NOT NULL,
-    passed INTEGER NOT NULL,
-    result TEXT NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The server serving a stage, as recorded in endpoints/<stage>/endpoint.json."""
-
-    stage: str
-    group: str
-    version: int
-    endpoint_name: str
-    url: str
-    port: int
-    pid: int
-    instance: str
-    deployed_at: str
-
-
-# State on disk --------------------------------------------------------------------------
-
-
-def stage_dir(home: Path, stage: str) -> Path:
-    return home / "endpoints" / stage
-
-
-def read_endpoint(home: Path, stage: str) -> Endpoint | None:
-    path = stage_dir(home, stage) / STATE_FILE
-    try:
-        return Endpoint(**json.loads(path.read_text()))
-    except FileNotFoundError:
-        return None
-    except (ValueError, TypeError) as exc:
-        raise MlopsError(f"unreadable endpoint state {path}: {exc}") from None
-
-
-def write_endpoint(home: Path, endpoint: Endpoint) -> None:
-    path = stage_dir(home, endpoint.stage) / STATE_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(endpoint), indent=2))
-    os.replace(tmp, path)
-
-
-def is_live(endpoint: Endpoint) -> bool:
-    """Its server process is running (health is /ping's business)."""
-    return is_server(endpoint.pid, endpoint.instance)
-
-
-@contextlib.contextmanager
-def stage_lock(home: Path, stage: str) -> Iterator[None]:
-    """One deployment per stage at a time, across processes."""
-    folder = stage_dir(home, stage)
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise MlopsError(f"another deployment to {stage} is in progress") from None
-        yield
-
-
-def new_instance_id(version: int) -> str:
-    return f"v{version}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def prepare_instance(
-    home: Path, stage: str, version: ModelVersion, code_dir: Path = CODE_DIR
-) -> Path:
-    """A folder with the version's model (extracted model.tar.gz) and the inference code."""
-    archive = Path(version.model_uri)
-    if version.model_uri.startswith("s3://") or not archive.is_file():
-        raise MlopsError(
-            f"model of version {version.version} is not a local file: {version.model_uri}"
-        )
-    folder = stage_dir(home, stage) / new_instance_id(version.version)
-    (folder / "model").mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder / "model", filter="data")
-    (folder / "code").mkdir()
-    for source in handler_sources(code_dir):
-        shutil.copy2(source, folder / "code" / source.name)
-    return folder
+from mlops.local.server_process import DEFAULT_HOST, ping, spawn_server, stop_server
 
 
 def check_port_free(port: int, stage: str, host: str = DEFAULT_HOST) -> None:
@@ -188,118 +72,6 @@ def check_port_free(port: int, stage: str, host: str = DEFAULT_HOST) -> None:
             raise MlopsError(
                 f"port {port} (local.port in {stage}-config.json) is in use by another process"
             ) from None
-
-
-def _stop_instance(home: Path, stage: str, instance: str, pid: int) -> None:
-    if is_server(pid, instance):
-        stop_server(pid)
-    shutil.rmtree(stage_dir(home, stage) / instance, ignore_errors=True)
-
-
-def _remove_stale_instances(home: Path, stage: str, keep: str) -> None:
-    """Folders of failed candidates and replaced servers, once nothing of theirs runs."""
-    for folder in stage_dir(home, stage).iterdir():
-        if folder.is_dir() and folder.name != keep:
-            pids = [int(p.read_text()) for p in folder.glob("*.pid") if p.read_text().isdigit()]
-            if not any(is_server(pid, folder.name) for pid in pids):
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-def stop_all_servers(home: Path) -> int:
-    """Stop every server started under this home (a safety net for tests and the demo)."""
-    stopped = 0
-    for pid_file in (home / "endpoints").glob("*/*/*.pid"):
-        text = pid_file.read_text().strip()
-        if text.isdigit() and is_server(int(text), pid_file.parent.name):
-            stopped += stop_server(int(text))
-    for stage in STAGES:
-        (stage_dir(home, stage) / STATE_FILE).unlink(missing_ok=True)
-    return stopped
-
-
-# History --------------------------------------------------------------------------------
-
-
-def _db(home: Path):
-    conn = connect(home / "registry.db")
-    conn.executescript(SCHEMA)
-    return conn
-
-
-def record_deployment(
-    home: Path,
-    group: str,
-    stage: str,
-    backend: str,
-    result: str,
-    version: int | None = None,
-    previous_version: int | None = None,
-    reason: str = "",
-    url: str = "",
-    smoke: SmokeResult | None = None,
-) -> None:
-    conn = _db(home)
-    try:
-        conn.execute(
-            "INSERT INTO deployments (grp, stage, backend, version, previous_version, at, user,"
-            " git_commit, result, reason, url, smoke) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                group,
-                stage,
-                backend,
-                version,
-                previous_version,
-                utc_now(),
-                current_user(),
-                git_commit(),
-                result,
-                reason,
-                url,
-                json.dumps(smoke.to_dict() if smoke else {}),
-            ),
-        )
-    finally:
-        conn.close()
-
-
-def record_smoke_test(
-    home: Path, group: str, stage: str, version: int, url: str, result: SmokeResult
-) -> None:
-    conn = _db(home)
-    try:
-        conn.execute(
-            "INSERT INTO smoke_tests (grp, stage, version, url, at, passed, result)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                group,
-                stage,
-                version,
-                url,
-                utc_now(),
-                int(result.passed),
-                json.dumps(result.to_dict()),
-            ),
-        )
-    finally:
-        conn.close()
-
-
-def list_deployments(
-    home: Path, group: str, stage: str | None = None, limit: int = 20
-) -> list[dict]:
-    conn = _db(home)
-    try:
-        rows = conn.execute(
-            "SELECT * FROM deployments WHERE grp = ? AND (? IS NULL OR stage = ?)"
-            " ORDER BY id DESC LIMIT ?",
-            (group, stage, stage, limit),
-        ).fetchall()
-    finally:
-        conn.close()
-    return [{**dict(r), "smoke": json.loads(r["smoke"])} for r in rows]
-
-
-# Deploy, promote, stop ------------------------------------------------------------------
 
 
 def deploy_local(
@@ -384,18 +156,13 @@ def deploy_local(
             stop_server(candidate.pid)
             raise
         if current is not None:
-            _stop_instance(home, stage, current.instance, current.pid)
+            stop_instance(home, stage, current.instance, current.pid)
             progress(f"stopped version {current.version} (pid {current.pid})")
         stop_server(candidate.pid)
-        _remove_stale_instances(home, stage, keep=folder.name)
+        remove_stale_instances(home, stage, keep=folder.name)
     return DeployOutcome(
         stage, version.version, endpoint.url, current.version if current else None, smoke
     )
-
-
-def current_version(home: Path, stage: str) -> int | None:
-    endpoint = read_endpoint(home, stage)
-    return endpoint.version if endpoint else None
 
 
 def check_staging_for_promotion(
@@ -431,7 +198,7 @@ def stop_stage(home: Path, stage: str) -> Endpoint | None:
         endpoint = read_endpoint(home, stage)
         if endpoint is None:
             return None
-        _stop_instance(home, stage, endpoint.instance, endpoint.pid)
+        stop_instance(home, stage, endpoint.instance, endpoint.pid)
         (stage_dir(home, stage) / STATE_FILE).unlink(missing_ok=True)
         return endpoint
 
@@ -463,16 +230,6 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
         "approval_status": approval,
         "warnings": status_warnings(stage, endpoint.version, approval, health, pinned),
     }
-
-
-class LocalDeploymentLog:
-    """Deploy attempts as rows of the `deployments` table in $MLOPS_HOME/registry.db."""
-
-    def __init__(self, home: Path, group: str):
-        self.home, self.group = home, group
-
-    def record(self, stage: str, backend: str, result: str, **fields: Any) -> None:
-        record_deployment(self.home, self.group, stage, backend, result, **fields)
 
 
 class LocalDeployer:

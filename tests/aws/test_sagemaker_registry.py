@@ -8,8 +8,8 @@ import boto3
 import pytest
 from _sagemaker_helpers import BUCKET, GROUP
 
-from mlops.core.errors import UsageError
 from mlops.cli.backends import open_registry
+from mlops.core.errors import UsageError
 from mlops.sagemaker.registry import SageMakerRegistry, lineage_from_metadata
 from model_build.pipeline import NO_VALUE, lineage_metadata
 

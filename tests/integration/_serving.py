@@ -19,13 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from mlops.core.paths import REPO_ROOT
-from mlops.local.server import (
-    WATCH_PID_ENV,
-    ServerProcess,
-    ServerSettings,
-    spawn_server,
-    stop_server,
-)
+from mlops.local.endpoint_app import ServerSettings
+from mlops.local.server import WATCH_PID_ENV
+from mlops.local.server_process import ServerProcess, spawn_server, stop_server
 
 STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 

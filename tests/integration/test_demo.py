@@ -10,9 +10,11 @@ import pytest
 from _serving import deploy_config_copy
 
 from mlops.cli import run
+from mlops.local.deploy_history import list_deployments
+from mlops.local.endpoints import read_endpoint, stop_all_servers
 from mlops.local.registry import LocalRegistry
-from mlops.local.deploy import list_deployments, read_endpoint, stop_all_servers
-from mlops.local.server import WATCH_PID_ENV, is_server
+from mlops.local.server import WATCH_PID_ENV
+from mlops.local.server_process import is_server
 
 ROWS = "2000"
 STEPS = (

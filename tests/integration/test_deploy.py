@@ -24,10 +24,12 @@ from _serving import constant_model_archive, deploy_config_copy, set_pin
 from mlops.cli import run
 from mlops.core.config import load_config
 from mlops.core.datagen import COLUMNS
-from mlops.local.registry import LocalRegistry
 from mlops.local.champion import resolve_champion
-from mlops.local.deploy import list_deployments, read_endpoint, stage_dir, stop_all_servers
-from mlops.local.server import WATCH_PID_ENV, is_running, ping
+from mlops.local.deploy_history import list_deployments
+from mlops.local.endpoints import read_endpoint, stage_dir, stop_all_servers
+from mlops.local.registry import LocalRegistry
+from mlops.local.server import WATCH_PID_ENV
+from mlops.local.server_process import is_running, ping
 
 GROUP = "house-prices"
 ROW = "2001,2500.5,3,2.0,0.5,2,1,0"

@@ -21,8 +21,8 @@ from mlops.core.config import DEFAULT_CONFIG, load_config
 from mlops.core.datagen import generate_houses
 from mlops.core.errors import GateFailed
 from mlops.core.graph import Graph, build_graph
-from mlops.local.registry import LocalRegistry
 from mlops.core.report import FAILING, PASSING
+from mlops.local.registry import LocalRegistry
 from mlops.local.runner import run_pipeline
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -22,7 +22,8 @@ from botocore.exceptions import ClientError
 
 from mlops.core.datagen import COLUMNS
 from mlops.core.errors import MlopsError
-from mlops.local.server import ServerSettings, is_running, ping, spawn_server
+from mlops.local.endpoint_app import ServerSettings
+from mlops.local.server_process import is_running, ping, spawn_server
 
 FEATURES = COLUMNS[:-1]
 ENDPOINT = "house-prices-test"

@@ -11,7 +11,7 @@ from _serving import extract, running_server
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from mlops.local.server import is_running, ping
+from mlops.local.server_process import is_running, ping
 
 CONTENT_TYPES = st.one_of(
     st.sampled_from(

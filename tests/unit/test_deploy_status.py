@@ -4,14 +4,14 @@ import pytest
 
 import mlops.core.deploy as deploy
 import mlops.sagemaker.deploy as sagemaker_deploy
-from mlops.cli.backends import deployment_log
-from mlops.core.errors import MlopsError
-from mlops.local.deploy import list_deployments
 from mlops.cli import run
+from mlops.cli.backends import deployment_log
 from mlops.cli.deploy import env_lines
 from mlops.core.config import load_config
+from mlops.core.errors import MlopsError
 from mlops.core.registry import APPROVED, PENDING, REJECTED, ModelVersion
 from mlops.core.stages import load_stage_config
+from mlops.local.deploy_history import list_deployments
 
 
 def test_warnings_name_what_to_act_on():

@@ -10,7 +10,8 @@ import pytest
 import train
 
 from mlops.core.datagen import COLUMNS, generate_houses
-from mlops.local.server import EndpointApp, ServerSettings, load_handlers
+from mlops.local.endpoint_app import EndpointApp, ServerSettings
+from mlops.local.model_host import load_handlers
 
 FEATURES = COLUMNS[:-1]
 STEPS = Path(inference.__file__).parent

@@ -1,0 +1,190 @@
+"""The local endpoint's ASGI app: SageMaker's serving contract over HTTP.
+
+Routes, as a SageMaker model container and SageMaker Runtime answer them:
+
+- `GET /ping`                              200 once the model is loaded (JSON: version, stage)
+- `POST /invocations`                      the container's own inference route
+- `POST /endpoints/{name}/invocations`     InvokeEndpoint's path, so an unmodified
+  `boto3.client("sagemaker-runtime", endpoint_url=url).invoke_endpoint(...)` works
+
+Bad input never costs the server: unreadable bodies get 400, unknown content types
+415, bodies over the size limit 413, unknown endpoint names 404, always with a
+JSON `{"message": ...}` body and an `x-amzn-ErrorType` header that botocore turns
+into a ClientError (`ModelError` when the model refused the input).
+
+Only the protocol lives here; the handlers and batching are `mlops.local.model_host`,
+binding and serving are `mlops.local.server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops.local.model_host import Batcher, Handlers, load_handlers
+
+log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept up to 6 MB
+INLINE_BODY_BYTES = 64 * 1024  # larger bodies are scored on a thread: /ping stays responsive
+JSON_TYPE = b"application/json"
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What one server serves; JSON-serialisable so worker processes can rebuild it."""
+
+    model_dir: str
+    code_dir: str
+    endpoint_name: str = "local"
+    stage: str = ""
+    version: int | None = None
+    instance: str = ""
+    max_body_bytes: int = MAX_BODY_BYTES
+    batching: bool = True
+
+
+def error_response(status: int, message: str, code: str) -> tuple[int, list, bytes]:
+    body = json.dumps({"message": message, "code": code}).encode()
+    return status, [(b"content-type", JSON_TYPE), (b"x-amzn-errortype", code.encode())], body
+
+
+class EndpointApp:
+    """The ASGI application: routing, body limit, handler calls, error mapping."""
+
+    def __init__(self, settings: ServerSettings, handlers: Handlers, model: Any):
+        self.settings = settings
+        self.handlers = handlers
+        self.model = model
+        self.runtime_prefix = "/endpoints/"
+        ping = {
+            "status": "healthy",
+            "endpoint_name": settings.endpoint_name,
+            "stage": settings.stage,
+            "model_version": settings.version,
+            "instance": settings.instance,
+        }
+        self.ping_body = json.dumps(ping).encode()
+        self.batcher = Batcher(handlers.predict_fn, model) if settings.batching else None
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        status, headers, body = await self.respond(scope, receive)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def respond(self, scope: dict, receive: Callable) -> tuple[int, list, bytes]:
+        path, method = scope["path"], scope["method"]
+        if path == "/ping":
+            if method in ("GET", "HEAD"):
+                return 200, [(b"content-type", JSON_TYPE)], self.ping_body
+            return error_response(
+                405, f"{method} is not allowed on /ping; use GET", "MethodNotAllowed"
+            )
+        if path.startswith(self.runtime_prefix) and path.endswith("/invocations"):
+            name = path[len(self.runtime_prefix) : -len("/invocations")]
+            if name != self.settings.endpoint_name:
+                return error_response(
+                    404,
+                    f"Endpoint {name} not found: this server serves "
+                    f"{self.settings.endpoint_name!r}",
+                    "ValidationError",
+                )
+        elif path != "/invocations":
+            return error_response(
+                404,
+                f"no route {path}: use GET /ping, POST /invocations or "
+                f"POST /endpoints/{self.settings.endpoint_name}/invocations",
+                "NotFound",
+            )
+        if method != "POST":
+            return error_response(405, f"{method} is not allowed; use POST", "MethodNotAllowed")
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        limit = self.settings.max_body_bytes
+        declared = headers.get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > limit:
+            return self.too_large()
+        body = await read_body(receive, limit)
+        if body is None:
+            return self.too_large()
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        accept = headers.get(b"accept", b"").decode("latin-1")
+        if len(body) > INLINE_BODY_BYTES:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, self.invoke, body, content_type, accept)
+        if self.batcher is None:
+            return self.invoke(body, content_type, accept)
+        try:
+            data = self.handlers.input_fn(body, content_type)
+            prediction = await self.batcher.submit(data)
+        except Exception as exc:
+            return self.failure(exc)
+        return self.render(prediction, accept)
+
+    def too_large(self) -> tuple[int, list, bytes]:
+        limit_mb = self.settings.max_body_bytes / (1024 * 1024)
+        return error_response(
+            413, f"request body is larger than the {limit_mb:g} MB limit", "ValidationError"
+        )
+
+    def invoke(self, body: bytes, content_type: str, accept: str) -> tuple[int, list, bytes]:
+        """input_fn -> predict_fn -> output_fn for one request, on its own."""
+        try:
+            data = self.handlers.input_fn(body, content_type)
+            prediction = self.handlers.predict_fn(data, self.model)
+        except Exception as exc:
+            return self.failure(exc)
+        return self.render(prediction, accept)
+
+    def render(self, prediction: Any, accept: str) -> tuple[int, list, bytes]:
+        try:
+            result = self.handlers.output_fn(prediction, accept)
+        except Exception as exc:
+            return self.failure(exc)
+        payload, out_type = result if isinstance(result, tuple) else (result, accept or "")
+        if isinstance(payload, str):
+            payload = payload.encode()
+        headers = [
+            (b"content-type", (out_type or "application/octet-stream").encode("latin-1")),
+            (b"x-amzn-invoked-production-variant", b"AllTraffic"),
+        ]
+        return 200, headers, bytes(payload)
+
+    def failure(self, exc: Exception) -> tuple[int, list, bytes]:
+        """The handlers' own exceptions are the client's fault (4xx); anything else is ours."""
+        if isinstance(exc, self.handlers.unsupported):
+            return error_response(415, str(exc), "ModelError")
+        if isinstance(exc, self.handlers.bad_input):
+            return error_response(400, str(exc), "ModelError")
+        log.error("inference failed", exc_info=exc)
+        return error_response(500, "inference failed; see the server log", "InternalFailure")
+
+
+async def read_body(receive: Callable, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds `limit` bytes."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def build_app(settings: ServerSettings) -> EndpointApp:
+    """Load the handlers and the model (model_fn checks its sha256) into an app."""
+    handlers = load_handlers(Path(settings.code_dir))
+    model = handlers.model_fn(settings.model_dir)
+    return EndpointApp(settings, handlers, model)
