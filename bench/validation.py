@@ -47,13 +47,16 @@ def child(mode: str, path: Path, repeat: int) -> dict:
     sys.path.insert(0, str(REPO_ROOT / "model_build" / "steps"))
     import validate
 
+    from stepkit.csv_input import read_csv_checked
+    from stepkit.expectations import load_suite
+
     out: dict = {}
     if mode == "validate":
         start = time.perf_counter()
         import great_expectations  # noqa: F401
 
         out["gx_import_s"] = time.perf_counter() - start
-        suite = validate.load_suite(SUITE)
+        suite = load_suite(SUITE)
         warm = pd.read_csv(path, nrows=2000)
         validate.validate_data(warm, suite, [str(path)], date.today())  # context + first run
     pd.read_csv(path, nrows=1000)
@@ -66,7 +69,7 @@ def child(mode: str, path: Path, repeat: int) -> dict:
         del df
         if mode == "validate":
             start = time.perf_counter()
-            df = validate.read_csv_checked(path, 4096)
+            df = read_csv_checked(path, 4096)
             checked.append(time.perf_counter() - start)
             start = time.perf_counter()
             report = validate.validate_data(df, suite, [str(path)], date.today())

@@ -10,7 +10,8 @@ It is the only module that imports the SDK, and only inside `render_pipeline`
 (the import costs seconds; no other `mlops` command pays it).
 
 Code travels as content-addressed bundles: each step's script plus the sibling
-modules it imports is packed into a reproducible `sourcedir.tar.gz` under
+modules and support packages (`stepkit/`) it imports is packed into a reproducible
+`sourcedir.tar.gz` under
 `s3://<bucket>/<prefix>/code/<sha256>/`. Every S3 write the SDK would make while
 rendering is recorded instead of performed (`Upload`), so rendering needs no
 network and no credentials; `mlops pipeline run --backend sagemaker` puts the
@@ -35,7 +36,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mlops.core.code_bundle import handler_sources
+from mlops.core.code_bundle import bundle_files
 from mlops.core.config import Config
 from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
@@ -132,8 +133,9 @@ def reproducible_tar_gz(files: dict[str, bytes]) -> bytes:
 
 def step_bundle(steps_dir: Path, script: str, extras: tuple[str, ...] = ()) -> bytes:
     """sourcedir.tar.gz for one script: it, the sibling modules it imports (transitively:
-    scripts import siblings as top-level modules) and `extras`; nothing else."""
-    files = {p.name: p.read_bytes() for p in handler_sources(steps_dir, Path(script).stem)}
+    scripts import siblings as top-level modules), the support packages they import
+    (`stepkit/...`) and `extras`; nothing else."""
+    files = {name: p.read_bytes() for name, p in bundle_files(steps_dir / script).items()}
     files.update({name: (steps_dir / name).read_bytes() for name in extras})
     return reproducible_tar_gz(files)
 

@@ -34,6 +34,8 @@ def suite_path(cfg: Config) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from model_build.steps import validate
+    from stepkit import UnusableInput
+    from stepkit.validation_report import failure_table, unusable_report, write_report
 
     cfg = config_from(args)
     report_dir = args.report_dir or DEFAULT_REPORT_DIR
@@ -41,12 +43,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report = validate.validate_file(
             args.file, suite_path(cfg), cfg.data.max_file_mb, date.today()
         )
-    except validate.UnusableInput as exc:
-        validate.write_report(validate.unusable_report(str(exc), [str(args.file)]), report_dir)
+    except UnusableInput as exc:
+        write_report(unusable_report(str(exc), [str(args.file)]), report_dir)
         raise UsageError(str(exc)) from None
-    json_path, md_path = validate.write_report(report, report_dir)
+    json_path, md_path = write_report(report, report_dir)
     if not report["success"]:
-        print(validate.failure_table(report))
+        print(failure_table(report))
         print(f"report: {json_path} and {md_path.name}")
         raise MlopsError(report["summary"])
     print(report["summary"])
@@ -76,7 +78,8 @@ def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from mlops.core import drift
-    from model_build.steps import validate
+    from stepkit import UnusableInput
+    from stepkit.csv_input import read_csv_checked
 
     cfg = config_from(args)
     if args.baseline:
@@ -85,8 +88,8 @@ def cmd_drift(args: argparse.Namespace) -> int:
         baseline_file, label = default_baseline(cfg, home())
     baseline = drift.load_baseline(baseline_file)
     try:
-        df = validate.read_csv_checked(args.file, cfg.data.max_file_mb)
-    except validate.UnusableInput as exc:
+        df = read_csv_checked(args.file, cfg.data.max_file_mb)
+    except UnusableInput as exc:
         raise UsageError(str(exc)) from None
     columns = drift.numeric_columns(df, list(baseline["features"]))
     results = drift.compare(columns, baseline, cfg.drift.threshold)

@@ -139,6 +139,10 @@ def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
     script = argv[1]
     sys.argv = argv[1:]
     sys.path.insert(0, str(Path(script).parent))  # siblings import as in the container
+    # Support packages (stepkit/) ship beside the script in a bundle; here they are at the
+    # root (importable through the editable install too; this is the fallback).
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.append(str(REPO_ROOT))
     runpy.run_path(script, run_name="__main__")
 
 

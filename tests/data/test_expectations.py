@@ -2,7 +2,7 @@
 
 Each corruption names the risk it guards and the expectation (type, column) that
 must catch it. One Great Expectations context serves the whole session (the
-validate module caches it), so these cost tens of milliseconds each.
+stepkit.expectations module caches it), so these cost tens of milliseconds each.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import validate
 from mlops.core.config import load_config
 from mlops.core.datagen import generate_houses
 from mlops.core.paths import REPO_ROOT
+from stepkit.expectations import load_suite, run_suite
 
 CFG = load_config()
 SUITE_FILE = REPO_ROOT / CFG.data.expectation_suite
@@ -173,11 +174,11 @@ def test_failures_say_what_was_found(clean, tmp_path):
 
 def test_year_bound_follows_the_validation_date(clean):
     """YEAR_BUILT's upper bound is `$PARAMETER: current_year`, supplied at run time."""
-    suite = validate.load_suite(SUITE_FILE)
+    suite = load_suite(SUITE_FILE)
     df = clean.copy()
     df.loc[0, "YEAR_BUILT"] = 2030
-    late = validate.run_suite(df, suite, validate.suite_parameters(date(2031, 1, 1)))
-    early = validate.run_suite(df, suite, validate.suite_parameters(date(2029, 1, 1)))
+    late = run_suite(df, suite, validate.suite_parameters(date(2031, 1, 1)))
+    early = run_suite(df, suite, validate.suite_parameters(date(2029, 1, 1)))
     assert late["success"] and not early["success"]
 
 
@@ -200,6 +201,7 @@ def test_no_code_hard_codes_the_data_set():
     """A fork with another data set writes a suite and config, and changes no code."""
     code = [
         REPO_ROOT / "model_build" / "steps" / "validate.py",
+        *sorted((REPO_ROOT / "stepkit").glob("*.py")),
         REPO_ROOT / "mlops" / "core" / "drift.py",
         REPO_ROOT / "mlops" / "cli" / "data.py",
     ]

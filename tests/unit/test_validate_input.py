@@ -15,6 +15,9 @@ import validate
 from mlops.cli import run
 from mlops.core.datagen import generate_houses
 from mlops.core.paths import REPO_ROOT
+from stepkit import UnusableInput
+from stepkit.csv_input import read_csv_checked, read_input
+from stepkit.expectations import load_suite
 
 STEP = REPO_ROOT / "model_build" / "steps" / "validate.py"
 
@@ -102,12 +105,12 @@ def test_file_over_the_configured_limit(good_text, tmp_path, config_file, capsys
 
 def test_tolerated_variants_read_the_same(good_text, tmp_path):
     """A byte-order mark and Windows line ends are not errors."""
-    expected = validate.read_csv_checked(_write(tmp_path / "a.csv", good_text.encode()), 1024)
+    expected = read_csv_checked(_write(tmp_path / "a.csv", good_text.encode()), 1024)
     for name, content in {
         "bom.csv": "\ufeff".encode() + good_text.encode(),
         "crlf.csv": good_text.replace("\n", "\r\n").encode(),
     }.items():
-        df = validate.read_csv_checked(_write(tmp_path / name, content), 1024)
+        df = read_csv_checked(_write(tmp_path / name, content), 1024)
         assert df.equals(expected), name
 
 
@@ -121,14 +124,14 @@ def test_step_reads_every_csv_of_its_input_folder(tmp_path):
     raw.mkdir()
     generate_houses(600, seed=1).to_csv(raw / "a.csv", index=False)
     generate_houses(600, seed=2).to_csv(raw / "b.csv", index=False)
-    assert len(validate.read_input(raw, 1024)) == 1200
+    assert len(read_input(raw, 1024)) == 1200
     generate_houses(10, seed=3).drop(columns="DECK").to_csv(raw / "c.csv", index=False)
-    with pytest.raises(validate.UnusableInput, match=r"c\.csv has other columns than"):
-        validate.read_input(raw, 1024)
+    with pytest.raises(UnusableInput, match=r"c\.csv has other columns than"):
+        read_input(raw, 1024)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(validate.UnusableInput, match=r"no \.csv file in"):
-        validate.read_input(empty, 1024)
+    with pytest.raises(UnusableInput, match=r"no \.csv file in"):
+        read_input(empty, 1024)
 
 
 def test_step_script_exits_2_and_ends_with_the_reason(tmp_path):
@@ -161,11 +164,11 @@ def test_step_script_exits_2_and_ends_with_the_reason(tmp_path):
 def test_bad_suite_file_is_unusable(tmp_path):
     bad = tmp_path / "suite.json"
     bad.write_text("{not json")
-    with pytest.raises(validate.UnusableInput, match="not readable JSON"):
-        validate.load_suite(bad)
+    with pytest.raises(UnusableInput, match="not readable JSON"):
+        load_suite(bad)
     bad.write_text('{"name": "x"}')
-    with pytest.raises(validate.UnusableInput, match="no 'expectations' list"):
-        validate.load_suite(bad)
+    with pytest.raises(UnusableInput, match="no 'expectations' list"):
+        load_suite(bad)
 
 
 def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
@@ -174,8 +177,8 @@ def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
     cut = text.index(b"\n", 100_000) + 1
     path = tmp_path / "late.csv"
     path.write_bytes(text[:cut] + b"\xe9" + text[cut:])
-    with pytest.raises(validate.UnusableInput) as exc:
-        validate.read_csv_checked(path, 1024)
+    with pytest.raises(UnusableInput) as exc:
+        read_csv_checked(path, 1024)
     assert str(exc.value) == (
         f"late.csv is not UTF-8 text (byte 0xe9 at offset {cut}); re-save it as UTF-8"
     )
@@ -206,6 +209,6 @@ def test_a_broken_expectation_is_refused_not_dropped(expectation, words, tmp_pat
     suite_file.write_text(json.dumps(suite))
     data = tmp_path / "data.csv"
     generate_houses(1000, seed=1).to_csv(data, index=False)
-    with pytest.raises(validate.UnusableInput, match="expectation suite 'house_prices'") as exc:
+    with pytest.raises(UnusableInput, match="expectation suite 'house_prices'") as exc:
         validate.validate_file(data, suite_file, 1024, date(2026, 1, 1))
     assert words in str(exc.value) and "\n" not in str(exc.value)

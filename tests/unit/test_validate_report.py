@@ -1,4 +1,4 @@
-"""validate's report: the one-line summary, the table and the PR-comment Markdown."""
+"""The validation report (stepkit): the one-line summary, the table and the PR-comment Markdown."""
 
 from __future__ import annotations
 
@@ -7,6 +7,19 @@ import json
 import pandas as pd
 import pytest
 import validate
+
+from stepkit.failures import (
+    column_list_difference,
+    expected_text,
+    failure_finding,
+    text_column_detail,
+)
+from stepkit.validation_report import (
+    render_markdown,
+    summary_line,
+    unusable_report,
+    write_report,
+)
 
 
 def failure(expectation="expect_column_values_to_be_between", column="A", **kw) -> dict:
@@ -35,7 +48,7 @@ def report(failures: list[dict]) -> dict:
         "failed": len(failures),
         "failures": failures,
     }
-    r["summary"] = validate.summary_line(r)
+    r["summary"] = summary_line(r)
     return r
 
 
@@ -49,7 +62,7 @@ def report(failures: list[dict]) -> dict:
     ],
 )
 def test_column_list_difference(expected, observed, words):
-    assert validate.column_list_difference(expected, observed) == words
+    assert column_list_difference(expected, observed) == words
 
 
 def test_summary_names_the_first_failures_on_one_line():
@@ -66,37 +79,37 @@ def test_summary_names_the_first_failures_on_one_line():
 
 
 def test_findings_in_words():
-    assert validate.failure_finding(failure(observed=435.336184)) == "observed 435.336"
-    assert validate.failure_finding(failure(observed=50)) == "observed 50"
-    assert validate.failure_finding(failure(error="column 'A' is missing")) == (
+    assert failure_finding(failure(observed=435.336184)) == "observed 435.336"
+    assert failure_finding(failure(observed=50)) == "observed 50"
+    assert failure_finding(failure(error="column 'A' is missing")) == (
         "error: column 'A' is missing"
     )
-    assert validate.expected_text({"min_value": 0.0, "strict_min": True, "max_value": 1e7}) == (
+    assert expected_text({"min_value": 0.0, "strict_min": True, "max_value": 1e7}) == (
         "> 0 and <= 10000000"
     )
-    assert validate.expected_text({"value_set": [0, 1]}) == "in [0, 1]"
-    assert validate.expected_text({"type_list": ["int64"]}) == "type int64"
+    assert expected_text({"value_set": [0, 1]}) == "in [0, 1]"
+    assert expected_text({"type_list": ["int64"]}) == "type int64"
 
 
 def test_text_column_detail():
     values = pd.Series(["1", "2.5", "big", None, "big", "n/a"], dtype=object)
-    assert validate.text_column_detail(values) == (
+    assert text_column_detail(values) == (
         "column read as object: 3 non-numeric value(s), e.g. 'big', 'n/a'"
     )
 
 
 def test_markdown_pass_fail_and_unusable(tmp_path):
-    passed = validate.render_markdown(report([]))
+    passed = render_markdown(report([]))
     assert passed.startswith("### Data validation: ✅ all 20 expectations passed")
     assert "`data.csv`: 1,234 rows, 2 columns" in passed
-    failed = validate.render_markdown(
+    failed = render_markdown(
         report([failure(unexpected_count=2, examples=["a|b"], expected=">= 0")])
     )
     assert failed.startswith("### Data validation: ❌ 1 of 20 expectations failed")
     assert "| `expect_column_values_to_be_between` | `A` | >= 0 | 2 unexpected | a\\|b |" in failed
-    unusable = validate.unusable_report("data.csv is empty (0 bytes)", ["/x/data.csv"])
+    unusable = unusable_report("data.csv is empty (0 bytes)", ["/x/data.csv"])
     assert validate.exit_code(unusable) == 2
-    json_path, md_path = validate.write_report(unusable, tmp_path / "r")
+    json_path, md_path = write_report(unusable, tmp_path / "r")
     assert json.loads(json_path.read_text())["summary"] == (
         "unusable input: data.csv is empty (0 bytes)"
     )
