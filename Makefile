@@ -34,7 +34,10 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 demo: $(VENV)/.core
 	$(BIN)/python -m mlops.cli.demo --rows $(DEMO_ROWS)
 
+# lint-imports first: a change that crosses the layers of mlops/ fails in seconds,
+# naming the import (contracts in pyproject.toml).
 test: $(VENV)/.dev
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2
 
 lint: $(VENV)/.dev

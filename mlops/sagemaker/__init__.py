@@ -1,0 +1,2 @@
+"""The SageMaker backend: pipeline runs, the SageMaker Model Registry, CloudFormation deploys.
+boto3 is imported lazily; the SageMaker SDK only by model_build/pipeline.py."""
