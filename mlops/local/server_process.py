@@ -94,6 +94,16 @@ def server_argv(
         settings.instance,
         "--ready-file",
         str(ready),
+        "--max-header-kb",
+        str(settings.max_header_bytes // 1024),
+        "--header-timeout",
+        str(settings.header_timeout),
+        "--body-timeout",
+        str(settings.body_timeout),
+        "--keep-alive",
+        str(settings.keep_alive_timeout),
+        "--max-connections",
+        str(settings.max_connections),
     ]
     if settings.version is not None:
         argv += ["--version", str(settings.version)]
