@@ -31,6 +31,7 @@ from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
+from mlops.local.code_store import LINEAGE_KEY, store_serving_code
 from mlops.local.registry import LocalRegistry
 
 CHAMPION = "champion"
@@ -222,7 +223,10 @@ def run_pipeline(
             model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
             evaluation=evaluation_dir / "evaluation.json",
             baseline=baseline_dir / "baseline.json",
-            lineage=lineage(cfg, data_file, run_id, data_sha256, backend="local"),
+            lineage={
+                **lineage(cfg, data_file, run_id, data_sha256, backend="local"),
+                LINEAGE_KEY: store_serving_code(home),
+            },
         )
         summary.update(status="registered", version=version.version)
         return RunResult(run_id, run_dir, evaluation, verdict, version)
