@@ -9,10 +9,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
+from mlops.core.xgboost_params import unknown_hyperparameter
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
 
@@ -59,6 +67,14 @@ class TrainConfig(_Section):
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise ValueError("hyperparameters.num_round must be a positive integer")
         return self
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_to_xgboost(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = unknown_hyperparameter(list(value))
+        if unknown:
+            raise ValueError(unknown)
+        return value
 
 
 class GateConfig(_Section):
@@ -107,7 +123,16 @@ def first_error(exc: ValidationError) -> str:
     """The first validation error as `key.path: reason`."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{key}: {err['msg']}"
+    return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def yaml_error_line(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: `line L, column C: problem` (PyYAML spreads it over several)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + (f"{problem} ({context})" if context else problem)
 
 
 def load_config(path: str | Path | None = None) -> Config:
@@ -120,7 +145,7 @@ def load_config(path: str | Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"config {path} is not valid YAML: {exc}") from None
+        raise UsageError(f"config {path} is not valid YAML: {yaml_error_line(exc)}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"config {path} must be a mapping of sections")
     try:
