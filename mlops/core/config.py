@@ -34,6 +34,8 @@ class DataConfig(_Section):
     target: str
     expectation_suite: str
     max_file_mb: float = Field(default=2048, gt=0)
+    # rows failing row-level expectations, up to this share of all rows, are quarantined
+    max_quarantined_pct: float = Field(default=0.1, ge=0, lt=100)
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:

@@ -103,8 +103,14 @@ def build_graph(cfg: Config) -> Graph:
                 Input("raw", RAW_DATA, f"{PROC}/input"),
                 Input("suite", SUITE, f"{PROC}/suite"),
             ),
-            outputs=(Output("report", f"{PROC}/report"),),
-            arguments=named_args(max_file_mb=cfg.data.max_file_mb),
+            outputs=(
+                Output("report", f"{PROC}/report"),
+                Output("quarantine", f"{PROC}/quarantine"),
+            ),
+            arguments=named_args(
+                max_file_mb=cfg.data.max_file_mb,
+                max_quarantined_pct=cfg.data.max_quarantined_pct,
+            ),
             description="Great Expectations suite on the raw input",
         ),
         Step(
@@ -112,7 +118,10 @@ def build_graph(cfg: Config) -> Graph:
             kind="processing",
             script=f"{STEPS_DIR}/preprocess.py",
             image="sklearn",
-            inputs=(Input("raw", RAW_DATA, f"{PROC}/input"),),
+            inputs=(
+                Input("raw", RAW_DATA, f"{PROC}/input"),
+                Input("quarantine", "validate.quarantine", f"{PROC}/quarantine"),
+            ),
             outputs=tuple(
                 Output(name, f"{PROC}/{name}")
                 for name in ("train", "validation", "test", "baseline")

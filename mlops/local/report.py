@@ -153,6 +153,14 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
     )
 
 
+def _has_quarantine(report_dir: Path) -> bool:
+    try:
+        data = json.loads((report_dir / "validation.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool((data.get("quarantine") or {}).get("rows"))
+
+
 def build_report(
     cfg,
     home: Path,
@@ -170,6 +178,10 @@ def build_report(
     if run_dir is None:
         return Report(run=None, gate=graph.gate, **sections)
     run = read_run(run_dir)
+    validating = [s.name for s in graph.steps if any(o.name == "quarantine" for o in s.outputs)]
+    run_validation = output_dir(run_dir, validating[0], "report") if validating else run_dir
+    if _has_quarantine(run_validation):  # the run's own section says what it set aside
+        sections["validation"] = read_data_section(run_validation, "validation", "Data validation")
     archive, test_dir = run_paths(graph, run_dir)
     if not archive.is_file() or not test_dir.is_dir():
         return Report(run=run, gate=graph.gate, **sections)

@@ -171,6 +171,29 @@ def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
     return time.perf_counter() - start
 
 
+def quarantine_of(sources: dict[str, Path], step: Step) -> dict | None:
+    """The rows a validation step quarantined (count, share, sample, file), or None."""
+    folder = sources.get(f"{step.name}.report")
+    report_file = folder / "validation.json" if folder else None
+    if not report_file or not report_file.is_file():
+        return None
+    quarantine = json.loads(report_file.read_text()).get("quarantine")
+    if not quarantine or not quarantine.get("rows"):
+        return None
+    quarantine_dir = sources.get(f"{step.name}.quarantine")
+    return {**quarantine, "file": str(quarantine_dir / "quarantine.csv") if quarantine_dir else ""}
+
+
+def quarantine_line(quarantine: dict) -> str:
+    first = quarantine["sample"][0] if quarantine.get("sample") else {}
+    example = f"; e.g. row {first['row']}: {first['quarantine_reason']}" if first else ""
+    return (
+        f"      quarantined {quarantine['rows']} of {quarantine['total_rows']} rows "
+        f"({quarantine['pct']:g} %, limit {quarantine['max_pct']:g} %){example} "
+        f"[{quarantine['file']}]"
+    )
+
+
 def format_metrics(regression_metrics: dict) -> str:
     return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
 
@@ -207,6 +230,10 @@ def run_pipeline(
             seconds = run_step(step, sources, run_dir)
             summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
             progress(f"      {step.name:<11} done in {seconds:.1f}s")
+            quarantine = quarantine_of(sources, step)
+            if quarantine:
+                summary["quarantine"] = quarantine
+                progress(quarantine_line(quarantine))
         evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
         evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
         verdict = check_gate(evaluation, graph.gate)
@@ -226,6 +253,11 @@ def run_pipeline(
             lineage={
                 **lineage(cfg, data_file, run_id, data_sha256, backend="local"),
                 LINEAGE_KEY: store_serving_code(home),
+                **(
+                    {"quarantined_rows": summary["quarantine"]["rows"]}
+                    if "quarantine" in summary
+                    else {}
+                ),
             },
         )
         summary.update(status="registered", version=version.version)
