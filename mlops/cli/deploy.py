@@ -129,9 +129,12 @@ def print_status_table(report: list[dict]) -> None:
 def cmd_stop(args: argparse.Namespace) -> int:
     from mlops.local.deploy import stop_stage
 
-    endpoint = stop_stage(home(), args.stage)
+    group = config_from(args).model_package_group
+    endpoint, notes = stop_stage(home(), args.stage, group)
+    for note in notes:
+        print(note)
     if endpoint is None:
-        print(f"nothing is deployed to {args.stage}")
+        print(f"nothing is deployed to {args.stage}" + (" (any more)" if notes else ""))
     else:
         print(
             f"stopped {args.stage}: version {endpoint.version} at {endpoint.url} (pid {endpoint.pid})"
@@ -259,6 +262,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     stop = esub.add_parser("stop", help="stop a stage's endpoint")
     stop.add_argument("--stage", choices=STAGES, required=True)
+    add_config_arg(stop)
     stop.set_defaults(func=cmd_stop)
 
     history = esub.add_parser("history", help="recorded deployments, newest first")

@@ -185,6 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
     p.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument("--port-lock", type=Path, help="hold a shared lock on this file while serving")
     p.add_argument("--max-header-kb", type=int, default=64, help="request line + headers (431)")
     p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to read a head")
     p.add_argument("--body-timeout", type=float, default=30.0, help="seconds to read a body")
@@ -226,6 +227,14 @@ def main(argv: list[str] | None = None) -> int:
         keep_alive_timeout=args.keep_alive,
         max_connections=connection_cap(args.max_connections),
     )
+    if args.port_lock:
+        from mlops.local.port_lock import hold_port_lock
+
+        try:
+            hold_port_lock(args.port_lock)  # the fd stays open, and locked, until exit
+        except (OSError, MlopsError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if os.environ.get(WATCH_PID_ENV, "").isdigit():
         _watch_parent(int(os.environ[WATCH_PID_ENV]))
     try:
