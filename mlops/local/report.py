@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mlops.core.graph import build_graph
@@ -44,6 +46,37 @@ def read_run(run_dir: Path) -> RunRecord:
         version=data.get("version"),
         data_file=data.get("data_file", ""),
     )
+
+
+def settle_run(run: RunRecord, registry: LocalRegistry) -> RunRecord:
+    """A run whose record still says 'running' (killed, perhaps right after registering):
+    the registry, written in one transaction, says whether it registered a version."""
+    if run.status not in ("running", "unknown"):
+        return run
+    registered = [v for v in registry.list() if v.lineage.get("run_id") == run.run_id]
+    if registered:
+        return replace(run, status="registered", version=registered[-1].version)
+    pid = _recorded_pid(run.run_dir)
+    if pid and not _alive(pid):
+        return replace(run, status="killed", error="the run was killed before it finished")
+    return run
+
+
+def _recorded_pid(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / "run.json").read_text()).get("pid") or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def latest_run_dir(home: Path) -> Path | None:
@@ -177,7 +210,7 @@ def build_report(
     }
     if run_dir is None:
         return Report(run=None, gate=graph.gate, **sections)
-    run = read_run(run_dir)
+    run = settle_run(read_run(run_dir), LocalRegistry(home, cfg.model_package_group))
     validating = [s.name for s in graph.steps if any(o.name == "quarantine" for o in s.outputs)]
     run_validation = output_dir(run_dir, validating[0], "report") if validating else run_dir
     if _has_quarantine(run_validation):  # the run's own section says what it set aside

@@ -11,6 +11,7 @@ its own log.txt; progress goes to the `progress` callback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -126,8 +127,42 @@ def _step_context() -> multiprocessing.context.ForkServerContext:
     return ctx
 
 
+RUNNER_PID_ENV = "MLOPS_RUNNER_PID"
+
+
+def _die_with(runner_pid: int) -> None:
+    """End this step process when the runner is gone (a killed runner leaves no step behind).
+
+    A step is a child of the fork server, not of the runner, so the parent-death signal
+    alone would wait for the fork server; a thread polling the runner's pid does not."""
+    import ctypes
+    import signal
+    import threading
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(runner_pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+            except PermissionError:
+                pass
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
 def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
     """In the step's own process: `python script args...` with output to the step's log."""
+    if env.get(RUNNER_PID_ENV, "").isdigit():
+        _die_with(int(env[RUNNER_PID_ENV]))
+    Path(log).with_name("step.pid").write_text(str(os.getpid()))
     os.environ.update(env)
     sys.pycache_prefix = env.get("PYTHONPYCACHEPREFIX")
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
@@ -150,6 +185,7 @@ def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
 def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
     """Run one step to completion; raise StepFailed naming it and its log. Returns seconds."""
     argv, extra_env = step_command(step, sources, run_dir)
+    extra_env = {**extra_env, RUNNER_PID_ENV: str(os.getpid())}
     log = run_dir / step.name / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("$ " + " ".join(argv) + "\n")
@@ -194,6 +230,12 @@ def quarantine_line(quarantine: dict) -> str:
     )
 
 
+def write_run_record(run_dir: Path, summary: dict) -> None:
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, run_dir / "run.json")
+
+
 def format_metrics(regression_metrics: dict) -> str:
     return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
 
@@ -223,7 +265,14 @@ def run_pipeline(
     if champion:
         progress(f"champion: version {champion.version} (scored on the same test rows)")
     sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
-    summary: dict = {"run_id": run_id, "data_file": str(data_file), "steps": {}}
+    summary: dict = {
+        "run_id": run_id,
+        "data_file": str(data_file),
+        "status": "running",
+        "pid": os.getpid(),
+        "steps": {},
+    }
+    write_run_record(run_dir, summary)  # a killed run still says what it was
     try:
         for index, step in enumerate(graph.steps, 1):
             progress(f"[{index}/{len(graph.steps)}] {step.name:<11} {step.description}")
@@ -266,7 +315,7 @@ def run_pipeline(
         summary.update(status="failed", error=str(exc) or type(exc).__name__)
         raise
     finally:
-        (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
+        write_run_record(run_dir, summary)
 
 
 class LocalPipelineRunner:
