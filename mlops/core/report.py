@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
+from mlops.core.report_format import human, human_delta, human_pct
 
 METRICS = ("mse", "rmse", "mae", "r2")
 HIGHER_IS_BETTER = frozenset({"r2"})
@@ -95,6 +96,8 @@ class Report:
     drift: DataSection = DataSection("Data drift", NOT_RUN)
     plots: tuple[str, ...] = ()
     artifact_url: str = ""
+    charts: tuple[str, ...] = ()  # Markdown (Mermaid) drawn in the comment itself
+    plots_note: str = ""  # why PNG plots are missing, when they are
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -195,15 +198,15 @@ def run_url(env: Mapping[str, str]) -> str:
 
 
 def fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.6g}"
+    return human(value)
 
 
 def fmt_delta(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.6g}"
+    return human_delta(value)
 
 
 def fmt_pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.2f}%"
+    return human_pct(value)
 
 
 def short(text: str, n: int = 12) -> str:
@@ -225,12 +228,13 @@ def comparison(report: Report) -> str:
         return f"{PRIMARY_METRIC} equal to {champion_label(report)}'s"
     direction = "lower" if row.delta < 0 else "higher"
     sentence = (
-        f"{PRIMARY_METRIC} {abs(row.delta_pct or 0):.2f}% {direction} than {champion_label(report)}"
+        f"{PRIMARY_METRIC} {human_pct(row.delta_pct or 0, sign=False)} {direction} than "
+        f"{champion_label(report)}"
     )
     if row.change == "worse" and report.gate is not None:
         allowed = report.gate.max_regression_pct
         within = (row.delta_pct or 0) <= allowed
-        sentence += f" ({'within' if within else 'beyond'} the +{allowed:g}% the gate allows)"
+        sentence += f" ({'within' if within else 'beyond'} the +{allowed:g} % the gate allows)"
     return sentence
 
 
@@ -241,9 +245,10 @@ def headline(report: Report) -> str:
     if report.challenger is None:
         reason = report.run.error or f"run status {report.run.status}"
         return f"## {FAILING}: the pipeline did not produce a model ({reason})"
-    if not passing(report):
-        failed = "; ".join(str(c) for c in report.verdict.failures) if report.verdict else ""
-        return f"## {FAILING}: quality gate failed ({failed}); {comparison(report)}"
+    if not passing(report):  # which checks failed is the gate section's job, said once
+        names = ", ".join(c.metric for c in report.verdict.failures) if report.verdict else ""
+        on = f" on {names}" if names else ""
+        return f"## {FAILING}: quality gate failed{on}; {comparison(report)}"
     return f"## {PASSING}: {comparison(report)}"
 
 
@@ -256,21 +261,25 @@ def metrics_table(report: Report) -> list[str]:
             *(f"| {r.name} | {fmt(r.challenger)} |" for r in rows),
         ]
     lines = [
-        f"| metric | {champion_label(report)} | challenger | Δ | Δ % | |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| metric | {champion_label(report)} | challenger | Δ | |",
+        "|---|---:|---:|---:|---|",
     ]
     for row in rows:
         mark = {"better": "🟢 better", "worse": "🔴 worse"}.get(row.change, row.change)
         lines.append(
             f"| {row.name} | {fmt(row.champion)} | {fmt(row.challenger)} | "
-            f"{fmt_delta(row.delta)} | {fmt_pct(row.delta_pct)} | {mark} |"
+            f"{human_delta(row.delta, row.delta_pct)} | {mark} |"
         )
     return lines
 
 
 def gate_lines(report: Report) -> list[str]:
     if report.verdict is not None:
-        lines = [f"- {'✅' if c.passed else '❌'} {c}" for c in report.verdict.checks]
+        lines = [
+            f"- {'✅' if c.passed else '❌'} {c.metric} {human(c.value)} {c.op} "
+            f"{human(c.threshold)}: {'ok' if c.passed else 'FAILED'}"
+            for c in report.verdict.checks
+        ]
         if report.gate is not None and report.champion is None:
             lines.append("- no champion: the comparison check did not apply")
         return lines
@@ -331,14 +340,19 @@ def data_section_lines(section: DataSection) -> list[str]:
 
 
 def plots_lines(report: Report) -> list[str]:
-    if not report.plots:
-        return []
-    where = (
-        f"the `pr-report` artifact of [this run]({report.artifact_url})"
-        if report.artifact_url
-        else "the plots folder"
-    )
-    return ["### Plots", "", f"{', '.join(f'`{p}`' for p in report.plots)} in {where}."]
+    lines: list[str] = []
+    for chart in report.charts:
+        lines += [chart, ""]
+    if report.plots:
+        where = (
+            f"the `pr-report` artifact of [this run]({report.artifact_url})"
+            if report.artifact_url
+            else "the plots folder"
+        )
+        lines.append(f"PNG versions: {', '.join(f'`{p}`' for p in report.plots)} in {where}.")
+    elif report.plots_note and report.charts:
+        lines.append(report.plots_note)
+    return ["### Plots", "", *lines] if lines else []
 
 
 def render_markdown(report: Report, max_chars: int = MAX_COMMENT_CHARS) -> str:

@@ -25,9 +25,12 @@ from mlops.core.report import (
     regression_metrics,
     run_url,
 )
+from mlops.core.report_format import human, report_charts
 from mlops.local.champion import resolve_champion
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import MODEL_ARCHIVE, output_dir
+
+NO_MATPLOTLIB = "PNG plots skipped: matplotlib is not installed (`pip install -e '.[report]'`)."
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -120,12 +123,23 @@ def align(X, from_features: list[str], to_features: list[str]):
 
 
 def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path]:
-    """predicted_vs_actual.png and residuals.png for the challenger (and the champion)."""
-    import matplotlib
-
+    """predicted_vs_actual.png and residuals.png for the challenger (and the champion); none
+    without matplotlib (the `report` extra): the comment's Mermaid charts do not need it."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    readable = FuncFormatter(lambda value, _: human(value))
+
+    def axes_readable(ax) -> None:  # few ticks, short labels: '250 k', not '250000'
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(5))
+            axis.set_major_formatter(readable)
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     series = [("challenger", challenger_pred, "tab:blue")]
@@ -138,6 +152,7 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
     lo, hi = float(np.min(y)), float(np.max(y))
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="perfect")
     ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (held-out rows)")
+    axes_readable(ax)
     ax.legend()
     scatter = plots_dir / "predicted_vs_actual.png"
     fig.savefig(scatter, dpi=100, bbox_inches="tight")
@@ -150,6 +165,7 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
         ax.hist(res, bins=bins, alpha=0.5, label=name, color=color)
     ax.axvline(0, color="black", linewidth=1)
     ax.set(xlabel="predicted − actual", ylabel="rows", title="Residuals (held-out rows)")
+    axes_readable(ax)
     ax.legend()
     hist = plots_dir / "residuals.png"
     fig.savefig(hist, dpi=100, bbox_inches="tight")
@@ -242,6 +258,8 @@ def build_report(
     challenger_metrics = regression_metrics(y, challenger_pred)
     champion_metrics = regression_metrics(y, champion_pred) if champion_pred is not None else None
     plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
+    label = f"champion v{champion.version}" if champion_pred is not None else "champion"
+    charts = report_charts(y, challenger_pred, champion_pred, label, cfg.data.target)
     return Report(
         run=run,
         rows=len(y),
@@ -255,5 +273,7 @@ def build_report(
         champion_lineage=lineage_of(champion) if champion_metrics else None,
         plots=tuple(p.name for p in plots),
         artifact_url=run_url(env),
+        charts=tuple(charts),
+        plots_note="" if plots or not plots_dir else NO_MATPLOTLIB,
         **sections,
     )
