@@ -39,7 +39,7 @@ from typing import Any
 from mlops.core.code_bundle import bundle_files
 from mlops.core.config import Config
 from mlops.core.errors import UsageError
-from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import PENDING
@@ -357,6 +357,9 @@ class _Renderer:
             SUITE: self.recorder.code(suite.name, suite.read_bytes()),
             "champion": self.params[CHAMPION_MODEL],
         }
+        if cfg.data.golden:  # shipped like the suite: reviewed data in the repository
+            golden = repo_root / cfg.data.golden
+            self.sources[GOLDEN] = self.recorder.code(golden.name, golden.read_bytes())
         self.cache = sdk.CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
 
     def parameters(self) -> dict[str, Any]:

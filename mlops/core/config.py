@@ -36,6 +36,9 @@ class DataConfig(_Section):
     max_file_mb: float = Field(default=2048, gt=0)
     # rows failing row-level expectations, up to this share of all rows, are quarantined
     max_quarantined_pct: float = Field(default=0.1, ge=0, lt=100)
+    # a reviewed, versioned evaluation set (raw CSV with header, in the repo): challenger and
+    # champion are both scored on it on every run, beside the new split
+    golden: str | None = None
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:

@@ -57,4 +57,17 @@ def check_gate(evaluation: dict, gate: Gate) -> Verdict:
             float(champion["regression_metrics"]["mse"]["value"]), gate.max_regression_pct
         )
         checks.append(Check("mse vs champion", mse, "<=", limit, mse <= limit))
+    golden = evaluation.get("golden")
+    if golden:  # the reviewed reference rows: a shifted target cannot hide behind its own split
+        golden_r2 = float(golden["regression_metrics"]["r2"]["value"])
+        checks.append(Check("golden r2", golden_r2, ">=", gate.min_r2, golden_r2 >= gate.min_r2))
+        if golden.get("champion"):
+            golden_mse = float(golden["regression_metrics"]["mse"]["value"])
+            limit = champion_mse_limit(
+                float(golden["champion"]["regression_metrics"]["mse"]["value"]),
+                gate.max_regression_pct,
+            )
+            checks.append(
+                Check("golden mse vs champion", golden_mse, "<=", limit, golden_mse <= limit)
+            )
     return Verdict(tuple(checks))

@@ -22,6 +22,7 @@ from mlops.core.config import Config
 STEPS_DIR = "model_build/steps"
 RAW_DATA = "raw"  # source name of the pipeline's input data
 SUITE = "suite"  # source name of the expectation suite file
+GOLDEN = "golden"  # source name of the golden evaluation set (config data.golden)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,11 @@ def build_graph(cfg: Config) -> Graph:
                 Input("model", "train.model", f"{PROC}/model"),
                 Input("test", "preprocess.test", f"{PROC}/test"),
                 Input("champion", "champion", f"{PROC}/champion", optional=True),
+                *(
+                    (Input("golden", GOLDEN, f"{PROC}/golden", optional=True),)
+                    if cfg.data.golden
+                    else ()
+                ),
             ),
             outputs=(Output("evaluation", f"{PROC}/evaluation"),),
             arguments=named_args(max_regression_pct=cfg.gate.max_regression_pct),

@@ -97,6 +97,7 @@ class Report:
     plots: tuple[str, ...] = ()
     artifact_url: str = ""
     charts: tuple[str, ...] = ()  # Markdown (Mermaid) drawn in the comment itself
+    golden: dict | None = None  # evaluation.json's "golden": both models on the reference rows
     plots_note: str = ""  # why PNG plots are missing, when they are
 
 
@@ -141,10 +142,16 @@ def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None)
 
 
 def gate_verdict(
-    challenger: dict[str, float], champion: dict[str, float] | None, gate: Gate
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    gate: Gate,
+    golden: dict | None = None,
 ) -> Verdict:
-    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's included."""
+    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's and the golden
+    set's (as the evaluate step wrote them) included."""
     evaluation: dict = {"regression_metrics": {k: {"value": v} for k, v in challenger.items()}}
+    if golden:
+        evaluation["golden"] = golden
     if champion:
         evaluation["champion"] = {
             "regression_metrics": {k: {"value": v} for k, v in champion.items()}
@@ -273,6 +280,16 @@ def metrics_table(report: Report) -> list[str]:
     return lines
 
 
+def golden_lines(report: Report) -> list[str]:
+    """Both models on the reviewed golden rows: what a shifted split cannot hide."""
+    golden = report.golden or {}
+    new = {k: v["value"] for k, v in golden["regression_metrics"].items()}
+    old_raw = (golden.get("champion") or {}).get("regression_metrics")
+    old = {k: v["value"] for k, v in old_raw.items()} if old_raw else None
+    table = metrics_table(replace(report, challenger=new, champion=old))
+    return [f"### Golden set: {golden.get('rows', '?')} reviewed reference rows", "", *table]
+
+
 def gate_lines(report: Report) -> list[str]:
     if report.verdict is not None:
         lines = [
@@ -385,6 +402,8 @@ def _render(report: Report) -> str:
         ]
         if report.champion is None:
             lines += ["", report.champion_note or "No champion: challenger only."]
+    if report.golden:
+        lines += ["", *golden_lines(report)]
     lines += ["", "### Quality gate", "", *gate_lines(report)]
     lines += ["", *data_section_lines(report.validation), "", *data_section_lines(report.drift)]
     if report.challenger_lineage is not None:

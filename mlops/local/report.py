@@ -202,6 +202,15 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
     )
 
 
+def _golden_of(run_dir: Path, graph) -> dict | None:
+    """The run's golden-set scores (the evaluate step's), or None."""
+    path = output_dir(run_dir, graph.evaluation_step, "evaluation") / "evaluation.json"
+    try:
+        return json.loads(path.read_text()).get("golden")
+    except (OSError, ValueError):
+        return None
+
+
 def _has_quarantine(report_dir: Path) -> bool:
     try:
         data = json.loads((report_dir / "validation.json").read_text())
@@ -255,6 +264,7 @@ def build_report(
             else:
                 champion_pred = predict(old, align(X, model.features, old.features))
 
+    golden = _golden_of(run_dir, graph)
     challenger_metrics = regression_metrics(y, challenger_pred)
     champion_metrics = regression_metrics(y, champion_pred) if champion_pred is not None else None
     plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
@@ -267,7 +277,8 @@ def build_report(
         champion=champion_metrics,
         champion_version=champion.version if champion and champion_metrics else None,
         champion_note=note,
-        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate),
+        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate, golden),
+        golden=golden,
         gate=graph.gate,
         challenger_lineage=challenger_lineage(cfg, home, run),
         champion_lineage=lineage_of(champion) if champion_metrics else None,

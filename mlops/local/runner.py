@@ -28,7 +28,7 @@ from pathlib import Path
 from mlops.core.config import Config
 from mlops.core.errors import GateFailed, StepFailed, UsageError
 from mlops.core.gate import Verdict, check_gate
-from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
@@ -66,13 +66,20 @@ def output_dir(run_dir: Path, step: str, output: str) -> Path:
 
 
 def resolve_sources(
-    graph: Graph, run_dir: Path, data_file: Path, suite_file: Path, champion: Path | None
+    graph: Graph,
+    run_dir: Path,
+    data_file: Path,
+    suite_file: Path,
+    champion: Path | None,
+    golden: Path | None = None,
 ) -> dict[str, Path]:
     """Source name -> local folder, for the pipeline inputs and every step output."""
     sources = {
         RAW_DATA: _link(data_file, run_dir / "inputs" / RAW_DATA, data_file.name),
         SUITE: _link(suite_file, run_dir / "inputs" / SUITE, suite_file.name),
     }
+    if golden is not None:
+        sources[GOLDEN] = _link(golden, run_dir / "inputs" / GOLDEN, golden.name)
     if champion is not None:
         sources[CHAMPION] = _link(champion, run_dir / "inputs" / CHAMPION, MODEL_ARCHIVE)
     for step in graph.steps:
@@ -256,6 +263,9 @@ def run_pipeline(
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"
         )
+    golden = REPO_ROOT / cfg.data.golden if cfg.data.golden else None
+    if golden is not None and not golden.is_file():
+        raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
     graph = graph or build_graph(cfg)
     run_id = new_run_id()
     run_dir = home / "runs" / run_id
@@ -264,7 +274,7 @@ def run_pipeline(
     champion_archive = Path(champion.model_uri) if champion else None
     if champion:
         progress(f"champion: version {champion.version} (scored on the same test rows)")
-    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
+    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive, golden)
     summary: dict = {
         "run_id": run_id,
         "data_file": str(data_file),

@@ -65,6 +65,34 @@ def champion_mse_limit(report: dict, max_regression_pct: float) -> float:
     return champion["regression_metrics"]["mse"]["value"] * (1.0 + max_regression_pct / 100.0)
 
 
+def read_golden(folder: Path, features: list[str], target: str) -> tuple[np.ndarray, np.ndarray]:
+    """The golden set: raw CSV file(s) with a header, as the source data (target included)."""
+    import pandas as pd
+
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    df = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
+    return df[features].to_numpy(dtype=float), df[target].to_numpy(dtype=float)
+
+
+def score_golden(
+    folder: Path, archive: Path, champion: Path | None, max_regression_pct: float
+) -> dict | None:
+    """Challenger and champion on the golden set, in evaluation.json's shape; None without one."""
+    if not folder.is_dir() or not any(folder.glob("*.csv")):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_archive(archive, Path(tmp))
+        X, y = read_golden(folder, model.features, model.manifest["target"])
+        golden = {"rows": len(y), "regression_metrics": evaluate_model(model, X, y)}
+    if champion is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            old = load_archive(champion, Path(tmp))
+            Xc, yc = read_golden(folder, old.features, model.manifest["target"])
+            golden["champion"] = {"regression_metrics": evaluate_model(old, Xc, yc)}
+    golden["champion_mse_limit"] = champion_mse_limit(golden, max_regression_pct)
+    return golden
+
+
 def find_archive(path: Path) -> Path | None:
     if path.is_file():
         return path
@@ -78,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     p.add_argument("--champion-dir", type=Path, default=Path("/opt/ml/processing/champion"))
     p.add_argument("--evaluation-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    p.add_argument("--golden-dir", type=Path, default=Path("/opt/ml/processing/golden"))
     p.add_argument("--max-regression-pct", type=float, default=0.0)
     args = p.parse_args(argv)
 
@@ -94,6 +123,9 @@ def main(argv: list[str] | None = None) -> None:
                 "regression_metrics": evaluate_model(load_archive(champion, Path(tmp)), X, y)
             }
     report["champion_mse_limit"] = champion_mse_limit(report, args.max_regression_pct)
+    golden = score_golden(args.golden_dir, archive, champion, args.max_regression_pct)
+    if golden:
+        report["golden"] = golden
     report["test_rows"] = len(y)
     args.evaluation_dir.mkdir(parents=True, exist_ok=True)
     (args.evaluation_dir / "evaluation.json").write_text(json.dumps(report, indent=2))
