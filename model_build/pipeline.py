@@ -53,7 +53,6 @@ TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
 MAX_MSE = "MaxMse"
 MIN_R2 = "MinR2"
 MAX_REGRESSION_PCT = "MaxRegressionPct"
-APPROVAL_STATUS = "ModelApprovalStatus"
 GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
@@ -88,6 +87,13 @@ class Target:
     role_arn: str
     bucket: str
     prefix: str
+    # A PR's run: its own pipeline name, and no register step (nothing reaches the
+    # production model package group from PR code). Empty: the main pipeline.
+    pipeline_name: str = ""
+
+    @property
+    def registers(self) -> bool:
+        return not self.pipeline_name
 
     def uri(self, *parts: str) -> str:
         return "/".join([f"s3://{self.bucket}", self.prefix, *parts])
@@ -110,6 +116,22 @@ class RenderedPipeline:
 
 def pipeline_name(cfg: Config) -> str:
     return f"{cfg.model_package_group}-pipeline"
+
+
+def pr_target(cfg: Config, target: Target, pr: str) -> Target:
+    """The same account, a PR's own pipeline and S3 prefix: `<group>-pr-<n>`, `<group>/pr/<n>`.
+
+    The bootstrap stack's PR roles allow exactly these names and nothing else.
+    """
+    if not pr.isdigit():
+        raise ValueError(f"a PR number is digits, not {pr!r}")
+    return Target(
+        region=target.region,
+        role_arn=target.role_arn,
+        bucket=target.bucket,
+        prefix=f"{cfg.model_package_group}/pr/{pr}",
+        pipeline_name=f"{cfg.model_package_group}-pr-{pr}",
+    )
 
 
 def sha256_hex(body: bytes) -> str:
@@ -369,9 +391,6 @@ class _Renderer:
             MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
             MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
             MAX_REGRESSION_PCT: p.ParameterFloat(MAX_REGRESSION_PCT, gate.max_regression_pct),
-            APPROVAL_STATUS: p.ParameterString(
-                APPROVAL_STATUS, PENDING, enum_values=[PENDING, "Approved"]
-            ),
             GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
             PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
             DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
@@ -540,7 +559,9 @@ class _Renderer:
             model_package_group_name=self.cfg.model_package_group,
             content_types=CONTENT_TYPES,
             response_types=CONTENT_TYPES,
-            approval_status=self.params[APPROVAL_STATUS],
+            # A constant, not a parameter: no caller of StartPipelineExecution can ask
+            # for a version that is approved on arrival (and so deployed by the rule).
+            approval_status=PENDING,
             description=f"{self.cfg.model_package_group}: XGBoost "
             f"{self.cfg.sagemaker.xgboost_image_version}",
             model_metrics=metrics,
@@ -587,7 +608,7 @@ class _Renderer:
                 c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
                 c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
             ],
-            if_steps=[self.register_step()],
+            if_steps=[self.register_step()] if self.target.registers else [],
             else_steps=[failed],
         )
 
@@ -595,7 +616,7 @@ class _Renderer:
         steps = self.graph_steps()
         evaluate = next(s for s in steps if s.name == self.graph.evaluation_step)
         pipeline = self.sdk.Pipeline(
-            name=pipeline_name(self.cfg),
+            name=self.target.pipeline_name or pipeline_name(self.cfg),
             parameters=list(self.params.values()),
             steps=[*steps, self.gate_step(evaluate)],
             pipeline_experiment_config=None,

@@ -51,7 +51,6 @@ def test_parameters_default_to_the_config(definition, cfg, target):
         "MaxMse": ("Float", cfg.gate.max_mse),
         "MinR2": ("Float", cfg.gate.min_r2),
         "MaxRegressionPct": ("Float", cfg.gate.max_regression_pct),
-        "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "GitCommit": ("String", "unknown"),
         "PrNumber": ("String", "none"),
         "DataSha256": ("String", "unknown"),
@@ -61,7 +60,8 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     champion = params["ChampionModelUri"]["DefaultValue"]
     assert champion.startswith(f"s3://{target.bucket}/house-prices/code/")
     assert champion.endswith("/no-champion.txt")
-    assert params["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval", "Approved"]
+    # No caller may choose the approval status of what the pipeline registers.
+    assert "ModelApprovalStatus" not in params
 
 
 def test_images_instances_and_caching(steps, cfg):
@@ -130,7 +130,7 @@ def test_fail_message_names_metrics_and_thresholds(steps):
 def test_registration_pending_with_metrics_and_lineage(steps, cfg):
     args = steps["register"]["Arguments"]
     assert args["ModelPackageGroupName"] == cfg.model_package_group
-    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert args["ModelApprovalStatus"] == "PendingManualApproval"  # a constant, not a parameter
     quality = args["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert quality["ContentType"] == "application/json"
     assert quality["S3Uri"]["Std:Join"]["Values"] == [
