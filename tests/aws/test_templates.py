@@ -203,8 +203,10 @@ def test_each_committed_stage_gets_a_routing_sagemaker_accepts(stage):
     config = load_stage_config(stage)
     routing, canary = traffic_routing(config)
     sm = config.sagemaker
-    smallest = min(sm.instance_count, sm.autoscaling.min) if sm.autoscaling.enabled else (
-        sm.instance_count
+    smallest = (
+        min(sm.instance_count, sm.autoscaling.min)
+        if sm.autoscaling.enabled
+        else (sm.instance_count)
     )
     assert routing == ("CANARY" if smallest >= 2 else "ALL_AT_ONCE")
     assert routing == "ALL_AT_ONCE" or canary * 2 <= smallest
