@@ -64,7 +64,9 @@ ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
 # the SDK's runproc.sh pip-installs this file at job start, which needs network access
 # from the job (or a package mirror); a custom image is the production answer.
 BUNDLE_EXTRAS = {"validate": ("requirements.txt",)}
-SERVING_SCRIPT = "inference.py"
+# The container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so that
+# bad requests are 4xx in the XGBoost serving container (see endpoint_handler.py).
+SERVING_SCRIPT = "endpoint_handler.py"
 GATE_STEP = "gate"
 FAIL_STEP = "gate-failed"
 REGISTER_STEP = "register"

@@ -149,7 +149,7 @@ def test_registration_pending_with_metrics_and_lineage(steps, cfg):
     assert metadata["params.preprocess.seed"] == str(cfg.preprocess.seed)
     container = args["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "endpoint_handler.py"
 
 
 def bundle_files(rendered, uri: str) -> dict[str, bytes]:
@@ -169,7 +169,7 @@ def test_every_code_object_the_definition_names_is_uploaded(rendered, definition
 def test_serving_bundle_is_inference_and_its_siblings(rendered, steps):
     env = steps["register"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
     files = bundle_files(rendered, env["SAGEMAKER_SUBMIT_DIRECTORY"])
-    assert "inference.py" in files
+    assert {"endpoint_handler.py", "inference.py"} <= set(files)
     assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
 
 
