@@ -47,9 +47,7 @@ from mlops.core.registry import PENDING
 INPUT_DATA = "InputDataUri"
 CHAMPION_MODEL = "ChampionModelUri"
 PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
-PROCESSING_INSTANCE_COUNT = "ProcessingInstanceCount"
 TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
-TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
 MAX_MSE = "MaxMse"
 MIN_R2 = "MinR2"
 MAX_REGRESSION_PCT = "MaxRegressionPct"
@@ -381,14 +379,8 @@ class _Renderer:
             PROCESSING_INSTANCE_TYPE: p.ParameterString(
                 PROCESSING_INSTANCE_TYPE, sm.processing_instance_type
             ),
-            PROCESSING_INSTANCE_COUNT: p.ParameterInteger(
-                PROCESSING_INSTANCE_COUNT, sm.processing_instance_count
-            ),
             TRAINING_INSTANCE_TYPE: p.ParameterString(
                 TRAINING_INSTANCE_TYPE, sm.training_instance_type
-            ),
-            TRAINING_INSTANCE_COUNT: p.ParameterInteger(
-                TRAINING_INSTANCE_COUNT, sm.training_instance_count
             ),
             MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
             MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
@@ -428,7 +420,9 @@ class _Renderer:
             command=["python3"],
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
-            instance_count=self.params[PROCESSING_INSTANCE_COUNT],
+            # Not a parameter: a run cannot ask for instances the steps would not use
+            # (mlops.core.config refuses counts above 1).
+            instance_count=self.cfg.sagemaker.processing_instance_count,
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
         )
@@ -488,7 +482,7 @@ class _Renderer:
             source_code=sdk.SourceCode(source_dir=bundle, entry_script=Path(step.script).name),
             compute=sdk.Compute(
                 instance_type=self.params[TRAINING_INSTANCE_TYPE],
-                instance_count=self.params[TRAINING_INSTANCE_COUNT],
+                instance_count=self.cfg.sagemaker.training_instance_count,
             ),
             hyperparameters=hyperparameters(step),
             output_data_config=sdk.OutputDataConfig(s3_output_path=self.target.uri("models")),

@@ -45,9 +45,7 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     expected = {
         "InputDataUri": ("String", f"s3://{target.bucket}/house-prices/data/input/"),
         "ProcessingInstanceType": ("String", sm.processing_instance_type),
-        "ProcessingInstanceCount": ("Integer", sm.processing_instance_count),
         "TrainingInstanceType": ("String", sm.training_instance_type),
-        "TrainingInstanceCount": ("Integer", sm.training_instance_count),
         "MaxMse": ("Float", cfg.gate.max_mse),
         "MinR2": ("Float", cfg.gate.min_r2),
         "MaxRegressionPct": ("Float", cfg.gate.max_regression_pct),
@@ -73,10 +71,12 @@ def test_images_instances_and_caching(steps, cfg):
         assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
             "Get": "Parameters.ProcessingInstanceType"
         }
+        assert args["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
         assert args["RoleArn"] == ROLE_ARN
     train = steps["train"]["Arguments"]
     assert train["AlgorithmSpecification"]["TrainingImage"].endswith(xgboost)
-    assert train["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    # A constant: no run can ask for instances the steps would not use.
+    assert train["ResourceConfig"]["InstanceCount"] == 1
     for name in ("validate", "preprocess", "train", "evaluate"):
         assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
 
