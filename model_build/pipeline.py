@@ -58,10 +58,17 @@ LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA
 
 # Step arguments that render as pipeline parameters (thresholds), not as constants.
 ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
-# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations:
-# the SDK's runproc.sh pip-installs this file at job start, which needs network access
-# from the job (or a package mirror); a custom image is the production answer.
+# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations, so
+# its wheels ship inside the validate step's bundle, and the requirements file the SDK's
+# runproc.sh installs says --no-index: the job needs no internet (a VPC without NAT,
+# network isolation). `make wheels` downloads them for the image's Python and platform
+# into build/wheels/<step>/. (Not a custom ECR image: no Docker build, no registry to
+# secure and patch, and the content-addressed bundle is uploaded once per change.)
 BUNDLE_EXTRAS = {"validate": ("requirements.txt",)}
+REQUIREMENTS = "requirements.txt"
+WHEELS_ENV = "MLOPS_WHEELS_DIR"
+WHEELS_DIR = Path("build") / "wheels"
+OFFLINE_INSTALL = b"# only the wheels shipped in this bundle\n--no-index\n--find-links wheels\n"
 # The container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so that
 # bad requests are 4xx in the XGBoost serving container (see endpoint_handler.py).
 SERVING_SCRIPT = "endpoint_handler.py"
@@ -112,6 +119,8 @@ class RenderedPipeline:
     name: str
     definition: str  # JSON, as CreatePipeline takes it
     uploads: tuple[Upload, ...]
+    # Steps whose packages must ship as wheels and whose wheels were not found.
+    missing_wheels: tuple[str, ...] = ()
 
 
 def pipeline_name(cfg: Config) -> str:
@@ -153,12 +162,19 @@ def reproducible_tar_gz(files: dict[str, bytes]) -> bytes:
     return packed.getvalue()
 
 
-def step_bundle(steps_dir: Path, script: str, extras: tuple[str, ...] = ()) -> bytes:
+def step_bundle(
+    steps_dir: Path, script: str, extras: tuple[str, ...] = (), wheels: Path | None = None
+) -> bytes:
     """sourcedir.tar.gz for one script: it, the sibling modules it imports (transitively:
     scripts import siblings as top-level modules), the support packages they import
-    (`stepkit/...`) and `extras`; nothing else."""
+    (`stepkit/...`) and `extras`; nothing else. A requirements file installs from the
+    bundle's `wheels/` only (the wheels in `wheels`)."""
     files = {name: p.read_bytes() for name, p in bundle_files(steps_dir / script).items()}
     files.update({name: (steps_dir / name).read_bytes() for name in extras})
+    if REQUIREMENTS in files:
+        files[REQUIREMENTS] = OFFLINE_INSTALL + files[REQUIREMENTS]
+        for wheel in sorted(wheels.glob("*.whl")) if wheels else ():
+            files[f"wheels/{wheel.name}"] = wheel.read_bytes()
     return reproducible_tar_gz(files)
 
 
@@ -317,16 +333,24 @@ def _config_validated_once() -> Iterator[None]:
 
 
 def render_pipeline(
-    cfg: Config, target: Target, graph: Graph | None = None, repo_root: Path = REPO_ROOT
+    cfg: Config,
+    target: Target,
+    graph: Graph | None = None,
+    repo_root: Path = REPO_ROOT,
+    wheels_dir: Path | None = None,
 ) -> RenderedPipeline:
-    """The pipeline definition JSON for `cfg`, and the objects it needs in S3."""
+    """The pipeline definition JSON for `cfg`, and the objects it needs in S3.
+    `wheels_dir`: default $MLOPS_WHEELS_DIR, else build/wheels in `repo_root`."""
+    wheels_dir = wheels_dir or Path(os.environ.get(WHEELS_ENV) or repo_root / WHEELS_DIR)
     env = {"AWS_DEFAULT_REGION": target.region, "SAGEMAKER_VALIDATE_ROLE": "false"}
     with _environment_defaults(env), warnings.catch_warnings():
         # "Running within a PipelineSession, there will be No Wait, No Logs...": expected.
         warnings.simplefilter("ignore", UserWarning)
         sdk = _import_sdk()
         with _config_validated_once():
-            return _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root).render()
+            renderer = _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root)
+            renderer.wheels_dir = wheels_dir
+            return renderer.render()
 
 
 @contextmanager
@@ -349,6 +373,8 @@ class _Renderer:
     ):
         self.sdk, self.cfg, self.target, self.graph = sdk, cfg, target, graph
         self.recorder = _Recorder(target)
+        self.wheels_dir = repo_root / WHEELS_DIR
+        self.missing_wheels: list[str] = []
         self.session = _recording_session(sdk, target, self.recorder)
         self.steps_dir = repo_root / "model_build" / "steps"
         suite = repo_root / cfg.data.expectation_suite
@@ -408,7 +434,10 @@ class _Renderer:
 
     def bundle(self, step: Step, extras: tuple[str, ...] = ()) -> tuple[str, str]:
         """(S3 URI, sha256) of a step's sourcedir.tar.gz."""
-        body = step_bundle(self.steps_dir, Path(step.script).name, extras)
+        wheels = self.wheels_dir / step.name
+        if REQUIREMENTS in extras and not any(wheels.glob("*.whl")):
+            self.missing_wheels.append(step.name)
+        body = step_bundle(self.steps_dir, Path(step.script).name, extras, wheels)
         return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
 
     def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
@@ -620,4 +649,9 @@ class _Renderer:
         )
         definition = pipeline.definition()
         uploads = tuple(Upload(u, b) for u, b in sorted(self.recorder.uploads.items()))
-        return RenderedPipeline(name=pipeline.name, definition=definition, uploads=uploads)
+        return RenderedPipeline(
+            name=pipeline.name,
+            definition=definition,
+            uploads=uploads,
+            missing_wheels=tuple(self.missing_wheels),
+        )

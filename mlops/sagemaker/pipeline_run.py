@@ -323,6 +323,11 @@ def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | N
     sagemaker, s3, cloudformation = _with_cloudformation(aws, target.region)
     data_uri, data_sha256 = input_data(s3, target, str(args.data))
     rendered = render_pipeline(cfg, target)
+    if rendered.missing_wheels:
+        raise UsageError(
+            f"step {', '.join(rendered.missing_wheels)}: its packages ship as wheels with its "
+            "code (the job has no internet): run `make wheels` first"
+        )
     print(
         f"pipeline {rendered.name}: {put_objects(s3, rendered.uploads)} code objects in "
         f"s3://{target.bucket}/{target.prefix}/code/"

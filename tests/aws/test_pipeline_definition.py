@@ -248,3 +248,25 @@ def test_bad_target_is_a_usage_error(args, message, capsys):
 
     assert run(["pipeline", "definition", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_validate_installs_only_the_wheels_its_bundle_ships(rendered, steps, wheels_dir):
+    """No job needs the internet: the requirements file forbids an index, and the wheels
+    are in the bundle (works in a VPC without NAT and with network isolation)."""
+    inputs = steps["validate"]["Arguments"]["ProcessingInputs"]
+    code = next(i["S3Input"]["S3Uri"] for i in inputs if i["InputName"] == "code")
+    bundle = code + "sourcedir.tar.gz"  # the code prefix the job extracts the bundle from
+    files = bundle_files(rendered, bundle)
+    lines = files["requirements.txt"].decode().splitlines()
+    assert lines[1:3] == ["--no-index", "--find-links wheels"]
+    assert "great-expectations==1.24.1" in lines
+    shipped = sorted(p.name for p in (wheels_dir / "validate").glob("*.whl"))
+    assert sorted(n.removeprefix("wheels/") for n in files if n.startswith("wheels/")) == shipped
+    assert rendered.missing_wheels == ()
+
+
+def test_a_render_without_wheels_names_the_step_that_lacks_them(cfg, target, tmp_path):
+    from model_build.pipeline import render_pipeline
+
+    rendered = render_pipeline(cfg, target, wheels_dir=tmp_path)
+    assert rendered.missing_wheels == ("validate",)
