@@ -76,8 +76,23 @@ def ensure_venv(image: Image, wheels: Path | None) -> Path:
     return python
 
 
+def unpacked_bundle(script: str, extras: tuple[str, ...], wheels: Path | None, into: Path) -> Path:
+    """A step's sourcedir.tar.gz, as the pipeline uploads it, extracted as the job does."""
+    import io
+    import tarfile
+
+    from model_build.pipeline import step_bundle
+
+    body = step_bundle(REPO_ROOT / "model_build" / "steps", script, extras, wheels)
+    into.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
 def run_steps(pythons: dict[str, Path], image_of: dict[str, str], work: Path) -> Path:
-    """Every graph step with its image's interpreter; returns the trained model archive."""
+    """Every graph step with its image's interpreter, from its own bundle (so a module the
+    bundle lacks fails here too); returns the trained model archive."""
     from mlops.core.config import load_config
     from mlops.core.datagen import generate_houses
     from mlops.core.graph import build_graph
@@ -88,6 +103,7 @@ def run_steps(pythons: dict[str, Path], image_of: dict[str, str], work: Path) ->
         resolve_sources,
         step_command,
     )
+    from model_build.pipeline import BUNDLE_EXTRAS, WHEELS_DIR
 
     cfg = load_config()
     data = work / "sample.csv"
@@ -98,10 +114,17 @@ def run_steps(pythons: dict[str, Path], image_of: dict[str, str], work: Path) ->
     sources = resolve_sources(graph, run_dir, data, REPO_ROOT / cfg.data.expectation_suite, None)
     for step in graph.steps:
         argv, env = step_command(step, sources, run_dir)
-        argv[0] = str(pythons[image_of[step.image]])
+        script = Path(step.script).name
+        code = unpacked_bundle(
+            script,
+            BUNDLE_EXTRAS.get(step.name, ()),
+            REPO_ROOT / WHEELS_DIR / step.name,
+            work / "code" / step.name,
+        )
+        argv[:2] = [str(pythons[image_of[step.image]]), str(code / script)]
         print(f"{step.name:<11} {image_of[step.image]}", flush=True)
         base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
-        subprocess.run(argv, env={**base, **env}, check=True, cwd=work)
+        subprocess.run(argv, env={**base, **env}, check=True, cwd=code)
         if step.kind == "training":
             archive = run_dir / step.name / "output" / MODEL_ARCHIVE
             pack_model(output_dir(run_dir, step.name, step.outputs[0].name), archive)
@@ -119,11 +142,14 @@ def serve_check(python: Path, model: Path, held_out: Path, work: Path) -> None:
     base = work / "opt-ml"
     (base / "model").mkdir(parents=True)
     shutil.unpack_archive(model, base / "model", format="gztar")
+    from model_build.pipeline import SERVING_SCRIPT
+
     script = Path(__file__).with_name("serve_check.py")
+    code = unpacked_bundle(SERVING_SCRIPT, (), None, work / "code" / "serving")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "SAGEMAKER_BASE_DIR": str(base),
-        "PYTHONPATH": str(REPO_ROOT / "model_build" / "steps"),
+        "PYTHONPATH": str(code),  # the container puts the submit directory on the path
         "HELD_OUT": str(held_out),
     }
     subprocess.run([python, script], env=env, check=True, cwd=work)
