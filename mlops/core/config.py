@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
@@ -78,6 +78,15 @@ class SmokeTestConfig(_Section):
     max_mape_pct: float = Field(default=10.0, gt=0)
 
 
+# More than one instance would do nothing useful: every processing instance would read the
+# whole input and write the same outputs (the steps do not shard), and script-mode
+# training with xgboost.train is not distributed. Refused rather than silently paid for.
+ONE_INSTANCE = (
+    "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
+    "instances would repeat the same work"
+)
+
+
 class SageMakerConfig(_Section):
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = Field(default=1, ge=1)
@@ -85,6 +94,13 @@ class SageMakerConfig(_Section):
     training_instance_count: int = Field(default=1, ge=1)
     sklearn_image_version: str = "1.9-0"
     xgboost_image_version: str = "3.2-0"
+
+    @field_validator("processing_instance_count", "training_instance_count")
+    @classmethod
+    def _one_instance(cls, count: int) -> int:
+        if count != 1:
+            raise ValueError(f"{count} {ONE_INSTANCE}")
+        return count
 
 
 class Config(_Section):
