@@ -257,6 +257,16 @@ def encode_categories(values: pd.Series, levels: list[str]) -> pd.Series:
     return pd.Series(pd.Categorical(keys, categories=levels), index=values.index, name=values.name)
 
 
+def _number(name: str, value: object) -> float:
+    """A numeric feature's value from a request (a number, or text that reads as one)."""
+    if not isinstance(value, bool) and isinstance(value, int | float | str):
+        try:
+            return float(value)
+        except (ValueError, OverflowError):
+            pass
+    raise InvalidInput(f"{name}: non-numeric value {str(value)[:40]!r}")
+
+
 def encode_frame(frame: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFrame:
     """Raw feature columns -> what the booster takes: floats, and categoricals with fixed levels."""
     columns = {}
@@ -266,13 +276,7 @@ def encode_frame(frame: pd.DataFrame, categories: dict[str, list[str]]) -> pd.Da
             continue
         column = frame[name]
         if column.dtype == object:
-            bad = column.map(lambda v: isinstance(v, bool) or not isinstance(v, int | float | str))
-            numbers = pd.to_numeric(column.where(~bad), errors="coerce")
-            wrong = bad | (numbers.isna() & column.notna())
-            if wrong.any():
-                value = column[wrong].iloc[0]
-                raise InvalidInput(f"{name}: non-numeric value {str(value)[:40]!r}")
-            column = numbers
+            column = column.map({v: _number(name, v) for v in column.unique()})
         columns[name] = column.astype(np.float64)
     return pd.DataFrame(columns, index=frame.index)
 
