@@ -56,6 +56,21 @@ def test_classifier_from_data_to_prod(project, tmp_path, capsys):
     assert set(metrics) == {"auc", "log_loss", "accuracy", "precision", "recall", "f1"}
     assert metrics["auc"] >= 0.75 and metrics["log_loss"] <= 0.55
 
+    reports = tmp_path / "reports"
+    code, out, err = mlops(
+        capsys, "report", "pr", "--out", str(tmp_path / "pr.md"), "--reports-dir", str(reports),
+        *config,
+    )  # fmt: skip
+    assert code == 0, err
+    text = (tmp_path / "pr.md").read_text()
+    assert "| auc |" in text and "| log_loss |" in text and "| mse |" not in text
+    assert "### Confusion matrix (challenger, threshold 0.5)" in text
+    assert "| actual ↓ predicted → | no | yes |" in text
+    assert {p.name for p in (reports / "plots").iterdir()} == {
+        "roc_curve.png",
+        "confusion_matrix.png",
+    }
+
     assert mlops(capsys, "models", "approve", "1", *config)[0] == 0
     code, out, err = mlops(capsys, "deploy", "--stage", "staging", *config)
     assert code == 0, err
