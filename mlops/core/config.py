@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
@@ -96,6 +103,13 @@ class ClassificationConfig(_Section):
 
     positive_label: str | None = None  # None: the larger of the two labels (1, "yes", "true")
     threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):  # YAML reads unquoted yes/no/true/false as booleans
+            raise ValueError('quote the label (e.g. "yes"): unquoted, YAML reads it as a boolean')
+        return str(value) if isinstance(value, int | float) else value
 
 
 class SageMakerConfig(_Section):

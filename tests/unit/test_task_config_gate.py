@@ -62,11 +62,23 @@ def test_fixture_configs_load_with_their_task():
         (CHURN_CONFIG, lambda c: c.update(task="multiclass"), "task"),
         (RENT_CONFIG, lambda c: c["data"].update(categorical_features=["zip"]), "not in features"),
         (CHURN_CONFIG, lambda c: c["classification"].update(threshold=1.5), "threshold"),
+        (
+            CHURN_CONFIG,
+            lambda c: c["classification"].update(positive_label=True),
+            "quote the label",
+        ),
     ],
 )
 def test_bad_task_config_names_the_key(tmp_path, source, mutate, message):
     with pytest.raises(UsageError, match=message):
         load_config(write(tmp_path, source, mutate))
+
+
+def test_a_numeric_positive_label_is_read_as_text(tmp_path):
+    cfg = load_config(
+        write(tmp_path, CHURN_CONFIG, lambda c: c["classification"].update(positive_label=1))
+    )
+    assert cfg.classification.positive_label == "1"
 
 
 def test_graph_passes_task_and_categories_to_the_steps():
