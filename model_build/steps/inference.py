@@ -33,6 +33,7 @@ import io
 import json
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -70,6 +71,16 @@ class Model:
     def categories(self) -> dict[str, list[str]]:
         """Categorical feature -> its levels, in the order training encoded them."""
         return self.manifest.get("categories") or {}
+
+    @cached_property
+    def category_codes(self) -> list[dict[str, float] | None]:
+        """Per feature: level -> code for a categorical feature, None for a numeric one."""
+        return [
+            {level: float(i) for i, level in enumerate(self.categories[name])}
+            if name in self.categories
+            else None
+            for name in self.features
+        ]
 
     @property
     def class_labels(self) -> list[str] | None:
@@ -292,9 +303,8 @@ def encode_labels(target: pd.Series, class_labels: list[str]) -> np.ndarray:
     return (keys == class_labels[1]).to_numpy(dtype=np.float64)
 
 
-def to_frame(rows: np.ndarray | list, model: Model) -> pd.DataFrame:
-    """Request rows as the booster's input frame, for a model with categorical features."""
-    features = model.features
+def _records(rows: np.ndarray | list, features: list[str]) -> list[list]:
+    """Request rows as lists of values in the model's feature order, checked for width."""
     if isinstance(rows, np.ndarray):
         records = rows.tolist() if rows.ndim == 2 else []
     elif rows and all(isinstance(row, dict) for row in rows):
@@ -313,21 +323,39 @@ def to_frame(rows: np.ndarray | list, model: Model) -> pd.DataFrame:
         raise InvalidInput(
             f"each row needs {len(features)} values ({','.join(features)}), got {width}"
         )
-    for record in records:
-        for value in record:
+    return records
+
+
+def to_codes(rows: np.ndarray | list, model: Model) -> np.ndarray:
+    """Request rows as a float matrix for a model with categorical features: numbers as they
+    are, a category as its index in the manifest's levels (the code training gave it), a
+    missing or never-seen one as NaN. XGBoost reads the codes by the booster's feature types.
+
+    Plain Python per value: a request's few rows cost microseconds here, where building a
+    pandas categorical frame costs milliseconds (bench/tasks.py)."""
+    features, codes = model.features, model.category_codes
+    records = _records(rows, features)
+    out = np.empty((len(records), len(features)), dtype=np.float64)
+    for r, record in enumerate(records):
+        for c, value in enumerate(record):
             if isinstance(value, list | dict):
                 raise InvalidInput(f"values must be numbers or strings, got {str(value)[:40]!r}")
-    frame = encode_frame(pd.DataFrame(records, columns=features, dtype=object), model.categories)
-    numeric = [f for f in features if f not in model.categories]
-    if numeric and not np.isfinite(frame[numeric].to_numpy()).all():
+            table = codes[c]
+            if table is None:
+                out[r, c] = _number(features[c], value)
+            else:
+                key = category_key(value)
+                out[r, c] = table.get(key, np.nan) if key is not None else np.nan
+    numeric = [c for c, table in enumerate(codes) if table is None]
+    if numeric and not np.isfinite(out[:, numeric]).all():
         raise InvalidInput("NaN or infinite values are not accepted")
-    return frame
+    return out
 
 
 def predict_fn(input_data: np.ndarray | list, model: Model) -> np.ndarray:
     """One prediction per row: a price, or the positive class's probability."""
     if model.categories:
-        scores = model.booster.inplace_predict(to_frame(input_data, model))
+        scores = model.booster.inplace_predict(to_codes(input_data, model))
     else:
         scores = model.booster.inplace_predict(to_matrix(input_data, model.features))
     if model.class_labels is None:

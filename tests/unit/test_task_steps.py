@@ -253,3 +253,21 @@ def test_baseline_records_category_frequencies():
     assert sum(plan["frequencies"].values()) == pytest.approx(1.0)
     assert plan["frequencies"]["basic"] == pytest.approx((df.plan == "basic").mean())
     assert "bin_edges" in baseline["features"]["tenure_months"]
+
+
+def test_serving_scores_exactly_as_evaluate_does(churn_model):
+    """Train/serve consistency: evaluate feeds the booster a categorical frame, serving feeds
+    it category codes; the probabilities must be the same, unseen levels included."""
+    model, paths = churn_model
+    X, _ = evaluate.read_test(paths["test"], model)
+    X = X.copy()
+    X.loc[X.index[:5], "plan"] = np.nan  # what an unseen or empty level becomes
+    via_frame = model.booster.inplace_predict(X)
+    table = pd.read_csv(next(paths["test"].glob("*.csv")), header=None)
+    lines = table.iloc[:, 1:].astype(str).agg(",".join, axis=1).tolist()
+    lines[:5] = [
+        line.replace(",basic,", ",gold,").replace(",standard,", ",,").replace(",premium,", ",gold,")
+        for line in lines[:5]
+    ]
+    via_codes = predict("\n".join(lines).encode(), "text/csv", model)
+    np.testing.assert_allclose(via_codes, via_frame, rtol=0, atol=1e-7)
