@@ -127,3 +127,18 @@ def test_thousands_of_levels_warn_and_are_capped(tmp_path):
         "warning: region has 3000 levels; training keeps the 50 most frequent "
         "(data.max_categories), rarer ones score as missing"
     ]
+
+
+def test_registry_metrics_of_a_classifier_come_from_its_evaluation():
+    from mlops.core.registry import metrics_from_evaluation
+
+    evaluation = {
+        "binary_classification_metrics": {
+            "auc": {"value": 0.8, "standard_deviation": "NaN"},
+            "log_loss": {"value": 0.5, "standard_deviation": 0.1},
+            "f1": {"value": 0.6, "standard_deviation": "NaN"},
+            "confusion_matrix": {"0": {"0": 1, "1": 0}, "1": {"0": 0, "1": 1}},
+        },
+        "champion_log_loss_limit": 1e308,
+    }
+    assert metrics_from_evaluation(evaluation) == {"auc": 0.8, "log_loss": 0.5, "f1": 0.6}
