@@ -83,3 +83,43 @@ def test_training_gets_categories_labels_and_threshold(churn):
 def test_evaluate_writes_the_log_loss_limit_the_local_gate_computes(champion, pct):
     report = {"champion": {"binary_classification_metrics": {"log_loss": {"value": champion}}}}
     assert champion_log_loss_limit(report, pct) == champion_mse_limit(champion, pct)
+
+
+def test_the_sagemaker_registry_reads_a_classifiers_evaluation(aws):
+    """evaluation.json as the evaluate step writes it, registered as the RegisterModel step
+    does (ModelMetrics.ModelQuality), read back by the registry as the task's metrics."""
+    import boto3
+    import numpy as np
+    from evaluate import classification_metrics
+
+    from mlops.sagemaker.registry import SageMakerRegistry
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    scores = np.clip(0.4 * y + rng.uniform(0, 0.6, 300), 0, 1)
+    evaluation = {"binary_classification_metrics": classification_metrics(y, scores, 0.5)}
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket=BUCKET)
+    key = "churn/runs/exec1/evaluate/evaluation/evaluation.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(evaluation, allow_nan=False))
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn")
+    sagemaker.create_model_package(
+        ModelPackageGroupName="churn",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost:3.2-0", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}
+            }
+        },
+    )
+    (version,) = SageMakerRegistry("churn").list()
+    expected = evaluation["binary_classification_metrics"]
+    assert version.metrics == {
+        name: expected[name]["value"]
+        for name in ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
+    }
