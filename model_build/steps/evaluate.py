@@ -199,9 +199,15 @@ def main(argv: list[str] | None = None) -> None:
             report["champion"], _ = score(
                 load_archive(champion, Path(tmp)), args.test_dir, args.threshold
             )
+    section = (
+        "binary_classification_metrics" if args.task == CLASSIFICATION else "regression_metrics"
+    )
+    if section not in report.get("champion", report):
+        raise ValueError(
+            f"the champion is a model of another task than {args.task}: its metrics cannot be "
+            "compared (a task change needs a new model_package_group)"
+        )
     if args.task == CLASSIFICATION:
-        if "binary_classification_metrics" not in report.get("champion", report):
-            raise ValueError("the champion is not a binary classifier: cannot compare")
         report["champion_log_loss_limit"] = champion_log_loss_limit(report, args.max_regression_pct)
         metrics = report["binary_classification_metrics"]
     else:

@@ -271,3 +271,21 @@ def test_serving_scores_exactly_as_evaluate_does(churn_model):
     ]
     via_codes = predict("\n".join(lines).encode(), "text/csv", model)
     np.testing.assert_allclose(via_codes, via_frame, rtol=0, atol=1e-7)
+
+
+def test_evaluate_refuses_a_champion_of_another_task(churn_model, tmp_path):
+    import tarfile
+
+    _, paths = churn_model
+    archive = tmp_path / "model" / "model.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tar:
+        for f in (paths["train"].parent / "model").iterdir():
+            tar.add(f, arcname=f.name)
+    with pytest.raises(ValueError, match="champion is a model of another task than regression"):
+        evaluate.main(
+            [
+                "--model-dir", str(archive.parent), "--test-dir", str(paths["test"]),
+                "--champion-dir", str(archive.parent), "--evaluation-dir", str(tmp_path / "out"),
+            ]
+        )  # fmt: skip
