@@ -25,14 +25,17 @@ ROWS = 10_000
 
 
 def pipeline_metrics(config: Path, frame, tmp: Path) -> tuple[dict, float]:
+    from fixtures.tasks import project_config
+
     from mlops.core.config import load_config
     from mlops.core.registry import metrics_from_evaluation
     from mlops.local.runner import run_pipeline
 
     data = tmp / f"{config.parent.name}.csv"
     frame.to_csv(data, index=False)
+    cfg = load_config(project_config(config, tmp))
     start = time.perf_counter()
-    result = run_pipeline(load_config(config), data, tmp / "home", progress=lambda _: None)
+    result = run_pipeline(cfg, data, tmp / "home", progress=lambda _: None)
     return metrics_from_evaluation(result.evaluation), time.perf_counter() - start
 
 

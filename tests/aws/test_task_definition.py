@@ -10,7 +10,7 @@ import json
 import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
 from evaluate import champion_log_loss_limit
-from fixtures.tasks import CHURN_CONFIG
+from fixtures.tasks import CHURN_CONFIG, project_config
 from test_parity import resolve
 
 from mlops.core.config import load_config
@@ -21,10 +21,10 @@ pytestmark = pytest.mark.aws
 
 
 @pytest.fixture(scope="module")
-def churn():
+def churn(tmp_path_factory):
     from model_build.pipeline import Target, render_pipeline
 
-    cfg = load_config(CHURN_CONFIG)
+    cfg = load_config(project_config(CHURN_CONFIG, tmp_path_factory.mktemp("churn")))
     target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
     definition = json.loads(render_pipeline(cfg, target).definition)
     return cfg, build_graph(cfg), definition, pipeline_steps(definition)

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from _serving import deploy_config_copy
-from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame, rent_frame
+from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame, project_config, rent_frame
 
 from mlops.cli import run
 from mlops.local.endpoints import read_endpoint, stop_all_servers
@@ -46,7 +46,7 @@ def invoke(url: str, body: bytes, content_type: str, accept: str) -> bytes:
 def test_classifier_from_data_to_prod(project, tmp_path, capsys):
     data = tmp_path / "churn.csv"
     churn_frame(4000, seed=11).to_csv(data, index=False)
-    config = ("--config", str(CHURN_CONFIG))
+    config = ("--config", str(project_config(CHURN_CONFIG, tmp_path)))
     code, out, err = mlops(capsys, "pipeline", "run", "--data", str(data), *config)
     assert code == 0, err
     assert "gate:    auc" in out and "gate:    log_loss" in out
@@ -94,7 +94,7 @@ def test_classifier_from_data_to_prod(project, tmp_path, capsys):
 def test_regression_with_string_categories_from_data_to_staging(project, tmp_path, capsys):
     data = tmp_path / "rent.csv"
     rent_frame(4000, seed=12).to_csv(data, index=False)
-    config = ("--config", str(RENT_CONFIG))
+    config = ("--config", str(project_config(RENT_CONFIG, tmp_path)))
     code, out, err = mlops(capsys, "pipeline", "run", "--data", str(data), *config)
     assert code == 0, err
     metrics = json.loads(mlops(capsys, "models", "describe", "1", "--json", *config)[1])["metrics"]
@@ -119,7 +119,13 @@ def test_a_target_that_is_not_binary_is_one_line_and_exit_2(
     data = tmp_path / "bad.csv"
     change(churn_frame(500, seed=1)).to_csv(data, index=False)
     code, _, err = mlops(
-        capsys, "pipeline", "run", "--data", str(data), "--config", str(CHURN_CONFIG)
+        capsys,
+        "pipeline",
+        "run",
+        "--data",
+        str(data),
+        "--config",
+        str(project_config(CHURN_CONFIG, tmp_path)),
     )
     assert code == 2
     assert message in err
