@@ -131,3 +131,15 @@ def test_a_target_that_is_not_binary_is_one_line_and_exit_2(
     assert message in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (home / "runs").exists()  # refused before any step ran
+
+
+def test_the_suite_refuses_a_category_outside_its_set(home, tmp_path, capsys):
+    data = tmp_path / "new-plan.csv"
+    churn_frame(400, seed=3).assign(plan="enterprise").to_csv(data, index=False)
+    config = str(project_config(CHURN_CONFIG, tmp_path))
+    code, out, _ = mlops(
+        capsys, "data", "validate", str(data), "--config", config,
+        "--report-dir", str(tmp_path / "reports"),
+    )  # fmt: skip
+    assert code == 1
+    assert "plan" in out and "expect_column_values_to_be_in_set" in out

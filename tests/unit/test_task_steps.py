@@ -289,3 +289,19 @@ def test_evaluate_refuses_a_champion_of_another_task(churn_model, tmp_path):
                 "--champion-dir", str(archive.parent), "--evaluation-dir", str(tmp_path / "out"),
             ]
         )  # fmt: skip
+
+
+def test_behaviour_a_basic_plan_and_more_support_calls_churn_more(churn_model):
+    """The generator's direction, learned: other values fixed, the basic plan and more calls
+    to support raise the churn probability; the region west vs north does not matter much."""
+    model, _ = churn_model
+    rows = [
+        {"tenure_months": 20, "monthly_charges": 70, "plan": plan, "region": region,
+         "support_calls": calls}
+        for plan, region, calls in (("basic", "north", 1), ("premium", "north", 1),
+                                    ("basic", "north", 5), ("basic", "west", 1))
+    ]  # fmt: skip
+    basic, premium, many_calls, west = predict(json.dumps(rows), "application/json", model)
+    assert basic > premium + 0.1
+    assert many_calls > basic + 0.1
+    assert abs(west - basic) < 0.1
