@@ -51,6 +51,8 @@ TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
 MAX_MSE = "MaxMse"
 MIN_R2 = "MinR2"
 MAX_REGRESSION_PCT = "MaxRegressionPct"
+MIN_AUC = "MinAuc"
+MAX_LOG_LOSS = "MaxLogLoss"
 GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
@@ -408,14 +410,26 @@ class _Renderer:
             TRAINING_INSTANCE_TYPE: p.ParameterString(
                 TRAINING_INSTANCE_TYPE, sm.training_instance_type
             ),
-            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
-            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
+            **self.gate_parameters(),
             MAX_REGRESSION_PCT: p.ParameterFloat(MAX_REGRESSION_PCT, gate.max_regression_pct),
             GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
             PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
             DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
         }
         return values
+
+    def gate_parameters(self) -> dict[str, Any]:
+        """The task's gate thresholds as pipeline parameters."""
+        p, gate = self.sdk.parameters, self.graph.gate
+        if gate.task == "binary_classification":
+            return {
+                MIN_AUC: p.ParameterFloat(MIN_AUC, gate.min_auc),
+                MAX_LOG_LOSS: p.ParameterFloat(MAX_LOG_LOSS, gate.max_log_loss),
+            }
+        return {
+            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
+            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
+        }
 
     def output_uri(self, step: Step, output: str) -> Any:
         """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>`."""
@@ -604,6 +618,9 @@ class _Renderer:
         def metric(path: str) -> Any:
             return sdk.JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
 
+        if self.graph.gate.task == "binary_classification":
+            return self.classification_gate_step(metric)
+
         mse = metric("regression_metrics.mse.value")
         r2 = metric("regression_metrics.r2.value")
         champion_limit = metric("champion_mse_limit")
@@ -634,6 +651,42 @@ class _Renderer:
                 c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
             ],
             if_steps=[self.register_step()] if self.target.registers else [],
+            else_steps=[failed],
+        )
+
+    def classification_gate_step(self, metric: Any) -> Any:
+        """auc >= MinAuc, log_loss <= MaxLogLoss, log_loss <= champion_log_loss_limit."""
+        sdk, c = self.sdk, self.sdk.conditions
+        auc = metric("binary_classification_metrics.auc.value")
+        log_loss = metric("binary_classification_metrics.log_loss.value")
+        champion_limit = metric("champion_log_loss_limit")
+        failed = sdk.FailStep(
+            name=FAIL_STEP,
+            error_message=sdk.Join(
+                on="",
+                values=[
+                    "quality gate failed: needs auc >= ",
+                    self.params[MIN_AUC],
+                    ", log_loss <= ",
+                    self.params[MAX_LOG_LOSS],
+                    " and log_loss <= champion_log_loss_limit ",
+                    champion_limit,
+                    "; got auc ",
+                    auc,
+                    ", log_loss ",
+                    log_loss,
+                ],
+            ),
+        )
+        return sdk.ConditionStep(
+            name=GATE_STEP,
+            description="the quality gate of mlops/core/gate.py, with the same thresholds",
+            conditions=[
+                c.ConditionGreaterThanOrEqualTo(left=auc, right=self.params[MIN_AUC]),
+                c.ConditionLessThanOrEqualTo(left=log_loss, right=self.params[MAX_LOG_LOSS]),
+                c.ConditionLessThanOrEqualTo(left=log_loss, right=champion_limit),
+            ],
+            if_steps=[self.register_step()],
             else_steps=[failed],
         )
 

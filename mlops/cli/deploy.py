@@ -48,7 +48,7 @@ def _say(line: str) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from mlops.core.smoke import rows_for_version, smoke_test_endpoint
+    from mlops.core.smoke import rows_for_version, smoke_limit, smoke_test_endpoint
     from mlops.local.deploy_history import record_smoke_test
     from mlops.local.endpoints import read_endpoint
 
@@ -70,7 +70,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         rows = rows_for_version(version, home(), cfg.smoke_test.rows)
     number = version.version
     print(f"smoke test of {args.stage} (version {number}, {url or name}): {rows.source}")
-    result = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, url)
+    result = smoke_test_endpoint(name, rows, smoke_limit(cfg), url)
     if url:
         record_smoke_test(home(), cfg.model_package_group, args.stage, number, url, result)
     if args.json:

@@ -26,6 +26,11 @@ class DataConfig(_Section):
     target: str
     expectation_suite: str
     max_file_mb: float = Field(default=2048, gt=0)
+    # String-valued features, encoded by XGBoost's native categorical support.
+    categorical_features: list[str] = []
+    # Levels kept per categorical feature (the most frequent in training); rarer levels
+    # are answered as missing values.
+    max_categories: int = Field(default=256, ge=2)
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -33,6 +38,9 @@ class DataConfig(_Section):
             raise ValueError(f"target {self.target!r} is also listed as a feature")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features contain duplicates")
+        unknown = [c for c in self.categorical_features if c not in self.features]
+        if unknown:
+            raise ValueError(f"categorical_features {unknown} are not in features")
         return self
 
 
@@ -62,9 +70,12 @@ class TrainConfig(_Section):
 
 
 class GateConfig(_Section):
-    max_mse: float = Field(gt=0)
-    min_r2: float = Field(le=1)
+    # regression: max_mse and min_r2; binary_classification: min_auc and max_log_loss.
+    max_mse: float | None = Field(default=None, gt=0)
+    min_r2: float | None = Field(default=None, le=1)
     max_regression_pct: float = Field(ge=0)
+    min_auc: float | None = Field(default=None, ge=0, le=1)
+    max_log_loss: float | None = Field(default=None, gt=0)
 
 
 class DriftConfig(_Section):
@@ -76,6 +87,22 @@ class DriftConfig(_Section):
 class SmokeTestConfig(_Section):
     rows: int = Field(default=20, ge=1)
     max_mape_pct: float = Field(default=10.0, gt=0)
+    # binary_classification: the held-out rows' accuracy at the decision threshold.
+    min_accuracy: float = Field(default=0.7, ge=0, le=1)
+
+
+class ClassificationConfig(_Section):
+    """binary_classification only: which label is positive, and where a probability becomes it."""
+
+    positive_label: str | None = None  # None: the larger of the two labels (1, "yes", "true")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):  # YAML reads unquoted yes/no/true/false as booleans
+            raise ValueError('quote the label (e.g. "yes"): unquoted, YAML reads it as a boolean')
+        return str(value) if isinstance(value, int | float) else value
 
 
 # More than one instance would do nothing useful: every processing instance would read the
@@ -103,6 +130,14 @@ class SageMakerConfig(_Section):
         return count
 
 
+TASKS = ("regression", "binary_classification")
+# The gate thresholds each task needs.
+GATE_KEYS = {
+    "regression": ("max_mse", "min_r2"),
+    "binary_classification": ("min_auc", "max_log_loss"),
+}
+
+
 class Config(_Section):
     model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     data: DataConfig
@@ -112,6 +147,15 @@ class Config(_Section):
     drift: DriftConfig
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    task: Literal["regression", "binary_classification"] = "regression"
+    classification: ClassificationConfig = ClassificationConfig()
+
+    @model_validator(mode="after")
+    def _gate_fits_the_task(self) -> Config:
+        missing = [k for k in GATE_KEYS[self.task] if getattr(self.gate, k) is None]
+        if missing:
+            raise ValueError(f"gate.{missing[0]}: Field required for task {self.task}")
+        return self
 
     @property
     def columns(self) -> list[str]:

@@ -39,7 +39,7 @@ from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
-from mlops.core.smoke import SmokeRows, smoke_test_endpoint
+from mlops.core.smoke import SmokeRows, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig, load_stage_config
 from mlops.sagemaker.pipeline_run import BUCKET_ENV, ROLE_ENV
 from mlops.sagemaker.registry import aws_errors, split_s3_uri
@@ -311,7 +311,7 @@ def deploy_stage(
     if not name:
         raise MlopsError(f"stack {result.stack_name} has no EndpointName output")
     rows = held_out_rows(s3, version, cfg.smoke_test.rows)
-    smoke = (smoke_test or smoke_test_endpoint)(name, rows, cfg.smoke_test.max_mape_pct, None)
+    smoke = (smoke_test or smoke_test_endpoint)(name, rows, smoke_limit(cfg), None)
     progress(smoke.summary())
     if not smoke.passed:
         raise MlopsError(
@@ -390,7 +390,7 @@ class SageMakerDeployer:
         version, name = self.live("staging")
         check_promotable(version, prod_config)
         rows = self.smoke_rows(version, self.cfg.smoke_test.rows)
-        smoke = smoke_test_endpoint(name, rows, self.cfg.smoke_test.max_mape_pct, None)
+        smoke = smoke_test_endpoint(name, rows, smoke_limit(self.cfg), None)
         if not smoke.passed:
             raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
         return version
