@@ -8,12 +8,16 @@ from pathlib import Path
 
 from mlops.cli.backends import BACKENDS
 from mlops.core.config import Config, load_config
+from mlops.core.errors import UsageError
 from mlops.core.paths import mlops_home
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--config", type=Path, default=None, help="config file (default: model_build/config.yaml)"
+        "--config",
+        type=Path,
+        default=None,
+        help="config file (default: $MLOPS_CONFIG, else model_build/config.yaml)",
     )
 
 
@@ -25,6 +29,15 @@ def add_backend_arg(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
+
+
+def data_or_sample(cfg: Config, data: str | Path | None) -> str | Path:
+    """The data a command was given, else the config's committed sample."""
+    if data:
+        return data
+    if cfg.sample_file is None:
+        raise UsageError("no --data given and the config names no data.sample")
+    return cfg.sample_file
 
 
 def home() -> Path:

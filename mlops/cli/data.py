@@ -10,17 +10,28 @@ from pathlib import Path
 from mlops.cli.common import add_config_arg, config_from, home
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
-from mlops.core.paths import REPO_ROOT, REPORTS_DIR
+from mlops.core.paths import REPORTS_DIR
 
 DEFAULT_REPORT_DIR = REPORTS_DIR
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from mlops.core.datagen import generate_houses
+    import pandas as pd
+
+    from mlops.core.datagen import COLUMNS, generate_houses, resample
 
     if args.rows < 1:
         raise UsageError("--rows must be at least 1")
-    df = generate_houses(args.rows, args.seed)
+    cfg = config_from(args)
+    if cfg.columns == COLUMNS:
+        df = generate_houses(args.rows, args.seed)
+    elif cfg.sample_file and cfg.sample_file.is_file():
+        df = resample(pd.read_csv(cfg.sample_file), args.rows, args.seed)
+    else:
+        raise UsageError(
+            "the built-in generator knows the house-price example only; for other data it "
+            f"draws from data.sample, and there is none ({cfg.sample_file})"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     print(f"wrote {len(df)} rows to {args.out}")
@@ -28,8 +39,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def suite_path(cfg: Config) -> Path:
-    """The expectation suite config names (relative paths are from the repository root)."""
-    return REPO_ROOT / cfg.data.expectation_suite
+    """The expectation suite config names (relative paths are from the project root)."""
+    return cfg.suite_file
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -131,13 +142,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     gen = data_sub.add_parser(
         "generate",
-        help="write sample house-price data with the reference schema",
-        description="Sample data: the reference schema, realistic ranges, a noisy "
-        "linear price; the same seed gives the same file.",
+        help="write sample data with the config's schema",
+        description="Sample data with the config's columns; the same seed gives the same "
+        "file. For the house-price example: realistic ranges and a noisy linear price. "
+        "For any other data set: rows drawn with replacement from data.sample.",
     )
     gen.add_argument("--rows", type=int, required=True, help="number of rows")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    add_config_arg(gen)
     gen.set_defaults(func=cmd_generate)
 
     val = data_sub.add_parser(
