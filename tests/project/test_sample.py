@@ -6,6 +6,7 @@ too few rows, a shifted mean, a constant column)."""
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import date
 
@@ -38,10 +39,11 @@ def put(column: str, value) -> Corruption:
     return corrupt
 
 
-def outside(low, high) -> float:
-    """A number just outside [low, high]: below low when there is one, else above high."""
+def outside(low, high) -> int:
+    """A whole number (it fits integer columns too) outside [low, high]: below low when
+    there is one, else above high."""
     span = abs((high if high is not None else 0) - (low if low is not None else 0)) or 1.0
-    return low - 0.5 * span - 1 if low is not None else high + 0.5 * span + 1
+    return math.floor(low - 0.5 * span - 1) if low is not None else math.ceil(high + 0.5 * span + 1)
 
 
 def corruptions(expectation: dict, sample: pd.DataFrame, params: dict) -> dict[str, Corruption]:
