@@ -17,14 +17,13 @@ import numpy as np
 import pandas as pd
 
 from mlops.core.errors import UsageError
+from mlops.core.uncertainty import bootstrap_intervals, small_test_warning
 
 # `--task` choices; the classification work adds its own here.
 TASKS = ("regression",)
 MIN_ROWS = 100  # a 60/20/20 split of fewer leaves under 20 held-out rows
 SAMPLE_ROWS = 5_000  # the committed sample stays small
-SMALL_TEST_ROWS = 200  # below this the gate's figures move by more than they decide
 MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
-BOOTSTRAP_ROUNDS = 1_000
 RANGE_MARGIN = 0.5  # suite bounds: observed range widened by half its span each side
 SUITE_MAX_ROWS = 10_000_000
 
@@ -258,18 +257,6 @@ def r2(y: np.ndarray, pred: np.ndarray) -> float:
     return 1.0 - float(((y - pred) ** 2).sum()) / total if total > 0 else 0.0
 
 
-def bootstrap(y: np.ndarray, pred: np.ndarray, seed: int = 0) -> dict:
-    """95 % intervals of MSE and R² over resamples of the held-out rows."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(y), (BOOTSTRAP_ROUNDS, len(y)))
-    mse = np.mean((y[draws] - pred[draws]) ** 2, axis=1)
-    r2s = np.array([r2(y[d], pred[d]) for d in draws])
-    return {
-        "mse_interval": [float(v) for v in np.percentile(mse, [2.5, 97.5])],
-        "r2_interval": [float(v) for v in np.percentile(r2s, [2.5, 97.5])],
-    }
-
-
 def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) -> float:
     """The MAPE that `rows` held-out rows exceed in 1 % of draws, with a fifth more room."""
     rng = np.random.default_rng(seed)
@@ -327,8 +314,9 @@ def calibrate(
         "mse": float(np.mean((y_test - pred) ** 2)),
         "r2": r2(y_test, pred),
         "mape_pct": mape_pct(y_test, pred),
-        **bootstrap(y_test, pred),
     }
+    intervals = bootstrap_intervals(y_test, pred)
+    baseline["mse_interval"], baseline["r2_interval"] = intervals["mse"], intervals["r2"]
     naive = {
         "mse": float(np.mean((y_test - naive_pred) ** 2)),
         "r2": r2(y_test, naive_pred),
@@ -343,12 +331,9 @@ def calibrate(
             "between them; look at the features before trusting the gate"
         )
     min_r2 = max(0.0, _round(baseline["r2_interval"][0] - 0.02, down=True))
-    if len(test) < SMALL_TEST_ROWS:
-        low, high = baseline["mse_interval"]
-        warnings.append(
-            f"only {len(test)} held-out rows: the test MSE's 95 % interval is {low:.4g} to "
-            f"{high:.4g}, so the gate cannot tell apart models closer than that"
-        )
+    small = small_test_warning(len(test), intervals)
+    if small:
+        warnings.append(small)
     rows = min(smoke_rows, len(test))
     return Calibration(
         test_rows=len(test),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
+from mlops.core.uncertainty import small_test_warning
 
 METRICS = ("mse", "rmse", "mae", "r2")
 HIGHER_IS_BETTER = frozenset({"r2"})
@@ -95,6 +96,8 @@ class Report:
     drift: DataSection = DataSection("Data drift", NOT_RUN)
     plots: tuple[str, ...] = ()
     artifact_url: str = ""
+    # The challenger's 95 % bootstrap intervals over the held-out rows, per metric.
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -268,6 +271,18 @@ def metrics_table(report: Report) -> list[str]:
     return lines
 
 
+def interval_lines(report: Report) -> list[str]:
+    """The challenger's bootstrap intervals, and a warning when the held-out set is small."""
+    if not report.intervals:
+        return []
+    spans = ", ".join(
+        f"{name} {fmt(low)} to {fmt(high)}" for name, (low, high) in report.intervals.items()
+    )
+    lines = ["", f"Challenger, 95 % bootstrap interval over these rows: {spans}."]
+    warning = small_test_warning(report.rows, report.intervals)
+    return lines + (["", f"⚠️ {warning}."] if warning else [])
+
+
 def gate_lines(report: Report) -> list[str]:
     if report.verdict is not None:
         lines = [f"- {'✅' if c.passed else '❌'} {c}" for c in report.verdict.checks]
@@ -369,6 +384,7 @@ def _render(report: Report) -> str:
             "",
             *metrics_table(report),
         ]
+        lines += interval_lines(report)
         if report.champion is None:
             lines += ["", report.champion_note or "No champion: challenger only."]
     lines += ["", "### Quality gate", "", *gate_lines(report)]

@@ -23,6 +23,7 @@ from mlops.core.report import (
     regression_metrics,
     run_url,
 )
+from mlops.core.uncertainty import bootstrap_intervals
 from mlops.local.champion import resolve_champion
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import MODEL_ARCHIVE, output_dir
@@ -210,5 +211,6 @@ def build_report(
         champion_lineage=lineage_of(champion) if champion_metrics else None,
         plots=tuple(p.name for p in plots),
         artifact_url=run_url(env),
+        intervals=bootstrap_intervals(y, challenger_pred),
         **sections,
     )
