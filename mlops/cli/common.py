@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from mlops.cli.backends import BACKENDS
@@ -31,12 +32,15 @@ def config_from(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None))
 
 
+DATA_ENV = "MLOPS_DATA_FILE"  # CI sets it from a repository variable; empty means unset
+
+
 def data_or_sample(cfg: Config, data: str | Path | None) -> str | Path:
-    """The data a command was given, else the config's committed sample."""
-    if data:
-        return data
+    """The data a command was given, else $MLOPS_DATA_FILE, else the committed sample."""
+    if data or os.environ.get(DATA_ENV):
+        return data or os.environ[DATA_ENV]
     if cfg.sample_file is None:
-        raise UsageError("no --data given and the config names no data.sample")
+        raise UsageError(f"no --data given, ${DATA_ENV} unset and the config names no data.sample")
     return cfg.sample_file
 
 

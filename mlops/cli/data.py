@@ -7,7 +7,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlops.cli.common import add_config_arg, config_from, home
+from mlops.cli.common import DATA_ENV, add_config_arg, config_from, data_or_sample, home
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.paths import REPORTS_DIR
@@ -35,6 +35,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     print(f"wrote {len(df)} rows to {args.out}")
+    return 0
+
+
+def cmd_path(args: argparse.Namespace) -> int:
+    path = Path(data_or_sample(config_from(args), None)).resolve()
+    print(f"{args.key}={path}" if args.key else path)
     return 0
 
 
@@ -152,6 +158,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
     add_config_arg(gen)
     gen.set_defaults(func=cmd_generate)
+
+    path = data_sub.add_parser(
+        "path",
+        help="print the data file the commands use by default",
+        description=f"Print the data file commands use when given none: ${DATA_ENV} when "
+        "set (CI sets it from the repository variable of the same name), else the "
+        "committed sample (data.sample in the config).",
+    )
+    path.add_argument(
+        "--key", help="print KEY=PATH (a line for $GITHUB_OUTPUT) instead of the path alone"
+    )
+    add_config_arg(path)
+    path.set_defaults(func=cmd_path)
 
     val = data_sub.add_parser(
         "validate",

@@ -77,3 +77,15 @@ def test_pipeline_run_without_data_or_sample_fails_in_one_line(config_file, home
     assert run(["pipeline", "run", "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "data.sample" in err
+
+
+def test_data_path_prints_the_sample_or_mlops_data_file(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("MLOPS_DATA_FILE", raising=False)
+    assert run(["data", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(load_config().sample_file)
+    monkeypatch.setenv("MLOPS_DATA_FILE", "")  # an unset repository variable
+    assert run(["data", "path", "--key", "file"]) == 0
+    assert capsys.readouterr().out.strip() == f"file={load_config().sample_file}"
+    monkeypatch.setenv("MLOPS_DATA_FILE", str(tmp_path / "other.csv"))
+    assert run(["data", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / "other.csv")
