@@ -227,7 +227,7 @@ def print_written(name: str, files: dict[Path, str], sample_rows: int, suite: di
         print(f"  {stage}: endpoint and stack {endpoint_name(name, stage)}")
     print(
         f"  AWS bootstrap: aws cloudformation deploy --stack-name {name}-bootstrap "
-        f"--template-file model_deploy/bootstrap.yml --capabilities CAPABILITY_NAMED_IAM "
+        f"--template-file model_deploy/bootstrap.yml --capabilities CAPABILITY_IAM "
         f"--parameter-overrides ModelPackageGroupName={name} GitHubOrg=... GitHubRepo=..."
     )
     print("review before committing:")
