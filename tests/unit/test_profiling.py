@@ -108,7 +108,7 @@ def test_a_small_held_out_set_is_warned_about_with_its_interval():
 
 
 @pytest.mark.parametrize(
-    ("text", "name"), [("House Prices 2024.csv", "house-prices-2024-csv"), ("diabetes", "diabetes")]
+    ("text", "name"), [("Energy Use 2024.csv", "energy-use-2024-csv"), ("diabetes", "diabetes")]
 )
 def test_project_name(text, name):
     assert profiling.project_name(text) == name
