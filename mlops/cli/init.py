@@ -83,13 +83,19 @@ smoke_test:
 behaviour:
   # REVIEW: features the prediction must not go down (or up) with, all else equal;
   # tests/project/ checks them on the model trained from the sample.
+  # Rank correlation with the target (candidates, not proof): {candidates}
   monotonic_increasing: []
   monotonic_decreasing: []
 """
 
 
 def render_config(
-    name: str, source: str, prof: profiling.Profile, cal: profiling.Calibration, suite: str
+    name: str,
+    source: str,
+    prof: profiling.Profile,
+    cal: profiling.Calibration,
+    suite: str,
+    candidates: dict[str, float],
 ) -> str:
     b, n = cal.baseline, cal.naive
     left_out = ", ".join(f"{c} ({why})" for c, why in prof.left_out.items()) or "nothing"
@@ -119,6 +125,7 @@ def render_config(
         smoke_rows=cal.smoke_rows,
         b_mape=b["mape_pct"],
         max_mape_pct=cal.max_mape_pct,
+        candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
     )
 
 
@@ -177,10 +184,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     print_calibration(cal)
 
+    candidates = profiling.monotonic_candidates(df, prof.feature_names, prof.target.name)
     suite = profiling.starter_suite(prof, name.replace("-", "_"), args.data.name)
     sample = profiling.sample_rows(df, prof.columns)
     files = {
-        config_file: render_config(name, args.data.name, prof, cal, suite_rel),
+        config_file: render_config(name, args.data.name, prof, cal, suite_rel, candidates),
         suite_file: json.dumps(suite, indent=2) + "\n",
         sample_file: sample.to_csv(index=False),
     }

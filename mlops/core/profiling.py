@@ -347,6 +347,18 @@ def calibrate(
     )
 
 
+def monotonic_candidates(
+    df: pd.DataFrame, features: list[str], target: str, min_abs: float = 0.3
+) -> dict[str, float]:
+    """Features whose rank correlation with the target is at least `min_abs` in size,
+    strongest first: candidates for behaviour.monotonic_*, for a person to confirm."""
+    rho = df[features].corrwith(df[target], method="spearman").dropna()
+    strong = rho[rho.abs() >= min_abs]
+    return {
+        str(k): round(float(v), 2) for k, v in strong.sort_values(key=abs, ascending=False).items()
+    }
+
+
 def project_name(text: str) -> str:
     """A model package group name from free text: lower case, letters, digits, dashes."""
     name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].strip("-")

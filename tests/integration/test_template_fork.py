@@ -123,6 +123,7 @@ def test_a_fork_with_its_own_data_is_green_with_config_edits_only(tmp_path, fork
     # The review: declare that progression must not fall as bmi rises.
     config = fork / "model_build" / "config.yaml"
     text = config.read_text()
+    assert re.search(r"candidates, not proof\): bmi \+0\.\d\d", text)  # the strongest
     config.write_text(text.replace("monotonic_increasing: []", "monotonic_increasing: [bmi]"))
 
     pytest_argv = ["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/project"]

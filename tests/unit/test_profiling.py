@@ -114,3 +114,10 @@ def test_project_name(text, name):
     assert profiling.project_name(text) == name
     with pytest.raises(UsageError):
         profiling.project_name("***")
+
+
+def test_monotonic_candidates_are_the_strongly_rank_correlated_features():
+    df = data(500)
+    candidates = profiling.monotonic_candidates(df, ["dose", "group", "record"], "response")
+    assert next(iter(candidates)) == "dose" and candidates["dose"] > 0.8
+    assert "record" not in candidates  # an ID has no rank correlation with the response
