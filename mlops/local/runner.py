@@ -182,7 +182,7 @@ def run_pipeline(
     """Run every step, check the gate, register the model. Raises on failure, registering nothing."""
     data_file = Path(data_file)
     check_data_file(data_file)
-    suite_file = REPO_ROOT / cfg.data.expectation_suite
+    suite_file = cfg.suite_file
     if not suite_file.is_file():
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"
