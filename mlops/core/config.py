@@ -163,7 +163,8 @@ GATE_KEYS = {
 
 
 class Config(_Section):
-    model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    # Lower case: SageMaker lower-cases names in ARNs, and IAM compares them case-sensitively.
+    model_package_group: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,62}$")
     data: DataConfig
     preprocess: PreprocessConfig
     train: TrainConfig
