@@ -87,6 +87,16 @@ class SageMakerConfig(_Section):
     xgboost_image_version: str = "3.2-0"
 
 
+class FeatureStoreConfig(_Section):
+    """The project's feature group (`mlops features ...`); unset, those commands refuse."""
+
+    record_id: str | None = None  # the column naming a record (an entity)
+    event_time: str | None = None  # the column saying when a record's values were true
+    # Event times later than now + this are refused as clock or parsing errors.
+    future_tolerance_seconds: float = Field(default=300, ge=0)
+    feature_group: str | None = None  # default: model_package_group
+
+
 class Config(_Section):
     model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
     data: DataConfig
@@ -96,6 +106,7 @@ class Config(_Section):
     drift: DriftConfig
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
 
     @property
     def columns(self) -> list[str]:
