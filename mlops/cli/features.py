@@ -100,6 +100,18 @@ def take_snapshot(
     return store.snapshot(resolve_as_of(as_of, datetime.now(UTC)), out, training=training)
 
 
+def snapshot_for_training(cfg: Config, args: argparse.Namespace) -> tuple[Path, dict]:
+    """`pipeline run --from-feature-store`: the snapshot file and its lineage entry."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    out = home() / "feature_store" / "snapshots" / f"{stamp}.csv"
+    snap = take_snapshot(cfg, args.backend, args.as_of, out, True, args)
+    print(
+        f"feature snapshot: {snap.rows} records of {snap.feature_group!r} as of "
+        f"{format_time(snap.as_of)} (sha256 {snap.sha256[:12]}) -> {out}"
+    )
+    return out, {"feature_snapshot": snap.lineage()}
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     snap = take_snapshot(config_from(args), args.backend, args.as_of, args.out, args.training, args)
     print(
@@ -115,6 +127,18 @@ def cmd_get(args: argparse.Namespace) -> int:
     if record is None:
         raise UsageError(f"no record {args.id!r} in feature group {spec.name!r}")
     print(json.dumps(record, indent=2, sort_keys=True))
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from mlops.sagemaker.feature_store import render_template
+
+    text = render_template(project_spec(config_from(args)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_name(f".{args.out.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(args.out)
+    print(f"wrote {args.out}: the feature group's CloudFormation template with its columns")
     return 0
 
 
@@ -175,3 +199,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     get.add_argument("id", metavar="ID", help="record id")
     add_store_args(get)
     get.set_defaults(func=cmd_get)
+
+    template = fsub.add_parser(
+        "template",
+        help="the feature group's CloudFormation template, with the project's columns",
+        description="Render model_deploy/feature-store.yml with the feature definitions "
+        "derived from the config and the suite's types (JSON), ready for "
+        "`aws cloudformation deploy --template-file FILE --parameter-overrides "
+        "ArtifactBucket=...`. Offline, no credentials.",
+    )
+    template.add_argument("--out", type=Path, required=True, metavar="FILE")
+    add_config_arg(template)
+    template.set_defaults(func=cmd_template)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mlops.cli.backends import open_pipeline_runner
 from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
 
 DEFAULT_DATA = REPO_ROOT / "data" / "house_prices.csv"
@@ -14,7 +15,14 @@ DEFAULT_DATA = REPO_ROOT / "data" / "house_prices.csv"
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    return open_pipeline_runner(args.backend, cfg, home(), args).run(args.data)
+    extra = None
+    if args.from_feature_store:
+        from mlops.cli.features import snapshot_for_training
+
+        args.data, extra = snapshot_for_training(cfg, args)
+    elif args.as_of:
+        raise UsageError("--as-of needs --from-feature-store")
+    return open_pipeline_runner(args.backend, cfg, home(), args).run(args.data, extra_lineage=extra)
 
 
 def cmd_definition(args: argparse.Namespace) -> int:
@@ -54,6 +62,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_backend_arg(run)
     add_config_arg(run)
     add_target_args(run)
+    run.add_argument(
+        "--from-feature-store",
+        action="store_true",
+        help="train on a point-in-time snapshot of the feature store instead of --data; "
+        "its as-of time, query and sha256 go into the version's lineage",
+    )
+    run.add_argument(
+        "--as-of", metavar="TIME", help="with --from-feature-store: snapshot time (default now)"
+    )
     run.add_argument("--git-commit", help="lineage: the commit (default: git rev-parse HEAD)")
     run.add_argument(
         "--wait",
