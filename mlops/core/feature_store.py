@@ -227,7 +227,7 @@ def check_records(df: pd.DataFrame, spec: FeatureGroupSpec, now: datetime) -> pd
     if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
         rows = out.index[ids.isna() | (ids.astype(str).str.strip() == "")]
         raise UsageError(f"empty record id ({spec.record_id}) in row(s) {_show(rows + 2)}")
-    out[spec.record_id] = ids.map(_id_text)
+    out[spec.record_id] = id_text(ids)
     raw_times = out[spec.event_time]
     times = pd.to_datetime(raw_times.astype(str), utc=True, errors="coerce", format="ISO8601")
     bad = times.isna()
@@ -258,11 +258,11 @@ def check_records(df: pd.DataFrame, spec: FeatureGroupSpec, now: datetime) -> pd
     return out.reset_index(drop=True)
 
 
-def _id_text(value: object) -> str:
+def id_text(ids: pd.Series) -> pd.Series:
     """Ids are text in the store; 7 and 7.0 (a pandas float column) both mean '7'."""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
+    if pd.api.types.is_float_dtype(ids) and (ids % 1 == 0).all():
+        ids = ids.astype("int64")
+    return ids.astype(str).str.strip()
 
 
 def check_as_of(as_of: datetime, earliest: datetime | None, group: str) -> None:

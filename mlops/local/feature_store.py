@@ -74,14 +74,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _json_value(value: object) -> object:
-    if isinstance(value, pd.Timestamp | datetime):
-        return format_time(value)
-    if hasattr(value, "item"):  # numpy scalars
-        return value.item()
-    return value
-
-
 class LocalFeatureStore:
     """`mlops.core.feature_store.FeatureStore` on this machine."""
 
@@ -201,11 +193,22 @@ class LocalFeatureStore:
         return int(new_ids), int(known)
 
     def _upsert_online(self, online: sqlite3.Connection, con: duckdb.DuckDBPyConnection) -> None:
-        """Latest version per id in; a stored later version is kept (the WHERE clause)."""
+        """Latest version per id in; a stored later version is kept (the WHERE clause).
+
+        DuckDB builds each record's JSON; `event_time` is fixed-width ISO text so that
+        SQLite's text comparison orders it as time.
+        """
         rid, et = q(self.spec.record_id), q(self.spec.event_time)
-        cols = self.spec.columns
+        pretty = (
+            f"CASE WHEN epoch_us({et}) % 1000000 = 0 THEN strftime({et}, '%Y-%m-%dT%H:%M:%SZ') "
+            f"ELSE strftime({et}, '%Y-%m-%dT%H:%M:%S.%fZ') END"
+        )
+        fields = ", ".join(
+            f"{q(c)} := {pretty if c == self.spec.event_time else q(c)}" for c in self.spec.columns
+        )
         latest = con.execute(
-            f"SELECT {', '.join(q(c) for c in cols)} FROM typed "
+            f"SELECT {rid}, strftime({et}, '%Y-%m-%dT%H:%M:%S.%fZ'), "
+            f"to_json(struct_pack({fields})) FROM typed "
             f"QUALIFY ROW_NUMBER() OVER (PARTITION BY {rid} ORDER BY {et} DESC) = 1"
         )
         sql = (
@@ -214,11 +217,7 @@ class LocalFeatureStore:
             "record = excluded.record WHERE excluded.event_time > records.event_time"
         )
         while batch := latest.fetchmany(50_000):
-            rows = []
-            for values in batch:
-                record = {c: _json_value(v) for c, v in zip(cols, values, strict=True)}
-                rows.append((values[0], record[self.spec.event_time], json.dumps(record)))
-            online.executemany(sql, rows)
+            online.executemany(sql, batch)
 
     def earliest(self) -> datetime | None:
         if not self._has_data():

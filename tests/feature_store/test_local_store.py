@@ -116,3 +116,11 @@ def test_a_failure_while_writing_leaves_no_partial_ingest(store, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         ingest(store, records(range(3), T2, seed=5))
     assert _state(store) == before  # no temp folder, online rows rolled back
+
+
+def test_online_store_orders_sub_second_event_times_as_times(store):
+    # Text order would put "...:00Z" after "...:00.500000Z"; the store must not.
+    ingest(store, records(range(1), "2026-01-01T00:00:00.500Z", seed=1))
+    ingest(store, records(range(1), "2026-01-01T00:00:00Z", seed=2))
+    assert store.get("c0")[EVENT_TIME] == "2026-01-01T00:00:00.500000Z"
+    assert store.get("c0")["AGE"] == int(records(range(1), "x", seed=1).loc[0, "AGE"])
