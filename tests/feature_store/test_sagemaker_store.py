@@ -283,3 +283,13 @@ def test_user_policy_grants_what_the_code_calls_and_no_wildcard_actions(spec):
     }
     assert not CALLED - granted
     assert not [a for a in granted if "*" in a]
+
+
+def test_template_command_writes_the_rendered_template(fs_config, tmp_path, capsys):
+    from mlops.cli import run
+
+    out = tmp_path / "fs.json"
+    assert run(["features", "template", "--out", str(out), "--config", str(fs_config)]) == 0
+    group = json.loads(out.read_text())["Resources"]["FeatureGroup"]["Properties"]
+    names = [d["FeatureName"] for d in group["FeatureDefinitions"]]
+    assert names == [RECORD_ID, EVENT_TIME, "AGE", "SIZE", "SCORE"]
