@@ -32,6 +32,16 @@ BATCH_LEVEL += ("expect_column_stdev", "expect_column_sum", "expect_column_quant
 BATCH_LEVEL += ("expect_column_min", "expect_column_max", "expect_column_proportion")
 
 
+EPILOG = """\
+example:
+  mlops features ingest --data january.csv        # first versions
+  mlops features ingest --data february.csv       # later event times: new versions
+  mlops features snapshot --as-of 2026-02-01 --out train.csv
+  mlops features get CUSTOMER-42
+  mlops pipeline run --from-feature-store --as-of 2026-02-01
+"""
+
+
 def load_suite(cfg: Config) -> dict:
     from stepkit import UnusableInput
     from stepkit.expectations import load_suite as read_suite
@@ -162,6 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "feature_store.event_time in the config name its id and event-time columns; the "
         "features and target are its other columns. Local backend: Parquet + DuckDB "
         "(offline) and SQLite (online) under $MLOPS_HOME/feature_store/.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fsub = features.add_subparsers(dest="features_command", required=True, metavar="COMMAND")
 

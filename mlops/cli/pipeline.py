@@ -19,6 +19,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.from_feature_store:
         from mlops.cli.features import snapshot_for_training
 
+        if args.data != DEFAULT_DATA:
+            raise UsageError("--data and --from-feature-store exclude each other")
+
         args.data, extra = snapshot_for_training(cfg, args)
     elif args.as_of:
         raise UsageError("--as-of needs --from-feature-store")

@@ -51,3 +51,9 @@ def test_pipeline_trains_on_a_snapshot_and_records_it(fs_config, home, write_csv
 def test_as_of_without_the_store_is_refused(fs_config, home, capsys):
     code = run(["pipeline", "run", "--as-of", "2026-01-01", "--config", str(fs_config)])
     assert code == 2 and "--as-of needs --from-feature-store" in capsys.readouterr().err
+
+
+def test_data_and_the_store_exclude_each_other(fs_config, home, capsys, tmp_path):
+    argv = ["pipeline", "run", "--from-feature-store", "--data", str(tmp_path / "x.csv")]
+    assert run([*argv, "--config", str(fs_config)]) == 2
+    assert "--data and --from-feature-store exclude each other" in capsys.readouterr().err
