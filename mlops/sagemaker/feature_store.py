@@ -154,11 +154,12 @@ class SageMakerFeatureStore:
         runtime: Any,
         athena: Any,
         workgroup: str,
+        s3: Any = None,
         workers: int = 8,
         poll_seconds: float = 2.0,
     ):
         self.spec = spec
-        self.sagemaker, self.runtime, self.athena = sagemaker, runtime, athena
+        self.sagemaker, self.runtime, self.athena, self.s3 = sagemaker, runtime, athena, s3
         self.workgroup, self.workers, self.poll_seconds = workgroup, workers, poll_seconds
 
     @classmethod
@@ -183,6 +184,7 @@ class SageMakerFeatureStore:
             boto3.client("sagemaker-featurestore-runtime", region_name=region),
             boto3.client("athena", region_name=region),
             workgroup,
+            boto3.client("s3", region_name=region),
         )
 
     # --- ingest and get ------------------------------------------------------------
@@ -234,8 +236,8 @@ class SageMakerFeatureStore:
             raise MlopsError(f"feature group {self.spec.name} has no offline store Glue table")
         return catalog["Database"], catalog["TableName"]
 
-    def query(self, sql: str, database: str) -> list[list[str]]:
-        """Run one Athena query to completion; rows as text, header row first."""
+    def run_query(self, sql: str, database: str) -> tuple[str, dict]:
+        """Run one Athena query to completion: (query id, its final QueryExecution)."""
         started = self.athena.start_query_execution(
             QueryString=sql,
             QueryExecutionContext={"Database": database},
@@ -251,11 +253,34 @@ class SageMakerFeatureStore:
         if state != "SUCCEEDED":
             reason = status["Status"].get("StateChangeReason", "no reason given")
             raise MlopsError(f"Athena query {qid} {state}: {reason}")
+        return qid, status
+
+    def query(self, sql: str, database: str) -> list[list[str]]:
+        """A small query's rows as text, header row first (paged through the API)."""
+        qid, _ = self.run_query(sql, database)
         rows: list[list[str]] = []
         pages = self.athena.get_paginator("get_query_results")
         for page in pages.paginate(QueryExecutionId=qid):
             for row in page["ResultSet"]["Rows"]:
                 rows.append([cell.get("VarCharValue", "") for cell in row["Data"]])
+        return rows
+
+    def download_result(self, status: dict, columns: list[str], dest: Path) -> int:
+        """Athena's result CSV, streamed from S3 (a million rows would be a thousand
+        GetQueryResults pages), with the config's column spelling as its header."""
+        location = status["ResultConfiguration"]["OutputLocation"]
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"]
+        lines = (line.decode("utf-8") for line in body.iter_lines(keepends=True))
+        reader = csv.reader(lines)
+        next(reader, None)  # Athena's header: Glue's lower-case names
+        with dest.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            rows = 0
+            for row in reader:
+                writer.writerow(row)
+                rows += 1
         return rows
 
     def snapshot(self, as_of: datetime, out: Path, training: bool = False) -> Snapshot:
@@ -269,14 +294,11 @@ class SageMakerFeatureStore:
         )
         columns = list(self.spec.value_columns) if training else self.spec.columns
         sql = athena_point_in_time_sql(self.spec, database, table, as_of, columns)
-        rows = self.query(sql, database)
+        _, status = self.run_query(sql, database)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            with tmp.open("w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(columns)  # the config's spelling, not Glue's lower case
-                writer.writerows(rows[1:])
+            rows = self.download_result(status, columns, tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -285,7 +307,7 @@ class SageMakerFeatureStore:
         return Snapshot(
             as_of=as_of,
             query=sql,
-            rows=len(rows) - 1,
+            rows=rows,
             sha256=sha,
             path=out,
             backend=self.backend,

@@ -124,3 +124,25 @@ def test_online_store_orders_sub_second_event_times_as_times(store):
     ingest(store, records(range(1), "2026-01-01T00:00:00Z", seed=2))
     assert store.get("c0")[EVENT_TIME] == "2026-01-01T00:00:00.500000Z"
     assert store.get("c0")["AGE"] == int(records(range(1), "x", seed=1).loc[0, "AGE"])
+
+
+def test_concurrent_ingests_of_the_same_versions_store_them_once(store, tmp_path):
+    # The duplicate check and the write happen under one lock: of two writers racing
+    # with the same (id, event time) pairs, exactly one lands.
+    from concurrent.futures import ThreadPoolExecutor
+
+    df = records(range(200), T1, seed=1)
+
+    def attempt(_):
+        try:
+            ingest(store, df)
+        except UsageError as exc:
+            return str(exc)
+        return "ok"
+
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = list(pool.map(attempt, range(4)))
+    assert outcomes.count("ok") == 1
+    assert all("already in the store" in o for o in outcomes if o != "ok")
+    assert len(list(store.offline.glob("ingest=*"))) == 1
+    assert len(snap(store, "2026-06-01T00:00:00+00:00", tmp_path / "s.csv")) == 200

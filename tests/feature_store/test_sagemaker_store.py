@@ -8,12 +8,14 @@ enough on a real account. Those stay unverified here.
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import UTC, datetime
 
 import boto3
 import pandas as pd
 import pytest
+from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 from cfnlint.api import ManualArgs, lint
 
@@ -49,7 +51,7 @@ def aws(monkeypatch):
         monkeypatch.setenv(key, value)
     clients = {
         name: boto3.client(name, region_name=REGION)
-        for name in ("sagemaker", "sagemaker-featurestore-runtime", "athena")
+        for name in ("sagemaker", "sagemaker-featurestore-runtime", "athena", "s3")
     }
     stubs = {name: Stubber(client) for name, client in clients.items()}
     for stub in stubs.values():
@@ -68,6 +70,7 @@ def store_of(spec, aws) -> SageMakerFeatureStore:
         clients["sagemaker-featurestore-runtime"],
         clients["athena"],
         workgroup="fs-fixture-features",
+        s3=clients["s3"],
         workers=1,  # Stubber answers in order: keep the calls in order
         poll_seconds=0,
     )
@@ -131,7 +134,11 @@ def test_get_returns_typed_values_or_none(spec, aws):
     assert store.get("zz") is None
 
 
-def _athena_query(stubs, qid: str, rows: list[list[str]], sql_contains: str | None = None):
+RESULTS = "s3://bucket/athena-results/fs-fixture"
+
+
+def _athena_query(stubs, qid: str, rows: list[list[str]] | None = None, csv_body: bytes = b""):
+    """One query: its rows through GetQueryResults, or its result file through S3."""
     athena = stubs["athena"]
     athena.add_response(
         "start_query_execution",
@@ -147,14 +154,23 @@ def _athena_query(stubs, qid: str, rows: list[list[str]], sql_contains: str | No
         {"QueryExecution": {"QueryExecutionId": qid, "Status": {"State": "RUNNING"}}},
         {"QueryExecutionId": qid},
     )
-    athena.add_response(
-        "get_query_execution",
-        {"QueryExecution": {"QueryExecutionId": qid, "Status": {"State": "SUCCEEDED"}}},
-        {"QueryExecutionId": qid},
-    )
-    result_rows = [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]
-    athena.add_response(
-        "get_query_results", {"ResultSet": {"Rows": result_rows}}, {"QueryExecutionId": qid}
+    done = {
+        "QueryExecutionId": qid,
+        "Status": {"State": "SUCCEEDED"},
+        "ResultConfiguration": {"OutputLocation": f"{RESULTS}/{qid}.csv"},
+    }
+    athena.add_response("get_query_execution", {"QueryExecution": done}, {"QueryExecutionId": qid})
+    if rows is not None:
+        result_rows = [{"Data": [{"VarCharValue": v} for v in row]} for row in rows]
+        athena.add_response(
+            "get_query_results", {"ResultSet": {"Rows": result_rows}}, {"QueryExecutionId": qid}
+        )
+        return
+    body = StreamingBody(io.BytesIO(csv_body), len(csv_body))
+    stubs["s3"].add_response(
+        "get_object",
+        {"Body": body},
+        {"Bucket": "bucket", "Key": f"athena-results/fs-fixture/{qid}.csv"},
     )
 
 
@@ -186,10 +202,11 @@ def test_snapshot_through_athena_writes_the_config_columns(spec, aws, tmp_path):
     _, stubs = aws
     _describe(stubs)
     _athena_query(stubs, "q-earliest", [["_col0"], ["2026-01-01T00:00:00.000Z"]])
+    # Athena's result file: every value quoted, Glue's lower-case header.
     _athena_query(
         stubs,
         "q-snapshot",
-        [["age", "size", "score"], ["41", "2.5", "30.5"], ["50", "3.0", "37.0"]],
+        csv_body=b'"age","size","score"\n"41","2.5","30.5"\n"50","3.0","37.0"\n',
     )
     out = tmp_path / "snap.csv"
     snap = store_of(spec, aws).snapshot(datetime(2026, 2, 1, tzinfo=UTC), out, training=True)
@@ -263,6 +280,7 @@ CALLED = {
     "athena:StartQueryExecution",
     "athena:GetQueryExecution",
     "athena:GetQueryResults",
+    "s3:GetObject",
 }
 
 
@@ -270,7 +288,7 @@ def test_user_policy_grants_what_the_code_calls_and_no_wildcard_actions(spec):
     import re
 
     source = (REPO_ROOT / "mlops" / "sagemaker" / "feature_store.py").read_text()
-    calls = set(re.findall(r"self\.(?:runtime|athena|sagemaker)\.(\w+)\(", source))
+    calls = set(re.findall(r"self\.(?:runtime|athena|sagemaker|s3)\.(\w+)\(", source))
     calls = (calls - {"get_paginator"}) | set(re.findall(r'get_paginator\("(\w+)"\)', source))
     camel = {"".join(p.title() for p in c.split("_")) for c in calls}
     assert camel == {a.split(":")[1] for a in CALLED}  # the list above is complete
