@@ -224,9 +224,10 @@ def check_records(df: pd.DataFrame, spec: FeatureGroupSpec, now: datetime) -> pd
         raise UsageError("no records to ingest")
     out = df[spec.columns].copy()
     ids = out[spec.record_id]
-    if ids.isna().any() or (ids.astype(str).str.strip() == "").any():
-        rows = out.index[ids.isna() | (ids.astype(str).str.strip() == "")]
-        raise UsageError(f"empty record id ({spec.record_id}) in row(s) {_show(rows + 2)}")
+    empty = ids.isna() | (ids.astype(str).str.strip() == "")
+    if empty.any():
+        lines = out.index[empty] + 2  # line numbers in a CSV file: the header is line 1
+        raise UsageError(f"empty record id ({spec.record_id}) on line(s) {_show(lines)}")
     out[spec.record_id] = id_text(ids)
     raw_times = out[spec.event_time]
     times = pd.to_datetime(raw_times.astype(str), utc=True, errors="coerce", format="ISO8601")

@@ -94,7 +94,10 @@ def test_clean_records_normalise_ids_and_times(spec):
             "unparsable or empty event time",
         ),
         (lambda df: df.assign(CUSTOMER=["a", "a", "b"]), "duplicate .* pair.*'a'"),
-        (lambda df: df.assign(CUSTOMER=["a", "", "b"]), "empty record id"),
+        (
+            lambda df: df.assign(CUSTOMER=["a", "", "b"]),
+            r"empty record id \(CUSTOMER\) on line\(s\) 3$",
+        ),
         (lambda df: df.iloc[:0], "no records"),
     ],
 )
