@@ -46,6 +46,7 @@ def read_run(run_dir: Path) -> RunRecord:
         gate_checks=tuple(gate.get("checks", ())),
         version=data.get("version"),
         data_file=data.get("data_file", ""),
+        feature_snapshot=data.get("feature_snapshot") or {},
     )
 
 
@@ -230,6 +231,7 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
         run.run_id,
         f"not registered ({why})",
         built["params"],
+        run.feature_snapshot,
     )
 
 

@@ -178,6 +178,7 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     champion: ModelVersion | None = None,
     graph: Graph | None = None,
+    extra_lineage: dict | None = None,
 ) -> RunResult:
     """Run every step, check the gate, register the model. Raises on failure, registering nothing."""
     data_file = Path(data_file)
@@ -199,6 +200,7 @@ def run_pipeline(
         progress(f"champion: version {champion.version} (scored on the same test rows)")
     sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
     summary: dict = {"run_id": run_id, "data_file": str(data_file), "steps": {}}
+    summary.update(extra_lineage or {})
     try:
         for index, step in enumerate(graph.steps, 1):
             progress(f"[{index}/{len(graph.steps)}] {step.name:<11} {step.description}")
@@ -222,7 +224,7 @@ def run_pipeline(
             model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
             evaluation=evaluation_dir / "evaluation.json",
             baseline=baseline_dir / "baseline.json",
-            lineage=lineage(cfg, data_file, run_id, data_sha256, backend="local"),
+            lineage=lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage),
         )
         summary.update(status="registered", version=version.version)
         return RunResult(run_id, run_dir, evaluation, verdict, version)
@@ -239,11 +241,15 @@ class LocalPipelineRunner:
     def __init__(self, cfg: Config, home: Path):
         self.cfg, self.home = cfg, home
 
-    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+    def run(
+        self, data: str, progress: Callable[[str], None] = print, extra_lineage: dict | None = None
+    ) -> int:
         from mlops.local.champion import resolve_champion  # reads deploy state, not preloaded
 
         champion = resolve_champion(self.cfg, self.home)
-        result = run_pipeline(self.cfg, Path(data), self.home, progress, champion=champion)
+        result = run_pipeline(
+            self.cfg, Path(data), self.home, progress, champion, extra_lineage=extra_lineage
+        )
         v = result.version
         print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")
         print(f"next: mlops models approve {v.version}   # a human approver's decision")
