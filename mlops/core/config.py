@@ -1,10 +1,15 @@
 """`model_build/config.yaml` loaded into small frozen, validated objects.
 
 A bad value fails with the key path and the reason (pydantic does the checking).
+Relative paths in a config (the suite, the sample) are relative to its project root:
+the folder that holds `model_build/` when the config sits there (the template's
+layout), else the config file's own folder; `load_config(path, root=...)` overrides.
+$MLOPS_CONFIG names another default config, as $MLOPS_HOME names another state dir.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -23,6 +29,7 @@ from mlops.core.paths import REPO_ROOT
 from mlops.core.xgboost_params import unknown_hyperparameter
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
+CONFIG_ENV = "MLOPS_CONFIG"
 
 
 class _Section(BaseModel):
@@ -39,6 +46,13 @@ class DataConfig(_Section):
     # a reviewed, versioned evaluation set (raw CSV with header, in the repo): challenger and
     # champion are both scored on it on every run, beside the new split
     golden: str | None = None
+    # String-valued features, encoded by XGBoost's native categorical support.
+    categorical_features: list[str] = []
+    # Levels kept per categorical feature (the most frequent in training); rarer levels
+    # are answered as missing values.
+    max_categories: int = Field(default=256, ge=2)
+    # A small committed data file: the demo, the project tests and PR CI run on it.
+    sample: str | None = None
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -46,6 +60,9 @@ class DataConfig(_Section):
             raise ValueError(f"target {self.target!r} is also listed as a feature")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features contain duplicates")
+        unknown = [c for c in self.categorical_features if c not in self.features]
+        if unknown:
+            raise ValueError(f"categorical_features {unknown} are not in features")
         return self
 
 
@@ -83,9 +100,12 @@ class TrainConfig(_Section):
 
 
 class GateConfig(_Section):
-    max_mse: float = Field(gt=0)
-    min_r2: float = Field(le=1)
+    # regression: max_mse and min_r2; binary_classification: min_auc and max_log_loss.
+    max_mse: float | None = Field(default=None, gt=0)
+    min_r2: float | None = Field(default=None, le=1)
     max_regression_pct: float = Field(ge=0)
+    min_auc: float | None = Field(default=None, ge=0, le=1)
+    max_log_loss: float | None = Field(default=None, gt=0)
 
 
 class DriftConfig(_Section):
@@ -97,6 +117,39 @@ class DriftConfig(_Section):
 class SmokeTestConfig(_Section):
     rows: int = Field(default=20, ge=1)
     max_mape_pct: float = Field(default=10.0, gt=0)
+    # binary_classification: the held-out rows' accuracy at the decision threshold.
+    min_accuracy: float = Field(default=0.7, ge=0, le=1)
+
+
+class ClassificationConfig(_Section):
+    """binary_classification only: which label is positive, and where a probability becomes it."""
+
+    positive_label: str | None = None  # None: the larger of the two labels (1, "yes", "true")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):  # YAML reads unquoted yes/no/true/false as booleans
+            raise ValueError('quote the label (e.g. "yes"): unquoted, YAML reads it as a boolean')
+        return str(value) if isinstance(value, int | float) else value
+
+
+# More than one instance would do nothing useful: every processing instance would read the
+# whole input and write the same outputs (the steps do not shard), and script-mode
+# training with xgboost.train is not distributed. Refused rather than silently paid for.
+ONE_INSTANCE = (
+    "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
+    "instances would repeat the same work"
+)
+
+
+class BehaviourConfig(_Section):
+    """What the model must do, checked by the project tests (tests/project/)."""
+
+    # The prediction must not go down when one of these features goes up (others fixed).
+    monotonic_increasing: list[str] = []
+    monotonic_decreasing: list[str] = []
 
 
 class SageMakerConfig(_Section):
@@ -107,9 +160,35 @@ class SageMakerConfig(_Section):
     sklearn_image_version: str = "1.9-0"
     xgboost_image_version: str = "3.2-0"
 
+    @field_validator("processing_instance_count", "training_instance_count")
+    @classmethod
+    def _one_instance(cls, count: int) -> int:
+        if count != 1:
+            raise ValueError(f"{count} {ONE_INSTANCE}")
+        return count
+
+
+TASKS = ("regression", "binary_classification")
+# The gate thresholds each task needs.
+GATE_KEYS = {
+    "regression": ("max_mse", "min_r2"),
+    "binary_classification": ("min_auc", "max_log_loss"),
+}
+
+
+class FeatureStoreConfig(_Section):
+    """The project's feature group (`mlops features ...`); unset, those commands refuse."""
+
+    record_id: str | None = None  # the column naming a record (an entity)
+    event_time: str | None = None  # the column saying when a record's values were true
+    # Event times later than now + this are refused as clock or parsing errors.
+    future_tolerance_seconds: float = Field(default=300, ge=0)
+    feature_group: str | None = None  # default: model_package_group
+
 
 class Config(_Section):
-    model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    # Lower case: SageMaker lower-cases names in ARNs, and IAM compares them case-sensitively.
+    model_package_group: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,62}$")
     data: DataConfig
     preprocess: PreprocessConfig
     train: TrainConfig
@@ -117,11 +196,51 @@ class Config(_Section):
     drift: DriftConfig
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    task: Literal["regression", "binary_classification"] = "regression"
+    classification: ClassificationConfig = ClassificationConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    _root: Path = PrivateAttr(default=REPO_ROOT)
+
+    @model_validator(mode="after")
+    def _gate_fits_the_task(self) -> Config:
+        missing = [k for k in GATE_KEYS[self.task] if getattr(self.gate, k) is None]
+        if missing:
+            raise ValueError(f"gate.{missing[0]}: Field required for task {self.task}")
+        return self
+
+    @model_validator(mode="after")
+    def _behaviour_names_features(self) -> Config:
+        b = self.behaviour
+        unknown = set(b.monotonic_increasing + b.monotonic_decreasing) - set(self.data.features)
+        if unknown:
+            raise ValueError(f"behaviour names columns that are not features: {sorted(unknown)}")
+        return self
 
     @property
     def columns(self) -> list[str]:
         """Columns of a raw data file, in order: the features, then the target."""
         return [*self.data.features, self.data.target]
+
+    @property
+    def root(self) -> Path:
+        """The project root that relative paths in this config start from."""
+        return self._root
+
+    def resolve(self, path: str | Path) -> Path:
+        return self._root / path
+
+    @property
+    def suite_file(self) -> Path:
+        return self.resolve(self.data.expectation_suite)
+
+    @property
+    def sample_file(self) -> Path | None:
+        return self.resolve(self.data.sample) if self.data.sample else None
+
+    @property
+    def golden_file(self) -> Path | None:
+        return self.resolve(self.data.golden) if self.data.golden else None
 
 
 def first_error(exc: ValidationError) -> str:
@@ -140,9 +259,19 @@ def yaml_error_line(exc: yaml.YAMLError) -> str:
     return where + (f"{problem} ({context})" if context else problem)
 
 
-def load_config(path: str | Path | None = None) -> Config:
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def project_root(config_path: Path) -> Path:
+    """The folder holding `model_build/` for a config inside it, else the config's folder."""
+    folder = config_path.resolve().parent
+    return folder.parent if folder.name == "model_build" else folder
+
+
+def load_config(path: str | Path | None = None, root: str | Path | None = None) -> Config:
     """Read and validate a config file; raise UsageError naming the bad key."""
-    path = Path(path) if path else DEFAULT_CONFIG
+    path = Path(path) if path else default_config_path()
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -154,6 +283,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise UsageError(f"config {path} must be a mapping of sections")
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(f"bad config {path}: {first_error(exc)}") from None
+    cfg._root = Path(root).resolve() if root else project_root(path)
+    return cfg

@@ -20,11 +20,15 @@ from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
+from mlops.core.registry import metrics_from_evaluation
 from mlops.core.report_format import human, human_delta, human_pct
+from mlops.core.uncertainty import small_test_warning
 
 METRICS = ("mse", "rmse", "mae", "r2")
-HIGHER_IS_BETTER = frozenset({"r2"})
+CLASSIFICATION_METRICS = ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
+HIGHER_IS_BETTER = frozenset({"r2", "auc", "accuracy", "precision", "recall", "f1"})
 PRIMARY_METRIC = "mse"  # the gate's comparison with the champion uses it
+CLASSIFICATION_PRIMARY_METRIC = "log_loss"
 MARKER = "<!-- mlops-pr-report -->"  # lets tools find the comment
 PASSING = "✅ passing"
 FAILING = "❌ failing"
@@ -46,6 +50,7 @@ class RunRecord:
     gate_checks: tuple[str, ...] = ()
     version: int | None = None
     data_file: str = ""
+    feature_snapshot: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Lineage:
     run_id: str
     registry: str  # "v1 Approved", "v3 PendingManualApproval", "not registered"
     params: dict = field(default_factory=dict)
+    feature_snapshot: dict = field(default_factory=dict)  # when trained from the store
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,12 @@ class Report:
     charts: tuple[str, ...] = ()  # Markdown (Mermaid) drawn in the comment itself
     golden: dict | None = None  # evaluation.json's "golden": both models on the reference rows
     plots_note: str = ""  # why PNG plots are missing, when they are
+    # binary classification: the challenger's confusion matrix at the decision threshold
+    confusion: dict[str, int] | None = None  # tn, fp, fn, tp
+    threshold: float | None = None
+    class_labels: tuple[str, str] | None = None
+    # The challenger's 95 % bootstrap intervals over the held-out rows, per metric.
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -116,6 +128,47 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.abs(errors).mean()), "r2": r2}
 
 
+def confusion_counts(y_true, prob, threshold: float) -> dict[str, int]:
+    """True/false negatives and positives at the decision threshold."""
+    import numpy as np
+
+    y = np.asarray(y_true).astype(bool)
+    predicted = np.asarray(prob) >= threshold
+    return {
+        "tn": int((~predicted & ~y).sum()),
+        "fp": int((predicted & ~y).sum()),
+        "fn": int((~predicted & y).sum()),
+        "tp": int((predicted & y).sum()),
+    }
+
+
+def classification_metrics(y_true, prob, threshold: float) -> dict[str, float]:
+    """AUC, log loss, accuracy, precision, recall and F1, as the evaluate step computes them."""
+    from mlops.core.calibrate_classification import auc, log_loss
+
+    c = confusion_counts(y_true, prob, threshold)
+    precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
+    recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "auc": auc(y_true, prob),
+        "log_loss": log_loss(y_true, prob),
+        "accuracy": (c["tp"] + c["tn"]) / sum(c.values()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
+
+
+def primary_metric(metrics: Mapping[str, float]) -> str:
+    """The metric the champion comparison is on: log loss for a classifier, else MSE."""
+    return (
+        CLASSIFICATION_PRIMARY_METRIC
+        if CLASSIFICATION_PRIMARY_METRIC in metrics
+        else PRIMARY_METRIC
+    )
+
+
 def change_of(metric: str, delta: float) -> str:
     """'better' or 'worse' for a challenger-minus-champion delta (R² up is better, errors down)."""
     if delta == 0:
@@ -127,7 +180,7 @@ def change_of(metric: str, delta: float) -> str:
 def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None) -> list[MetricRow]:
     """One row per metric: both values, the delta (challenger − champion) and its %."""
     rows = []
-    for name in METRICS:
+    for name in (*METRICS, *CLASSIFICATION_METRICS):
         if name not in challenger:
             continue
         new = challenger[name]
@@ -149,13 +202,16 @@ def gate_verdict(
 ) -> Verdict:
     """The pipeline's own gate (mlops.core.gate) on these scores, the champion's and the golden
     set's (as the evaluate step wrote them) included."""
-    evaluation: dict = {"regression_metrics": {k: {"value": v} for k, v in challenger.items()}}
+    section = (
+        "binary_classification_metrics"
+        if gate.task == "binary_classification"
+        else "regression_metrics"
+    )
+    evaluation: dict = {section: {k: {"value": v} for k, v in challenger.items()}}
     if golden:
         evaluation["golden"] = golden
     if champion:
-        evaluation["champion"] = {
-            "regression_metrics": {k: {"value": v} for k, v in champion.items()}
-        }
+        evaluation["champion"] = {section: {k: {"value": v} for k, v in champion.items()}}
     return check_gate(evaluation, gate)
 
 
@@ -228,14 +284,13 @@ def comparison(report: Report) -> str:
     """One sentence: how the challenger compares with the champion on the primary metric."""
     if report.champion is None:
         return "no champion to compare with (challenger only)"
-    row = next(
-        r for r in metric_rows(report.challenger, report.champion) if r.name == PRIMARY_METRIC
-    )
+    primary = primary_metric(report.challenger)
+    row = next(r for r in metric_rows(report.challenger, report.champion) if r.name == primary)
     if row.change == "same":
-        return f"{PRIMARY_METRIC} equal to {champion_label(report)}'s"
+        return f"{primary} equal to {champion_label(report)}'s"
     direction = "lower" if row.delta < 0 else "higher"
     sentence = (
-        f"{PRIMARY_METRIC} {human_pct(row.delta_pct or 0, sign=False)} {direction} than "
+        f"{primary} {human_pct(row.delta_pct or 0, sign=False)} {direction} than "
         f"{champion_label(report)}"
     )
     if row.change == "worse" and report.gate is not None:
@@ -283,11 +338,38 @@ def metrics_table(report: Report) -> list[str]:
 def golden_lines(report: Report) -> list[str]:
     """Both models on the reviewed golden rows: what a shifted split cannot hide."""
     golden = report.golden or {}
-    new = {k: v["value"] for k, v in golden["regression_metrics"].items()}
-    old_raw = (golden.get("champion") or {}).get("regression_metrics")
-    old = {k: v["value"] for k, v in old_raw.items()} if old_raw else None
+    new = metrics_from_evaluation(golden)
+    old = metrics_from_evaluation(golden["champion"]) if golden.get("champion") else None
     table = metrics_table(replace(report, challenger=new, champion=old))
     return [f"### Golden set: {golden.get('rows', '?')} reviewed reference rows", "", *table]
+
+
+def confusion_lines(report: Report) -> list[str]:
+    """The challenger's confusion matrix at the decision threshold (binary classification)."""
+    if report.confusion is None:
+        return []
+    c = report.confusion
+    negative, positive = report.class_labels or ("0", "1")
+    return [
+        f"### Confusion matrix (challenger, threshold {report.threshold:g})",
+        "",
+        f"| actual ↓ predicted → | {negative} | {positive} |",
+        "|---|---:|---:|",
+        f"| {negative} | {c['tn']} | {c['fp']} |",
+        f"| {positive} | {c['fn']} | {c['tp']} |",
+    ]
+
+
+def interval_lines(report: Report) -> list[str]:
+    """The challenger's bootstrap intervals, and a warning when the held-out set is small."""
+    if not report.intervals:
+        return []
+    spans = ", ".join(
+        f"{name} {fmt(low)} to {fmt(high)}" for name, (low, high) in report.intervals.items()
+    )
+    lines = ["", f"Challenger, 95 % bootstrap interval over these rows: {spans}."]
+    warning = small_test_warning(report.rows, report.intervals)
+    return lines + (["", f"⚠️ {warning}."] if warning else [])
 
 
 def gate_lines(report: Report) -> list[str]:
@@ -305,6 +387,16 @@ def gate_lines(report: Report) -> list[str]:
     return [f"- {NOT_RUN}: the run stopped before the gate"]
 
 
+def snapshot_text(snap: dict) -> str:
+    """Which feature-store snapshot a model learned from, in one table cell."""
+    if not snap:
+        return "–"
+    return (
+        f"`{snap.get('feature_group', '?')}` as of {snap.get('as_of', '?')}, "
+        f"{snap.get('rows', '?')} rows, sha256 {short(str(snap.get('sha256', '')))}"
+    )
+
+
 def lineage_lines(report: Report) -> list[str]:
     sides = [("challenger", report.challenger_lineage)]
     if report.champion_lineage is not None:
@@ -320,6 +412,8 @@ def lineage_lines(report: Report) -> list[str]:
         ("data file", lambda s: f"`{Path(s.data_file).name}`" if s.data_file else "–"),
         ("pipeline run", lambda s: f"`{s.run_id}`" if s.run_id else "–"),
     )
+    if any(s is not None and s.feature_snapshot for _, s in sides):
+        fields += (("feature snapshot", lambda s: snapshot_text(s.feature_snapshot)),)
     for label, get in fields:
         lines.append(f"| {label} | " + " | ".join(get(s) if s else "–" for _, s in sides) + " |")
     if report.champion_lineage is None or report.challenger_lineage is None:
@@ -400,8 +494,12 @@ def _render(report: Report) -> str:
             "",
             *metrics_table(report),
         ]
+        lines += interval_lines(report)
         if report.champion is None:
             lines += ["", report.champion_note or "No champion: challenger only."]
+        confusion = confusion_lines(report)
+        if confusion:
+            lines += ["", *confusion]
     if report.golden:
         lines += ["", *golden_lines(report)]
     lines += ["", "### Quality gate", "", *gate_lines(report)]
@@ -454,6 +552,7 @@ def lineage_of(version) -> Lineage:
         run_id=lin.get("run_id", ""),
         registry=f"v{version.version} {version.approval_status}",
         params=lin.get("params", {}),
+        feature_snapshot=lin.get("feature_snapshot") or {},
     )
 
 
@@ -472,7 +571,11 @@ def render_version(version, backend: str) -> str:
         "",
         "| metric | value |",
         "|---|---:|",
-        *(f"| {m} | {fmt(version.metrics.get(m))} |" for m in METRICS if m in version.metrics),
+        *(
+            f"| {m} | {fmt(version.metrics.get(m))} |"
+            for m in (*METRICS, *CLASSIFICATION_METRICS)
+            if m in version.metrics
+        ),
         "",
         "| lineage | |",
         "|---|---|",

@@ -135,3 +135,33 @@ def report_charts(y, challenger_pred, champion_pred, champion_name: str, target:
         second,
         "Series: " + " · ".join(f"{i + 1}: {name}" for i, name in enumerate(predictions)) + ".",
     ]
+
+
+def classification_charts(y, challenger_prob, champion_prob, champion_name: str) -> list[str]:
+    """A classifier's calibration as a Mermaid chart: rows sorted by the challenger's score and
+    cut in tenths; per tenth the observed positive rate (bars) and each model's mean predicted
+    probability (lines) on the same rows."""
+    import numpy as np
+
+    y_arr = np.asarray(y, dtype=float)
+    score = np.asarray(challenger_prob, dtype=float)
+    parts = [
+        p
+        for p in np.array_split(np.argsort(score, kind="stable"), min(DECILES, len(y_arr)))
+        if len(p)
+    ]
+    labels = [f"D{i + 1}" for i in range(len(parts))]
+    series = {"observed": [float(y_arr[p].mean()) for p in parts]}
+    series["challenger"] = [float(score[p].mean()) for p in parts]
+    if champion_prob is not None:
+        old = np.asarray(champion_prob, dtype=float)
+        series[champion_name] = [float(old[p].mean()) for p in parts]
+    chart = mermaid_xychart(
+        "Observed positive rate and mean predicted probability by tenth of the challenger's score",
+        labels,
+        series,
+        "positive rate",
+        bar="observed",
+    )
+    names = ["observed rate (bars)", *list(series)[1:]]
+    return [chart, "Series: " + " · ".join(f"{i + 1}: {n}" for i, n in enumerate(names)) + "."]

@@ -31,7 +31,8 @@ from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
-from mlops.core.registry import ModelVersion
+from mlops.core.registry import ModelVersion, metrics_from_evaluation
+from mlops.core.task_data import check_task_data
 from mlops.local.code_store import LINEAGE_KEY, store_serving_code
 from mlops.local.registry import LocalRegistry
 
@@ -243,10 +244,6 @@ def write_run_record(run_dir: Path, summary: dict) -> None:
     os.replace(tmp, run_dir / "run.json")
 
 
-def format_metrics(regression_metrics: dict) -> str:
-    return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
-
-
 def run_pipeline(
     cfg: Config,
     data_file: Path,
@@ -254,18 +251,21 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     champion: ModelVersion | None = None,
     graph: Graph | None = None,
+    extra_lineage: dict | None = None,
 ) -> RunResult:
     """Run every step, check the gate, register the model. Raises on failure, registering nothing."""
     data_file = Path(data_file)
     check_data_file(data_file)
-    suite_file = REPO_ROOT / cfg.data.expectation_suite
+    suite_file = cfg.suite_file
     if not suite_file.is_file():
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"
         )
-    golden = REPO_ROOT / cfg.data.golden if cfg.data.golden else None
+    golden = cfg.golden_file
     if golden is not None and not golden.is_file():
         raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
+    for warning in check_task_data(cfg, data_file):
+        progress(warning)
     graph = graph or build_graph(cfg)
     run_id = new_run_id()
     run_dir = home / "runs" / run_id
@@ -282,6 +282,7 @@ def run_pipeline(
         "pid": os.getpid(),
         "steps": {},
     }
+    summary.update(extra_lineage or {})
     write_run_record(run_dir, summary)  # a killed run still says what it was
     try:
         for index, step in enumerate(graph.steps, 1):
@@ -296,7 +297,8 @@ def run_pipeline(
         evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
         evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
         verdict = check_gate(evaluation, graph.gate)
-        progress("metrics: " + format_metrics(evaluation["regression_metrics"]))
+        metrics = metrics_from_evaluation(evaluation)
+        progress("metrics: " + "  ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
         for check in verdict.checks:
             progress(f"gate:    {check}")
         summary["gate"] = {"passed": verdict.passed, "checks": [str(c) for c in verdict.checks]}
@@ -310,7 +312,7 @@ def run_pipeline(
             evaluation=evaluation_dir / "evaluation.json",
             baseline=baseline_dir / "baseline.json",
             lineage={
-                **lineage(cfg, data_file, run_id, data_sha256, backend="local"),
+                **lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage),
                 LINEAGE_KEY: store_serving_code(home),
                 **(
                     {"quarantined_rows": summary["quarantine"]["rows"]}
@@ -334,11 +336,15 @@ class LocalPipelineRunner:
     def __init__(self, cfg: Config, home: Path):
         self.cfg, self.home = cfg, home
 
-    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+    def run(
+        self, data: str, progress: Callable[[str], None] = print, extra_lineage: dict | None = None
+    ) -> int:
         from mlops.local.champion import resolve_champion  # reads deploy state, not preloaded
 
         champion = resolve_champion(self.cfg, self.home)
-        result = run_pipeline(self.cfg, Path(data), self.home, progress, champion=champion)
+        result = run_pipeline(
+            self.cfg, Path(data), self.home, progress, champion, extra_lineage=extra_lineage
+        )
         v = result.version
         print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")
         print(f"next: mlops models approve {v.version}   # a human approver's decision")

@@ -10,19 +10,18 @@ import pytest
 
 from mlops.core.config import load_config
 from mlops.core.errors import GateFailed
-from mlops.core.paths import REPO_ROOT
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import output_dir, run_pipeline
 
 SHIFT = 1.3
 
 
-def test_a_shifted_target_fails_on_the_golden_set(registered_home, house_csv, tmp_path):
+def test_a_shifted_target_fails_on_the_golden_set(registered_home, data_csv, tmp_path):
     cfg = load_config()
     assert cfg.data.golden, "the fork ships a golden set (config data.golden)"
     home, _ = registered_home
     champion = LocalRegistry(home, cfg.model_package_group).approve(1, note="champion")
-    shifted = pd.read_csv(house_csv)
+    shifted = pd.read_csv(data_csv)
     shifted[cfg.data.target] = (shifted[cfg.data.target] * SHIFT).round().astype("int64")
     data = tmp_path / "shifted.csv"
     shifted.to_csv(data, index=False)
@@ -39,7 +38,7 @@ def test_a_shifted_target_fails_on_the_golden_set(registered_home, house_csv, tm
     # On its own split the shifted model looks fine next to the champion scored there too...
     assert evaluation["regression_metrics"]["r2"]["value"] > cfg.gate.min_r2
     # ...but on the reference rows it is far worse than the champion.
-    assert golden["rows"] == len(pd.read_csv(REPO_ROOT / cfg.data.golden))
+    assert golden["rows"] == len(pd.read_csv(cfg.golden_file))
     challenger_mse = golden["regression_metrics"]["mse"]["value"]
     champion_mse = golden["champion"]["regression_metrics"]["mse"]["value"]
     assert challenger_mse > 10 * champion_mse

@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 
 from mlops.core.config import load_config
-from mlops.core.paths import REPO_ROOT
 from mlops.local.runner import output_dir, run_pipeline
 
 BAD_ROW = 17
@@ -22,7 +21,7 @@ BAD_ROW = 17
 
 def bounded_column(cfg) -> tuple[str, float]:
     """A column with a lower bound in the suite, and a value below it."""
-    suite = json.loads((REPO_ROOT / cfg.data.expectation_suite).read_text())
+    suite = json.loads(cfg.suite_file.read_text())
     for expectation in suite["expectations"]:
         kwargs = expectation["kwargs"]
         if expectation["type"] == "expect_column_values_to_be_between" and isinstance(
@@ -43,10 +42,10 @@ def corrupt(source: Path, target: Path, rows: list[int], column: str, value: flo
     return target
 
 
-def test_one_bad_row_is_quarantined_and_the_model_trains(house_csv, tmp_path):
+def test_one_bad_row_is_quarantined_and_the_model_trains(data_csv, tmp_path):
     cfg = load_config()
     column, value = bounded_column(cfg)
-    data = corrupt(house_csv, tmp_path / "one-bad-row.csv", [BAD_ROW], column, value)
+    data = corrupt(data_csv, tmp_path / "one-bad-row.csv", [BAD_ROW], column, value)
     lines: list[str] = []
     result = run_pipeline(cfg, data, tmp_path / "home", progress=lines.append)
 
@@ -75,17 +74,17 @@ def test_one_bad_row_is_quarantined_and_the_model_trains(house_csv, tmp_path):
     assert "1 of" in md and "rows quarantined" in md
 
 
-def test_more_bad_rows_than_the_share_fail_as_before(house_csv, tmp_path):
+def test_more_bad_rows_than_the_share_fail_as_before(data_csv, tmp_path):
     import validate
 
     cfg = load_config()
     column, value = bounded_column(cfg)
-    total = len(pd.read_csv(house_csv))
+    total = len(pd.read_csv(data_csv))
     too_many = int(total * cfg.data.max_quarantined_pct / 100) + 2
-    data = corrupt(house_csv, tmp_path / "many.csv", list(range(too_many)), column, value)
+    data = corrupt(data_csv, tmp_path / "many.csv", list(range(too_many)), column, value)
     report, reasons, _ = validate.validate_with_quarantine(
         data,
-        REPO_ROOT / cfg.data.expectation_suite,
+        cfg.suite_file,
         cfg.data.max_file_mb,
         date.today(),
         cfg.data.max_quarantined_pct,

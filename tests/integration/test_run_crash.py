@@ -35,11 +35,11 @@ def wait_for(condition, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_killing_the_runner_kills_the_running_step(house_csv, tmp_path):
+def test_killing_the_runner_kills_the_running_step(data_csv, tmp_path):
     home = tmp_path / "home"
     env = {**os.environ, "MLOPS_HOME": str(home)}
     runner = subprocess.Popen(
-        [sys.executable, "-m", "mlops.cli", "pipeline", "run", "--data", str(house_csv)],
+        [sys.executable, "-m", "mlops.cli", "pipeline", "run", "--data", str(data_csv)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
