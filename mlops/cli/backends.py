@@ -56,3 +56,14 @@ def open_pipeline_runner(
     from mlops.sagemaker.pipeline_run import SageMakerPipelineRunner
 
     return SageMakerPipelineRunner(cfg, args)
+
+
+def open_batch_scorer(backend: str, cfg: Config, args: argparse.Namespace):
+    """What scores a file with a model version: local worker processes, or a batch transform."""
+    if backend == "local":
+        from mlops.local.batch import LocalBatchScorer
+
+        return LocalBatchScorer()
+    from mlops.sagemaker.batch import SageMakerBatchScorer
+
+    return SageMakerBatchScorer(cfg, args)

@@ -26,6 +26,8 @@ class DataConfig(_Section):
     target: str
     expectation_suite: str
     max_file_mb: float = Field(default=2048, gt=0)
+    # A column carried through batch scoring untouched (a row key); never a feature.
+    id_column: str | None = None
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -33,6 +35,8 @@ class DataConfig(_Section):
             raise ValueError(f"target {self.target!r} is also listed as a feature")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features contain duplicates")
+        if self.id_column is not None and self.id_column in (*self.features, self.target):
+            raise ValueError(f"id_column {self.id_column!r} is also a feature or the target")
         return self
 
 
@@ -87,6 +91,21 @@ ONE_INSTANCE = (
 )
 
 
+class BatchConfig(_Section):
+    """`mlops batch predict`: how rows are read and when rejected rows fail the job."""
+
+    chunk_rows: int = Field(default=50_000, ge=1)
+    max_reject_pct: float = Field(default=1.0, ge=0, le=100)
+    require_approved: bool = True
+
+
+class MonitorConfig(_Section):
+    """`mlops monitor`: what counts as a violation in captured traffic."""
+
+    min_rows: int = Field(default=20, ge=1)  # fewer captured rows: too few to judge drift
+    max_mse_increase_pct: float = Field(default=25.0, ge=0)  # vs the version's test MSE
+
+
 class SageMakerConfig(_Section):
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = Field(default=1, ge=1)
@@ -112,6 +131,8 @@ class Config(_Section):
     drift: DriftConfig
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    batch: BatchConfig = BatchConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     @property
     def columns(self) -> list[str]:
