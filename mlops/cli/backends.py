@@ -67,3 +67,14 @@ def open_batch_scorer(backend: str, cfg: Config, args: argparse.Namespace):
     from mlops.sagemaker.batch import SageMakerBatchScorer
 
     return SageMakerBatchScorer(cfg, args)
+
+
+def open_monitor(backend: str, cfg: Config, registry: Registry, home: Path):
+    """What reads a stage's captured traffic (or Model Monitor's findings) into a report."""
+    if backend == "local":
+        from mlops.local.monitor import LocalMonitor
+
+        return LocalMonitor(cfg, registry, home)
+    from mlops.sagemaker.monitor import SageMakerMonitor
+
+    return SageMakerMonitor(cfg, registry)

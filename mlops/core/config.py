@@ -102,7 +102,7 @@ class BatchConfig(_Section):
 class MonitorConfig(_Section):
     """`mlops monitor`: what counts as a violation in captured traffic."""
 
-    min_rows: int = Field(default=20, ge=1)  # fewer captured rows: too few to judge drift
+    min_rows: int = Field(default=100, ge=1)  # fewer captured rows: too few to judge drift
     max_mse_increase_pct: float = Field(default=25.0, ge=0)  # vs the version's test MSE
 
 
