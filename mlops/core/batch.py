@@ -41,6 +41,7 @@ class BatchResult:
     seconds: float
     out: str
     rejects: str = ""  # the rejects file, when rows were rejected
+    job: str = ""  # the SageMaker batch transform job, which reports no row counts
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -50,6 +51,11 @@ class BatchResult:
         return 100.0 * self.rejected / self.rows if self.rows else 0.0
 
     def summary(self) -> str:
+        if self.job:
+            return (
+                f"batch transform {self.job} (model version {self.version}) completed in "
+                f"{self.seconds:.0f} s -> {self.out}"
+            )
         rate = self.scored / self.seconds if self.seconds > 0 else float("inf")
         line = (
             f"scored {self.scored:,} of {self.rows:,} rows with model version {self.version} "

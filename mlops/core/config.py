@@ -97,6 +97,9 @@ class BatchConfig(_Section):
     chunk_rows: int = Field(default=50_000, ge=1)
     max_reject_pct: float = Field(default=1.0, ge=0, le=100)
     require_approved: bool = True
+    # SageMaker batch transform (--backend sagemaker)
+    instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(default=1, ge=1)
 
 
 class MonitorConfig(_Section):
