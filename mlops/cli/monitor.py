@@ -8,11 +8,13 @@ from pathlib import Path
 from mlops.cli.backends import open_monitor, open_registry
 from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
 from mlops.core import monitor
-from mlops.core.errors import MlopsError
+from mlops.core.errors import MlopsError, UsageError
 from mlops.core.stages import STAGES
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
+    if args.stage not in STAGES:
+        raise UsageError(f"--stage {args.stage!r}: use one of {', '.join(STAGES)}")
     cfg = config_from(args)
     since = monitor.parse_since(args.since)
     labels = monitor.read_labels(args.labels, cfg.data.target) if args.labels else None
@@ -41,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "data), 1 a violation. --backend sagemaker reads the latest Model Monitor "
         "execution's violations of the stage's data-quality schedule.",
     )
-    p.add_argument("--stage", required=True, choices=STAGES)
+    p.add_argument("--stage", required=True, help=f"one of {', '.join(STAGES)}")
     p.add_argument("--since", default=None, help="only requests since: 30m, 6h, 7d or an ISO time")
     p.add_argument(
         "--labels",
