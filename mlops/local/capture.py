@@ -98,6 +98,10 @@ class Capture:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.handle = None
         self.period_end = 0.0
+        # eventIds: UUID-shaped, a random per-process prefix and a counter (uuid4 per
+        # request costs more than the rest of the record)
+        self.id_prefix = uuid.uuid4().hex[:20]
+        self.count = 0
 
     def tap(self, scope: dict, receive: Callable) -> Tap | None:
         """A Tap for a sampled POST, else None (nothing to do for this request)."""
@@ -122,8 +126,11 @@ class Capture:
         when = self.clock()
         if self.handle is None or when.timestamp() >= self.period_end:
             self.rotate(when)
+        self.count += 1
+        p, n = self.id_prefix, f"{self.count:012x}"
+        event_id = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{n}"
         line = capture_line(
-            request, request_type, response, response_type, str(uuid.uuid4()), when, inference_id
+            request, request_type, response, response_type, event_id, when, inference_id
         )
         self.handle.write(line)
 
