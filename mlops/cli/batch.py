@@ -22,6 +22,9 @@ def stage_version(
     """The version serving `stage`; if nothing serves it, the one a deploy would pick."""
     deployer = open_deployer(backend, cfg, registry, home())
     serving = deployer.current_version(stage)
+    if serving is None:  # this backend cannot tell cheaply: ask the stage itself
+        status = deployer.stage_status(stage)
+        serving = status.get("version") if status.get("deployed") else None
     if serving is not None:
         return registry.describe(serving), f"serving {stage}"
     return resolve_version(registry, load_stage_config(stage), None), f"{stage}'s pick"

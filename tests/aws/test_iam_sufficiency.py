@@ -573,6 +573,24 @@ JOB_EXPECTATIONS = {
         ("cloudformation", "ExecuteChangeSet", "StackName", "house-prices-prod"),
         ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", "house-prices-prod"),
     ],
+    ("batch", "transform"): [
+        ("sagemaker", "CreateModel", "ModelName", "house-prices-v1-batch"),
+        ("sagemaker", "CreateTransformJob", "ModelName", "house-prices-v1-batch"),
+    ],
+    ("monitor", "monitor"): [
+        (
+            "sagemaker",
+            "ListMonitoringExecutions",
+            "MonitoringScheduleName",
+            "house-prices-staging-data-quality",
+        ),
+        (
+            "sagemaker",
+            "ListMonitoringExecutions",
+            "MonitoringScheduleName",
+            "house-prices-prod-data-quality",
+        ),
+    ],
 }
 
 
@@ -588,6 +606,10 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     fakes[("sagemaker", "ListPipelineExecutionSteps")] = fake_steps(
         cfg.model_package_group, registers=workflow == "build"
     )
+    # moto has no Model Monitor: no execution yet (the monitor reports "no data")
+    fakes[("sagemaker", "ListMonitoringExecutions")] = lambda *_: {
+        "MonitoringExecutionSummaries": []
+    }
     group = cfg.model_package_group
     # prod serves version 1 (the champion; what a prod rollback returns to)
     first = boto3.client("sagemaker").list_model_packages(
@@ -611,6 +633,9 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     calls.clear()
 
     variables = repository_variables(bootstrap, house_csv)
+    # what a fork sets for the nightly batch job (not bootstrap outputs)
+    variables["MLOPS_BATCH_INPUT"] = f"s3://{BUCKET}/{group}/batch/input.csv"
+    variables["MLOPS_BATCH_OUTPUT"] = f"s3://{BUCKET}/{group}/batch/output/"
     results = run_job(workflow, job_id, variables, monkeypatch, tmp_path)
     assert results and all(code == 0 for _, code in results), results
 

@@ -225,6 +225,8 @@ JOB_ROLES = {
     "BuildRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
     "StagingDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
     "ProductionDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:production",
+    "BatchRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
+    "MonitorRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
 }
 
 
