@@ -173,9 +173,11 @@ def held_out_files(cfg: Config, home: Path, rows: int) -> tuple[Path, Path, list
 def send_traffic(home: Path, rows: list[str]) -> None:
     """Requests to prod through a sagemaker-runtime client, one row each, with inference ids."""
     from mlops.core.smoke import runtime_client
+    from mlops.local.capture import captured_lines, wait_for_capture
     from mlops.local.endpoints import read_endpoint
 
     endpoint = read_endpoint(home, "prod")
+    before = captured_lines(home, endpoint.endpoint_name)
     client = runtime_client(endpoint.url)
     for i, row in enumerate(rows):
         client.invoke_endpoint(
@@ -184,7 +186,8 @@ def send_traffic(home: Path, rows: list[str]) -> None:
             Body=row,
             InferenceId=f"demo-{i}",
         )
-    print(f"sent {len(rows)} requests to prod ({endpoint.url}); the endpoint captured them")
+    captured = wait_for_capture(home, endpoint.endpoint_name, before + len(rows)) - before
+    print(f"sent {len(rows)} requests to prod ({endpoint.url}); it captured {captured}")
 
 
 def stop_endpoints(stages: list[str]) -> None:

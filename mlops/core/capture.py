@@ -66,17 +66,17 @@ def capture_line(
     response: bytes,
     response_type: str,
     event_id: str,
-    when: datetime,
+    when: datetime | str,
     inference_id: str = "",
 ) -> str:
-    """One captured request as a JSON line (with its newline)."""
+    """One captured request as a JSON line (with its newline); `when` may be preformatted."""
     metadata = f'"eventId":{_quote(event_id)},'
     if inference_id:
         metadata += f'"inferenceId":{_quote(inference_id)},'
     return (
         f'{{"captureData":{{"endpointInput":{_payload(request, request_type, "INPUT")},'
         f'"endpointOutput":{_payload(response, response_type, "OUTPUT")}}},'
-        f'"eventMetadata":{{{metadata}"inferenceTime":"{format_time(when)}"}},'
+        f'"eventMetadata":{{{metadata}"inferenceTime":"{when if isinstance(when, str) else format_time(when)}"}},'
         f'"eventVersion":"{EVENT_VERSION}"}}\n'
     )
 
@@ -172,8 +172,8 @@ class CaptureSet:
         self, lines, features: list[str], version: int | None, since: datetime | None, where: str
     ) -> None:
         for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
+            if not line.strip() or not line.endswith("\n"):
+                continue  # a last line without its newline is still being written
             try:
                 request = parse_record(line, features, version)
             except CorruptRecord as exc:

@@ -5,17 +5,20 @@ where, how often to rotate); the server finds it beside its model and records a 
 of its successful invocations, `local.data_capture_percent` of them, as JSON Lines under
 `$MLOPS_HOME/capture/<endpoint>/AllTraffic/yyyy/mm/dd/hh/`, SageMaker's S3 layout. Each
 worker process writes its own file, named after the instance (so the version that
-answered is known) and rotated every `local.capture_rotate_seconds`. Lines are written
-whole, one `write` each, so a reader never sees half a record of a live file.
+answered is known) and rotated every `local.capture_rotate_seconds`. Lines are collected
+and written together every FLUSH_SECONDS (one write per batch, not per request).
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import os
 import random
 import re
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -27,6 +30,7 @@ from mlops.core.capture import VARIANT, CaptureSet, capture_line
 log = logging.getLogger("mlops.local.server")
 
 CAPTURE_FILE = "capture.json"
+FLUSH_SECONDS = 0.2  # captured lines reach their file at most this late
 INFERENCE_ID_HEADER = b"x-amzn-sagemaker-inference-id"
 VERSION_IN_NAME = re.compile(r"-v(\d+)-")
 
@@ -93,15 +97,19 @@ class Tap:
 class Capture:
     """Writes sampled invocations to the current capture file of this process."""
 
-    def __init__(self, settings: CaptureSettings, clock: Callable[[], datetime] | None = None):
+    def __init__(self, settings: CaptureSettings, clock: Callable[[], float] = time.time):
         self.settings = settings
-        self.clock = clock or (lambda: datetime.now(UTC))
+        self.clock = clock  # seconds since the epoch
+        self.second, self.second_text = -1, ""
         self.handle = None
         self.period_end = 0.0
+        self.pending: list[str] = []  # whole lines not yet written
+        self.flush_scheduled = False
         # eventIds: UUID-shaped, a random per-process prefix and a counter (uuid4 per
         # request costs more than the rest of the record)
         self.id_prefix = uuid.uuid4().hex[:20]
         self.count = 0
+        atexit.register(self.close)  # a worker that stops keeps what it captured
 
     def tap(self, scope: dict, receive: Callable) -> Tap | None:
         """A Tap for a sampled POST, else None (nothing to do for this request)."""
@@ -123,27 +131,57 @@ class Capture:
         response_type: str,
         inference_id: str = "",
     ) -> None:
-        when = self.clock()
-        if self.handle is None or when.timestamp() >= self.period_end:
-            self.rotate(when)
+        now = self.clock()
+        if self.handle is None or now >= self.period_end:
+            self.rotate(now)
+        second = int(now)
+        if second != self.second:  # strftime once a second, not once a request
+            self.second = second
+            self.second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        when = f"{self.second_text}.{int((now - second) * 1000):03d}Z"
         self.count += 1
         p, n = self.id_prefix, f"{self.count:012x}"
         event_id = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-{n}"
-        line = capture_line(
-            request, request_type, response, response_type, event_id, when, inference_id
+        self.pending.append(
+            capture_line(
+                request, request_type, response, response_type, event_id, when, inference_id
+            )
         )
-        self.handle.write(line)
+        self.schedule_flush()
 
-    def rotate(self, when: datetime) -> None:
-        self.close()
+    def schedule_flush(self) -> None:
+        """Lines reach the file FLUSH_SECONDS after the first of them, together: one write
+        per batch instead of one per request (a write can stall when the disk is busy)."""
+        if self.flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not serving (tests, tools): write at once
+            self.flush()
+            return
+        self.flush_scheduled = True
+        loop.call_later(FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.pending and self.handle is not None:
+            lines, self.pending = "".join(self.pending), []
+            try:
+                self.handle.write(lines)  # whole lines only: a reader never sees half a record
+                self.handle.flush()
+            except OSError as exc:  # a full disk costs the capture, never the answers
+                log.warning("data capture failed: %s", exc)
+
+    def rotate(self, now: float) -> None:
+        self.close()  # flushes what the old file's period holds
         period = self.settings.rotate_seconds
-        start = when.timestamp() // period * period
-        self.period_end = start + period
-        path = self.file_for(when)
+        self.period_end = now // period * period + period
+        path = self.file_for(datetime.fromtimestamp(now, UTC))
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = path.open("a", buffering=1)  # line-buffered: whole lines reach the file
+        self.handle = path.open("a", buffering=1 << 20)  # written by flush(), whole lines
 
     def close(self) -> None:
+        self.flush()
         if self.handle is not None:
             self.handle.close()
             self.handle = None
@@ -152,6 +190,23 @@ class Capture:
 def capture_files(home: Path, endpoint_name: str) -> list[Path]:
     folder = capture_root(home) / endpoint_name / VARIANT
     return sorted(folder.glob("*/*/*/*/*.jsonl")) if folder.is_dir() else []
+
+
+def captured_lines(home: Path, endpoint_name: str) -> int:
+    return sum(len(p.read_bytes().splitlines()) for p in capture_files(home, endpoint_name))
+
+
+def wait_for_capture(
+    home: Path, endpoint_name: str, at_least: int, timeout: float = 10 * FLUSH_SECONDS + 5
+) -> int:
+    """Wait until the servers' pending lines reached the files (they write every
+    FLUSH_SECONDS); the number of captured lines then."""
+    deadline = time.monotonic() + timeout
+    while (count := captured_lines(home, endpoint_name)) < at_least:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(FLUSH_SECONDS / 2)
+    return count
 
 
 def version_of(path: Path) -> int | None:

@@ -11,7 +11,7 @@ from _serving import deploy_config_copy
 from mlops.cli import run
 from mlops.core.config import load_config
 from mlops.core.smoke import held_out_file, runtime_client
-from mlops.local.capture import capture_files
+from mlops.local.capture import capture_files, captured_lines, wait_for_capture
 from mlops.local.endpoints import read_endpoint, stop_all_servers
 from mlops.local.registry import LocalRegistry
 from mlops.local.server import WATCH_PID_ENV
@@ -34,6 +34,7 @@ def staging(registered_home, tmp_path, monkeypatch):
 def send(home, rows: np.ndarray, prefix: str) -> None:
     """One request per row, each with an inference id, through a sagemaker-runtime client."""
     endpoint = read_endpoint(home, "staging")
+    before = captured_lines(home, endpoint.endpoint_name)
     client = runtime_client(endpoint.url)
     for i, row in enumerate(rows):
         client.invoke_endpoint(
@@ -42,6 +43,7 @@ def send(home, rows: np.ndarray, prefix: str) -> None:
             Body=",".join(repr(float(v)) for v in row),
             InferenceId=f"{prefix}-{i}",
         )
+    assert wait_for_capture(home, endpoint.endpoint_name, before + len(rows)) >= before + len(rows)
 
 
 def monitor(capsys, *extra):

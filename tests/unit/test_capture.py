@@ -120,7 +120,7 @@ def test_rotation_by_time_and_corrupt_lines_counted(tmp_path):
         ]
     )
     settings = CaptureSettings(str(tmp_path / "capture"), "ep", "v2-x-ab", 100, rotate_seconds=60)
-    capture = Capture(settings, clock=lambda: next(moments))
+    capture = Capture(settings, clock=lambda: next(moments).timestamp())
     for value in (1, 2, 3, 4):
         capture.write(f"{value},0,0".encode(), "text/csv", f"{value * 10}\n".encode(), "text/csv")
     capture.close()
@@ -162,6 +162,11 @@ def test_json_requests_parse_by_feature_name():
             "eventVersion": "0",
         }
     )
-    found.add_lines([line, line.replace("5.5", "5.5\\n6.5")], FEATURES, None, None, "x")
+    lines = [line + "\n", line.replace("5.5", "5.5\\n6.5") + "\n", line]  # last: unfinished
+    found.add_lines(lines, FEATURES, None, None, "x")
     assert found.requests[0].rows.tolist() == [[1.0, 2.0, 3.0]]
-    assert found.corrupt == 1 and "1 input rows but 2 predictions" in found.first_corrupt
+    assert (
+        len(found.requests) == 1
+        and found.corrupt == 1
+        and "1 input rows but 2 predictions" in found.first_corrupt
+    )
