@@ -27,11 +27,16 @@ def banner(text: str) -> None:
     print(f"\n=== {text}", flush=True)
 
 
-def step(argv: list[str]) -> None:
+def step(argv: list[str], findings_ok: bool = False) -> int:
+    """Run one `mlops` command; stop the demo if it fails. With `findings_ok`, exit 1 is a
+    finding to show (a monitor violation), not a failure of the demo."""
     print("$ mlops " + " ".join(argv), flush=True)
     code = run(argv)
-    if code != 0:
+    if code == 1 and findings_ok:
+        print("(exit 1: the report above names the violations; the demo goes on)", flush=True)
+    elif code != 0:
         sys.exit(f"demo stopped: `mlops {' '.join(argv)}` exited {code}")
+    return code
 
 
 def has_command(*path: str) -> bool:
@@ -262,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             banner("10. production traffic, captured, and the monitor on it")
             send_traffic(home, traffic)
-            step(["monitor", "--stage", "prod", "--labels", str(labels)])
+            # A few hundred rows of a small fork's data can drift by chance: shown, not fatal.
+            step(["monitor", "--stage", "prod", "--labels", str(labels)], findings_ok=True)
         print_summary(cfg, home)
     finally:
         if not args.keep_endpoints and started:

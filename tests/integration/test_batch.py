@@ -20,8 +20,8 @@ def _approve(home: Path) -> None:
     LocalRegistry(home, load_config().model_package_group).approve(1, "test")
 
 
-def _rows(house_csv: Path, n: int) -> pd.DataFrame:
-    return pd.read_csv(house_csv, nrows=n)
+def _rows(data_csv: Path, n: int) -> pd.DataFrame:
+    return pd.read_csv(data_csv, nrows=n)
 
 
 def _expected(home: Path, frame: pd.DataFrame, tmp_path: Path) -> np.ndarray:
@@ -39,13 +39,13 @@ def _expected(home: Path, frame: pd.DataFrame, tmp_path: Path) -> np.ndarray:
 
 
 def test_scores_in_chunks_on_workers_keeps_ids_and_rejects_bad_rows(
-    registered_home, house_csv, tmp_path, config_file, capsys
+    registered_home, data_csv, tmp_path, config_file, capsys
 ):
     home, _ = registered_home
     _approve(home)
     cfg = load_config()
     features = cfg.data.features
-    frame = _rows(house_csv, 1200)
+    frame = _rows(data_csv, 1200)
     frame.insert(0, "key", [f"k{i}" for i in range(len(frame))])
     frame[features[1]] = frame[features[1]].astype(object)
     frame.loc[7, features[1]] = "abc"
@@ -95,10 +95,10 @@ def test_scores_in_chunks_on_workers_keeps_ids_and_rejects_bad_rows(
     assert "2 rejected (0.17%)" in line
 
 
-def test_parquet_in_and_out(registered_home, house_csv, tmp_path):
+def test_parquet_in_and_out(registered_home, data_csv, tmp_path):
     home, _ = registered_home
     _approve(home)
-    frame = _rows(house_csv, 300)
+    frame = _rows(data_csv, 300)
     data = tmp_path / "in.parquet"
     frame.to_parquet(data)
     out = tmp_path / "out.parquet"
@@ -110,12 +110,12 @@ def test_parquet_in_and_out(registered_home, house_csv, tmp_path):
 
 
 def test_too_many_rejects_fail_and_write_nothing(
-    registered_home, house_csv, tmp_path, config_file, capsys
+    registered_home, data_csv, tmp_path, config_file, capsys
 ):
     home, _ = registered_home
     _approve(home)
     feature = load_config().data.features[2]
-    frame = _rows(house_csv, 100).astype({feature: object})
+    frame = _rows(data_csv, 100).astype({feature: object})
     frame.loc[:4, feature] = "x"  # 5 % of the rows
     work = tmp_path / "work"
     work.mkdir()
@@ -144,10 +144,10 @@ def test_too_many_rejects_fail_and_write_nothing(
     assert [p.name for p in work.iterdir()] == ["in.csv"]
 
 
-def test_bad_inputs_are_one_line_errors(registered_home, house_csv, tmp_path, capsys):
+def test_bad_inputs_are_one_line_errors(registered_home, data_csv, tmp_path, capsys):
     home, _ = registered_home
     features = load_config().data.features
-    frame = _rows(house_csv, 20)
+    frame = _rows(data_csv, 20)
     data = tmp_path / "in.csv"
     frame.to_csv(data, index=False)
     out = str(tmp_path / "out.csv")
