@@ -16,7 +16,17 @@ import traceback
 
 from mlops.core.errors import MlopsError
 
-COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report", "init", "features")
+COMMAND_MODULES = (
+    "data",
+    "pipeline",
+    "models",
+    "deploy",
+    "report",
+    "init",
+    "features",
+    "batch",
+    "monitor",
+)
 
 EPILOG = """\
 the story of a change, on the local backend (no AWS needed):

@@ -70,3 +70,26 @@ def open_feature_store(
     from mlops.sagemaker.feature_store import SageMakerFeatureStore
 
     return SageMakerFeatureStore.from_args(spec, args)
+
+
+def open_batch_scorer(backend: str, cfg: Config, args: argparse.Namespace):
+    """What scores a file with a model version: local worker processes, or a batch transform."""
+    if backend == "local":
+        from mlops.core.paths import mlops_home
+        from mlops.local.batch import LocalBatchScorer
+
+        return LocalBatchScorer(home=mlops_home())  # each version scores with its own serving code
+    from mlops.sagemaker.batch import SageMakerBatchScorer
+
+    return SageMakerBatchScorer(cfg, args)
+
+
+def open_monitor(backend: str, cfg: Config, registry: Registry, home: Path):
+    """What reads a stage's captured traffic (or Model Monitor's findings) into a report."""
+    if backend == "local":
+        from mlops.local.monitor import LocalMonitor
+
+        return LocalMonitor(cfg, registry, home)
+    from mlops.sagemaker.monitor import SageMakerMonitor
+
+    return SageMakerMonitor(cfg, registry)

@@ -53,6 +53,8 @@ class DataConfig(_Section):
     max_categories: int = Field(default=256, ge=2)
     # A small committed data file: the demo, the project tests and PR CI run on it.
     sample: str | None = None
+    # A column carried through batch scoring untouched (a row key); never a feature.
+    id_column: str | None = None
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -63,6 +65,8 @@ class DataConfig(_Section):
         unknown = [c for c in self.categorical_features if c not in self.features]
         if unknown:
             raise ValueError(f"categorical_features {unknown} are not in features")
+        if self.id_column is not None and self.id_column in (*self.features, self.target):
+            raise ValueError(f"id_column {self.id_column!r} is also a feature or the target")
         return self
 
 
@@ -152,6 +156,24 @@ class BehaviourConfig(_Section):
     monotonic_decreasing: list[str] = []
 
 
+class BatchConfig(_Section):
+    """`mlops batch predict`: how rows are read and when rejected rows fail the job."""
+
+    chunk_rows: int = Field(default=50_000, ge=1)
+    max_reject_pct: float = Field(default=1.0, ge=0, le=100)
+    require_approved: bool = True
+    # SageMaker batch transform (--backend sagemaker)
+    instance_type: str = Field(default="ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
+    instance_count: int = Field(default=1, ge=1)
+
+
+class MonitorConfig(_Section):
+    """`mlops monitor`: what counts as a violation in captured traffic."""
+
+    min_rows: int = Field(default=100, ge=1)  # fewer captured rows: too few to judge drift
+    max_mse_increase_pct: float = Field(default=25.0, ge=0)  # vs the version's test MSE
+
+
 class SageMakerConfig(_Section):
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = Field(default=1, ge=1)
@@ -200,6 +222,8 @@ class Config(_Section):
     classification: ClassificationConfig = ClassificationConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
     feature_store: FeatureStoreConfig = FeatureStoreConfig()
+    batch: BatchConfig = BatchConfig()
+    monitor: MonitorConfig = MonitorConfig()
     _root: Path = PrivateAttr(default=REPO_ROOT)
 
     @model_validator(mode="after")

@@ -8,7 +8,9 @@ marked optional; unknown keys are refused so a typo cannot be silently ignored):
       "model_version": null,           # optional pin (an int); how rollback works
       "local": {                       # the local backend (`mlops deploy --backend local`)
         "port": 8081,                  # the stage's stable URL: http://127.0.0.1:<port>
-        "workers": 1                   # optional, default 1: server worker processes
+        "workers": 1,                  # optional, default 1: server worker processes
+        "data_capture_percent": 100,   # optional, default 0 (off): requests captured
+        "capture_rotate_seconds": 3600 # optional: a new capture file this often
       },
       "sagemaker": {                   # the SageMaker backend (CloudFormation)
         "instance_type": "ml.m5.large",
@@ -48,6 +50,8 @@ class _Section(BaseModel):
 class LocalStage(_Section):
     port: int = Field(ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    data_capture_percent: int = Field(default=0, ge=0, le=100)
+    capture_rotate_seconds: int = Field(default=3600, ge=1)
 
 
 class Autoscaling(_Section):

@@ -45,6 +45,7 @@ from mlops.core.interfaces import DeployOutcome, Progress, Registry
 from mlops.core.registry import ModelVersion, utc_now
 from mlops.core.smoke import SmokeResult, rows_for_version, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig
+from mlops.local.capture import stage_capture
 from mlops.local.deploy_history import record_smoke_test
 from mlops.local.deploy_journal import Journal, begin, end, recover
 from mlops.local.endpoint_app import ServerSettings
@@ -104,6 +105,7 @@ def _deploy_claimed(
     stage, port = stage_config.stage, stage_config.local.port
     rows = rows_for_version(version, home, cfg.smoke_test.rows)
     folder = prepare_instance(home, stage, version)
+    stage_capture(home, folder, name, stage_config.local)
     begin(
         home,
         Journal(

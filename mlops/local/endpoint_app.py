@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.local.capture import Capture, open_capture
 from mlops.local.model_host import Batcher, Handlers, load_handlers
 
 log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
@@ -70,8 +71,15 @@ def error_response(
 class EndpointApp:
     """The ASGI application: routing, body limit, handler calls, error mapping."""
 
-    def __init__(self, settings: ServerSettings, handlers: Handlers, model: Any):
+    def __init__(
+        self,
+        settings: ServerSettings,
+        handlers: Handlers,
+        model: Any,
+        capture: Capture | None = None,
+    ):
         self.settings = settings
+        self.capture = capture
         self.handlers = handlers
         self.model = model
         self.runtime_prefix = "/endpoints/"
@@ -88,7 +96,10 @@ class EndpointApp:
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
             return
-        status, headers, body = await self.respond(scope, receive)
+        tap = self.capture.tap(scope, receive) if self.capture else None
+        status, headers, body = await self.respond(scope, tap.receive if tap else receive)
+        if tap is not None:
+            tap.record(status, headers, body)
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -209,4 +220,4 @@ def build_app(settings: ServerSettings) -> EndpointApp:
     """Load the handlers and the model (model_fn checks its sha256) into an app."""
     handlers = load_handlers(Path(settings.code_dir))
     model = handlers.model_fn(settings.model_dir)
-    return EndpointApp(settings, handlers, model)
+    return EndpointApp(settings, handlers, model, capture=open_capture(settings.model_dir))

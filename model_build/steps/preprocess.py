@@ -6,7 +6,10 @@ no header. Trees are scale-invariant, so nothing is fitted here: the only
 preprocessing serving needs is the feature order, which `train` ships in the
 model's manifest. The baseline (per-feature quantiles and histograms of the
 training split; level frequencies for string categorical features) is what
-`mlops data drift` compares new data against.
+`mlops data drift` and `mlops monitor` compare new data against; beside it,
+statistics.json and constraints.json are the same training split in SageMaker Model
+Monitor's baseline format, what a stage's data-quality monitoring schedule compares
+captured traffic with.
 
 For `--task binary_classification` the splits are stratified by the label, so each
 holds the classes in the proportions of the whole file; a target without exactly two
@@ -25,6 +28,7 @@ import pandas as pd
 
 BASELINE_BINS = 10
 MISSING = "(missing)"  # the baseline's level for empty categorical values
+KLL_K = 2048  # Model Monitor's KLL sketch size; up to this many values fit in one level
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,107 @@ def baseline_statistics(
     return {"features": stats, "rows": len(train)}
 
 
+def _kll_distribution(values: np.ndarray, rng: np.random.Generator) -> dict:
+    """Ten equal-width buckets and a one-level KLL sketch (a uniform sample of <= k values)."""
+    counts, edges = np.histogram(values, bins=BASELINE_BINS)
+    sample = values if values.size <= KLL_K else rng.choice(values, KLL_K, replace=False)
+    return {
+        "kll": {
+            "buckets": [
+                {"lower_bound": float(lo), "upper_bound": float(hi), "count": float(c)}
+                for lo, hi, c in zip(edges[:-1], edges[1:], counts, strict=True)
+            ],
+            "sketch": {
+                "parameters": {"c": 0.64, "k": float(KLL_K)},
+                "data": [[float(v) for v in np.sort(sample)]],
+            },
+        }
+    }
+
+
+def string_baseline(name: str, column: pd.Series) -> tuple[dict, dict]:
+    """Model Monitor's statistics and constraints of a string categorical feature."""
+    present = column.dropna().astype(str)
+    counts = present.value_counts()
+    statistics = {
+        "name": name,
+        "inferred_type": "String",
+        "string_statistics": {
+            "common": {"num_present": int(present.size), "num_missing": int(column.isna().sum())},
+            "distinct_count": float(counts.size),
+            "distribution": {
+                "categorical": {
+                    "buckets": [{"value": str(v), "count": int(c)} for v, c in counts.items()]
+                }
+            },
+        },
+    }
+    constraints = {
+        "name": name,
+        "inferred_type": "String",
+        "completeness": float(present.size / max(len(column), 1)),
+        "string_constraints": {"domains": sorted(str(v) for v in counts.index)},
+    }
+    return statistics, constraints
+
+
+def model_monitor_baseline(
+    train: pd.DataFrame, features: list[str], seed: int = 0, categorical: tuple[str, ...] = ()
+) -> tuple:
+    """(statistics, constraints) of the training split in SageMaker Model Monitor's schema."""
+    rng = np.random.default_rng(seed)
+    stats, constraints = [], []
+    for name in features:
+        if name in categorical:
+            feature_stats, feature_constraints = string_baseline(name, train[name])
+            stats.append(feature_stats)
+            constraints.append(feature_constraints)
+            continue
+        column = pd.to_numeric(train[name], errors="coerce")
+        values = column.dropna().to_numpy(dtype=float)
+        integral = bool(values.size) and bool(np.all(values == np.round(values)))
+        kind = "Integral" if integral else "Fractional"
+        stats.append(
+            {
+                "name": name,
+                "inferred_type": kind,
+                "numerical_statistics": {
+                    "common": {
+                        "num_present": int(values.size),
+                        "num_missing": int(column.isna().sum()),
+                    },
+                    "mean": float(values.mean()),
+                    "sum": float(values.sum()),
+                    "std_dev": float(values.std()),
+                    "min": float(values.min()),
+                    "max": float(values.max()),
+                    "distribution": _kll_distribution(values, rng),
+                },
+            }
+        )
+        constraints.append(
+            {
+                "name": name,
+                "inferred_type": kind,
+                "completeness": float(values.size / max(len(column), 1)),
+                "num_constraints": {"is_non_negative": bool(values.min() >= 0)},
+            }
+        )
+    statistics = {"version": 0.0, "dataset": {"item_count": len(train)}, "features": stats}
+    monitoring = {
+        "evaluate_constraints": "Enabled",
+        "emit_metrics": "Enabled",
+        "datatype_check_threshold": 1.0,
+        "domain_content_threshold": 1.0,
+        "distribution_constraints": {
+            "perform_comparison": "Enabled",
+            "comparison_threshold": 0.1,
+            "comparison_method": "Robust",
+        },
+    }
+    return statistics, {"version": 0.0, "features": constraints, "monitoring_config": monitoring}
+
+
 def to_xgboost_csv(df: pd.DataFrame, features: list[str], target: str) -> pd.DataFrame:
     """Target first, then the features in order: the layout SageMaker's XGBoost reads."""
     return df[[target, *features]]
@@ -201,6 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     args.baseline_dir.mkdir(parents=True, exist_ok=True)
     baseline = baseline_statistics(splits.train, features, categorical)
     (args.baseline_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
+    statistics, constraints = model_monitor_baseline(
+        splits.train, features, args.seed, tuple(categorical)
+    )
+    (args.baseline_dir / "statistics.json").write_text(json.dumps(statistics, indent=2))
+    (args.baseline_dir / "constraints.json").write_text(json.dumps(constraints, indent=2))
 
 
 if __name__ == "__main__":

@@ -263,6 +263,21 @@ def authorizations(service: str, operation: str, params: dict) -> list[Authoriza
             return [Authorization(action, params["ModelPackageArn"])]
         if operation == "DescribeEndpoint":
             return [Authorization(action, _sagemaker_arn("endpoint", params["EndpointName"]))]
+        if operation in ("ListModels", "ListMonitoringExecutions"):
+            return [Authorization(action, "*")]  # no resource-level permissions
+        if operation == "CreateModel":
+            return [
+                Authorization(action, _sagemaker_arn("model", params["ModelName"])),
+                _pass_role(params["ExecutionRoleArn"], "sagemaker.amazonaws.com"),
+            ]
+        if operation in ("CreateTransformJob", "DescribeTransformJob"):
+            job = _sagemaker_arn("transform-job", params["TransformJobName"])
+            tags = [Authorization("sagemaker:AddTags", job)] if params.get("Tags") else []
+            return [Authorization(action, job), *tags]
+        if operation == "DescribeProcessingJob":
+            return [
+                Authorization(action, _sagemaker_arn("processing-job", params["ProcessingJobName"]))
+            ]
     if service == "cloudformation":
         action = f"cloudformation:{operation}"
         checks = [Authorization(action, _stack_arn(params["StackName"]))]

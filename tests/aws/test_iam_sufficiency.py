@@ -576,6 +576,24 @@ JOB_EXPECTATIONS = {
         ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-prod"),
         ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", f"{GROUP}-prod"),
     ],
+    ("batch", "transform"): [
+        ("sagemaker", "CreateModel", "ModelName", f"{GROUP}-v1-batch"),
+        ("sagemaker", "CreateTransformJob", "ModelName", f"{GROUP}-v1-batch"),
+    ],
+    ("monitor", "monitor"): [
+        (
+            "sagemaker",
+            "ListMonitoringExecutions",
+            "MonitoringScheduleName",
+            f"{GROUP}-staging-data-quality",
+        ),
+        (
+            "sagemaker",
+            "ListMonitoringExecutions",
+            "MonitoringScheduleName",
+            f"{GROUP}-prod-data-quality",
+        ),
+    ],
 }
 
 
@@ -591,6 +609,10 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     fakes[("sagemaker", "ListPipelineExecutionSteps")] = fake_steps(
         cfg.model_package_group, registers=workflow == "build"
     )
+    # moto has no Model Monitor: no execution yet (the monitor reports "no data")
+    fakes[("sagemaker", "ListMonitoringExecutions")] = lambda *_: {
+        "MonitoringExecutionSummaries": []
+    }
     group = cfg.model_package_group
     # prod serves version 1 (the champion; what a prod rollback returns to)
     first = boto3.client("sagemaker").list_model_packages(
@@ -614,6 +636,9 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     calls.clear()
 
     variables = repository_variables(bootstrap, data_csv)
+    # what a fork sets for the nightly batch job (not bootstrap outputs)
+    variables["MLOPS_BATCH_INPUT"] = f"s3://{BUCKET}/{group}/batch/input.csv"
+    variables["MLOPS_BATCH_OUTPUT"] = f"s3://{BUCKET}/{group}/batch/output/"
     results = run_job(workflow, job_id, variables, monkeypatch, tmp_path)
     assert results and all(code == 0 for _, code in results), results
 

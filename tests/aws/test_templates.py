@@ -22,6 +22,7 @@ TEMPLATES = (
     "model_deploy/bootstrap.yml",
     "model_deploy/endpoint-config-template.yml",
     "model_deploy/feature-store.yml",
+    "model_deploy/monitoring-template.yml",
 )
 ENDPOINT_TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 BOOTSTRAP = REPO_ROOT / "model_deploy" / "bootstrap.yml"
@@ -225,6 +226,8 @@ JOB_ROLES = {
     "BuildRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
     "StagingDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
     "ProductionDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:production",
+    "BatchRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
+    "MonitorRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
 }
 
 

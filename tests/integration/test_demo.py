@@ -27,6 +27,10 @@ STEPS = (
     "$ mlops promote",
     "$ mlops endpoint test --stage prod",
     "smoke test passed",
+    "$ mlops batch predict",
+    "rows with model version",
+    "$ mlops monitor --stage prod --labels",
+    ": no violation",
 )
 
 

@@ -41,3 +41,15 @@ def test_the_changed_handler_is_a_new_entry_in_the_store(registered_home, tmp_pa
     sha = store_serving_code(home, today)
     assert sha != result.version.lineage[LINEAGE_KEY]
     assert MARKER in (home / STORE / sha / "inference.py").read_text()
+
+
+def test_a_batch_of_an_old_version_scores_with_its_own_handler(registered_home, tmp_path):
+    from mlops.local.batch import unpack_version
+
+    home, result = registered_home
+    today = tmp_path / "steps"
+    shutil.copytree(STEPS_DIR, today, ignore=shutil.ignore_patterns("__pycache__"))
+    (today / "inference.py").write_text((today / "inference.py").read_text() + MARKER)
+    unpack_version(result.version, tmp_path / "batch", code_dir=today, home=home)
+    scored = (tmp_path / "batch" / "code" / "inference.py").read_text()
+    assert scored == (STEPS_DIR / "inference.py").read_text()

@@ -65,3 +65,32 @@ def test_read_raw_names_missing_columns(tmp_path):
     )
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['ANNUAL_COST'\]"):
         preprocess.read_raw(tmp_path, COLUMNS)
+
+
+def test_model_monitor_baseline_follows_its_schema():
+    rng = np.random.default_rng(5)
+    train = pd.DataFrame(
+        {"count_col": rng.integers(0, 5, 3000), "real_col": rng.normal(-1.0, 2.0, 3000)}
+    )
+    statistics, constraints = preprocess.model_monitor_baseline(train, ["count_col", "real_col"])
+    assert statistics["dataset"] == {"item_count": 3000}
+    counts, reals = statistics["features"]
+    assert (counts["inferred_type"], reals["inferred_type"]) == ("Integral", "Fractional")
+    num = reals["numerical_statistics"]
+    assert num["common"] == {"num_present": 3000, "num_missing": 0}
+    assert num["mean"] == pytest.approx(train.real_col.mean())
+    assert num["std_dev"] == pytest.approx(train.real_col.std(ddof=0))
+    kll = num["distribution"]["kll"]
+    assert len(kll["buckets"]) == 10 and sum(b["count"] for b in kll["buckets"]) == 3000
+    assert kll["buckets"][0]["lower_bound"] == num["min"]
+    assert kll["buckets"][-1]["upper_bound"] == num["max"]
+    (level,) = kll["sketch"]["data"]
+    assert len(level) == preprocess.KLL_K and level == sorted(level)
+    assert [c["num_constraints"]["is_non_negative"] for c in constraints["features"]] == [
+        True,
+        False,
+    ]
+    assert constraints["monitoring_config"]["distribution_constraints"]["comparison_method"] == (
+        "Robust"
+    )
+    json.dumps([statistics, constraints])  # plain JSON, as the analyzer reads it

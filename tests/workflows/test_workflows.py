@@ -24,6 +24,7 @@ WORKFLOWS = {p.stem: p for p in sorted(WORKFLOWS_DIR.glob("*.yml"))}
 BIN = Path(sys.executable).parent
 AWS_ACTION = "aws-actions/configure-aws-credentials"
 COMMENT_ACTION = "marocchino/sticky-pull-request-comment"
+ISSUE_ACTION = "actions/github-script"  # the monitor's issue per stage
 MLOPS_COMMANDS = {"mlops", ".venv/bin/mlops", "base/.venv/bin/mlops"}
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 SAMPLE = "3"  # stands in for every ${{ }} value: a model version, a path, a name
@@ -56,8 +57,8 @@ def one_line(script: str) -> str:
     return script.replace("\\\n", " ").strip()
 
 
-def test_the_three_workflows_exist():
-    assert set(WORKFLOWS) == {"pr", "build", "deploy"}
+def test_the_workflows_exist():
+    assert set(WORKFLOWS) == {"pr", "build", "deploy", "batch", "monitor"}
 
 
 def test_actionlint_reports_nothing():
@@ -138,6 +139,8 @@ def test_permissions_empty_at_top_and_minimal_per_job():
             expected = {"contents": "read"}
             if AWS_ACTION in uses(job):
                 expected["id-token"] = "write"
+            if ISSUE_ACTION in uses(job):
+                expected["issues"] = "write"
         assert perms == expected, f"{name}/{job_id}"
 
 

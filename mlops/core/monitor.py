@@ -1,0 +1,309 @@
+"""Production monitoring: is the traffic a stage served still like what its model learned from?
+
+For the captured requests of a stage (`mlops.core.capture`), per model version that
+answered them:
+
+- feature drift: PSI of every feature against the version's training baseline
+  (`mlops.core.drift`, the same statistic as `mlops data drift`);
+- prediction drift: PSI of the predictions against the version's own predictions on its
+  held-out split (deciles of those as bins);
+- model quality, when ground truth is given (joined by inference id): MSE, RMSE, MAE, R²
+  against the version's evaluation metrics; a violation when the MSE is more than
+  `monitor.max_mse_increase_pct` above the version's test MSE.
+
+A backend implements `Monitor`; the report (a dict, JSON and Markdown) is the same for
+both. Pure functions; reading captures and models is the backends' business.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mlops.core import drift
+from mlops.core.errors import UsageError
+from mlops.core.interfaces import Progress
+
+OK, VIOLATION, NO_DATA = "ok", "violation", "no data"
+REFERENCE_BINS = 10
+
+
+class Monitor(Protocol):
+    """Builds the monitoring report of a stage from what its endpoint captured."""
+
+    def report(
+        self,
+        stage: str,
+        since: datetime | None,
+        labels: dict[str, float] | None,
+        progress: Progress,
+    ) -> dict: ...
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`30m`, `6h`, `7d` (that long ago) or an ISO 8601 time; None for everything."""
+    if not text:
+        return None
+    now = now or datetime.now(UTC)
+    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
+    if match:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        return now - timedelta(**{unit: int(match.group(1))})
+    try:
+        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r}: use 30m, 6h, 7d or an ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def reference_edges(values: np.ndarray, bins: int = REFERENCE_BINS) -> list[float]:
+    """Inner decile edges of reference values (ties collapsed)."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)))
+    return [float(e) for e in edges[1:-1]]
+
+
+def prediction_drift(reference: np.ndarray, current: np.ndarray, threshold: float) -> dict:
+    """PSI of captured predictions against the version's predictions on held-out rows."""
+    edges = reference_edges(reference)
+    expected = drift.bin_proportions(reference, edges)
+    value = drift.psi(expected, drift.bin_proportions(current, edges))
+    return {
+        "psi": value,
+        "threshold": threshold,
+        "drifted": value > threshold,
+        "reference_rows": int(reference.size),
+        "reference_mean": float(reference.mean()),
+        "mean": float(current.mean()),
+    }
+
+
+def quality(predictions: np.ndarray, truth: np.ndarray) -> dict:
+    """Regression metrics of predictions against ground truth."""
+    error = predictions - truth
+    mse = float(np.mean(error**2))
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    return {
+        "rows": int(truth.size),
+        "mse": mse,
+        "rmse": math.sqrt(mse),
+        "mae": float(np.mean(np.abs(error))),
+        "r2": 1 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
+    }
+
+
+def quality_check(measured: dict, version_metrics: dict, max_increase_pct: float) -> dict:
+    """Measured quality against the version's test metrics; `violated` when MSE rose too far."""
+    test_mse = version_metrics.get("mse")
+    limit = test_mse * (1 + max_increase_pct / 100) if test_mse else None
+    return {
+        **measured,
+        "version_mse": test_mse,
+        "max_mse": limit,
+        "violated": limit is not None and measured["mse"] > limit,
+    }
+
+
+def read_labels(path: Path, target: str, id_column: str = "inference_id") -> dict[str, float]:
+    """Ground truth: a CSV with an `inference_id` column and the target column."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, dtype={id_column: str})
+    except FileNotFoundError:
+        raise UsageError(f"labels file not found: {path}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read labels {path}: {exc}") from None
+    missing = [c for c in (id_column, target) if c not in frame.columns]
+    if missing:
+        raise UsageError(f"labels {path} lacks column(s) {missing}")
+    values = pd.to_numeric(frame[target], errors="coerce")
+    keep = values.notna() & frame[id_column].notna()
+    return dict(zip(frame.loc[keep, id_column], values[keep].astype(float), strict=True))
+
+
+def join_labels(requests: list, labels: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and truths of one-row requests whose inference id (else event id) is labelled."""
+    predictions, truths = [], []
+    for request in requests:
+        key = request.inference_id or request.event_id
+        if key in labels and len(request.predictions) == 1:
+            predictions.append(request.predictions[0])
+            truths.append(labels[key])
+    return np.asarray(predictions, dtype=float), np.asarray(truths, dtype=float)
+
+
+def version_section(
+    version: int,
+    rows: np.ndarray,
+    predictions: np.ndarray,
+    baseline: dict,
+    reference: np.ndarray | None,
+    threshold: float,
+    min_rows: int,
+    quality_result: dict | None,
+) -> dict:
+    """The report of one version's traffic; `violations` lists what crossed a line."""
+    names = list(baseline["features"])
+    section = {"version": version, "rows": len(rows), "violations": []}
+    if len(rows) < min_rows:
+        section["note"] = f"{len(rows)} captured rows, fewer than monitor.min_rows {min_rows}"
+        section["quality"] = quality_result
+        if quality_result and quality_result["violated"]:
+            section["violations"].append(_quality_violation(quality_result))
+        return section
+    columns = {name: rows[:, i] for i, name in enumerate(names)}
+    results = drift.compare(columns, baseline, threshold)
+    section["features"] = [asdict(r) for r in results]
+    for r in results:
+        if r.drifted:
+            section["violations"].append(
+                f"version {version}: feature {r.feature} drifted (PSI {r.psi:.3f} > {threshold:g})"
+            )
+    if reference is not None and reference.size:
+        section["prediction_drift"] = prediction_drift(reference, predictions, threshold)
+        if section["prediction_drift"]["drifted"]:
+            section["violations"].append(
+                f"version {version}: predictions drifted "
+                f"(PSI {section['prediction_drift']['psi']:.3f} > {threshold:g})"
+            )
+    section["quality"] = quality_result
+    if quality_result and quality_result["violated"]:
+        section["violations"].append(_quality_violation(quality_result))
+    return section
+
+
+def _quality_violation(q: dict) -> str:
+    return (
+        f"model quality: MSE {q['mse']:.4g} on {q['rows']} labelled rows is over "
+        f"{q['max_mse']:.4g} (test MSE {q['version_mse']:.4g})"
+    )
+
+
+def build_report(
+    stage: str,
+    endpoint_name: str,
+    backend: str,
+    since: datetime | None,
+    sections: list[dict],
+    requests: int,
+    corrupt: int,
+    source: str,
+    first_corrupt: str = "",
+) -> dict:
+    violations = [v for s in sections for v in s["violations"]]
+    rows = sum(s["rows"] for s in sections)
+    status = VIOLATION if violations else (OK if rows else NO_DATA)
+    report = {
+        "stage": stage,
+        "endpoint_name": endpoint_name,
+        "backend": backend,
+        "source": source,
+        "since": since.isoformat() if since else None,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "requests": requests,
+        "rows": rows,
+        "corrupt_lines": corrupt,
+        "first_corrupt": first_corrupt,
+        "versions": sections,
+        "violations": violations,
+        "status": status,
+    }
+    report["summary"] = summary_line(report)
+    return report
+
+
+def summary_line(report: dict) -> str:
+    skipped = (
+        f"; {report['corrupt_lines']} corrupt capture line(s) skipped"
+        if report["corrupt_lines"]
+        else ""
+    )
+    head = f"{report['stage']}: {report['requests']:,} captured requests, {report['rows']:,} rows"
+    if report["status"] == NO_DATA:
+        return f"{report['stage']}: no captured requests to monitor{skipped}"
+    if report["status"] == OK:
+        return f"{head}: no violation{skipped}"
+    return (
+        f"{head}: {len(report['violations'])} violation(s): "
+        + "; ".join(report["violations"])
+        + skipped
+    )
+
+
+def _num(value) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) and math.isfinite(value) else "-"
+
+
+def render_markdown(report: dict) -> str:
+    icon = {OK: "✅", VIOLATION: "⚠️", NO_DATA: "ℹ️"}[report["status"]]
+    lines = [
+        f"## Monitoring {report['stage']}: {icon} {report['status']}",
+        "",
+        f"Endpoint `{report['endpoint_name']}` ({report['backend']}), "
+        f"{report['requests']:,} captured requests, {report['rows']:,} rows"
+        + (f" since {report['since']}" if report["since"] else "")
+        + f"; {report['corrupt_lines']} corrupt capture line(s) skipped. Source: {report['source']}.",
+        "",
+    ]
+    if report["violations"]:
+        lines += ["**Violations**", ""] + [f"- {v}" for v in report["violations"]] + [""]
+    for s in report["versions"]:
+        lines += [f"### Model version {s['version']}: {s['rows']:,} rows", ""]
+        if s.get("note"):
+            lines += [s["note"], ""]
+        if s.get("features"):
+            lines += [
+                "| Feature | PSI | Training mean | Mean | Drift |",
+                "|---|---:|---:|---:|---|",
+            ]
+            for f in s["features"]:
+                lines.append(
+                    f"| `{f['feature']}` | {f['psi']:.3f} | {_num(f['baseline_mean'])} | "
+                    f"{_num(f['current_mean'])} | {'⚠️ yes' if f['drifted'] else 'no'} |"
+                )
+            lines.append("")
+        p = s.get("prediction_drift")
+        if p:
+            lines += [
+                f"Predictions: PSI {p['psi']:.3f} against {p['reference_rows']:,} held-out "
+                f"predictions (mean {_num(p['mean'])} vs {_num(p['reference_mean'])})"
+                + (" ⚠️ drifted" if p["drifted"] else ""),
+                "",
+            ]
+        q = s.get("quality")
+        if q:
+            lines += [
+                f"Quality on {q['rows']:,} labelled rows: MSE {_num(q['mse'])} (limit "
+                f"{_num(q['max_mse'])}), RMSE {_num(q['rmse'])}, MAE {_num(q['mae'])}, "
+                f"R² {_num(q['r2'])}" + (" ⚠️" if q["violated"] else ""),
+                "",
+            ]
+    for finding in report.get("sagemaker_violations", []):
+        lines.append(
+            f"- `{finding.get('feature_name', '')}` {finding.get('constraint_check_type', '')}: {finding.get('description', '')}"
+        )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report(report: dict, folder: Path) -> tuple[Path, Path]:
+    """monitor.json and monitor.md in `folder`, each written whole (temp file, rename)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in (
+        ("monitor.json", json.dumps(report, indent=2, default=str) + "\n"),
+        ("monitor.md", render_markdown(report)),
+    ):
+        path = folder / name
+        tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths[0], paths[1]

@@ -1,0 +1,377 @@
+"""Batch scoring on this machine: a file, streamed in chunks through the version's own handler.
+
+The input is read `batch.chunk_rows` rows at a time (CSV or Parquet), so memory stays
+bounded whatever the file size. Each chunk is scored in a worker process (one per core,
+one XGBoost thread each, as the endpoint's workers are) with `inference.py`'s
+`model_fn`/`predict_fn` and the feature order of the version's manifest: the code the
+endpoint runs. A row that cannot be scored (an empty, non-numeric or infinite feature)
+goes to `<out>.rejects.csv` with the reason; the job fails only when the rejected share
+is over `batch.max_reject_pct`. Output and rejects are written to temporary files and
+renamed at the end: they appear whole or not at all. Chunks come back in input order.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mlops.core.batch import (
+    PREDICTION_COLUMN,
+    BatchJob,
+    BatchResult,
+    check_reject_budget,
+    file_format,
+    missing_columns,
+    rejects_path,
+)
+from mlops.core.code_bundle import STEPS_DIR, handler_sources
+from mlops.core.errors import MlopsError, UsageError
+from mlops.core.interfaces import Progress
+from mlops.core.registry import ModelVersion
+from mlops.local.code_store import copy_serving_code
+from mlops.local.model_host import load_handlers
+
+ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
+REASON_COLUMN = "reason"
+PROGRESS_EVERY_S = 0.5
+
+
+def unpack_version(
+    version: ModelVersion, folder: Path, code_dir: Path = STEPS_DIR, home: Path | None = None
+) -> None:
+    """folder/model: the extracted model.tar.gz; folder/code: the handler and its siblings:
+    with a state `home`, the serving code stored with the version (as a deploy serves it)."""
+    archive = Path(version.model_uri)
+    if version.model_uri.startswith("s3://") or not archive.is_file():
+        raise MlopsError(
+            f"model of version {version.version} is not a local file: {version.model_uri}"
+        )
+    (folder / "model").mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder / "model", filter="data")
+    if home is not None:
+        copy_serving_code(home, dict(version.lineage), folder / "code", code_dir)
+        return
+    (folder / "code").mkdir()
+    for source in handler_sources(code_dir):
+        shutil.copy2(source, folder / "code" / source.name)
+
+
+def feature_matrix(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The features as a float matrix, and per row the first reason it cannot be scored
+    ("" when it can)."""
+    matrix = np.empty((len(frame), len(features)), dtype=np.float64)
+    reasons = np.full(len(frame), "", dtype=object)
+    for j, name in enumerate(features):
+        column = frame[name]
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        matrix[:, j] = values
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            continue
+        empty = column.isna().to_numpy()
+        for i in np.flatnonzero(bad & (reasons == "")):
+            if empty[i]:
+                reasons[i] = f"{name} is empty"
+            elif np.isinf(values[i]):
+                reasons[i] = f"{name} is not finite"
+            else:
+                reasons[i] = f"{name} is not a number: {str(column.iloc[i])[:40]!r}"
+    return matrix, reasons
+
+
+@dataclass
+class ChunkScores:
+    first_row: int
+    scored: pd.DataFrame  # [id], prediction
+    rejected: pd.DataFrame  # row, [id], reason, the features as read
+
+
+class ChunkScorer:
+    """The handler and model loaded once; scores chunks of raw rows."""
+
+    def __init__(self, code_dir: str, model_dir: str, id_column: str | None):
+        self.handlers = load_handlers(Path(code_dir))
+        self.model = self.handlers.model_fn(model_dir)
+        self.features = list(self.model.features)
+        self.id_column = id_column
+
+    def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions and per-row errors; rows are retried one by one if the chunk fails."""
+        errors = np.full(len(matrix), "", dtype=object)
+        if len(matrix) == 0:
+            return np.empty(0), errors
+        try:
+            return np.asarray(self.handlers.predict_fn(matrix, self.model), dtype=float), errors
+        except self.handlers.bad_input:
+            pass
+        predictions = np.full(len(matrix), np.nan)
+        for i in range(len(matrix)):
+            try:
+                predictions[i] = self.handlers.predict_fn(matrix[i : i + 1], self.model)[0]
+            except self.handlers.bad_input as exc:
+                errors[i] = str(exc)
+        return predictions, errors
+
+    def score(self, frame: pd.DataFrame, first_row: int) -> ChunkScores:
+        matrix, reasons = feature_matrix(frame, self.features)
+        ok = reasons == ""
+        predictions, errors = self.predict(matrix[ok])
+        reasons[np.flatnonzero(ok)] = errors
+        ok = reasons == ""
+        kept = errors == ""
+        scored = pd.DataFrame({PREDICTION_COLUMN: predictions[kept]})
+        if self.id_column:
+            scored.insert(0, self.id_column, frame[self.id_column].to_numpy()[ok])
+        bad = ~ok
+        raw = frame.loc[bad, [*([self.id_column] if self.id_column else []), *self.features]]
+        rejected = raw.astype(str).where(raw.notna(), "")
+        rejected.insert(0, REASON_COLUMN, reasons[bad])
+        rejected.insert(0, ROW_COLUMN, first_row + np.flatnonzero(bad) + 1)
+        return ChunkScores(first_row, scored.reset_index(drop=True), rejected)
+
+
+_WORKER: ChunkScorer | None = None
+
+
+def _init_worker(code_dir: str, model_dir: str, id_column: str | None) -> None:
+    global _WORKER
+    _WORKER = ChunkScorer(code_dir, model_dir, id_column)
+
+
+def _score_in_worker(frame: pd.DataFrame, first_row: int) -> ChunkScores:
+    return _WORKER.score(frame, first_row)
+
+
+def read_columns(path: Path, kind: str) -> list[str]:
+    """The column names of the input, without reading its rows."""
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except FileNotFoundError:
+        raise UsageError(f"input file not found: {path}") from None
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"input file {path} is empty") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path} as {kind}: {exc}") from None
+
+
+def read_chunks(
+    path: Path, kind: str, columns: list[str], rows: int, id_column: str | None = None
+) -> Iterator[pd.DataFrame]:
+    """The input `rows` rows at a time, only the named columns."""
+    if kind == "parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
+            yield batch.to_pandas()
+        return
+    # Features are parsed by pandas and coerced per value later, so one bad cell costs one
+    # row; the id stays text so that its type cannot change from one chunk to the next.
+    dtypes = {id_column: str} if id_column else None
+    reader = pd.read_csv(path, usecols=columns, chunksize=rows, dtype=dtypes)
+    try:
+        yield from reader
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path} as CSV: {exc}") from None
+
+
+class OutputWriter:
+    """Scored rows and rejects into temporary files, renamed into place by `commit`."""
+
+    def __init__(self, out: Path, kind: str):
+        self.out, self.kind = out, kind
+        self.rejects = rejects_path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+        self.tmp_rejects = self.rejects.with_name(f".{self.rejects.name}.{os.getpid()}.tmp")
+        self.writer = None
+        self.schema = None
+        self.rejected = 0
+        self.first_reject = ""
+
+    def write(self, chunk: ChunkScores) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(chunk.scored, preserve_index=False)
+        if self.writer is None:
+            self.schema = table.schema
+            if self.kind == "parquet":
+                import pyarrow.parquet as pq
+
+                self.writer = pq.ParquetWriter(self.tmp, self.schema)
+            else:
+                import pyarrow.csv as pacsv
+
+                self.writer = pacsv.CSVWriter(self.tmp, self.schema)
+        self.writer.write_table(table.cast(self.schema))
+        if len(chunk.rejected):
+            header = self.rejected == 0
+            if header:
+                first = chunk.rejected.iloc[0]
+                self.first_reject = f"row {first[ROW_COLUMN]}: {first[REASON_COLUMN]}"
+            chunk.rejected.to_csv(self.tmp_rejects, mode="a", header=header, index=False)
+            self.rejected += len(chunk.rejected)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def commit(self) -> str:
+        self.close()
+        os.replace(self.tmp, self.out)
+        if self.rejected:
+            os.replace(self.tmp_rejects, self.rejects)
+            return str(self.rejects)
+        self.rejects.unlink(missing_ok=True)  # a stale one from an earlier run would mislead
+        return ""
+
+    def discard(self) -> None:
+        self.close()
+        self.tmp.unlink(missing_ok=True)
+        self.tmp_rejects.unlink(missing_ok=True)
+
+
+def _done(value: ChunkScores) -> Future:
+    future: Future = Future()
+    future.set_result(value)
+    return future
+
+
+class LocalBatchScorer:
+    """`mlops.core.batch.BatchScorer` on this machine (see the module doc)."""
+
+    def __init__(self, code_dir: Path = STEPS_DIR, home: Path | None = None):
+        self.code_dir, self.home = code_dir, home
+
+    def predict(self, job: BatchJob, progress: Progress) -> BatchResult:
+        data, out = Path(job.data), Path(job.out)
+        in_kind, out_kind = file_format(data, "input"), file_format(out, "output")
+        if data.resolve() == out.resolve():
+            raise UsageError("--out must not be the input file")
+        with tempfile.TemporaryDirectory(prefix="mlops-batch-") as tmp:
+            unpack_version(job.version, Path(tmp), self.code_dir, self.home)
+            features = model_features(Path(tmp) / "model")
+            columns = check_columns(read_columns(data, in_kind), features, job.id_column, data)
+            writer = OutputWriter(out, out_kind)
+            try:
+                result = self._run(job, Path(tmp), columns, in_kind, writer, progress)
+            except BaseException:
+                writer.discard()
+                raise
+        return result
+
+    def _run(
+        self,
+        job: BatchJob,
+        folder: Path,
+        columns: list[str],
+        in_kind: str,
+        writer: OutputWriter,
+        progress: Progress,
+    ) -> BatchResult:
+        start = time.perf_counter()
+        chunks = read_chunks(Path(job.data), in_kind, columns, job.chunk_rows, job.id_column)
+        first, second = next(chunks, None), next(chunks, None)
+        if first is None or len(first) == 0:
+            raise MlopsError(f"{job.data} has no data rows")
+        initargs = (str(folder / "code"), str(folder / "model"), job.id_column)
+        rows = scored = 0
+        last_report = start
+        pending: deque[Future] = deque()
+        pool = None
+        if second is None or job.workers <= 1:
+            inline = ChunkScorer(*initargs)
+            submit = lambda frame, row: _done(inline.score(frame, row))  # noqa: E731
+        else:
+            pool = ProcessPoolExecutor(
+                job.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=initargs,
+            )
+            submit = lambda frame, row: pool.submit(_score_in_worker, frame, row)  # noqa: E731
+
+        def drain(keep: int) -> None:
+            nonlocal scored, last_report
+            while len(pending) > keep:
+                chunk = pending.popleft().result()
+                writer.write(chunk)
+                scored += len(chunk.scored)
+                now = time.perf_counter()
+                if now - last_report >= PROGRESS_EVERY_S:
+                    last_report = now
+                    progress(
+                        f"{scored + writer.rejected:,} rows scored ({writer.rejected:,} rejected)"
+                    )
+
+        try:
+            for frame in _chain(first, second, chunks):
+                pending.append(submit(frame, rows))
+                rows += len(frame)
+                drain(keep=2 * max(job.workers, 1))  # bounded: a few chunks in flight
+            drain(keep=0)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        check_reject_budget(rows, writer.rejected, job.max_reject_pct, writer.first_reject)
+        if scored == 0:
+            raise MlopsError(f"no row of {job.data} could be scored: see the reasons above")
+        rejects = writer.commit()
+        return BatchResult(
+            version=job.version.version,
+            rows=rows,
+            scored=scored,
+            rejected=writer.rejected,
+            seconds=time.perf_counter() - start,
+            out=str(job.out),
+            rejects=rejects,
+        )
+
+
+def _chain(first, second, rest) -> Iterator[pd.DataFrame]:
+    yield first
+    if second is not None:
+        yield second
+        yield from rest
+
+
+def model_features(model_dir: Path) -> list[str]:
+    """The feature names, in order, from the version's manifest."""
+    import json
+
+    try:
+        return list(json.loads((model_dir / "manifest.json").read_text())["features"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise MlopsError(f"the model archive has no readable manifest.json: {exc}") from None
+
+
+def check_columns(
+    columns: list[str], features: list[str], id_column: str | None, data: Path
+) -> list[str]:
+    """The columns to read (features, then the id); UsageError naming what is missing."""
+    missing = missing_columns(columns, features)
+    if missing:
+        raise UsageError(
+            f"{data} lacks the model's feature column(s) {missing}; the version expects "
+            f"{features} (a header row is required)"
+        )
+    if id_column and id_column not in columns:
+        raise UsageError(f"{data} has no id column {id_column!r} (data.id_column in the config)")
+    return [*features, *([id_column] if id_column else [])]
