@@ -290,13 +290,16 @@ def calibrate_task(df, prof: profiling.Profile) -> tuple[tuple[str, str], object
     features, categorical = prof.feature_names, prof.categorical_names
     if prof.task == "binary_classification":
         positive, note = binary.positive_label(df[prof.target.name])
-        labels = binary.encode_labels(df[prof.target.name], positive)
+        target = df[prof.target.name]
         print(f"  positive label: {positive!r}" + (f" (REVIEW: {note})" if note else ""))
         print("calibrating: a quick baseline fit and the training share of positives on ")
         print("  held-out rows (stratified) ...")
         hp = hyperparameters(prof.task)
-        cal = binary.calibrate_binary(df, features, categorical, labels, hp, SPLIT, SMOKE_ROWS)
+        cal = binary.calibrate_binary(
+            df, features, categorical, target, positive, hp, SPLIT, SMOKE_ROWS
+        )
         print_classification(cal)
+        labels = binary.encode_labels(target, positive)
         return classification_sections(cal, positive, note), pd.Series(labels, index=df.index)
     print("calibrating: a quick baseline fit and the mean predictor on held-out rows ...")
     cal = profiling.calibrate(

@@ -52,14 +52,22 @@ def encode_labels(target: pd.Series, positive: str) -> np.ndarray:
     return (target.map(category_key) == positive).to_numpy(int)
 
 
-def stratified_indices(labels: np.ndarray, train_ratio: float, validation_ratio: float, seed: int):
+def strata(target: pd.Series) -> np.ndarray:
+    """The labels as the preprocess step stratifies on them (its text, stripped): the class
+    order decides which rows each split gets, so 0/1 codes would cut differently."""
+    return target.astype(str).str.strip().to_numpy()
+
+
+def stratified_indices(labels, train_ratio: float, validation_ratio: float, seed: int):
     """Row indices of train, validation and test, each with the classes in the same shares;
-    the same cut as the preprocess step's stratified split of the same rows."""
+    the same cut as the preprocess step's stratified split of the same rows (pass `strata`)."""
     from sklearn.model_selection import train_test_split
 
+    labels = np.asarray(labels)
     rows = np.arange(len(labels))
     n_train, n_val = round(len(rows) * train_ratio), round(len(rows) * validation_ratio)
-    if min(np.bincount(labels, minlength=2).min(), n_val, len(rows) - n_train - n_val) < 2:
+    fewest = np.unique(labels, return_counts=True)[1].min()
+    if min(fewest, n_val, len(rows) - n_train - n_val) < 2:
         raise UsageError(
             f"{len(rows)} rows are too few to hold both labels in every split "
             f"({train_ratio}/{validation_ratio}/rest)"
@@ -75,14 +83,17 @@ def calibrate_binary(
     df: pd.DataFrame,
     features: list[str],
     categorical: list[str],
-    labels: np.ndarray,
+    target: pd.Series,
+    positive: str,
     hyperparameters: dict,
     split: tuple[float, float, int],
     smoke_rows: int,
     threshold: float = 0.5,
 ) -> ClassificationCalibration:
-    """Fit the template's XGBoost on a stratified split and calibrate on its held-out rows."""
-    splits = stratified_indices(labels, *split)
+    """Fit the template's XGBoost on the pipeline's stratified split of the rows and
+    calibrate on its held-out rows (`positive`: the label that counts as 1)."""
+    labels = encode_labels(target, positive)
+    splits = stratified_indices(strata(target), *split)
     frame = df[features].copy()
     for name in features:
         if name not in categorical:

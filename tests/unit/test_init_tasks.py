@@ -101,30 +101,33 @@ def test_otherwise_the_less_frequent_label_is_positive_with_a_review_note():
     assert "'churn' is the less frequent one (10 rows against 30 for 'stay')" in note
 
 
-def test_the_split_is_stratified_and_the_pipelines():
-    from model_build.steps.preprocess import stratified_split
+@pytest.mark.parametrize("positive", ["yes", "no"])  # the positive label sorting first or last
+def test_the_split_is_stratified_and_the_pipelines(positive):
+    from model_build.steps.preprocess import binary_labels, stratified_split
 
     df = frame(500)
-    labels = binary.encode_labels(df.outcome, "yes")
-    train, validation, test = binary.stratified_indices(labels, 0.6, 0.2, 42)
+    labels = binary.encode_labels(df.outcome, positive)
+    train, validation, test = binary.stratified_indices(binary.strata(df.outcome), 0.6, 0.2, 42)
     assert sorted([*train, *validation, *test]) == list(range(500))
     for part in (train, validation, test):
         assert abs(labels[part].mean() - labels.mean()) < 0.02
-    steps = stratified_split(df.assign(i=range(500)), 0.6, 0.2, 42, df.outcome)
+    steps = stratified_split(df.assign(i=range(500)), 0.6, 0.2, 42, binary_labels(df.outcome))
     assert list(steps.test.i) == list(test)
 
 
 def test_binary_calibration_puts_the_gate_between_the_baseline_and_the_naive_model():
     df = frame(1500)
-    labels = binary.encode_labels(df.outcome, "yes")
-    cal = binary.calibrate_binary(df, ["tier", "load"], ["tier"], labels, HYPER, (0.6, 0.2, 4), 20)
+    split = (0.6, 0.2, 4)
+    cal = binary.calibrate_binary(
+        df, ["tier", "load"], ["tier"], df.outcome, "yes", HYPER, split, 20
+    )
     b = cal.baseline
     assert cal.test_rows == 300 and b["auc"] > 0.75
     assert 0.5 < cal.min_auc < b["auc_interval"][0] <= b["auc"]
     assert b["log_loss"] < cal.max_log_loss < cal.naive["log_loss"]
     assert 0 < cal.min_accuracy < b["accuracy"]
     # without the string category the signal is mostly gone: the category reaches the model
-    blind = binary.calibrate_binary(df, ["load"], [], labels, HYPER, (0.6, 0.2, 4), 20)
+    blind = binary.calibrate_binary(df, ["load"], [], df.outcome, "yes", HYPER, split, 20)
     assert blind.baseline["auc"] < b["auc"] - 0.1
 
 
@@ -142,8 +145,9 @@ def test_regression_calibration_uses_string_categories():
 def test_a_classification_config_renders_loads_and_quotes_the_label(tmp_path):
     df = frame(400)
     prof = profiling.profile(df, "outcome", "binary_classification")
-    labels = binary.encode_labels(df.outcome, "yes")
-    cal = binary.calibrate_binary(df, prof.feature_names, ["tier"], labels, HYPER, init.SPLIT, 20)
+    cal = binary.calibrate_binary(
+        df, prof.feature_names, ["tier"], df.outcome, "yes", HYPER, init.SPLIT, 20
+    )
     sections = init.classification_sections(cal, "yes", None)
     text = init.render_config("t-proj", "t.csv", prof, sections, "suite.json", {})
     (tmp_path / "config.yaml").write_text(text)
