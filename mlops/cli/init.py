@@ -361,10 +361,16 @@ def print_written(name: str, files: dict[Path, str], sample_rows: int, suite: di
         f"--parameter-overrides ModelPackageGroupName={name} GitHubOrg=... GitHubRepo=..."
     )
     print("review before committing:")
-    print("  - the lines marked REVIEW in the config (left-out columns, gate, smoke test,")
-    print("    behaviour: declare features the prediction must rise or fall with)")
+    print("  - the lines marked REVIEW in the config (left-out columns, positive label, gate,")
+    print("    smoke test, behaviour: declare features the prediction must rise or fall with)")
     print("  - the suite's bounds: observed ranges widened by half; set what is possible")
+    if suite_has_sets(suite):
+        print("  - the suite's value sets (category levels, labels): add levels that can occur")
     print("next: make test && make demo")
+
+
+def suite_has_sets(suite: dict) -> bool:
+    return any(e["type"] == "expect_column_values_to_be_in_set" for e in suite["expectations"])
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,8 @@
 """The template self-test for the other task: a fork whose data set (generated here) is a
 yes/no outcome with a string categorical column and a high-cardinality string code.
-`mlops init --task binary_classification` there, then the fork's demo: pipeline on the
-sample, gate, registry, staging deploy with the accuracy smoke test, promotion."""
+`mlops init --task binary_classification` there, then the fork's project tests, its
+pipeline on the sample (gate, registry) and the staging deploy with the accuracy smoke
+test."""
 
 from __future__ import annotations
 
@@ -78,6 +79,12 @@ def test_a_classification_fork_with_string_categories_passes_its_gate(tmp_path, 
     assert 0.5 < gate["min_auc"] < baseline_auc
     suite = (fork / "data_checks" / "expectations" / "subs.json").read_text()
     assert '"value_set": [\n          "north-east",\n          "south",\n          "west"' in suite
+
+    # The fork's own project tests (suite on the sample and its corruptions, the pipeline
+    # and its gate) hold for a classifier with string categories too.
+    argv = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/project"]
+    tests = in_fork(fork, fork_env, *argv)
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
 
     def mlops(*argv):
         result = in_fork(fork, fork_env, "-m", "mlops", *argv)
