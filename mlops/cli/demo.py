@@ -128,7 +128,8 @@ def print_summary(cfg: Config, home: Path) -> None:
         return
     rows = rows_for_version(registry.describe(prod.version), home, 1)
     row, target = rows.lines[0], rows.targets[0]
-    print(f"\nTry it (a held-out row whose true {cfg.data.target} is {target:,.6g}):")
+    shown = f"{target:,.6g}" if isinstance(target, int | float) else target  # or a label
+    print(f"\nTry it (a held-out row whose true {cfg.data.target} is {shown}):")
     print(f"  curl -s -X POST {prod.url}/invocations -H 'Content-Type: text/csv' --data '{row}'")
     print("\n  # any SageMaker Runtime client works, unmodified:")
     print("  python - <<'EOF'")

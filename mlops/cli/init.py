@@ -10,9 +10,12 @@ import textwrap
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from mlops.core import profiling
+from mlops.core import profiling_classification as binary
+from mlops.core.calibrate_classification import ClassificationCalibration
 from mlops.core.config import DEFAULT_CONFIG, load_config
 from mlops.core.deploy import endpoint_name
 from mlops.core.errors import UsageError
@@ -30,6 +33,7 @@ HYPERPARAMETERS = {
     "early_stopping_rounds": 50,
     "seed": 42,
 }
+THRESHOLD = 0.5  # the decision threshold init writes (classification.threshold)
 SPLIT = (0.6, 0.2, 42)  # train ratio, validation ratio, seed
 SMOKE_ROWS = 20
 SAMPLE = "model_build/data/sample.csv"
@@ -39,10 +43,14 @@ CONFIG_TEMPLATE = """\
 # Review the lines marked REVIEW, then commit this file, the suite and the sample.
 
 model_package_group: {name}   # names the pipeline, endpoints and stacks too
+task: {task}
 
 data:
   # REVIEW: left out: {left_out}
   features: {features}
+  # String features, encoded by XGBoost's native categorical support.
+  categorical_features: {categorical}
+  max_categories: {max_categories}        # levels kept per categorical feature
   target: {target}
   expectation_suite: {suite}
   max_file_mb: 2048          # larger inputs are refused before they are read
@@ -63,6 +71,23 @@ train:
   hyperparameters:
 {hyperparameters}
 
+{gate}
+drift:
+  statistic: psi             # population stability index, per feature
+  threshold: 0.2
+  fail_on_drift: false
+
+{smoke}
+behaviour:
+  # REVIEW: numeric features the prediction must not go down (or up) with, all else equal;
+  # tests/project/ checks them on the model trained from the sample.
+  # Rank correlation with the target (candidates, not proof): {candidates}
+  monotonic_increasing: []
+  monotonic_decreasing: []
+"""
+
+
+REGRESSION_GATE = """\
 gate:
   # REVIEW: calibrated on {test_rows} held-out rows. Baseline: MSE {b_mse:.6g}
   # (95 % interval {b_mse_lo:.6g} to {b_mse_hi:.6g}), R2 {b_r2:.4f}; predicting the mean:
@@ -72,51 +97,42 @@ gate:
   # A challenger may be at most this much worse (MSE, %) than the approved
   # champion scored on the same held-out rows.
   max_regression_pct: 5.0
-
-drift:
-  statistic: psi             # population stability index, per feature
-  threshold: 0.2
-  fail_on_drift: false
-
+"""
+REGRESSION_SMOKE = """\
 smoke_test:
   rows: {smoke_rows}
   # REVIEW: the baseline's MAPE was {b_mape:.3g} % on all held-out rows; {smoke_rows} rows
   # stay under this in 99 % of draws, with a fifth more room.
   max_mape_pct: {max_mape_pct}
+"""
+CLASSIFICATION_GATE = """\
+classification:
+  # {label_note}
+  positive_label: {positive}
+  threshold: {threshold}             # a probability at or above it answers the positive label
 
-behaviour:
-  # REVIEW: features the prediction must not go down (or up) with, all else equal;
-  # tests/project/ checks them on the model trained from the sample.
-  # Rank correlation with the target (candidates, not proof): {candidates}
-  monotonic_increasing: []
-  monotonic_decreasing: []
+gate:
+  # REVIEW: calibrated on {test_rows} held-out rows (stratified). Baseline: AUC {b_auc:.4f}
+  # (95 % interval {b_auc_lo:.4f} to {b_auc_hi:.4f}), log loss {b_ll:.4f} ({b_ll_lo:.4f} to
+  # {b_ll_hi:.4f}); always the training share of positives: log loss {n_ll:.4f}, AUC 0.5.
+  min_auc: {min_auc}
+  max_log_loss: {max_log_loss}
+  # A challenger may be at most this much worse (log loss, %) than the approved
+  # champion scored on the same held-out rows.
+  max_regression_pct: 5.0
+"""
+CLASSIFICATION_SMOKE = """\
+smoke_test:
+  rows: {smoke_rows}
+  # REVIEW: the baseline's accuracy was {b_acc:.3f} on all held-out rows; {smoke_rows} rows
+  # stay above this in 99 % of draws, less 0.05.
+  min_accuracy: {min_accuracy}
 """
 
 
-def render_config(
-    name: str,
-    source: str,
-    prof: profiling.Profile,
-    cal: profiling.Calibration,
-    suite: str,
-    candidates: dict[str, float],
-) -> str:
+def regression_sections(cal: profiling.Calibration) -> tuple[str, str]:
     b, n = cal.baseline, cal.naive
-    left_out = ", ".join(f"{c} ({why})" for c, why in prof.left_out.items()) or "nothing"
-    return CONFIG_TEMPLATE.format(
-        source=source,
-        rows=prof.rows,
-        today=date.today().isoformat(),
-        name=name,
-        left_out=left_out,
-        features=json.dumps(prof.feature_names),
-        target=json.dumps(prof.target.name),
-        suite=suite,
-        sample=SAMPLE,
-        train=SPLIT[0],
-        validation=SPLIT[1],
-        seed=SPLIT[2],
-        hyperparameters=textwrap.indent(yaml.safe_dump(HYPERPARAMETERS, sort_keys=False), "    "),
+    gate = REGRESSION_GATE.format(
         test_rows=cal.test_rows,
         b_mse=b["mse"],
         b_mse_lo=b["mse_interval"][0],
@@ -126,11 +142,76 @@ def render_config(
         n_r2=n["r2"],
         max_mse=f"{cal.max_mse:.6g}",
         min_r2=cal.min_r2,
-        smoke_rows=cal.smoke_rows,
-        b_mape=b["mape_pct"],
-        max_mape_pct=cal.max_mape_pct,
+    )
+    smoke = REGRESSION_SMOKE.format(
+        smoke_rows=cal.smoke_rows, b_mape=b["mape_pct"], max_mape_pct=cal.max_mape_pct
+    )
+    return gate, smoke
+
+
+def classification_sections(
+    cal: ClassificationCalibration, positive: str, label_note: str | None
+) -> tuple[str, str]:
+    b, n = cal.baseline, cal.naive
+    gate = CLASSIFICATION_GATE.format(
+        label_note=f"REVIEW: {label_note}" if label_note else "by its name",
+        positive=json.dumps(positive),  # quoted: YAML would read yes/no as booleans
+        threshold=THRESHOLD,
+        test_rows=cal.test_rows,
+        b_auc=b["auc"],
+        b_auc_lo=b["auc_interval"][0],
+        b_auc_hi=b["auc_interval"][1],
+        b_ll=b["log_loss"],
+        b_ll_lo=b["log_loss_interval"][0],
+        b_ll_hi=b["log_loss_interval"][1],
+        n_ll=n["log_loss"],
+        min_auc=cal.min_auc,
+        max_log_loss=cal.max_log_loss,
+    )
+    smoke = CLASSIFICATION_SMOKE.format(
+        smoke_rows=cal.smoke_rows, b_acc=b["accuracy"], min_accuracy=cal.min_accuracy
+    )
+    return gate, smoke
+
+
+def render_config(
+    name: str,
+    source: str,
+    prof: profiling.Profile,
+    sections: tuple[str, str],
+    suite: str,
+    candidates: dict[str, float],
+) -> str:
+    left_out = ", ".join(f"{c} ({why})" for c, why in prof.left_out.items()) or "nothing"
+    return CONFIG_TEMPLATE.format(
+        source=source,
+        rows=prof.rows,
+        today=date.today().isoformat(),
+        name=name,
+        left_out=left_out,
+        task=prof.task,
+        features=json.dumps(prof.feature_names),
+        categorical=json.dumps(prof.categorical_names),
+        max_categories=profiling.MAX_LEVELS,
+        target=json.dumps(prof.target.name),
+        suite=suite,
+        sample=SAMPLE,
+        train=SPLIT[0],
+        validation=SPLIT[1],
+        seed=SPLIT[2],
+        hyperparameters=textwrap.indent(
+            yaml.safe_dump(hyperparameters(prof.task), sort_keys=False), "    "
+        ),
+        gate=sections[0],
+        smoke=sections[1],
         candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
     )
+
+
+def hyperparameters(task: str) -> dict:
+    if task == "binary_classification":
+        return {**HYPERPARAMETERS, "objective": "binary:logistic"}
+    return HYPERPARAMETERS
 
 
 def read_data(path: Path):
@@ -182,17 +263,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"profiled {args.data}: {prof.rows} rows, {len(prof.features)} features")
     for column, why in prof.left_out.items():
         print(f"  left out {column}: {why} (--keep {column} keeps it)")
-    print("calibrating: a quick baseline fit and the mean predictor on held-out rows ...")
-    cal = profiling.calibrate(
-        df, prof.feature_names, prof.target.name, HYPERPARAMETERS, SPLIT, SMOKE_ROWS
-    )
-    print_calibration(cal)
-
-    candidates = profiling.monotonic_candidates(df, prof.feature_names, prof.target.name)
+    if prof.categorical_names:
+        print(f"  string categories: {', '.join(prof.categorical_names)}")
+    sections, target = calibrate_task(df, prof)
+    candidates = profiling.monotonic_candidates(df, prof.feature_names, target)
     suite = profiling.starter_suite(prof, name.replace("-", "_"), args.data.name)
     sample = profiling.sample_rows(df, prof.columns)
     files = {
-        config_file: render_config(name, args.data.name, prof, cal, suite_rel, candidates),
+        config_file: render_config(name, args.data.name, prof, sections, suite_rel, candidates),
         suite_file: json.dumps(suite, indent=2) + "\n",
         sample_file: sample.to_csv(index=False),
     }
@@ -208,6 +286,50 @@ def cmd_init(args: argparse.Namespace) -> int:
             tmp.unlink(missing_ok=True)
     print_written(name, files, len(sample), suite)
     return 0
+
+
+def calibrate_task(df, prof: profiling.Profile) -> tuple[tuple[str, str], object]:
+    """The config's gate and smoke sections from a baseline fit, with the figures printed;
+    and the target as the monotonic candidates should see it (0/1 for a classifier)."""
+    features, categorical = prof.feature_names, prof.categorical_names
+    if prof.task == "binary_classification":
+        positive, note = binary.positive_label(df[prof.target.name])
+        target = df[prof.target.name]
+        print(f"  positive label: {positive!r}" + (f" (REVIEW: {note})" if note else ""))
+        print("calibrating: a quick baseline fit and the training share of positives on ")
+        print("  held-out rows (stratified) ...")
+        hp = hyperparameters(prof.task)
+        cal = binary.calibrate_binary(
+            df, features, categorical, target, positive, hp, SPLIT, SMOKE_ROWS
+        )
+        print_classification(cal)
+        labels = binary.encode_labels(target, positive)
+        return classification_sections(cal, positive, note), pd.Series(labels, index=df.index)
+    print("calibrating: a quick baseline fit and the mean predictor on held-out rows ...")
+    cal = profiling.calibrate(
+        df, features, prof.target.name, HYPERPARAMETERS, SPLIT, SMOKE_ROWS, categorical
+    )
+    print_calibration(cal)
+    return regression_sections(cal), prof.target.name
+
+
+def print_classification(cal: ClassificationCalibration) -> None:
+    b, n = cal.baseline, cal.naive
+    print(f"  held-out rows: {cal.test_rows}")
+    print(
+        f"  baseline (XGBoost): AUC {b['auc']:.4f} (95 % {b['auc_interval'][0]:.4f} to "
+        f"{b['auc_interval'][1]:.4f}), log loss {b['log_loss']:.4f} (95 % "
+        f"{b['log_loss_interval'][0]:.4f} to {b['log_loss_interval'][1]:.4f}), "
+        f"accuracy {b['accuracy']:.3f}"
+    )
+    print(
+        f"  naive (training share of positives): log loss {n['log_loss']:.4f}, "
+        f"accuracy {n['accuracy']:.3f}"
+    )
+    print(f"  gate: min_auc {cal.min_auc}, max_log_loss {cal.max_log_loss}")
+    print(f"  smoke test: min_accuracy {cal.min_accuracy} on {cal.smoke_rows} rows")
+    for warning in cal.warnings:
+        print(f"  warning: {warning}")
 
 
 def print_calibration(cal: profiling.Calibration) -> None:
@@ -243,10 +365,16 @@ def print_written(name: str, files: dict[Path, str], sample_rows: int, suite: di
         f"--parameter-overrides ModelPackageGroupName={name} GitHubOrg=... GitHubRepo=..."
     )
     print("review before committing:")
-    print("  - the lines marked REVIEW in the config (left-out columns, gate, smoke test,")
-    print("    behaviour: declare features the prediction must rise or fall with)")
+    print("  - the lines marked REVIEW in the config (left-out columns, positive label, gate,")
+    print("    smoke test, behaviour: declare features the prediction must rise or fall with)")
     print("  - the suite's bounds: observed ranges widened by half; set what is possible")
+    if suite_has_sets(suite):
+        print("  - the suite's value sets (category levels, labels): add levels that can occur")
     print("next: make test && make demo")
+
+
+def suite_has_sets(suite: dict) -> bool:
+    return any(e["type"] == "expect_column_values_to_be_in_set" for e in suite["expectations"])
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -257,8 +385,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Expectations suite in data_checks/expectations/ and the committed sample "
         f"{SAMPLE}. The gate thresholds and the smoke-test tolerance are calibrated from "
         "a quick baseline fit and a mean predictor on held-out rows (figures shown). "
-        "Constant and ID-like columns are left out unless --keep names them. Exit 2 on "
-        "unusable input (no such column, constant or empty target, too few rows).",
+        "String columns become categorical features; constant and ID-like columns, and string "
+        f"columns of more than {profiling.MAX_LEVELS} levels, are left out unless --keep names "
+        "them. --task binary_classification takes a two-label target (yes/no, true/false, "
+        "1/0 or any two values), detects the positive label, splits stratified and calibrates "
+        "the AUC floor, log-loss ceiling and smoke-test accuracy floor. Exit 2 on unusable "
+        "input (no such column, constant, empty or non-binary target, too few rows).",
         epilog="example: mlops init --data ~/diabetes.csv --target progression --force",
     )
     p.add_argument("--data", type=Path, required=True, help="CSV with a header row (only read)")

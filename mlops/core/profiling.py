@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
+from mlops.core.config import TASKS, DataConfig
 from mlops.core.errors import UsageError
 from mlops.core.uncertainty import bootstrap_intervals, small_test_warning
 
-# `--task` choices; the classification work adds its own here.
-TASKS = ("regression",)
+__all__ = ["TASKS"]  # `--task` choices: the config's, one source of truth
+# A string column with more levels than training keeps (data.max_categories) is left out
+# unless --keep names it: past that many levels it is an identifier or free text.
+MAX_LEVELS = DataConfig.model_fields["max_categories"].default
 MIN_ROWS = 100  # a 60/20/20 split of fewer leaves under 20 held-out rows
 SAMPLE_ROWS = 5_000  # the committed sample stays small
 MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
@@ -37,6 +40,7 @@ class Column:
     low: float
     high: float
     values: tuple = ()  # the value set, for integer columns with few values
+    categorical: bool = False  # string-valued: `values` holds its levels (if not too many)
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Profile:
     target: Column
     features: tuple[Column, ...]
     left_out: dict[str, str] = field(default_factory=dict)  # column -> why
+    task: str = "regression"
 
     @property
     def feature_names(self) -> list[str]:
@@ -54,8 +59,49 @@ class Profile:
     def columns(self) -> list[str]:
         return [*self.feature_names, self.target.name]
 
+    @property
+    def categorical_names(self) -> list[str]:
+        return [c.name for c in self.features if c.categorical]
+
+
+def is_text(series: pd.Series) -> bool:
+    """Not a number: strings (a bool column reads back as the words True/False)."""
+    return not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+
+
+def category_key(value: object) -> str:
+    # As the steps key a category or label: 1, 1.0 and "1" are "1"; True is "true";
+    # text stripped.
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(value).strip()
+
+
+def levels(series: pd.Series) -> list[str]:
+    """The distinct values of a column as the steps key them, sorted."""
+    return sorted({category_key(v) for v in series.dropna().unique()})
+
+
+def _categorical_column(series: pd.Series) -> Column:
+    found = levels(series)
+    raw = sorted(series.dropna().unique().tolist(), key=str)  # as the suite sees them
+    return Column(
+        name=str(series.name),
+        integer=False,
+        int_dtype=False,
+        nulls=int(series.isna().sum()),
+        low=float("nan"),
+        high=float("nan"),
+        values=tuple(raw) if len(found) <= MAX_LEVELS else (),
+        categorical=True,
+    )
+
 
 def _column(series: pd.Series) -> Column:
+    if is_text(series):
+        return _categorical_column(series)
     present = series.dropna()
     integer = pd.api.types.is_integer_dtype(series) or (
         len(present) > 0 and bool((present == np.round(present)).all())
@@ -76,11 +122,17 @@ def _column(series: pd.Series) -> Column:
 
 def why_left_out(series: pd.Series, rows: int) -> str | None:
     """Why a column cannot be a feature, or None when it can."""
-    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
-        return "not numeric (the steps take numeric features)"
     present = series.dropna()
     if present.nunique() <= 1:
         return "constant"
+    if is_text(series):
+        count = len(levels(series))
+        if count > MAX_LEVELS:
+            return (
+                f"{count} distinct strings, too many for a category (training keeps the "
+                f"{MAX_LEVELS} most frequent: data.max_categories)"
+            )
+        return None
     integer_like = pd.api.types.is_integer_dtype(series) or bool(
         (present == np.round(present)).all()
     )
@@ -107,12 +159,23 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
     if rows < MIN_ROWS:
         raise UsageError(f"too few rows: {rows} (at least {MIN_ROWS} to train and hold rows out)")
     y = df[target]
-    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-        raise UsageError(f"target {target!r} is not numeric: a regression needs a number")
+    if task == "regression" and is_text(y):
+        raise UsageError(
+            f"target {target!r} is not numeric: a regression needs a number "
+            "(--task binary_classification for a two-label target)"
+        )
     if y.isna().any():
         raise UsageError(f"target {target!r} has {int(y.isna().sum())} empty values")
     if y.nunique() <= 1:
         raise UsageError(f"target {target!r} is constant ({y.iloc[0]}): nothing to learn")
+    if task == "binary_classification":
+        labels = levels(y)
+        if len(labels) != 2:
+            shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+            raise UsageError(
+                f"target {target!r} is not binary: {len(labels)} labels ({shown}); "
+                "binary_classification needs exactly two"
+            )
     features, left_out = [], {}
     for name in df.columns:
         if name == target:
@@ -120,13 +183,15 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
         reason = why_left_out(df[name], rows)
         if reason and name not in keep:
             left_out[name] = reason
-        elif reason and reason.startswith("not numeric"):
-            raise UsageError(f"--keep {name}: {reason}")
         else:
             features.append(_column(df[name]))
     if not features:
         raise UsageError(f"no usable feature: {left_out}")
-    return Profile(rows, _column(y), tuple(features), left_out)
+    target_column = _column(y)
+    if task == "binary_classification" and not target_column.categorical:  # 0/1 labels
+        numbers = sorted(y.unique().tolist())
+        target_column = replace(target_column, values=tuple(numbers))
+    return Profile(rows, target_column, tuple(features), left_out, task)
 
 
 def with_margin(column: Column) -> tuple[float, float]:
@@ -153,7 +218,8 @@ def _expectation(kind: str, notes: str, **kwargs) -> dict:
     return {"type": kind, "kwargs": kwargs, "notes": notes}
 
 
-def column_expectations(column: Column, is_target: bool) -> list[dict]:
+def column_expectations(column: Column, is_target: bool, label: bool = False) -> list[dict]:
+    """`label`: the target of a classifier (its value set, not a range)."""
     what = "target" if is_target else "feature"
     out = []
     if column.nulls == 0:
@@ -164,6 +230,18 @@ def column_expectations(column: Column, is_target: bool) -> list[dict]:
                 column=column.name,
             )
         )
+    if column.categorical:
+        if column.values:
+            out.append(
+                _expectation(
+                    "expect_column_values_to_be_in_set",
+                    "The levels seen when profiling; a new one scores as missing: REVIEW: "
+                    "add the levels that can occur.",
+                    column=column.name,
+                    value_set=list(column.values),
+                )
+            )
+        return out
     types = ["int64"] if column.int_dtype else ["int64", "float64"]
     out.append(
         _expectation(
@@ -173,7 +251,7 @@ def column_expectations(column: Column, is_target: bool) -> list[dict]:
             type_list=types,
         )
     )
-    if column.values and not is_target:
+    if column.values and (not is_target or label):
         out.append(
             _expectation(
                 "expect_column_values_to_be_in_set",
@@ -214,7 +292,9 @@ def starter_suite(prof: Profile, name: str, source: str) -> dict:
     ]
     for column in prof.features:
         expectations += column_expectations(column, is_target=False)
-    expectations += column_expectations(prof.target, is_target=True)
+    expectations += column_expectations(
+        prof.target, is_target=True, label=prof.task == "binary_classification"
+    )
     return {
         "name": name,
         "meta": {"description": f"Starter suite written by `mlops init` from {source}."},
@@ -270,23 +350,40 @@ def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) 
     )
 
 
-def fit_baseline(X, y, hyperparameters: dict, splits) -> np.ndarray:
-    """Held-out predictions of XGBoost with the template's hyperparameters."""
+def model_frame(df: pd.DataFrame, features: list[str], categorical=()) -> pd.DataFrame:
+    """The features as XGBoost takes them: numbers as floats, strings as categories
+    (the same text keys the steps use: stripped)."""
+    frame = df[features].copy()
+    for name in features:
+        if name in categorical:
+            frame[name] = frame[name].astype("string").str.strip().astype("category")
+        else:
+            frame[name] = frame[name].astype(float)
+    return frame
+
+
+def fit_baseline(X: pd.DataFrame, y, hyperparameters: dict, splits) -> np.ndarray:
+    """Held-out predictions of XGBoost with the template's hyperparameters (X from
+    model_frame: native categorical support for its string columns)."""
     import xgboost as xgb
 
     train, validation, test = splits
     params = {
         k: v for k, v in hyperparameters.items() if k not in ("num_round", "early_stopping_rounds")
     }
+
+    def matrix(rows, label=True):
+        return xgb.DMatrix(X.iloc[rows], label=y[rows] if label else None, enable_categorical=True)
+
     booster = xgb.train(
         {**params, "nthread": 2},
-        xgb.DMatrix(X[train], label=y[train]),
+        matrix(train),
         num_boost_round=int(hyperparameters.get("num_round", 1000)),
-        evals=[(xgb.DMatrix(X[validation], label=y[validation]), "validation")],
+        evals=[(matrix(validation), "validation")],
         early_stopping_rounds=int(hyperparameters.get("early_stopping_rounds", 50)),
         verbose_eval=False,
     )
-    return booster.predict(xgb.DMatrix(X[test]), iteration_range=(0, booster.best_iteration + 1))
+    return booster.predict(matrix(test, False), iteration_range=(0, booster.best_iteration + 1))
 
 
 def calibrate(
@@ -296,6 +393,7 @@ def calibrate(
     hyperparameters: dict,
     split: tuple[float, float, int],
     smoke_rows: int,
+    categorical=(),
 ) -> Calibration:
     """Gate thresholds and the smoke-test tolerance from a baseline fit on held-out rows.
 
@@ -303,7 +401,7 @@ def calibrate(
     naive predictor's MSE (a model no better than the mean must fail). min_r2: the
     bottom of the R² interval less 0.02, never below 0. max_mape_pct: see smoke_mape_limit.
     """
-    X = df[features].to_numpy(float)
+    X = model_frame(df, features, categorical)
     y = df[target].to_numpy(float)
     splits = split_indices(len(df), *split)
     train, _, test = splits
@@ -348,11 +446,14 @@ def calibrate(
 
 
 def monotonic_candidates(
-    df: pd.DataFrame, features: list[str], target: str, min_abs: float = 0.3
+    df: pd.DataFrame, features: list[str], target: str | pd.Series, min_abs: float = 0.3
 ) -> dict[str, float]:
     """Features whose rank correlation with the target is at least `min_abs` in size,
-    strongest first: candidates for behaviour.monotonic_*, for a person to confirm."""
-    rho = df[features].corrwith(df[target], method="spearman").dropna()
+    strongest first: candidates for behaviour.monotonic_*, for a person to confirm.
+    Numeric features only (a category has no order); `target` may be a Series (0/1 labels)."""
+    numeric = [f for f in features if not is_text(df[f])]
+    y = df[target] if isinstance(target, str) else target
+    rho = df[numeric].corrwith(y, method="spearman").dropna()
     strong = rho[rho.abs() >= min_abs]
     return {
         str(k): round(float(v), 2) for k, v in strong.sort_values(key=abs, ascending=False).items()

@@ -22,6 +22,8 @@ def target_problem(target: pd.Series, cfg: Config) -> str | None:
     name = cfg.data.target
     values = target.dropna()
     if cfg.task == "binary_classification":
+        if pd.api.types.is_bool_dtype(values):  # the steps key True as "true"
+            values = values.map({True: "true", False: "false"})
         distinct = sorted(values.astype(str).str.strip().unique())
         if len(distinct) != 2:
             shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")

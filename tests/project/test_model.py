@@ -34,7 +34,11 @@ def test_the_pipeline_registers_a_version_that_passed_the_gate(project, trained)
     result, _ = trained
     assert result.verdict.passed
     assert result.version.approval_status == "PendingManualApproval"
-    assert result.version.metrics["r2"] >= project.gate.min_r2
+    metrics, gate = result.version.metrics, project.gate
+    if project.task == "binary_classification":
+        assert metrics["auc"] >= gate.min_auc and metrics["log_loss"] <= gate.max_log_loss
+    else:
+        assert metrics["r2"] >= gate.min_r2 and metrics["mse"] <= gate.max_mse
 
 
 def declared() -> list:
