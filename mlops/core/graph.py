@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mlops.core.config import Config
+from mlops.core.config import Config, TuningConfig, emitted_metrics
 
 STEPS_DIR = "model_build/steps"
 RAW_DATA = "raw"  # source name of the pipeline's input data
@@ -48,6 +48,7 @@ class Step:
     outputs: tuple[Output, ...] = ()
     arguments: tuple[str, ...] = ()  # processing: argv; training: "--name value" hyperparameters
     description: str = ""
+    metrics: tuple[str, ...] = ()  # what the script reports as `<name>=<value>` log lines
 
     def output(self, name: str) -> Output:
         return next(o for o in self.outputs if o.name == name)
@@ -70,6 +71,7 @@ class Graph:
     evaluation_step: str = "evaluate"  # whose output holds evaluation.json
     baseline: str = "preprocess.baseline"  # training statistics registered with the model
     extras: dict = field(default_factory=dict)
+    tuning: TuningConfig | None = None  # when set, the model step is a hyperparameter search
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -140,6 +142,7 @@ def build_graph(cfg: Config) -> Graph:
                 {"features": features, "target": cfg.data.target, **cfg.train.hyperparameters}
             ),
             description="XGBoost with early stopping",
+            metrics=tuple(emitted_metrics(cfg.train.hyperparameters)),
         ),
         Step(
             name="evaluate",
@@ -157,4 +160,4 @@ def build_graph(cfg: Config) -> Graph:
         ),
     )
     gate = Gate(cfg.gate.max_mse, cfg.gate.min_r2, cfg.gate.max_regression_pct)
-    return Graph(steps=steps, gate=gate)
+    return Graph(steps=steps, gate=gate, tuning=cfg.train.tuning)
