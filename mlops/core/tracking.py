@@ -140,8 +140,9 @@ def thin(values: list[float], points: int = MAX_CHILD_CURVE_POINTS) -> dict[int,
     """At most `points` (round, value) pairs, evenly spaced, the last round always kept."""
     if len(values) <= points:
         return dict(enumerate(values))
-    stride = -(-len(values) // points)
-    kept = {i: values[i] for i in range(0, len(values), stride)}
+    last = len(values) - 1
+    stride = -(-last // (points - 1))  # ceil: the last round is added on top
+    kept = {i: values[i] for i in range(0, last, stride)}
     kept[len(values) - 1] = values[-1]
     return kept
 

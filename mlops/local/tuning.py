@@ -68,7 +68,8 @@ class TuningResult:
             "best_trial": self.best.number,
             "best_value": self.best.value,
             "best_params": self.best.params,
-            "trial_values": {t.name: t.value for t in self.trials},
+            # completed trials' objective values (pruned ones stopped before the end)
+            "trial_values": {t.name: t.value for t in self.trials if t.state == "COMPLETE"},
         }
 
 
