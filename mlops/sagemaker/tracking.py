@@ -125,10 +125,19 @@ class ExecutionTracking:
 
 
 def link_package(sagemaker: Any, package_arn: str, run_id: str) -> None:
-    """The registry version names its tracked run (a warning line if the API refuses)."""
+    """The registry version names its tracked run, where the caller may update packages.
+
+    The bootstrap's CI role may not (UpdateModelPackage also approves): there the link is
+    the package's `run_id` metadata, the execution id, which is the tracked run's name.
+    """
     try:
         sagemaker.update_model_package(
             ModelPackageArn=package_arn, CustomerMetadataProperties={TRACKING_RUN_KEY: run_id}
         )
     except Exception as exc:
-        print(f"warning: could not link {package_arn} to run {run_id}: {exc}", file=sys.stderr)
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        print(
+            f"note: run {run_id} not written into {package_arn} ({reason}); the run is named "
+            "after the execution id, the package's run_id",
+            file=sys.stderr,
+        )
