@@ -53,7 +53,7 @@ class TrackedRun(Protocol):
         ...
 
     def finish(self, status: str) -> None:
-        """End the run with FINISHED or FAILED; waits for pending logs."""
+        """End the run with FINISHED or FAILED ('' keeps its status); waits for pending logs."""
         ...
 
 
@@ -63,6 +63,10 @@ class Tracker(Protocol):
     experiment: str
 
     def start_run(self, name: str, tags: Mapping[str, str]) -> TrackedRun: ...
+
+    def resume(self, run_id: str) -> TrackedRun:
+        """A run tracked earlier, to add to it."""
+        ...
 
     def describe(self) -> str:
         """One line: where runs are tracked (printed at the start of a run)."""

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from mlops.cli import run as mlops
 from mlops.core.config import load_config
 from mlops.core.errors import GateFailed
 from mlops.core.tracking import PARENT_TAG
@@ -41,7 +42,7 @@ def client_for(home):
 
 
 def test_tuned_run_registers_the_best_trial_with_its_lineage(config_file, house_csv, home):
-    cfg = load_config(config_file(tuned))
+    cfg = load_config(config_file(tuned))  # config_file writes tmp_path / "config.yaml"
     lines: list[str] = []
     result = run_pipeline(cfg, house_csv, home, lines.append, tracker=local_tracker(cfg, home))
 
@@ -75,6 +76,19 @@ def test_tuned_run_registers_the_best_trial_with_its_lineage(config_file, house_
     )
     assert sorted(c.data.tags["trial"] for c in children) == [str(i) for i in range(TRIALS)]
     assert any("tracked: run" in line for line in lines)
+
+    # The PR report links the run and summarises the search; its plots join the run.
+    out = home.parent / "pr.md"
+    config = home.parent / "config.yaml"
+    assert mlops(["report", "pr", "--out", str(out), "--reports-dir", str(home.parent / "r"),
+                  "--config", str(config)]) == 0  # fmt: skip
+    text = out.read_text()
+    assert f"Tracked as MLflow run `{run.info.run_id}`" in text
+    assert "### Tuning" in text and f"{TRIALS} trials" in text
+    assert f"best: trial {tuning['best_trial']}" in text
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"evaluation.json", "curve.csv", "run.json"} <= artifacts
+    assert any(path.endswith(".png") for path in artifacts), artifacts
 
 
 def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, house_csv, home):
