@@ -12,11 +12,8 @@ tracking never fails a pipeline run.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +24,6 @@ from mlops.core.tracking import FINISHED, PARENT_TAG, RunRecord, metric_key, thi
 
 WAIT_SECONDS = 120.0  # longest a run waits for its tracking calls before giving up on them
 METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
-TRACKING_NICE = 10
 
 
 def warn_stderr(message: str) -> None:
@@ -58,13 +54,6 @@ class MlflowTracker:
         return MlflowRun(self, "", {}, existing=run_id)
 
 
-def _lower_priority() -> None:
-    """Nice this thread (Linux threads have their own nice value): on a busy machine the
-    pipeline's steps get the CPU first, and tracking catches up in their gaps."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRACKING_NICE)
-
-
 def _quiet_mlflow_logs() -> None:
     """MLflow and alembic log each schema migration at INFO: not the user's business."""
     for name in ("mlflow", "alembic"):
@@ -81,6 +70,7 @@ class MlflowRun:
         self._client: Any = None
         self._id = ""
         self.experiment_id = ""
+        self.waited = 0.0  # seconds callers spent waiting on tracking: its cost to the run
         self._started = self._submit(self._start, name, tags, existing)
 
     # -- the background side ----------------------------------------------------------------
@@ -107,7 +97,6 @@ class MlflowRun:
             )
 
     def _start(self, name: str, tags: dict[str, str], existing: str) -> None:
-        _lower_priority()
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow_logs()  # after the import: MLflow sets its loggers up when imported
@@ -154,10 +143,12 @@ class MlflowRun:
 
     def run_id(self, timeout: float = WAIT_SECONDS) -> str:
         """Waits for the run to exist (MLflow's import and store run in the background)."""
+        start = time.perf_counter()
         try:
             self._started.result(timeout=timeout)
         except FutureTimeout:
             self._fail(f"the tracking store did not answer within {timeout:.0f} s")
+        self.waited += time.perf_counter() - start
         return "" if self._failed else self._id
 
     def log(self, record: RunRecord) -> None:
@@ -169,8 +160,10 @@ class MlflowRun:
     def finish(self, status: str, timeout: float = WAIT_SECONDS) -> None:
         """End the run with `status`; '' leaves its status as it is (a resumed run)."""
         done = self._submit(lambda: status and self._client.set_terminated(self._id, status))
+        start = time.perf_counter()
         try:
             done.result(timeout=timeout)
         except FutureTimeout:
             self._fail(f"the tracking store did not answer within {timeout:.0f} s")
+        self.waited += time.perf_counter() - start
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -372,7 +372,11 @@ def finish_tracking(
     tracked.log(RunRecord(tags=tags, artifacts=[run_json]))
     tracked.finish(FINISHED if summary.get("status") == "registered" else FAILED)
     if tracked.run_id():
-        progress(f"tracked: run {tracked.run_id()} (see it with `mlops ui`)")
+        waited = getattr(tracked, "waited", 0.0)
+        progress(
+            f"tracked: run {tracked.run_id()} (see it with `mlops ui`; the run waited "
+            f"{waited:.2f} s on tracking)"
+        )
 
 
 class LocalPipelineRunner:
