@@ -72,7 +72,7 @@ def step(name, status, arn=""):
 
 
 def test_a_registered_execution_is_a_run_and_the_package_links_back(
-    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch
+    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch, mlflow_db
 ):
     from mlflow.tracking import MlflowClient
 
@@ -87,7 +87,7 @@ def test_a_registered_execution_is_a_run_and_the_package_links_back(
         s3,
         target,
     )
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = f"sqlite:///{mlflow_db(tmp_path)}"
     tracker = MlflowTracker(store, cfg.experiment, where="a stand-in for the managed server")
     assert run_sagemaker_pipeline(cfg, run_args(house_csv), (sagemaker, s3), tracker) == 0
 
@@ -104,7 +104,7 @@ def test_a_registered_execution_is_a_run_and_the_package_links_back(
 
 
 def test_a_failed_execution_is_a_failed_run(
-    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch
+    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch, mlflow_db
 ):
     from mlflow.tracking import MlflowClient
 
@@ -117,7 +117,7 @@ def test_a_failed_execution_is_a_failed_run(
         s3,
         target,
     )
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    store = f"sqlite:///{mlflow_db(tmp_path)}"
     tracker = MlflowTracker(store, cfg.experiment)
     with pytest.raises(MlopsError):
         run_sagemaker_pipeline(cfg, run_args(house_csv), (boto3.client("sagemaker"), s3), tracker)

@@ -15,7 +15,7 @@ from mlops.core.errors import GateFailed
 from mlops.core.tracking import PARENT_TAG
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import run_pipeline
-from mlops.local.tracking import local_tracker, store_uri
+from mlops.local.tracking import local_tracker, store_uri, tracking_dir
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +41,11 @@ def client_for(home):
     return MlflowClient(tracking_uri=store_uri(home))
 
 
-def test_tuned_run_registers_the_best_trial_with_its_lineage(config_file, house_csv, home):
+def test_tuned_run_registers_the_best_trial_with_its_lineage(
+    config_file, house_csv, home, mlflow_db
+):
     cfg = load_config(config_file(tuned))  # config_file writes tmp_path / "config.yaml"
+    mlflow_db(tracking_dir(home))
     lines: list[str] = []
     result = run_pipeline(cfg, house_csv, home, lines.append, tracker=local_tracker(cfg, home))
 
@@ -91,12 +94,13 @@ def test_tuned_run_registers_the_best_trial_with_its_lineage(config_file, house_
     assert any(path.endswith(".png") for path in artifacts), artifacts
 
 
-def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, house_csv, home):
+def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, house_csv, home, mlflow_db):
     def strict(raw):
         raw["train"]["hyperparameters"]["num_round"] = 50
         raw["gate"]["max_mse"] = 1.0
 
     cfg = load_config(config_file(strict))
+    mlflow_db(tracking_dir(home))
     with pytest.raises(GateFailed):
         run_pipeline(cfg, house_csv, home, lambda _: None, tracker=local_tracker(cfg, home))
     (run_dir,) = (home / "runs").iterdir()

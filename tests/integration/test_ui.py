@@ -17,7 +17,7 @@ from mlops.cli import run
 from mlops.cli.ui import full_mlflow_installed
 from mlops.core.config import load_config
 from mlops.core.tracking import RunRecord
-from mlops.local.tracking import local_tracker
+from mlops.local.tracking import local_tracker, tracking_dir
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +38,9 @@ def get(url: str, body: dict | None = None) -> tuple[int, bytes]:
 
 
 @pytest.mark.skipif(not full_mlflow_installed(), reason="the full mlflow package (ui extra)")
-def test_ui_serves_the_tracked_runs_and_stops(home):
+def test_ui_serves_the_tracked_runs_and_stops(home, mlflow_db):
     cfg = load_config()
+    mlflow_db(tracking_dir(home))
     tracked = local_tracker(cfg, home).start_run("run-for-the-ui", {})
     tracked.log(RunRecord(metrics={"test_mse": 42.0}))
     tracked.finish("FINISHED")

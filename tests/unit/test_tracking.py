@@ -59,10 +59,10 @@ def test_thin_keeps_at_most_points_and_the_last_round(n, points):
     assert all(values[i] == v for i, v in kept.items())
 
 
-def test_a_run_and_its_child_in_a_real_mlflow_store(tmp_path):
+def test_a_run_and_its_child_in_a_real_mlflow_store(tmp_path, mlflow_db):
     from mlflow.tracking import MlflowClient
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = f"sqlite:///{mlflow_db(tmp_path)}"
     tracker = MlflowTracker(uri, "exp", artifact_location=(tmp_path / "art").as_uri())
     run = tracker.start_run("run-1", {"git_commit": "abc"})
     artifact = tmp_path / "evaluation.json"
