@@ -9,7 +9,7 @@ UV_VERSION := 0.13.9
 UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
 DEMO_ROWS ?= 10000
 
-.PHONY: demo test test-fast lint bench lock clean help
+.PHONY: demo test test-fast lint bench lock clean help wheels fidelity
 
 help:
 	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"
@@ -17,6 +17,8 @@ help:
 	@echo "make lint   - pre-commit hooks on all files"
 	@echo "make bench  - benchmarks; they print figures and ratios"
 	@echo "make lock   - re-resolve $(LOCK) from pyproject.toml"
+	@echo "make wheels - the validate step's wheels for its image (shipped with its code: jobs need no internet)"
+	@echo "make fidelity - steps and serving handler under the SageMaker images' Python and libraries"
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +47,13 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
+
+wheels: $(VENV)/.dev
+	$(BIN)/python -m containers.wheels
+
+# FIDELITY_PYTHON_3_12=/path/to/python3.12 to use a local interpreter instead of uv's
+fidelity: $(VENV)/.dev
+	$(BIN)/python -m containers.fidelity
 
 lock: | $(BIN)/uv
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 \

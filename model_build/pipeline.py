@@ -48,13 +48,12 @@ from mlops.core.registry import PENDING
 INPUT_DATA = "InputDataUri"
 CHAMPION_MODEL = "ChampionModelUri"
 PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
-PROCESSING_INSTANCE_COUNT = "ProcessingInstanceCount"
 TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
-TRAINING_INSTANCE_COUNT = "TrainingInstanceCount"
 MAX_MSE = "MaxMse"
 MIN_R2 = "MinR2"
 MAX_REGRESSION_PCT = "MaxRegressionPct"
-APPROVAL_STATUS = "ModelApprovalStatus"
+MIN_AUC = "MinAuc"
+MAX_LOG_LOSS = "MaxLogLoss"
 GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
@@ -62,11 +61,20 @@ LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA
 
 # Step arguments that render as pipeline parameters (thresholds), not as constants.
 ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
-# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations:
-# the SDK's runproc.sh pip-installs this file at job start, which needs network access
-# from the job (or a package mirror); a custom image is the production answer.
+# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations, so
+# its wheels ship inside the validate step's bundle, and the requirements file the SDK's
+# runproc.sh installs says --no-index: the job needs no internet (a VPC without NAT,
+# network isolation). `make wheels` downloads them for the image's Python and platform
+# into build/wheels/<step>/. (Not a custom ECR image: no Docker build, no registry to
+# secure and patch, and the content-addressed bundle is uploaded once per change.)
 BUNDLE_EXTRAS = {"validate": ("requirements.txt",)}
-SERVING_SCRIPT = "inference.py"
+REQUIREMENTS = "requirements.txt"
+WHEELS_ENV = "MLOPS_WHEELS_DIR"
+WHEELS_DIR = Path("build") / "wheels"
+OFFLINE_INSTALL = b"# only the wheels shipped in this bundle\n--no-index\n--find-links wheels\n"
+# The container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so that
+# bad requests are 4xx in the XGBoost serving container (see endpoint_handler.py).
+SERVING_SCRIPT = "endpoint_handler.py"
 GATE_STEP = "gate"
 FAIL_STEP = "gate-failed"
 REGISTER_STEP = "register"
@@ -114,6 +122,13 @@ class Target:
     role_arn: str
     bucket: str
     prefix: str
+    # A PR's run: its own pipeline name, and no register step (nothing reaches the
+    # production model package group from PR code). Empty: the main pipeline.
+    pipeline_name: str = ""
+
+    @property
+    def registers(self) -> bool:
+        return not self.pipeline_name
 
     def uri(self, *parts: str) -> str:
         return "/".join([f"s3://{self.bucket}", self.prefix, *parts])
@@ -132,10 +147,28 @@ class RenderedPipeline:
     name: str
     definition: str  # JSON, as CreatePipeline takes it
     uploads: tuple[Upload, ...]
+    # Steps whose packages must ship as wheels and whose wheels were not found.
+    missing_wheels: tuple[str, ...] = ()
 
 
 def pipeline_name(cfg: Config) -> str:
     return f"{cfg.model_package_group}-pipeline"
+
+
+def pr_target(cfg: Config, target: Target, pr: str) -> Target:
+    """The same account, a PR's own pipeline and S3 prefix: `<group>-pr-<n>`, `<group>/pr/<n>`.
+
+    The bootstrap stack's PR roles allow exactly these names and nothing else.
+    """
+    if not pr.isdigit():
+        raise ValueError(f"a PR number is digits, not {pr!r}")
+    return Target(
+        region=target.region,
+        role_arn=target.role_arn,
+        bucket=target.bucket,
+        prefix=f"{cfg.model_package_group}/pr/{pr}",
+        pipeline_name=f"{cfg.model_package_group}-pr-{pr}",
+    )
 
 
 def sha256_hex(body: bytes) -> str:
@@ -157,12 +190,19 @@ def reproducible_tar_gz(files: dict[str, bytes]) -> bytes:
     return packed.getvalue()
 
 
-def step_bundle(steps_dir: Path, script: str, extras: tuple[str, ...] = ()) -> bytes:
+def step_bundle(
+    steps_dir: Path, script: str, extras: tuple[str, ...] = (), wheels: Path | None = None
+) -> bytes:
     """sourcedir.tar.gz for one script: it, the sibling modules it imports (transitively:
     scripts import siblings as top-level modules), the support packages they import
-    (`stepkit/...`) and `extras`; nothing else."""
+    (`stepkit/...`) and `extras`; nothing else. A requirements file installs from the
+    bundle's `wheels/` only (the wheels in `wheels`)."""
     files = {name: p.read_bytes() for name, p in bundle_files(steps_dir / script).items()}
     files.update({name: (steps_dir / name).read_bytes() for name in extras})
+    if REQUIREMENTS in files:
+        files[REQUIREMENTS] = OFFLINE_INSTALL + files[REQUIREMENTS]
+        for wheel in sorted(wheels.glob("*.whl")) if wheels else ():
+            files[f"wheels/{wheel.name}"] = wheel.read_bytes()
     return reproducible_tar_gz(files)
 
 
@@ -328,16 +368,24 @@ def _config_validated_once() -> Iterator[None]:
 
 
 def render_pipeline(
-    cfg: Config, target: Target, graph: Graph | None = None, repo_root: Path = REPO_ROOT
+    cfg: Config,
+    target: Target,
+    graph: Graph | None = None,
+    repo_root: Path = REPO_ROOT,
+    wheels_dir: Path | None = None,
 ) -> RenderedPipeline:
-    """The pipeline definition JSON for `cfg`, and the objects it needs in S3."""
+    """The pipeline definition JSON for `cfg`, and the objects it needs in S3.
+    `wheels_dir`: default $MLOPS_WHEELS_DIR, else build/wheels in `repo_root`."""
+    wheels_dir = wheels_dir or Path(os.environ.get(WHEELS_ENV) or repo_root / WHEELS_DIR)
     env = {"AWS_DEFAULT_REGION": target.region, "SAGEMAKER_VALIDATE_ROLE": "false"}
     with _environment_defaults(env), warnings.catch_warnings():
         # "Running within a PipelineSession, there will be No Wait, No Logs...": expected.
         warnings.simplefilter("ignore", UserWarning)
         sdk = _import_sdk()
         with _config_validated_once():
-            return _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root).render()
+            renderer = _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root)
+            renderer.wheels_dir = wheels_dir
+            return renderer.render()
 
 
 @contextmanager
@@ -360,6 +408,8 @@ class _Renderer:
     ):
         self.sdk, self.cfg, self.target, self.graph = sdk, cfg, target, graph
         self.recorder = _Recorder(target)
+        self.wheels_dir = repo_root / WHEELS_DIR
+        self.missing_wheels: list[str] = []
         self.session = _recording_session(sdk, target, self.recorder)
         self.steps_dir = repo_root / "model_build" / "steps"
         suite = repo_root / cfg.data.expectation_suite
@@ -391,26 +441,29 @@ class _Renderer:
             PROCESSING_INSTANCE_TYPE: p.ParameterString(
                 PROCESSING_INSTANCE_TYPE, sm.processing_instance_type
             ),
-            PROCESSING_INSTANCE_COUNT: p.ParameterInteger(
-                PROCESSING_INSTANCE_COUNT, sm.processing_instance_count
-            ),
             TRAINING_INSTANCE_TYPE: p.ParameterString(
                 TRAINING_INSTANCE_TYPE, sm.training_instance_type
             ),
-            TRAINING_INSTANCE_COUNT: p.ParameterInteger(
-                TRAINING_INSTANCE_COUNT, sm.training_instance_count
-            ),
-            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
-            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
+            **self.gate_parameters(),
             MAX_REGRESSION_PCT: p.ParameterFloat(MAX_REGRESSION_PCT, gate.max_regression_pct),
-            APPROVAL_STATUS: p.ParameterString(
-                APPROVAL_STATUS, PENDING, enum_values=[PENDING, "Approved"]
-            ),
             GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
             PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
             DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
         }
         return values
+
+    def gate_parameters(self) -> dict[str, Any]:
+        """The task's gate thresholds as pipeline parameters."""
+        p, gate = self.sdk.parameters, self.graph.gate
+        if gate.task == "binary_classification":
+            return {
+                MIN_AUC: p.ParameterFloat(MIN_AUC, gate.min_auc),
+                MAX_LOG_LOSS: p.ParameterFloat(MAX_LOG_LOSS, gate.max_log_loss),
+            }
+        return {
+            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
+            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
+        }
 
     def output_uri(self, step: Step, output: str) -> Any:
         """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>`."""
@@ -429,7 +482,10 @@ class _Renderer:
 
     def bundle(self, step: Step, extras: tuple[str, ...] = ()) -> tuple[str, str]:
         """(S3 URI, sha256) of a step's sourcedir.tar.gz."""
-        body = step_bundle(self.steps_dir, Path(step.script).name, extras)
+        wheels = self.wheels_dir / step.name
+        if REQUIREMENTS in extras and not any(wheels.glob("*.whl")):
+            self.missing_wheels.append(step.name)
+        body = step_bundle(self.steps_dir, Path(step.script).name, extras, wheels)
         return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
 
     def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
@@ -441,7 +497,9 @@ class _Renderer:
             command=["python3"],
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
-            instance_count=self.params[PROCESSING_INSTANCE_COUNT],
+            # Not a parameter: a run cannot ask for instances the steps would not use
+            # (mlops.core.config refuses counts above 1).
+            instance_count=self.cfg.sagemaker.processing_instance_count,
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
         )
@@ -505,7 +563,7 @@ class _Renderer:
             source_code=sdk.SourceCode(source_dir=bundle, entry_script=Path(step.script).name),
             compute=sdk.Compute(
                 instance_type=self.params[TRAINING_INSTANCE_TYPE],
-                instance_count=self.params[TRAINING_INSTANCE_COUNT],
+                instance_count=self.cfg.sagemaker.training_instance_count,
             ),
             hyperparameters=static,
             output_data_config=sdk.OutputDataConfig(s3_output_path=self.target.uri("models")),
@@ -635,7 +693,9 @@ class _Renderer:
             model_package_group_name=self.cfg.model_package_group,
             content_types=CONTENT_TYPES,
             response_types=CONTENT_TYPES,
-            approval_status=self.params[APPROVAL_STATUS],
+            # A constant, not a parameter: no caller of StartPipelineExecution can ask
+            # for a version that is approved on arrival (and so deployed by the rule).
+            approval_status=PENDING,
             description=f"{self.cfg.model_package_group}: XGBoost "
             f"{self.cfg.sagemaker.xgboost_image_version}",
             model_metrics=metrics,
@@ -650,6 +710,9 @@ class _Renderer:
 
         def metric(path: str) -> Any:
             return sdk.JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
+
+        if self.graph.gate.task == "binary_classification":
+            return self.classification_gate_step(metric)
 
         mse = metric("regression_metrics.mse.value")
         r2 = metric("regression_metrics.r2.value")
@@ -680,6 +743,42 @@ class _Renderer:
                 c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
                 c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
             ],
+            if_steps=[self.register_step()] if self.target.registers else [],
+            else_steps=[failed],
+        )
+
+    def classification_gate_step(self, metric: Any) -> Any:
+        """auc >= MinAuc, log_loss <= MaxLogLoss, log_loss <= champion_log_loss_limit."""
+        sdk, c = self.sdk, self.sdk.conditions
+        auc = metric("binary_classification_metrics.auc.value")
+        log_loss = metric("binary_classification_metrics.log_loss.value")
+        champion_limit = metric("champion_log_loss_limit")
+        failed = sdk.FailStep(
+            name=FAIL_STEP,
+            error_message=sdk.Join(
+                on="",
+                values=[
+                    "quality gate failed: needs auc >= ",
+                    self.params[MIN_AUC],
+                    ", log_loss <= ",
+                    self.params[MAX_LOG_LOSS],
+                    " and log_loss <= champion_log_loss_limit ",
+                    champion_limit,
+                    "; got auc ",
+                    auc,
+                    ", log_loss ",
+                    log_loss,
+                ],
+            ),
+        )
+        return sdk.ConditionStep(
+            name=GATE_STEP,
+            description="the quality gate of mlops/core/gate.py, with the same thresholds",
+            conditions=[
+                c.ConditionGreaterThanOrEqualTo(left=auc, right=self.params[MIN_AUC]),
+                c.ConditionLessThanOrEqualTo(left=log_loss, right=self.params[MAX_LOG_LOSS]),
+                c.ConditionLessThanOrEqualTo(left=log_loss, right=champion_limit),
+            ],
             if_steps=[self.register_step()],
             else_steps=[failed],
         )
@@ -688,7 +787,7 @@ class _Renderer:
         steps = self.graph_steps()
         evaluate = next(s for s in steps if s.name == self.graph.evaluation_step)
         pipeline = self.sdk.Pipeline(
-            name=pipeline_name(self.cfg),
+            name=self.target.pipeline_name or pipeline_name(self.cfg),
             parameters=list(self.params.values()),
             steps=[*steps, self.gate_step(evaluate)],
             pipeline_experiment_config=None,
@@ -696,4 +795,9 @@ class _Renderer:
         )
         definition = pipeline.definition()
         uploads = tuple(Upload(u, b) for u, b in sorted(self.recorder.uploads.items()))
-        return RenderedPipeline(name=pipeline.name, definition=definition, uploads=uploads)
+        return RenderedPipeline(
+            name=pipeline.name,
+            definition=definition,
+            uploads=uploads,
+            missing_wheels=tuple(self.missing_wheels),
+        )

@@ -91,7 +91,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         df = read_csv_checked(args.file, cfg.data.max_file_mb)
     except UnusableInput as exc:
         raise UsageError(str(exc)) from None
-    columns = drift.numeric_columns(df, list(baseline["features"]))
+    columns = drift.baseline_columns(df, baseline)
     results = drift.compare(columns, baseline, cfg.drift.threshold)
     report = drift.drift_report(
         results,

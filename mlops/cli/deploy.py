@@ -48,7 +48,7 @@ def _say(line: str) -> None:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from mlops.core.smoke import rows_for_version, smoke_test_endpoint
+    from mlops.core.smoke import rows_for_version, smoke_limit, smoke_test_endpoint
     from mlops.local.deploy_history import record_smoke_test
     from mlops.local.endpoints import read_endpoint
 
@@ -70,7 +70,7 @@ def cmd_test(args: argparse.Namespace) -> int:
         rows = rows_for_version(version, home(), cfg.smoke_test.rows)
     number = version.version
     print(f"smoke test of {args.stage} (version {number}, {url or name}): {rows.source}")
-    result = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, url)
+    result = smoke_test_endpoint(name, rows, smoke_limit(cfg), url)
     if url:
         record_smoke_test(home(), cfg.model_package_group, args.stage, number, url, result)
     if args.json:
@@ -127,6 +127,8 @@ def print_status_table(report: list[dict]) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    if getattr(args, "backend", "local") == "sagemaker":
+        return _stop_sagemaker(args)
     from mlops.local.deploy import stop_stage
 
     endpoint = stop_stage(home(), args.stage)
@@ -136,6 +138,34 @@ def cmd_stop(args: argparse.Namespace) -> int:
         print(
             f"stopped {args.stage}: version {endpoint.version} at {endpoint.url} (pid {endpoint.pid})"
         )
+    return 0
+
+
+def _stop_sagemaker(args: argparse.Namespace) -> int:
+    """Delete the stage's stack after a confirmation: it takes the endpoint down for good."""
+    import sys
+
+    from mlops.core.deploy import endpoint_name
+    from mlops.core.errors import UsageError
+    from mlops.sagemaker.deploy import stop_stage
+
+    cfg = config_from(args)
+    name = endpoint_name(cfg.model_package_group, args.stage)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"deleting stack {name} needs a confirmation: pass --yes")
+        answer = input(
+            f"Delete stack {name} (endpoint, model, alarms, scaling) of {args.stage}? "
+            f"Type {args.stage} to confirm: "
+        )
+        if answer.strip() != args.stage:
+            print("not confirmed: nothing deleted")
+            return 1
+    served = stop_stage(cfg, args.stage, _say)
+    if served is None:
+        print(f"nothing is deployed to {args.stage} on SageMaker (no stack {name})")
+    else:
+        print(f"stopped {args.stage}: deleted stack {name} (it served version {served[0]})")
     return 0
 
 
@@ -260,8 +290,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_arg(status)
     status.set_defaults(func=cmd_status)
 
-    stop = esub.add_parser("stop", help="stop a stage's endpoint")
+    stop = esub.add_parser(
+        "stop",
+        help="stop a stage's endpoint",
+        description="Stop a stage's endpoint. local: stop its server. sagemaker: delete the "
+        "stage's CloudFormation stack (endpoint, model, alarms, autoscaling) after you type "
+        "the stage name; --yes skips the question (CI).",
+    )
     stop.add_argument("--stage", choices=STAGES, required=True)
+    stop.add_argument(
+        "--yes", action="store_true", help="sagemaker: delete without asking (for CI)"
+    )
+    add_backend_arg(stop)
+    add_config_arg(stop)
     stop.set_defaults(func=cmd_stop)
 
     history = esub.add_parser("history", help="recorded deployments, newest first")

@@ -33,12 +33,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not versions:
         print(f"no model versions in group {reg.group!r} yet: run `mlops pipeline run`")
         return 0
-    print(f"{'VERSION':>7}  {'STATUS':<22} {'MSE':>10} {'R2':>8}  {'CREATED':<25} GIT")
+    # The task's two headline metrics: a classifier's versions carry auc and log_loss.
+    first, second = ("auc", "log_loss") if "auc" in versions[-1].metrics else ("mse", "r2")
+    print(
+        f"{'VERSION':>7}  {'STATUS':<22} {first.upper():>10} {second.upper():>8}  "
+        f"{'CREATED':<25} GIT"
+    )
     for v in versions:
         commit = (v.lineage.get("git_commit") or "")[:10]
         print(
-            f"{v.version:>7}  {v.approval_status:<22} {_metric(v, 'mse'):>10} "
-            f"{_metric(v, 'r2'):>8}  {v.created_at:<25} {commit}"
+            f"{v.version:>7}  {v.approval_status:<22} {_metric(v, first):>10} "
+            f"{_metric(v, second):>8}  {v.created_at:<25} {commit}"
         )
     return 0
 

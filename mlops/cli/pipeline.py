@@ -59,6 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_target_args(run)
     run.add_argument("--git-commit", help="lineage: the commit (default: git rev-parse HEAD)")
     run.add_argument(
+        "--scope",
+        choices=("main", "pr"),
+        default="main",
+        help="sagemaker: main (the pipeline that registers) or pr: the PR's own pipeline "
+        "<group>-pr-<n> writing under <group>/pr/<n>/ and registering nothing; the PR "
+        "number comes from $MLOPS_PR_NUMBER or GITHUB_REF (default: main)",
+    )
+    run.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
         default=True,

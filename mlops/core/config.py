@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
@@ -26,6 +26,11 @@ class DataConfig(_Section):
     target: str
     expectation_suite: str
     max_file_mb: float = Field(default=2048, gt=0)
+    # String-valued features, encoded by XGBoost's native categorical support.
+    categorical_features: list[str] = []
+    # Levels kept per categorical feature (the most frequent in training); rarer levels
+    # are answered as missing values.
+    max_categories: int = Field(default=256, ge=2)
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -33,6 +38,9 @@ class DataConfig(_Section):
             raise ValueError(f"target {self.target!r} is also listed as a feature")
         if len(set(self.features)) != len(self.features):
             raise ValueError("features contain duplicates")
+        unknown = [c for c in self.categorical_features if c not in self.features]
+        if unknown:
+            raise ValueError(f"categorical_features {unknown} are not in features")
         return self
 
 
@@ -132,10 +140,14 @@ XGBOOST_PARAMETERS = frozenset(
 )
 
 
-def emitted_metrics(hyperparameters: dict[str, Any]) -> list[str]:
-    """What train.py reports per round and at the end: `validation:<eval_metric>` (rmse by
-    default, as train.py sets it)."""
-    names = hyperparameters.get("eval_metric", "rmse")
+# train.py's eval_metric when the hyperparameters name none.
+DEFAULT_EVAL_METRIC = {"regression": "rmse", "binary_classification": "logloss"}
+
+
+def emitted_metrics(hyperparameters: dict[str, Any], task: str = "regression") -> list[str]:
+    """What train.py reports per round and at the end: `validation:<eval_metric>` (by default
+    rmse, or logloss for a classifier, as train.py sets it)."""
+    names = hyperparameters.get("eval_metric", DEFAULT_EVAL_METRIC[task])
     return [f"validation:{name}" for name in ([names] if isinstance(names, str) else names)]
 
 
@@ -157,19 +169,16 @@ class TrainConfig(_Section):
         for name in self.tuning.ranges:
             if name not in XGBOOST_PARAMETERS:
                 raise ValueError(f"tuning.ranges.{name}: unknown XGBoost hyperparameter")
-        emitted = emitted_metrics(self.hyperparameters)
-        if self.tuning.objective.metric not in emitted:
-            raise ValueError(
-                f"tuning.objective.metric {self.tuning.objective.metric!r} is not emitted by "
-                f"the training step (it emits {', '.join(emitted)})"
-            )
         return self
 
 
 class GateConfig(_Section):
-    max_mse: float = Field(gt=0)
-    min_r2: float = Field(le=1)
+    # regression: max_mse and min_r2; binary_classification: min_auc and max_log_loss.
+    max_mse: float | None = Field(default=None, gt=0)
+    min_r2: float | None = Field(default=None, le=1)
     max_regression_pct: float = Field(ge=0)
+    min_auc: float | None = Field(default=None, ge=0, le=1)
+    max_log_loss: float | None = Field(default=None, gt=0)
 
 
 class DriftConfig(_Section):
@@ -181,6 +190,31 @@ class DriftConfig(_Section):
 class SmokeTestConfig(_Section):
     rows: int = Field(default=20, ge=1)
     max_mape_pct: float = Field(default=10.0, gt=0)
+    # binary_classification: the held-out rows' accuracy at the decision threshold.
+    min_accuracy: float = Field(default=0.7, ge=0, le=1)
+
+
+class ClassificationConfig(_Section):
+    """binary_classification only: which label is positive, and where a probability becomes it."""
+
+    positive_label: str | None = None  # None: the larger of the two labels (1, "yes", "true")
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+
+    @field_validator("positive_label", mode="before")
+    @classmethod
+    def _label_as_text(cls, value: object) -> object:
+        if isinstance(value, bool):  # YAML reads unquoted yes/no/true/false as booleans
+            raise ValueError('quote the label (e.g. "yes"): unquoted, YAML reads it as a boolean')
+        return str(value) if isinstance(value, int | float) else value
+
+
+# More than one instance would do nothing useful: every processing instance would read the
+# whole input and write the same outputs (the steps do not shard), and script-mode
+# training with xgboost.train is not distributed. Refused rather than silently paid for.
+ONE_INSTANCE = (
+    "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
+    "instances would repeat the same work"
+)
 
 
 class SageMakerConfig(_Section):
@@ -190,6 +224,21 @@ class SageMakerConfig(_Section):
     training_instance_count: int = Field(default=1, ge=1)
     sklearn_image_version: str = "1.9-0"
     xgboost_image_version: str = "3.2-0"
+
+    @field_validator("processing_instance_count", "training_instance_count")
+    @classmethod
+    def _one_instance(cls, count: int) -> int:
+        if count != 1:
+            raise ValueError(f"{count} {ONE_INSTANCE}")
+        return count
+
+
+TASKS = ("regression", "binary_classification")
+# The gate thresholds each task needs.
+GATE_KEYS = {
+    "regression": ("max_mse", "min_r2"),
+    "binary_classification": ("min_auc", "max_log_loss"),
+}
 
 
 class TrackingConfig(_Section):
@@ -211,6 +260,26 @@ class Config(_Section):
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
     tracking: TrackingConfig = TrackingConfig()
+    task: Literal["regression", "binary_classification"] = "regression"
+    classification: ClassificationConfig = ClassificationConfig()
+
+    @model_validator(mode="after")
+    def _objective_is_emitted(self) -> Config:
+        tuning = self.train.tuning
+        emitted = emitted_metrics(self.train.hyperparameters, self.task)
+        if tuning is not None and tuning.objective.metric not in emitted:
+            raise ValueError(
+                f"train.tuning.objective.metric {tuning.objective.metric!r} is not emitted by "
+                f"the training step (it emits {', '.join(emitted)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _gate_fits_the_task(self) -> Config:
+        missing = [k for k in GATE_KEYS[self.task] if getattr(self.gate, k) is None]
+        if missing:
+            raise ValueError(f"gate.{missing[0]}: Field required for task {self.task}")
+        return self
 
     @property
     def columns(self) -> list[str]:

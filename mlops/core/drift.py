@@ -7,6 +7,10 @@ proportions, PSI = sum over bins of (actual - expected) * ln(actual / expected).
 A bin that is empty on one side counts as EPSILON so the sum stays finite.
 Rule of thumb: < 0.1 stable, 0.1-0.2 moderate, > 0.2 a shift worth a look.
 
+A string categorical feature's baseline holds level frequencies instead: its PSI is
+over the training levels plus one bin for levels training never saw (OTHER), so a
+new category shows up as drift.
+
 Pure functions on arrays and dicts; reading files and exit codes belong to the CLI.
 """
 
@@ -22,6 +26,8 @@ import numpy as np
 from mlops.core.errors import UsageError
 
 EPSILON = 1e-4  # stands in for an empty bin's proportion
+MISSING = "(missing)"  # preprocessing's level for empty categorical values
+OTHER = "(other)"  # the bin of levels the training split did not have
 
 
 @dataclass(frozen=True)
@@ -29,8 +35,8 @@ class FeatureDrift:
     feature: str
     psi: float
     bins: int
-    baseline_mean: float
-    current_mean: float
+    baseline_mean: float | None  # None for a categorical feature
+    current_mean: float | None
     missing: int  # values left out because they are empty
     drifted: bool
 
@@ -69,13 +75,58 @@ def feature_drift(name: str, values: np.ndarray, stats: dict, threshold: float) 
     )
 
 
+def level_text(values) -> np.ndarray:
+    """Categorical values as the baseline names them: stripped text, empty as MISSING."""
+    import pandas as pd
+
+    text = pd.Series(values).astype("string").str.strip().fillna("").replace("", MISSING)
+    return text.to_numpy(dtype=object)
+
+
+def categorical_drift(name: str, values, stats: dict, threshold: float) -> FeatureDrift:
+    """PSI of a categorical feature over the training levels and one bin for unseen ones."""
+    levels = list(stats["frequencies"])
+    if len(values) == 0:
+        raise UsageError(f"column {name!r} has no values to compare with the baseline")
+    text = level_text(values)
+    known = {level: i for i, level in enumerate(levels)}
+    index = np.array([known.get(v, len(levels)) for v in text])
+    actual = np.bincount(index, minlength=len(levels) + 1) / len(text)
+    expected = np.array([*stats["frequencies"].values(), 0.0], dtype=float)
+    value = psi(expected, actual)
+    return FeatureDrift(
+        feature=name,
+        psi=value,
+        bins=len(levels) + 1,
+        baseline_mean=None,  # categories have no mean
+        current_mean=None,
+        missing=int((text == MISSING).sum()),
+        drifted=value > threshold,
+    )
+
+
+def baseline_columns(df, baseline: dict) -> dict[str, np.ndarray]:
+    """The baseline's features from a DataFrame: float arrays, or raw values for the
+    categorical ones; UsageError for text where the baseline has numbers."""
+    features = baseline["features"]
+    categorical = [n for n, s in features.items() if s.get("type") == "categorical"]
+    out = numeric_columns(df, [n for n in features if n not in categorical])
+    out.update({n: df[n].to_numpy(dtype=object) for n in categorical if n in df.columns})
+    return out
+
+
 def compare(columns: dict[str, np.ndarray], baseline: dict, threshold: float) -> list[FeatureDrift]:
     """Drift of every baseline feature; `columns` maps column names to numeric arrays."""
     features = baseline["features"]
     missing = [name for name in features if name not in columns]
     if missing:
         raise UsageError(f"the data lacks baseline feature(s) {missing}")
-    return [feature_drift(name, columns[name], features[name], threshold) for name in features]
+    return [
+        categorical_drift(name, columns[name], stats, threshold)
+        if stats.get("type") == "categorical"
+        else feature_drift(name, columns[name], stats, threshold)
+        for name, stats in features.items()
+    ]
 
 
 def numeric_columns(df, names: list[str]) -> dict[str, np.ndarray]:
@@ -106,6 +157,10 @@ def load_baseline(path: Path) -> dict:
     if not isinstance(features, dict) or not features:
         raise UsageError(f"baseline {path} has no 'features' statistics")
     for name, stats in features.items():
+        if stats.get("type") == "categorical":
+            if not isinstance(stats.get("frequencies"), dict) or not stats["frequencies"]:
+                raise UsageError(f"baseline {path}: categorical feature {name!r} lacks frequencies")
+            continue
         if not {"bin_edges", "proportions", "mean"} <= set(stats):
             raise UsageError(f"baseline {path}: feature {name!r} lacks bin_edges/proportions/mean")
     return baseline
@@ -151,8 +206,8 @@ def drift_report(
     return report
 
 
-def _mean(value: float) -> str:
-    return f"{value:.6g}" if math.isfinite(value) else "-"
+def _mean(value: float | None) -> str:
+    return f"{value:.6g}" if value is not None and math.isfinite(value) else "-"
 
 
 def render_table(report: dict) -> str:

@@ -1,7 +1,11 @@
 """The quality gate: evaluation.json against the thresholds in config.
 
 The SageMaker pipeline's ConditionStep checks the same three conditions with
-the same numbers (see `model_build/pipeline.py` and the parity test).
+the same numbers (see `model_build/pipeline.py` and the parity test):
+
+- regression: mse <= max_mse, r2 >= min_r2, mse <= champion's mse x (1 + pct/100)
+- binary_classification: auc >= min_auc, log_loss <= max_log_loss,
+  log_loss <= champion's log_loss x (1 + pct/100)
 """
 
 from __future__ import annotations
@@ -43,7 +47,9 @@ def champion_mse_limit(champion_mse: float, max_regression_pct: float) -> float:
 
 
 def check_gate(evaluation: dict, gate: Gate) -> Verdict:
-    """Check MSE, R² and (when a champion was scored) the regression against it."""
+    """Check the task's metrics and (when a champion was scored) the regression against it."""
+    if gate.task == "binary_classification":
+        return check_classification_gate(evaluation, gate)
     metrics = evaluation["regression_metrics"]
     mse = float(metrics["mse"]["value"])
     r2 = float(metrics["r2"]["value"])
@@ -57,4 +63,23 @@ def check_gate(evaluation: dict, gate: Gate) -> Verdict:
             float(champion["regression_metrics"]["mse"]["value"]), gate.max_regression_pct
         )
         checks.append(Check("mse vs champion", mse, "<=", limit, mse <= limit))
+    return Verdict(tuple(checks))
+
+
+def check_classification_gate(evaluation: dict, gate: Gate) -> Verdict:
+    """AUC, log loss and (when a champion was scored) the log loss against the champion's."""
+    metrics = evaluation["binary_classification_metrics"]
+    auc = float(metrics["auc"]["value"])
+    log_loss = float(metrics["log_loss"]["value"])
+    checks = [
+        Check("auc", auc, ">=", gate.min_auc, auc >= gate.min_auc),
+        Check("log_loss", log_loss, "<=", gate.max_log_loss, log_loss <= gate.max_log_loss),
+    ]
+    champion = evaluation.get("champion")
+    if champion:
+        limit = champion_mse_limit(
+            float(champion["binary_classification_metrics"]["log_loss"]["value"]),
+            gate.max_regression_pct,
+        )
+        checks.append(Check("log_loss vs champion", log_loss, "<=", limit, log_loss <= limit))
     return Verdict(tuple(checks))

@@ -56,11 +56,14 @@ class Step:
 
 @dataclass(frozen=True)
 class Gate:
-    """Thresholds the condition step checks against evaluation.json."""
+    """Thresholds the condition step checks against evaluation.json (those of `task`)."""
 
-    max_mse: float
-    min_r2: float
+    max_mse: float | None
+    min_r2: float | None
     max_regression_pct: float
+    task: str = "regression"
+    min_auc: float | None = None
+    max_log_loss: float | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def named_args(**values: object) -> tuple[str, ...]:
 def build_graph(cfg: Config) -> Graph:
     """The step graph for a config: validate -> preprocess -> train -> evaluate -> gate."""
     features = ",".join(cfg.data.features)
+    task_args = task_arguments(cfg)
     steps = (
         Step(
             name="validate",
@@ -125,6 +129,7 @@ def build_graph(cfg: Config) -> Graph:
                 train_ratio=cfg.preprocess.train_ratio,
                 validation_ratio=cfg.preprocess.validation_ratio,
                 seed=cfg.preprocess.seed,
+                **{k: v for k, v in task_args.items() if k in ("task", "categorical")},
             ),
             description="split train/validation/test; training baseline statistics",
         ),
@@ -139,10 +144,15 @@ def build_graph(cfg: Config) -> Graph:
             ),
             outputs=(Output("model", "/opt/ml/model"),),
             arguments=hyperparameter_args(
-                {"features": features, "target": cfg.data.target, **cfg.train.hyperparameters}
+                {
+                    "features": features,
+                    "target": cfg.data.target,
+                    **task_args,
+                    **cfg.train.hyperparameters,
+                }
             ),
             description="XGBoost with early stopping",
-            metrics=tuple(emitted_metrics(cfg.train.hyperparameters)),
+            metrics=tuple(emitted_metrics(cfg.train.hyperparameters, cfg.task)),
         ),
         Step(
             name="evaluate",
@@ -155,9 +165,34 @@ def build_graph(cfg: Config) -> Graph:
                 Input("champion", "champion", f"{PROC}/champion", optional=True),
             ),
             outputs=(Output("evaluation", f"{PROC}/evaluation"),),
-            arguments=named_args(max_regression_pct=cfg.gate.max_regression_pct),
+            arguments=named_args(
+                max_regression_pct=cfg.gate.max_regression_pct, **evaluate_arguments(cfg)
+            ),
             description="metrics on the held-out test split (and the champion's)",
         ),
     )
-    gate = Gate(cfg.gate.max_mse, cfg.gate.min_r2, cfg.gate.max_regression_pct)
+    g = cfg.gate
+    gate = Gate(g.max_mse, g.min_r2, g.max_regression_pct, cfg.task, g.min_auc, g.max_log_loss)
     return Graph(steps=steps, gate=gate, tuning=cfg.train.tuning)
+
+
+def task_arguments(cfg: Config) -> dict[str, object]:
+    """Task and categorical settings for preprocess and train; none for a numeric regression,
+    whose arguments (and so its SageMaker definition) stay what they always were."""
+    args: dict[str, object] = {}
+    if cfg.task != "regression":
+        args["task"] = cfg.task
+    if cfg.data.categorical_features:
+        args["categorical"] = ",".join(cfg.data.categorical_features)
+        args["max_categories"] = cfg.data.max_categories
+    if cfg.task == "binary_classification":
+        args["threshold"] = cfg.classification.threshold
+        if cfg.classification.positive_label is not None:
+            args["positive_label"] = cfg.classification.positive_label
+    return args
+
+
+def evaluate_arguments(cfg: Config) -> dict[str, object]:
+    if cfg.task == "regression":
+        return {}
+    return {"task": cfg.task, "threshold": cfg.classification.threshold}

@@ -16,6 +16,7 @@ APPROVED = "Approved"
 REJECTED = "Rejected"
 APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
 METRIC_NAMES = ("mse", "rmse", "mae", "r2")
+CLASSIFICATION_METRIC_NAMES = ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class ModelVersion:
     version: int
     approval_status: str
     created_at: str
-    metrics: dict  # mse, rmse, mae, r2 (floats)
+    metrics: dict  # mse, rmse, mae, r2, or auc, log_loss, accuracy... (floats)
     lineage: dict  # git_commit, pr_number, data_sha256, params, run_id
     model_uri: str  # model.tar.gz: a local path or an s3:// URI
     evaluation_uri: str = ""
@@ -37,9 +38,13 @@ class ModelVersion:
 
 
 def metrics_from_evaluation(evaluation: dict) -> dict:
-    """`{"regression_metrics": {"mse": {"value": v}}}` -> `{"mse": v, ...}`."""
-    reg = evaluation["regression_metrics"]
-    return {name: float(reg[name]["value"]) for name in METRIC_NAMES if name in reg}
+    """`{"regression_metrics": {"mse": {"value": v}}}` -> `{"mse": v, ...}`; the same for
+    `binary_classification_metrics` (auc, log_loss, accuracy, precision, recall, f1)."""
+    if "binary_classification_metrics" in evaluation:
+        section, names = evaluation["binary_classification_metrics"], CLASSIFICATION_METRIC_NAMES
+    else:
+        section, names = evaluation["regression_metrics"], METRIC_NAMES
+    return {name: float(section[name]["value"]) for name in names if name in section}
 
 
 def utc_now() -> str:

@@ -22,8 +22,10 @@ from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
 
 METRICS = ("mse", "rmse", "mae", "r2")
-HIGHER_IS_BETTER = frozenset({"r2"})
+CLASSIFICATION_METRICS = ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
+HIGHER_IS_BETTER = frozenset({"r2", "auc", "accuracy", "precision", "recall", "f1"})
 PRIMARY_METRIC = "mse"  # the gate's comparison with the champion uses it
+CLASSIFICATION_PRIMARY_METRIC = "log_loss"
 MARKER = "<!-- mlops-pr-report -->"  # lets tools find the comment
 PASSING = "✅ passing"
 FAILING = "❌ failing"
@@ -98,6 +100,10 @@ class Report:
     drift: DataSection = DataSection("Data drift", NOT_RUN)
     plots: tuple[str, ...] = ()
     artifact_url: str = ""
+    # binary classification: the challenger's confusion matrix at the decision threshold
+    confusion: dict[str, int] | None = None  # tn, fp, fn, tp
+    threshold: float | None = None
+    class_labels: tuple[str, str] | None = None
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -115,6 +121,47 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.abs(errors).mean()), "r2": r2}
 
 
+def confusion_counts(y_true, prob, threshold: float) -> dict[str, int]:
+    """True/false negatives and positives at the decision threshold."""
+    import numpy as np
+
+    y = np.asarray(y_true).astype(bool)
+    predicted = np.asarray(prob) >= threshold
+    return {
+        "tn": int((~predicted & ~y).sum()),
+        "fp": int((predicted & ~y).sum()),
+        "fn": int((~predicted & y).sum()),
+        "tp": int((predicted & y).sum()),
+    }
+
+
+def classification_metrics(y_true, prob, threshold: float) -> dict[str, float]:
+    """AUC, log loss, accuracy, precision, recall and F1, as the evaluate step computes them."""
+    from mlops.core.calibrate_classification import auc, log_loss
+
+    c = confusion_counts(y_true, prob, threshold)
+    precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
+    recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "auc": auc(y_true, prob),
+        "log_loss": log_loss(y_true, prob),
+        "accuracy": (c["tp"] + c["tn"]) / sum(c.values()),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+    }
+
+
+def primary_metric(metrics: Mapping[str, float]) -> str:
+    """The metric the champion comparison is on: log loss for a classifier, else MSE."""
+    return (
+        CLASSIFICATION_PRIMARY_METRIC
+        if CLASSIFICATION_PRIMARY_METRIC in metrics
+        else PRIMARY_METRIC
+    )
+
+
 def change_of(metric: str, delta: float) -> str:
     """'better' or 'worse' for a challenger-minus-champion delta (R² up is better, errors down)."""
     if delta == 0:
@@ -126,7 +173,7 @@ def change_of(metric: str, delta: float) -> str:
 def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None) -> list[MetricRow]:
     """One row per metric: both values, the delta (challenger − champion) and its %."""
     rows = []
-    for name in METRICS:
+    for name in (*METRICS, *CLASSIFICATION_METRICS):
         if name not in challenger:
             continue
         new = challenger[name]
@@ -144,11 +191,14 @@ def gate_verdict(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: Gate
 ) -> Verdict:
     """The pipeline's own gate (mlops.core.gate) on these scores, the champion's included."""
-    evaluation: dict = {"regression_metrics": {k: {"value": v} for k, v in challenger.items()}}
+    section = (
+        "binary_classification_metrics"
+        if gate.task == "binary_classification"
+        else "regression_metrics"
+    )
+    evaluation: dict = {section: {k: {"value": v} for k, v in challenger.items()}}
     if champion:
-        evaluation["champion"] = {
-            "regression_metrics": {k: {"value": v} for k, v in champion.items()}
-        }
+        evaluation["champion"] = {section: {k: {"value": v} for k, v in champion.items()}}
     return check_gate(evaluation, gate)
 
 
@@ -221,15 +271,12 @@ def comparison(report: Report) -> str:
     """One sentence: how the challenger compares with the champion on the primary metric."""
     if report.champion is None:
         return "no champion to compare with (challenger only)"
-    row = next(
-        r for r in metric_rows(report.challenger, report.champion) if r.name == PRIMARY_METRIC
-    )
+    primary = primary_metric(report.challenger)
+    row = next(r for r in metric_rows(report.challenger, report.champion) if r.name == primary)
     if row.change == "same":
-        return f"{PRIMARY_METRIC} equal to {champion_label(report)}'s"
+        return f"{primary} equal to {champion_label(report)}'s"
     direction = "lower" if row.delta < 0 else "higher"
-    sentence = (
-        f"{PRIMARY_METRIC} {abs(row.delta_pct or 0):.2f}% {direction} than {champion_label(report)}"
-    )
+    sentence = f"{primary} {abs(row.delta_pct or 0):.2f}% {direction} than {champion_label(report)}"
     if row.change == "worse" and report.gate is not None:
         allowed = report.gate.max_regression_pct
         within = (row.delta_pct or 0) <= allowed
@@ -269,6 +316,22 @@ def metrics_table(report: Report) -> list[str]:
             f"{fmt_delta(row.delta)} | {fmt_pct(row.delta_pct)} | {mark} |"
         )
     return lines
+
+
+def confusion_lines(report: Report) -> list[str]:
+    """The challenger's confusion matrix at the decision threshold (binary classification)."""
+    if report.confusion is None:
+        return []
+    c = report.confusion
+    negative, positive = report.class_labels or ("0", "1")
+    return [
+        f"### Confusion matrix (challenger, threshold {report.threshold:g})",
+        "",
+        f"| actual ↓ predicted → | {negative} | {positive} |",
+        "|---|---:|---:|",
+        f"| {negative} | {c['tn']} | {c['fp']} |",
+        f"| {positive} | {c['fn']} | {c['tp']} |",
+    ]
 
 
 def gate_lines(report: Report) -> list[str]:
@@ -400,6 +463,9 @@ def _render(report: Report) -> str:
         ]
         if report.champion is None:
             lines += ["", report.champion_note or "No champion: challenger only."]
+        confusion = confusion_lines(report)
+        if confusion:
+            lines += ["", *confusion]
     lines += ["", "### Quality gate", "", *gate_lines(report)]
     if report.run is not None and report.run.tuning:
         lines += ["", "### Tuning", "", *tuning_lines(report.run.tuning)]
@@ -470,7 +536,11 @@ def render_version(version, backend: str) -> str:
         "",
         "| metric | value |",
         "|---|---:|",
-        *(f"| {m} | {fmt(version.metrics.get(m))} |" for m in METRICS if m in version.metrics),
+        *(
+            f"| {m} | {fmt(version.metrics.get(m))} |"
+            for m in (*METRICS, *CLASSIFICATION_METRICS)
+            if m in version.metrics
+        ),
         "",
         "| lineage | |",
         "|---|---|",

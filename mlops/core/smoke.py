@@ -5,7 +5,9 @@ SageMaker endpoint (`endpoint_url=None`: boto3's own endpoint and credentials).
 It sends each row alone (timing every request) and then all rows in one request,
 and checks: HTTP 200, exactly one finite prediction per row, the batch agrees
 with the single-row answers, and the MAPE against the true prices is within the
-configured tolerance (`smoke_test` in model_build/config.yaml).
+configured tolerance (`smoke_test` in model_build/config.yaml). A binary classifier
+is asked for labels too (`Accept: application/json; labels=true`), and the share of
+rows whose label is the true one must reach `smoke_test.min_accuracy`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops.core.config import Config
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
 
@@ -28,11 +31,25 @@ TEST_SPLIT = Path("preprocess") / "test" / "test.csv"
 
 @dataclass(frozen=True)
 class SmokeRows:
-    """Feature rows (as CSV lines, no target) and their true targets."""
+    """Feature rows (as CSV lines, no target) and their true targets (numbers or labels)."""
 
     lines: list[str]
-    targets: list[float]
+    targets: list[float | str]
     source: str
+
+
+@dataclass(frozen=True)
+class AccuracyFloor:
+    """A classifier's smoke criterion: labels right on at least this share of the rows."""
+
+    min_accuracy: float
+
+
+def smoke_limit(cfg: Config) -> float | AccuracyFloor:
+    """What the smoke test checks for the config's task: the max MAPE (%) or an accuracy floor."""
+    if cfg.task == "binary_classification":
+        return AccuracyFloor(cfg.smoke_test.min_accuracy)
+    return cfg.smoke_test.max_mape_pct
 
 
 @dataclass(frozen=True)
@@ -45,6 +62,8 @@ class SmokeResult:
     max_mape_pct: float | None = None
     p50_ms: float | None = None
     max_ms: float | None = None
+    accuracy: float | None = None
+    min_accuracy: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +73,8 @@ class SmokeResult:
         figures = []
         if self.mape_pct is not None:
             figures.append(f"MAPE {self.mape_pct:.2f}% (max {self.max_mape_pct:g}%)")
+        if self.accuracy is not None:
+            figures.append(f"accuracy {self.accuracy:.3f} (min {self.min_accuracy:g})")
         if self.p50_ms is not None:
             figures.append(f"latency p50 {self.p50_ms:.1f} ms, max {self.max_ms:.1f} ms")
         return f"{head}: {self.rows} rows" + (", " + ", ".join(figures) if figures else "")
@@ -80,13 +101,30 @@ def read_smoke_rows(path: Path, rows: int) -> SmokeRows:
         for record in csv.reader(f):
             if not record:
                 continue
-            targets.append(float(record[0]))
+            targets.append(_target(record[0]))
             lines.append(",".join(record[1:]))
             if len(lines) == rows:
                 break
     if not lines:
         raise MlopsError(f"no rows in {path}")
     return SmokeRows(lines=lines, targets=targets, source=str(path))
+
+
+def _target(text: str) -> float | str:
+    """A number for a regression target, the label's text for a classifier's."""
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def label_key(value: object) -> str:
+    """A label compared as text: 1, 1.0 and "1" are the same label."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return str(value).strip()
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def rows_for_version(version: ModelVersion, home: Path, rows: int) -> SmokeRows:
@@ -132,34 +170,51 @@ def mape_pct(predictions: list[float], targets: list[float]) -> float:
     return 100.0 * sum(abs(p - t) / abs(t) for p, t in pairs) / len(pairs)
 
 
-def _invoke(client: Any, endpoint_name: str, body: str) -> tuple[list[float], float]:
+LABELS_ACCEPT = "application/json; labels=true"
+
+
+def _invoke(
+    client: Any, endpoint_name: str, body: str, labels: list[str] | None = None
+) -> tuple[list[float], float]:
+    """Predictions and milliseconds; with `labels` given, the answer's labels are appended to it."""
     start = time.perf_counter()
+    accept = "application/json" if labels is None else LABELS_ACCEPT
     response = client.invoke_endpoint(
-        EndpointName=endpoint_name, ContentType="text/csv", Accept="application/json", Body=body
+        EndpointName=endpoint_name, ContentType="text/csv", Accept=accept, Body=body
     )
     payload = response["Body"].read()
     elapsed_ms = (time.perf_counter() - start) * 1000
     status = response["ResponseMetadata"]["HTTPStatusCode"]
     if status != 200:
         raise MlopsError(f"HTTP {status}")
+    if labels is not None:
+        answer = json.loads(payload.decode("utf-8"))
+        if not isinstance(answer, dict) or "labels" not in answer:
+            raise MlopsError(f"no labels in the answer to Accept: {LABELS_ACCEPT}")
+        labels.extend(str(label) for label in answer["labels"])
     return parse_predictions(payload, response.get("ContentType", "")), elapsed_ms
 
 
 def run_smoke_test(
-    client: Any, endpoint_name: str, rows: SmokeRows, max_mape_pct: float
+    client: Any, endpoint_name: str, rows: SmokeRows, max_mape_pct: float | AccuracyFloor
 ) -> SmokeResult:
-    """Send the rows one by one, then together; never raises for a failing endpoint."""
+    """Send the rows one by one, then together; never raises for a failing endpoint.
+
+    `max_mape_pct` is the regression's limit, or an AccuracyFloor for a classifier."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     n = len(rows.lines)
+    floor = max_mape_pct if isinstance(max_mape_pct, AccuracyFloor) else None
+    limits = {"min_accuracy": floor.min_accuracy} if floor else {"max_mape_pct": max_mape_pct}
 
     def failed(reason: str, **figures: float) -> SmokeResult:
-        return SmokeResult(False, reason, endpoint_name, n, max_mape_pct=max_mape_pct, **figures)
+        return SmokeResult(False, reason, endpoint_name, n, **limits, **figures)
 
     singles, latencies = [], []
+    labels: list[str] | None = [] if floor else None
     try:
         for index, line in enumerate(rows.lines, 1):
-            predictions, ms = _invoke(client, endpoint_name, line)
+            predictions, ms = _invoke(client, endpoint_name, line, labels)
             if len(predictions) != 1:
                 return failed(f"row {index}: {len(predictions)} predictions for one row")
             singles.append(predictions[0])
@@ -176,16 +231,41 @@ def run_smoke_test(
         return failed(f"{len(batch)} predictions for a batch of {n} rows", **latency)
     if any(abs(a - b) > 1e-6 * max(1.0, abs(a)) for a, b in zip(singles, batch, strict=True)):
         return failed("batch predictions differ from single-row predictions", **latency)
+    if floor is not None:
+        return accuracy_result(endpoint_name, rows, labels or [], floor, latency)
     error = mape_pct(singles, rows.targets)
     if error > max_mape_pct:
         return failed(f"MAPE {error:.2f}% exceeds {max_mape_pct:g}%", mape_pct=error, **latency)
     return SmokeResult(True, "", endpoint_name, n, error, max_mape_pct, **latency)
 
 
+def accuracy_result(
+    endpoint_name: str, rows: SmokeRows, labels: list[str], floor: AccuracyFloor, latency: dict
+) -> SmokeResult:
+    """The classifier's verdict: the share of rows whose answered label is the true one."""
+    n = len(rows.lines)
+    if len(labels) != n:
+        reason = f"{len(labels)} labels for {n} rows"
+        return SmokeResult(False, reason, endpoint_name, n, min_accuracy=floor.min_accuracy)
+    right = sum(label_key(a) == label_key(t) for a, t in zip(labels, rows.targets, strict=True))
+    accuracy = right / n
+    passed = accuracy >= floor.min_accuracy
+    reason = "" if passed else f"accuracy {accuracy:.3f} is below {floor.min_accuracy:g}"
+    return SmokeResult(
+        passed,
+        reason,
+        endpoint_name,
+        n,
+        accuracy=accuracy,
+        min_accuracy=floor.min_accuracy,
+        **latency,
+    )
+
+
 def smoke_test_endpoint(
     endpoint_name: str,
     rows: SmokeRows,
-    max_mape_pct: float,
+    max_mape_pct: float | AccuracyFloor,
     endpoint_url: str | None = None,
     region: str | None = None,
 ) -> SmokeResult:

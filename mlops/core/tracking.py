@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from mlops.core.registry import METRIC_NAMES
+from mlops.core.registry import metrics_from_evaluation
 
 FINISHED, FAILED = "FINISHED", "FAILED"  # MLflow's run statuses
 # Tags MLflow's UI shows as the run's source commit and parent.
@@ -107,20 +107,14 @@ def metric_key(name: str) -> str:
 
 
 def evaluation_metrics(evaluation: Mapping) -> dict[str, float]:
-    """evaluation.json as flat metrics: `test_mse`... and `champion_test_mse`... when scored."""
-    metrics = {
-        f"test_{name}": float(value["value"])
-        for name, value in evaluation.get("regression_metrics", {}).items()
-        if name in METRIC_NAMES
-    }
-    champion = evaluation.get("champion", {}).get("regression_metrics", {})
-    metrics.update(
-        {
-            f"champion_test_{name}": float(value["value"])
-            for name, value in champion.items()
-            if name in METRIC_NAMES
-        }
-    )
+    """evaluation.json as flat metrics: `test_mse`... and `champion_test_mse`... when scored
+    (a classifier's: `test_auc`, `test_log_loss`...)."""
+    if not evaluation:
+        return {}
+    metrics = {f"test_{k}": v for k, v in metrics_from_evaluation(dict(evaluation)).items()}
+    if evaluation.get("champion"):
+        champion = metrics_from_evaluation(dict(evaluation["champion"]))
+        metrics.update({f"champion_test_{k}": v for k, v in champion.items()})
     return metrics
 
 

@@ -43,7 +43,7 @@ from mlops.core.deploy import (
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
 from mlops.core.registry import ModelVersion, utc_now
-from mlops.core.smoke import SmokeResult, rows_for_version, smoke_test_endpoint
+from mlops.core.smoke import SmokeResult, rows_for_version, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig
 from mlops.local.deploy_history import record_smoke_test
 from mlops.local.endpoint_app import ServerSettings
@@ -110,7 +110,7 @@ def deploy_local(
         try:
             candidate = spawn_server(settings, folder, "candidate")
             progress(f"candidate {folder.name} answers /ping at {candidate.url}")
-            smoke = smoke_test_endpoint(name, rows, cfg.smoke_test.max_mape_pct, candidate.url)
+            smoke = smoke_test_endpoint(name, rows, smoke_limit(cfg), candidate.url)
             record_smoke_test(
                 home, cfg.model_package_group, stage, version.version, candidate.url, smoke
             )
@@ -183,9 +183,7 @@ def check_staging_for_promotion(
     version = registry.describe(staging.version)
     check_promotable(version, prod_config)
     rows = rows_for_version(version, home, cfg.smoke_test.rows)
-    smoke = smoke_test_endpoint(
-        staging.endpoint_name, rows, cfg.smoke_test.max_mape_pct, staging.url
-    )
+    smoke = smoke_test_endpoint(staging.endpoint_name, rows, smoke_limit(cfg), staging.url)
     record_smoke_test(home, cfg.model_package_group, "staging", version.version, staging.url, smoke)
     if not smoke.passed:
         raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")

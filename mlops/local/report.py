@@ -17,6 +17,8 @@ from mlops.core.report import (
     Lineage,
     Report,
     RunRecord,
+    classification_metrics,
+    confusion_counts,
     gate_verdict,
     lineage_of,
     read_data_section,
@@ -66,6 +68,42 @@ def read_test_split(folder: Path):
         raise FileNotFoundError(f"no test split in {folder}")
     data = np.vstack([np.loadtxt(f, delimiter=",", ndmin=2) for f in files])
     return data[:, 1:], data[:, 0]
+
+
+def read_test_table(folder: Path, features: list[str], categorical: list[str]):
+    """A split folder as raw rows (a DataFrame of the features) and the target as read:
+    for a model with string categories or text labels."""
+    import pandas as pd
+
+    files = sorted(folder.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no test split in {folder}")
+    names = ["__target__", *features]
+    text = {name: str for name in ["__target__", *categorical]}
+    table = pd.concat(
+        [
+            pd.read_csv(f, header=None, names=names, dtype=text, keep_default_na=False)
+            for f in files
+        ],
+        ignore_index=True,
+    )
+    return table[features], table["__target__"]
+
+
+def targets_for(model, target):
+    """0/1 for a classifier (by its manifest's labels), numbers for a regression."""
+    from model_build.steps.inference import encode_labels
+
+    if model.class_labels is not None:
+        return encode_labels(target, model.class_labels)
+    return target.astype(float).to_numpy()
+
+
+def model_rows(model, frame):
+    """Rows of a raw feature frame in the form predict_fn takes for this model."""
+    if model.categories:
+        return frame[model.features].astype(object).values.tolist()
+    return frame[model.features].to_numpy(dtype=float)
 
 
 def load_model(archive: Path, workdir: Path):
@@ -128,6 +166,47 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
     return [scatter, hist]
 
 
+def write_classification_plots(
+    y, challenger_prob, champion_prob, threshold: float, labels, plots_dir: Path
+) -> list[Path]:
+    """roc_curve.png (challenger and champion) and confusion_matrix.png (challenger)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
+
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 6))
+    if champion_prob is not None:
+        RocCurveDisplay.from_predictions(
+            y, champion_prob, name="champion", ax=ax, curve_kwargs={"color": "tab:gray"}
+        )
+    RocCurveDisplay.from_predictions(
+        y,
+        challenger_prob,
+        name="challenger",
+        ax=ax,
+        curve_kwargs={"color": "tab:blue"},
+        plot_chance_level=True,
+    )
+    ax.set(title="ROC curve (held-out rows)")
+    roc = plots_dir / "roc_curve.png"
+    fig.savefig(roc, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    predicted = (challenger_prob >= threshold).astype(int)
+    ConfusionMatrixDisplay.from_predictions(
+        y.astype(int), predicted, labels=[0, 1], display_labels=list(labels), ax=ax, colorbar=False
+    )
+    ax.set(title=f"Confusion matrix (challenger, threshold {threshold:g})")
+    matrix = plots_dir / "confusion_matrix.png"
+    fig.savefig(matrix, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return [roc, matrix]
+
+
 def run_paths(graph, run_dir: Path) -> tuple[Path, Path]:
     """(model archive, test split folder) of a local run, as the runner lays them out."""
     evaluate = graph.step(graph.evaluation_step)
@@ -178,10 +257,15 @@ def build_report(
     if not archive.is_file() or not test_dir.is_dir():
         return Report(run=run, gate=graph.gate, **sections)
 
-    X, y = read_test_split(test_dir)
     champion = resolve_champion(cfg, home)
     with tempfile.TemporaryDirectory() as tmp:
         model = load_model(archive, Path(tmp) / "challenger")
+        tabular = model.categories or model.class_labels is not None
+        if tabular:
+            frame, target = read_test_table(test_dir, model.features, list(model.categories))
+            X, y = model_rows(model, frame), targets_for(model, target)
+        else:
+            X, y = read_test_split(test_dir)
         challenger_pred = predict(model, X)
         champion_pred, note = None, ""
         if champion is None:
@@ -195,12 +279,35 @@ def build_report(
                     f"Champion v{champion.version} uses other features ({', '.join(old.features)}): "
                     "it cannot be scored on the challenger's rows."
                 )
+            elif (old.class_labels is None) != (model.class_labels is None):
+                note = f"Champion v{champion.version} is a model of another task: not scored."
+            elif tabular:
+                champion_pred = predict(old, model_rows(old, frame))
             else:
                 champion_pred = predict(old, align(X, model.features, old.features))
 
-    challenger_metrics = regression_metrics(y, challenger_pred)
-    champion_metrics = regression_metrics(y, champion_pred) if champion_pred is not None else None
-    plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
+    classifier = model.class_labels is not None
+    threshold = float(model.threshold)
+    if classifier:
+        challenger_metrics = classification_metrics(y, challenger_pred, threshold)
+        champion_metrics = (
+            classification_metrics(y, champion_pred, threshold)
+            if champion_pred is not None
+            else None
+        )
+        plots = (
+            write_classification_plots(
+                y, challenger_pred, champion_pred, threshold, model.class_labels, plots_dir
+            )
+            if plots_dir
+            else []
+        )
+    else:
+        challenger_metrics = regression_metrics(y, challenger_pred)
+        champion_metrics = (
+            regression_metrics(y, champion_pred) if champion_pred is not None else None
+        )
+        plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
     return Report(
         run=run,
         rows=len(y),
@@ -214,5 +321,8 @@ def build_report(
         champion_lineage=lineage_of(champion) if champion_metrics else None,
         plots=tuple(p.name for p in plots),
         artifact_url=run_url(env),
+        confusion=confusion_counts(y, challenger_pred, threshold) if classifier else None,
+        threshold=threshold if classifier else None,
+        class_labels=tuple(model.class_labels) if classifier else None,
         **sections,
     )

@@ -32,7 +32,8 @@ from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
-from mlops.core.registry import ModelVersion
+from mlops.core.registry import ModelVersion, metrics_from_evaluation
+from mlops.core.task_data import check_task_data
 from mlops.core.tracking import (
     FAILED,
     FINISHED,
@@ -233,10 +234,6 @@ def run_tuning(
     return result
 
 
-def format_metrics(regression_metrics: dict) -> str:
-    return "  ".join(f"{k}={v['value']:.6g}" for k, v in regression_metrics.items())
-
-
 def run_pipeline(
     cfg: Config,
     data_file: Path,
@@ -258,6 +255,8 @@ def run_pipeline(
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"
         )
+    for warning in check_task_data(cfg, data_file):
+        progress(warning)
     graph = graph or build_graph(cfg)
     run_id = new_run_id()
     run_dir = home / "runs" / run_id
@@ -294,7 +293,8 @@ def run_pipeline(
         evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
         evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
         verdict = check_gate(evaluation, graph.gate)
-        progress("metrics: " + format_metrics(evaluation["regression_metrics"]))
+        metrics = metrics_from_evaluation(evaluation)
+        progress("metrics: " + "  ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
         for check in verdict.checks:
             progress(f"gate:    {check}")
         summary["gate"] = {"passed": verdict.passed, "checks": [str(c) for c in verdict.checks]}

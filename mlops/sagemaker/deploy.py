@@ -39,10 +39,17 @@ from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
-from mlops.core.smoke import SmokeRows, smoke_test_endpoint
+from mlops.core.smoke import SmokeRows, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig, load_stage_config
 from mlops.sagemaker.pipeline_run import BUCKET_ENV, ROLE_ENV
 from mlops.sagemaker.registry import aws_errors, split_s3_uri
+from mlops.sagemaker.stage_stack import (
+    UNUPDATABLE,
+    delete_stack,
+    describe_stack,
+    served_version,
+    stack_outputs,
+)
 
 TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 CFN_ROLE_ENV = "MLOPS_CFN_ROLE_ARN"
@@ -72,12 +79,30 @@ def stack_name(cfg: Config, stage: str) -> str:
     return endpoint_name(cfg.model_package_group, stage)
 
 
+def traffic_routing(stage_config: StageConfig) -> tuple[str, int]:
+    """(TrafficRouting, CanaryInstances) that SageMaker accepts for this stage's fleet.
+
+    A canary may be at most half of the new fleet. The fleet at update time is the
+    configured count, or as few as autoscaling's minimum: one canary instance needs two.
+    Below that the update shifts all at once (blue/green, the alarms still roll it back
+    during the baking time).
+    """
+    sm = stage_config.sagemaker
+    smallest = (
+        min(sm.instance_count, sm.autoscaling.min)
+        if sm.autoscaling.enabled
+        else (sm.instance_count)
+    )
+    return ("CANARY", 1) if smallest >= 2 else ("ALL_AT_ONCE", 1)
+
+
 def stack_parameters(
     cfg: Config, stage_config: StageConfig, version: ModelVersion, role_arn: str, bucket: str
 ) -> dict[str, str]:
     """The template's parameters for one stage: everything but the version is its config."""
     sm = stage_config.sagemaker
     stage = stage_config.stage
+    routing, canary = traffic_routing(stage_config)
     return {
         "StageName": stage,
         "EndpointName": stack_name(cfg, stage),
@@ -92,18 +117,12 @@ def stack_parameters(
         "AutoscalingMinCapacity": str(sm.autoscaling.min),
         "AutoscalingMaxCapacity": str(sm.autoscaling.max),
         "TargetInvocationsPerInstance": str(sm.autoscaling.target_invocations_per_instance),
+        "TrafficRouting": routing,
+        "CanaryInstances": str(canary),
     }
 
 
-def _describe_stack(cloudformation: Any, name: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return cloudformation.describe_stacks(StackName=name)["Stacks"][0]
-    except ClientError as exc:
-        if "does not exist" in exc.response.get("Error", {}).get("Message", ""):
-            return None
-        raise
+_describe_stack = describe_stack
 
 
 def failure_events(cloudformation: Any, name: str, since: datetime) -> list[str]:
@@ -163,6 +182,13 @@ def deploy_stack(
     """Create or update `name` through a change set; "no changes" is a success."""
     with aws_errors(f"cannot deploy stack {name}"):
         existing = _describe_stack(cloudformation, name)
+        if existing is not None and existing["StackStatus"] == UNUPDATABLE:
+            progress(
+                f"stack {name} is {UNUPDATABLE} (its first deploy failed and CloudFormation "
+                "cannot update it): deleting it to create it again"
+            )
+            delete_stack(cloudformation, name, progress, role_arn, sleep, poll)
+            existing = None
         kind = (
             "CREATE"
             if existing is None or existing["StackStatus"] == "REVIEW_IN_PROGRESS"
@@ -207,8 +233,7 @@ def deploy_stack(
         return StackResult(name, status, _outputs(stack))
 
 
-def _outputs(stack: dict) -> dict[str, str]:
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+_outputs = stack_outputs
 
 
 def held_out_uri(version: ModelVersion) -> str:
@@ -286,7 +311,7 @@ def deploy_stage(
     if not name:
         raise MlopsError(f"stack {result.stack_name} has no EndpointName output")
     rows = held_out_rows(s3, version, cfg.smoke_test.rows)
-    smoke = (smoke_test or smoke_test_endpoint)(name, rows, cfg.smoke_test.max_mape_pct, None)
+    smoke = (smoke_test or smoke_test_endpoint)(name, rows, smoke_limit(cfg), None)
     progress(smoke.summary())
     if not smoke.passed:
         raise MlopsError(
@@ -306,15 +331,28 @@ def live_version(
         cloudformation = _clients()[0]
     name = stack_name(cfg, stage_config.stage)
     with aws_errors(f"cannot describe stack {name}"):
+        return served_version(cloudformation, name)
+
+
+def stop_stage(
+    cfg: Config,
+    stage: str,
+    progress: Progress = print,
+    cloudformation: Any = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int, str] | None:
+    """Delete a stage's stack (endpoint, model, alarms, scaling); what it served, or None
+    when there was no stack."""
+    if cloudformation is None:
+        cloudformation = _clients()[0]
+    name = stack_name(cfg, stage)
+    with aws_errors(f"cannot delete stack {name}"):
         stack = _describe_stack(cloudformation, name)
-    if stack is None or not stack["StackStatus"].endswith("_COMPLETE"):
-        return None
-    if stack["StackStatus"].startswith(("DELETE", "ROLLBACK")):
-        return None
-    outputs = _outputs(stack)
-    if "ModelVersion" not in outputs or "EndpointName" not in outputs:
-        return None
-    return int(outputs["ModelVersion"]), outputs["EndpointName"]
+        if stack is None:
+            return None
+        served = served_version(cloudformation, name)
+        delete_stack(cloudformation, name, progress, os.environ.get(CFN_ROLE_ENV) or None, sleep)
+    return served
 
 
 class SageMakerDeployer:
@@ -352,7 +390,7 @@ class SageMakerDeployer:
         version, name = self.live("staging")
         check_promotable(version, prod_config)
         rows = self.smoke_rows(version, self.cfg.smoke_test.rows)
-        smoke = smoke_test_endpoint(name, rows, self.cfg.smoke_test.max_mape_pct, None)
+        smoke = smoke_test_endpoint(name, rows, smoke_limit(self.cfg), None)
         if not smoke.passed:
             raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
         return version

@@ -31,6 +31,7 @@ from typing import Any
 
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
+from mlops.sagemaker.champion import resolve_champion
 from mlops.sagemaker.registry import SageMakerRegistry, aws_errors, split_s3_uri
 
 ROLE_ENV = "MLOPS_SAGEMAKER_ROLE_ARN"
@@ -81,7 +82,18 @@ def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = Fals
         )
     if not ROLE_ARN_PATTERN.match(role):
         raise UsageError(f"--role-arn must be a full IAM role ARN, not {role!r}")
-    return Target(region=region, role_arn=role, bucket=bucket, prefix=cfg.model_package_group)
+    target = Target(region=region, role_arn=role, bucket=bucket, prefix=cfg.model_package_group)
+    if getattr(args, "scope", "main") == "pr":
+        from mlops.core.lineage import pr_number
+        from model_build.pipeline import pr_target
+
+        number = getattr(args, "pr_number", None) or pr_number()
+        if not number.isdigit():
+            raise UsageError(
+                "--scope pr needs the PR number: $MLOPS_PR_NUMBER, or GITHUB_REF=refs/pull/<n>/merge"
+            )
+        return pr_target(cfg, target, number)
+    return target
 
 
 def print_definition(cfg: Config, args: argparse.Namespace) -> int:
@@ -301,11 +313,13 @@ def run_lineage(parameters: dict[str, str]) -> dict[str, str]:
     return {**lineage, "data_file": parameters[p.INPUT_DATA], "backend": "sagemaker"}
 
 
-def clients(region: str) -> tuple[Any, Any]:
+def clients(region: str) -> tuple[Any, Any, Any]:
     import boto3
 
     with aws_errors("cannot create AWS clients"):
-        return boto3.client("sagemaker", region_name=region), boto3.client("s3", region_name=region)
+        return tuple(
+            boto3.client(name, region_name=region) for name in ("sagemaker", "s3", "cloudformation")
+        )
 
 
 def run_sagemaker_pipeline(
@@ -318,17 +332,23 @@ def run_sagemaker_pipeline(
     from model_build.pipeline import render_pipeline
 
     target = target_from(cfg, args)
-    sagemaker, s3 = aws or clients(target.region)
+    sagemaker, s3, cloudformation = _with_cloudformation(aws, target.region)
     data_uri, data_sha256 = input_data(s3, target, str(args.data))
     rendered = render_pipeline(cfg, target)
+    if rendered.missing_wheels:
+        raise UsageError(
+            f"step {', '.join(rendered.missing_wheels)}: its packages ship as wheels with its "
+            "code (the job has no internet): run `make wheels` first"
+        )
     print(
         f"pipeline {rendered.name}: {put_objects(s3, rendered.uploads)} code objects in "
         f"s3://{target.bucket}/{target.prefix}/code/"
     )
     print(f"data:     {data_uri}")
-    champion = SageMakerRegistry(cfg.model_package_group, sagemaker, s3).latest_approved()
+    registry = SageMakerRegistry(cfg.model_package_group, sagemaker, s3)
+    champion = resolve_champion(registry, cloudformation)
     if champion:
-        print(f"champion: version {champion.version} ({champion.model_uri})")
+        print(f"champion: version {champion.version}, what prod serves ({champion.model_uri})")
     parameters = run_parameters(
         data_uri,
         data_sha256,
@@ -341,7 +361,8 @@ def run_sagemaker_pipeline(
         rendered.name,
         rendered.definition,
         target.role_arn,
-        f"{cfg.model_package_group}: validate, preprocess, train, evaluate, gate, register",
+        f"{cfg.model_package_group}: validate, preprocess, train, evaluate, gate"
+        + (", register" if target.registers else " (PR run: registers nothing)"),
     )
     execution_arn = start_execution(sagemaker, rendered.name, parameters)
     print(f"upserted: {pipeline_arn}")
@@ -361,11 +382,27 @@ def run_sagemaker_pipeline(
         print(f"{step.name:<12} {step.status}" + (f": {step.reason}" if step.reason else ""))
     if report.status != "Succeeded" or report.failed_step is not None:
         raise MlopsError(failure_message(report))
+    if not target.registers:
+        print(f"{rendered.name}: the gate passed; a PR run registers nothing")
+        return 0
     if not report.model_package_arn:
         raise MlopsError(f"pipeline {report.status} but registered no model package")
     print(f"registered: {report.model_package_arn}")
     print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
     return 0
+
+
+def _with_cloudformation(aws: tuple | None, region: str) -> tuple[Any, Any, Any]:
+    """(sagemaker, s3, cloudformation): given clients, with a CloudFormation one added when
+    a caller passed only the first two."""
+    if aws is None:
+        return clients(region)
+    if len(aws) == 3:
+        return aws
+    import boto3
+
+    with aws_errors("cannot create AWS clients"):
+        return (*aws, boto3.client("cloudformation", region_name=region))
 
 
 class SageMakerPipelineRunner:

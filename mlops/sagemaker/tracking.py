@@ -127,7 +127,7 @@ class ExecutionTracking:
 def link_package(sagemaker: Any, package_arn: str, run_id: str) -> None:
     """The registry version names its tracked run, where the caller may update packages.
 
-    The bootstrap's CI role may not (UpdateModelPackage also approves): there the link is
+    The bootstrap's CI roles may not (UpdateModelPackage also approves): there the link is
     the package's `run_id` metadata, the execution id, which is the tracked run's name.
     """
     try:

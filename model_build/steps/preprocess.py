@@ -5,7 +5,12 @@ local runner. Outputs are what SageMaker's XGBoost expects: CSV, target first,
 no header. Trees are scale-invariant, so nothing is fitted here: the only
 preprocessing serving needs is the feature order, which `train` ships in the
 model's manifest. The baseline (per-feature quantiles and histograms of the
-training split) is what `mlops data drift` compares new data against.
+training split; level frequencies for string categorical features) is what
+`mlops data drift` compares new data against.
+
+For `--task binary_classification` the splits are stratified by the label, so each
+holds the classes in the proportions of the whole file; a target without exactly two
+values stops here with one line saying so.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 BASELINE_BINS = 10
+MISSING = "(missing)"  # the baseline's level for empty categorical values
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,17 @@ def read_raw(input_dir: Path, columns: list[str]) -> pd.DataFrame:
     return df[columns]
 
 
-def split_data(df: pd.DataFrame, train_ratio: float, validation_ratio: float, seed: int) -> Splits:
-    """Shuffle with `seed` and cut into train/validation/test by the ratios."""
+def split_data(
+    df: pd.DataFrame,
+    train_ratio: float,
+    validation_ratio: float,
+    seed: int,
+    stratify: pd.Series | None = None,
+) -> Splits:
+    """Shuffle with `seed` and cut into train/validation/test by the ratios; with `stratify`,
+    each split keeps the classes in the same proportions."""
+    if stratify is not None:
+        return stratified_split(df, train_ratio, validation_ratio, seed, stratify)
     order = np.random.default_rng(seed).permutation(len(df))
     n_train = round(len(df) * train_ratio)
     n_val = round(len(df) * validation_ratio)
@@ -54,10 +69,65 @@ def split_data(df: pd.DataFrame, train_ratio: float, validation_ratio: float, se
     return Splits(train, validation, test)
 
 
-def baseline_statistics(train: pd.DataFrame, features: list[str]) -> dict:
-    """Per-feature summary and decile bin edges with training proportions (for PSI drift)."""
+def stratified_split(
+    df: pd.DataFrame, train_ratio: float, validation_ratio: float, seed: int, labels: pd.Series
+) -> Splits:
+    from sklearn.model_selection import train_test_split
+
+    n_train = round(len(df) * train_ratio)
+    n_val = round(len(df) * validation_ratio)
+    n_test = len(df) - n_train - n_val
+    if min(labels.value_counts().min(), n_val, n_test) < 2 or n_train < 2:
+        raise ValueError(
+            f"{len(df)} rows are too few to split {train_ratio}/{validation_ratio} "
+            "with both classes in every split"
+        )
+    labels = labels.reset_index(drop=True)
+    df = df.reset_index(drop=True)
+    train, rest = train_test_split(df, train_size=n_train, stratify=labels, random_state=seed)
+    validation, test = train_test_split(
+        rest, train_size=n_val, stratify=labels[rest.index], random_state=seed
+    )
+    return Splits(*(part.reset_index(drop=True) for part in (train, validation, test)))
+
+
+def binary_labels(target: pd.Series) -> pd.Series:
+    """The target as text, checked to hold exactly two values (any spelling: 0/1, yes/no)."""
+    text = target.astype(str).str.strip()
+    if target.isna().any() or (text == "").any():
+        raise ValueError(f"target {target.name} has empty values: every row needs a label")
+    distinct = sorted(text.unique())
+    if len(distinct) != 2:
+        shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
+        raise ValueError(
+            f"binary_classification needs target {target.name} to hold exactly two values; "
+            f"it has {len(distinct)}: {shown}"
+        )
+    return text
+
+
+def categorical_statistics(values: pd.Series) -> dict:
+    """Level frequencies of a string feature in training (missing counted as its own level)."""
+    text = values.astype("string").str.strip().fillna("").replace("", MISSING)
+    counts = text.value_counts()
+    return {
+        "type": "categorical",
+        "count": len(text),
+        "levels": len(counts),
+        "frequencies": {str(k): float(v) / len(text) for k, v in counts.items()},
+    }
+
+
+def baseline_statistics(
+    train: pd.DataFrame, features: list[str], categorical: tuple[str, ...] = ()
+) -> dict:
+    """Per-feature summary and decile bin edges with training proportions (for PSI drift);
+    level frequencies for categorical features."""
     stats = {}
     for name in features:
+        if name in categorical:
+            stats[name] = categorical_statistics(train[name])
+            continue
         values = train[name].to_numpy(dtype=float)
         edges = np.unique(np.quantile(values, np.linspace(0, 1, BASELINE_BINS + 1)))
         inner = edges[1:-1]
@@ -89,14 +159,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--train-ratio", type=float, required=True)
     p.add_argument("--validation-ratio", type=float, required=True)
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
+    p.add_argument("--categorical", default="", help="comma-separated string features")
     p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/input"))
     for name in ("train", "validation", "test", "baseline"):
         p.add_argument(f"--{name}-dir", type=Path, default=Path(f"/opt/ml/processing/{name}"))
     args = p.parse_args(argv)
     features = args.features.split(",")
+    categorical = tuple(c for c in args.categorical.split(",") if c)
 
     df = read_raw(args.raw_dir, [*features, args.target])
-    splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed)
+    labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
+    splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
     for name in ("train", "validation", "test"):
         out = getattr(args, f"{name}_dir")
         out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
         frame.to_csv(out / f"{name}.csv", header=False, index=False)
         print(f"{name}: {len(frame)} rows")
     args.baseline_dir.mkdir(parents=True, exist_ok=True)
-    baseline = baseline_statistics(splits.train, features)
+    baseline = baseline_statistics(splits.train, features, categorical)
     (args.baseline_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
 
 

@@ -7,7 +7,14 @@ SM_CHANNEL_VALIDATION (CSV, target first, no header), hyperparameters as
 local runner) packs into model.tar.gz:
 
 - xgboost-model.json  the booster in XGBoost's own JSON format (never pickle)
-- manifest.json       feature names and order, sha256 of the model file, versions
+- manifest.json       feature names and order, sha256 of the model file, versions; the
+                      task, the levels of each categorical feature and, for binary
+                      classification, the two labels (negative, positive) and the threshold
+
+String categorical features (`--categorical a,b`) use XGBoost's native categorical
+support: the `--max_categories` most frequent levels of the training split are kept
+(rarer ones score as missing, with a warning) and recorded, so that evaluate and
+inference.py encode every row exactly as training did.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from inference import category_keys, encode_frame, encode_labels
 
 MODEL_FILE = "xgboost-model.json"
 MANIFEST_FILE = "manifest.json"
@@ -62,6 +70,72 @@ def read_channel(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"no .csv file in channel {path}")
     data = pd.concat([pd.read_csv(f, header=None) for f in files]).to_numpy(dtype=np.float64)
     return data[:, 1:], data[:, 0]
+
+
+def read_table(path: Path, features: list[str], categorical: list[str]) -> pd.DataFrame:
+    """A channel as a frame: the target (as read) then the features, categoricals as text."""
+    files = sorted(path.glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no .csv file in channel {path}")
+    names = ["__target__", *features]
+    text = {name: str for name in ["__target__", *categorical]}
+    frames = [
+        pd.read_csv(f, header=None, names=names, dtype=text, keep_default_na=False) for f in files
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def split_target(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    return table.drop(columns="__target__"), table["__target__"]
+
+
+AFFIRMATIVE = ("1", "yes", "true", "y", "positive", "pos")
+
+
+def class_labels(target: pd.Series, positive_label: str | None = None) -> list[str]:
+    """[negative, positive]: the two values of a binary target (1, yes, true is positive)."""
+    keys = category_keys(target)
+    if keys.isna().any():
+        raise ValueError(f"target has {int(keys.isna().sum())} empty value(s)")
+    distinct = sorted(keys.unique().tolist())
+    if len(distinct) != 2:
+        shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
+        raise ValueError(
+            f"binary_classification needs a target with exactly two values; it has "
+            f"{len(distinct)}: {shown}"
+        )
+    if positive_label is not None:
+        positive = str(positive_label)
+        if positive not in distinct:
+            raise ValueError(f"positive_label {positive!r} is not a target value: {distinct}")
+    else:
+        known = [v for v in distinct if v.lower() in AFFIRMATIVE]
+        numeric = all(v.lstrip("-").replace(".", "", 1).isdigit() for v in distinct)
+        if numeric:
+            positive = max(distinct, key=float)
+        else:
+            positive = known[0] if len(known) == 1 else distinct[1]
+    return [next(v for v in distinct if v != positive), positive]
+
+
+def fit_categories(
+    frame: pd.DataFrame, categorical: list[str], max_categories: int
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The levels kept for each categorical feature, and a warning per capped feature."""
+    categories, warnings = {}, []
+    for name in categorical:
+        counts = category_keys(frame[name]).value_counts()
+        if counts.empty:
+            raise ValueError(f"categorical feature {name} has no values in the training split")
+        kept = counts.index[:max_categories]
+        if len(counts) > max_categories:
+            dropped = int(counts.iloc[max_categories:].sum())
+            warnings.append(
+                f"warning: {name} has {len(counts)} levels; kept the {max_categories} most "
+                f"frequent, {dropped} training rows of rarer levels score as missing"
+            )
+        categories[name] = sorted(str(level) for level in kept)
+    return categories, warnings
 
 
 def default_threads(rows: int) -> int:
@@ -106,9 +180,9 @@ class CurveWriter(xgb.callback.TrainingCallback):
 
 
 def train_model(
-    X_train: np.ndarray,
+    X_train: np.ndarray | pd.DataFrame,
     y_train: np.ndarray,
-    X_val: np.ndarray,
+    X_val: np.ndarray | pd.DataFrame,
     y_val: np.ndarray,
     params: dict,
     feature_names: list[str],
@@ -118,8 +192,14 @@ def train_model(
     booster_params = {k: v for k, v in params.items() if k not in TRAIN_ARGS}
     booster_params.setdefault("eval_metric", "rmse")
     booster_params.setdefault("nthread", default_threads(len(y_train)))
-    dtrain = xgb.DMatrix(X_train, label=y_train, feature_names=feature_names)
-    dval = xgb.DMatrix(X_val, label=y_val, feature_names=feature_names)
+    # A frame carries categorical columns; a plain matrix is all numbers.
+    categorical = isinstance(X_train, pd.DataFrame)
+    dtrain = xgb.DMatrix(
+        X_train, label=y_train, feature_names=feature_names, enable_categorical=categorical
+    )
+    dval = xgb.DMatrix(
+        X_val, label=y_val, feature_names=feature_names, enable_categorical=categorical
+    )
     return xgb.train(
         booster_params,
         dtrain,
@@ -155,11 +235,17 @@ def sha256_file(path: Path) -> str:
 
 
 def build_manifest(
-    model_path: Path, feature_names: list[str], target: str, params: dict, booster: xgb.Booster
+    model_path: Path,
+    feature_names: list[str],
+    target: str,
+    params: dict,
+    booster: xgb.Booster,
+    task: dict | None = None,
 ) -> dict:
     import sklearn
 
     return {
+        **(task or {"task": "regression"}),
         "model_file": model_path.name,
         "model_format": "xgboost-json",
         "model_sha256": sha256_file(model_path),
@@ -189,6 +275,31 @@ def save_model(booster: xgb.Booster, model_dir: Path, manifest_extra: dict) -> P
     return manifest_path
 
 
+def prepare_tables(args: argparse.Namespace, features: list[str], params: dict) -> tuple:
+    """Train and validation inputs for a classifier or for string categorical features,
+    and the manifest fields that let evaluate and serving encode rows the same way."""
+    categorical = [c for c in args.categorical.split(",") if c]
+    X_train, target_train = split_target(read_table(args.train, features, categorical))
+    X_val, target_val = split_target(read_table(args.validation, features, categorical))
+    categories, warnings = fit_categories(X_train, categorical, args.max_categories)
+    for line in warnings:
+        print(line)
+    task: dict = {"task": args.task, "categories": categories}
+    if args.task == "binary_classification":
+        objective = str(params.setdefault("objective", "binary:logistic"))
+        if not objective.startswith("binary:"):
+            raise ValueError(f"binary_classification needs a binary: objective, not {objective}")
+        params.setdefault("eval_metric", "logloss")
+        labels = class_labels(target_train, args.positive_label)
+        task.update(class_labels=labels, threshold=args.threshold)
+        y_train, y_val = encode_labels(target_train, labels), encode_labels(target_val, labels)
+        print(f"labels: {labels[0]!r} -> 0, {labels[1]!r} -> 1 (positive)")
+    else:
+        y_train = target_train.astype(np.float64).to_numpy()
+        y_val = target_val.astype(np.float64).to_numpy()
+    return encode_frame(X_train, categories), y_train, encode_frame(X_val, categories), y_val, task
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--features", required=True, help="comma-separated feature names, in order")
@@ -211,16 +322,25 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
     )
+    p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
+    p.add_argument("--categorical", default="", help="comma-separated string features")
+    p.add_argument("--max_categories", type=int, default=256)
+    p.add_argument("--positive_label", default=None)
+    p.add_argument("--threshold", type=float, default=0.5)
     args, rest = p.parse_known_args(argv)
     params = parse_hyperparameters(rest)
     features = args.features.split(",")
 
-    X_train, y_train = read_channel(args.train)
-    X_val, y_val = read_channel(args.validation)
-    if X_train.shape[1] != len(features):
-        raise ValueError(
-            f"train data has {X_train.shape[1]} feature columns, expected {len(features)}"
-        )
+    if args.task == "regression" and not args.categorical:
+        X_train, y_train = read_channel(args.train)
+        X_val, y_val = read_channel(args.validation)
+        if X_train.shape[1] != len(features):
+            raise ValueError(
+                f"train data has {X_train.shape[1]} feature columns, expected {len(features)}"
+            )
+        task = None
+    else:
+        X_train, y_train, X_val, y_val, task = prepare_tables(args, features, params)
     curve = CurveWriter(args.output_data_dir / CURVE_FILE)
     booster = train_model(X_train, y_train, X_val, y_val, params, features, [curve])
     rounds = booster.num_boosted_rounds()
@@ -229,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     save_model(
         booster,
         args.model_dir,
-        {"feature_names": features, "target": args.target, "params": params},
+        {"feature_names": features, "target": args.target, "params": params, "task": task},
     )
     (args.output_data_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     print(f"trained {rounds} rounds; kept the best {booster.num_boosted_rounds()}")

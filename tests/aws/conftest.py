@@ -16,6 +16,20 @@ from mlops.core.config import load_config
 from mlops.core.graph import build_graph
 
 
+@pytest.fixture(scope="session", autouse=True)
+def wheels_dir(tmp_path_factory):
+    """What `make wheels` leaves for the validate step, as one small fixed file: bundles (and
+    so the golden definition) stay deterministic, and runs find the wheels they require."""
+    from model_build.pipeline import WHEELS_ENV
+
+    root = tmp_path_factory.mktemp("wheels")
+    (root / "validate").mkdir()
+    (root / "validate" / "great_expectations-1.24.1-py3-none-any.whl").write_bytes(b"wheel\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(WHEELS_ENV, str(root))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def cfg():
     return load_config()

@@ -47,6 +47,7 @@ def test_with_the_server_on_the_template_still_lints_clean():
 
 def test_logging_runs_grants_nothing_over_models_or_deploys():
     policy = template()["Resources"]["MlflowTrackingPolicy"]
+    assert policy["Properties"]["Roles"] == [{"Ref": "PrRole"}, {"Ref": "BuildRole"}]
     granted = actions(policy)
     assert all(a.startswith(("sagemaker-mlflow:", "sagemaker:")) for a in granted)
     assert not any("ModelPackage" in a or "Endpoint" in a or a == "sagemaker:*" for a in granted)
@@ -58,7 +59,10 @@ def test_logging_runs_grants_nothing_over_models_or_deploys():
 
 def test_the_execution_role_may_run_tuning_jobs():
     policy = template()["Resources"]["SageMakerTuningPolicy"]
-    assert policy["Properties"]["Roles"] == [{"Ref": "SageMakerExecutionRole"}]
+    assert policy["Properties"]["Roles"] == [
+        {"Ref": "SageMakerExecutionRole"},
+        {"Ref": "PrSageMakerExecutionRole"},
+    ]
     assert {
         "sagemaker:CreateHyperParameterTuningJob",
         "sagemaker:DescribeHyperParameterTuningJob",

@@ -45,13 +45,10 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     expected = {
         "InputDataUri": ("String", f"s3://{target.bucket}/house-prices/data/input/"),
         "ProcessingInstanceType": ("String", sm.processing_instance_type),
-        "ProcessingInstanceCount": ("Integer", sm.processing_instance_count),
         "TrainingInstanceType": ("String", sm.training_instance_type),
-        "TrainingInstanceCount": ("Integer", sm.training_instance_count),
         "MaxMse": ("Float", cfg.gate.max_mse),
         "MinR2": ("Float", cfg.gate.min_r2),
         "MaxRegressionPct": ("Float", cfg.gate.max_regression_pct),
-        "ModelApprovalStatus": ("String", "PendingManualApproval"),
         "GitCommit": ("String", "unknown"),
         "PrNumber": ("String", "none"),
         "DataSha256": ("String", "unknown"),
@@ -61,7 +58,8 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     champion = params["ChampionModelUri"]["DefaultValue"]
     assert champion.startswith(f"s3://{target.bucket}/house-prices/code/")
     assert champion.endswith("/no-champion.txt")
-    assert params["ModelApprovalStatus"]["EnumValues"] == ["PendingManualApproval", "Approved"]
+    # No caller may choose the approval status of what the pipeline registers.
+    assert "ModelApprovalStatus" not in params
 
 
 def test_images_instances_and_caching(steps, cfg):
@@ -73,10 +71,12 @@ def test_images_instances_and_caching(steps, cfg):
         assert args["ProcessingResources"]["ClusterConfig"]["InstanceType"] == {
             "Get": "Parameters.ProcessingInstanceType"
         }
+        assert args["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
         assert args["RoleArn"] == ROLE_ARN
     train = steps["train"]["Arguments"]
     assert train["AlgorithmSpecification"]["TrainingImage"].endswith(xgboost)
-    assert train["ResourceConfig"]["InstanceCount"] == {"Get": "Parameters.TrainingInstanceCount"}
+    # A constant: no run can ask for instances the steps would not use.
+    assert train["ResourceConfig"]["InstanceCount"] == 1
     for name in ("validate", "preprocess", "train", "evaluate"):
         assert steps[name]["CacheConfig"] == {"Enabled": True, "ExpireAfter": "P30D"}
 
@@ -130,7 +130,7 @@ def test_fail_message_names_metrics_and_thresholds(steps):
 def test_registration_pending_with_metrics_and_lineage(steps, cfg):
     args = steps["register"]["Arguments"]
     assert args["ModelPackageGroupName"] == cfg.model_package_group
-    assert args["ModelApprovalStatus"] == {"Get": "Parameters.ModelApprovalStatus"}
+    assert args["ModelApprovalStatus"] == "PendingManualApproval"  # a constant, not a parameter
     quality = args["ModelMetrics"]["ModelQuality"]["Statistics"]
     assert quality["ContentType"] == "application/json"
     assert quality["S3Uri"]["Std:Join"]["Values"] == [
@@ -149,7 +149,7 @@ def test_registration_pending_with_metrics_and_lineage(steps, cfg):
     assert metadata["params.preprocess.seed"] == str(cfg.preprocess.seed)
     container = args["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
-    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "inference.py"
+    assert container["Environment"]["SAGEMAKER_PROGRAM"] == "endpoint_handler.py"
 
 
 def bundle_files(rendered, uri: str) -> dict[str, bytes]:
@@ -169,7 +169,7 @@ def test_every_code_object_the_definition_names_is_uploaded(rendered, definition
 def test_serving_bundle_is_inference_and_its_siblings(rendered, steps):
     env = steps["register"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
     files = bundle_files(rendered, env["SAGEMAKER_SUBMIT_DIRECTORY"])
-    assert "inference.py" in files
+    assert {"endpoint_handler.py", "inference.py"} <= set(files)
     assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
 
 
@@ -248,3 +248,25 @@ def test_bad_target_is_a_usage_error(args, message, capsys):
 
     assert run(["pipeline", "definition", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_validate_installs_only_the_wheels_its_bundle_ships(rendered, steps, wheels_dir):
+    """No job needs the internet: the requirements file forbids an index, and the wheels
+    are in the bundle (works in a VPC without NAT and with network isolation)."""
+    inputs = steps["validate"]["Arguments"]["ProcessingInputs"]
+    code = next(i["S3Input"]["S3Uri"] for i in inputs if i["InputName"] == "code")
+    bundle = code + "sourcedir.tar.gz"  # the code prefix the job extracts the bundle from
+    files = bundle_files(rendered, bundle)
+    lines = files["requirements.txt"].decode().splitlines()
+    assert lines[1:3] == ["--no-index", "--find-links wheels"]
+    assert "great-expectations==1.24.1" in lines
+    shipped = sorted(p.name for p in (wheels_dir / "validate").glob("*.whl"))
+    assert sorted(n.removeprefix("wheels/") for n in files if n.startswith("wheels/")) == shipped
+    assert rendered.missing_wheels == ()
+
+
+def test_a_render_without_wheels_names_the_step_that_lacks_them(cfg, target, tmp_path):
+    from model_build.pipeline import render_pipeline
+
+    rendered = render_pipeline(cfg, target, wheels_dir=tmp_path)
+    assert rendered.missing_wheels == ("validate",)

@@ -114,6 +114,8 @@ def test_parameters_come_from_the_stage_config(parameters):
         "AutoscalingMinCapacity": "1",
         "AutoscalingMaxCapacity": "2",
         "TargetInvocationsPerInstance": "100",
+        "TrafficRouting": "ALL_AT_ONCE",  # one instance: a canary cannot be half the fleet
+        "CanaryInstances": "1",
     }
 
 

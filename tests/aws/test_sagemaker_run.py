@@ -292,3 +292,15 @@ def test_report_without_a_failed_step_names_the_execution_reason():
 
     report = ExecutionReport(EXECUTION, "Stopped", "stopped by a user")
     assert failure_message(report) == "pipeline execution Stopped: stopped by a user"
+
+
+def test_run_without_the_wheels_is_refused_before_any_upload(
+    bucket, house_csv, tmp_path, monkeypatch, capsys
+):
+    from mlops.cli import run
+
+    monkeypatch.setenv("MLOPS_WHEELS_DIR", str(tmp_path))  # `make wheels` never ran
+    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(house_csv), "--no-wait"]
+    assert run([*argv, "--region", REGION, "--role-arn", ROLE_ARN, "--bucket", BUCKET]) == 2
+    assert "run `make wheels` first" in capsys.readouterr().err
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix="house-prices/code/")

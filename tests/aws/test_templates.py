@@ -114,6 +114,8 @@ def test_stages_differ_only_by_their_config(cfg):
         "AutoscalingMinCapacity",
         "AutoscalingMaxCapacity",
         "TargetInvocationsPerInstance",
+        "TrafficRouting",  # derived from the instance counts (see traffic_routing)
+        "CanaryInstances",
     }
     assert differing and differing <= config_keys
     template = parsed(ENDPOINT_TEMPLATE)
@@ -122,19 +124,42 @@ def test_stages_differ_only_by_their_config(cfg):
     assert required <= set(staging)
 
 
-def test_blue_green_canary_rolls_back_on_its_own_alarms():
+def test_blue_green_rolls_back_on_a_5xx_rate_and_latency():
     resources = parsed(ENDPOINT_TEMPLATE)["Resources"]
+    params = parsed(ENDPOINT_TEMPLATE)["Parameters"]
     deployment = resources["Endpoint"]["Properties"]["DeploymentConfig"]
-    routing = deployment["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing["Type"] == "CANARY"
-    assert routing["CanarySize"]["Type"] == "CAPACITY_PERCENT"
+    condition, canary, all_at_once = deployment["BlueGreenUpdatePolicy"][
+        "TrafficRoutingConfiguration"
+    ]["Fn::If"]
+    assert condition == "Canary"
+    assert canary["Type"] == "CANARY"
+    assert canary["CanarySize"] == {"Type": "INSTANCE_COUNT", "Value": {"Ref": "CanaryInstances"}}
+    assert all_at_once["Type"] == "ALL_AT_ONCE" and "CanarySize" not in all_at_once
     alarms = [a["AlarmName"]["Ref"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]]
-    metrics = {resources[a]["Properties"]["MetricName"] for a in alarms}
-    assert metrics == {"Invocation5XXErrors", "ModelLatency"}
-    for alarm in alarms:
-        assert resources[alarm]["Type"] == "AWS::CloudWatch::Alarm"
-        dimensions = {d["Name"]: d["Value"] for d in resources[alarm]["Properties"]["Dimensions"]}
-        assert dimensions == {"EndpointName": {"Ref": "EndpointName"}, "VariantName": "AllTraffic"}
+    assert sorted(alarms) == ["Errors5xxAlarm", "LatencyAlarm"]
+
+    latency = resources["LatencyAlarm"]["Properties"]
+    assert latency["MetricName"] == "ModelLatency"
+    dimensions = {d["Name"]: d["Value"] for d in latency["Dimensions"]}
+    assert dimensions == {"EndpointName": {"Ref": "EndpointName"}, "VariantName": "AllTraffic"}
+
+    errors = resources["Errors5xxAlarm"]["Properties"]
+    metrics = {m["Id"]: m for m in errors["Metrics"]}
+    stats = {
+        i: (m["MetricStat"]["Metric"]["MetricName"], m["MetricStat"]["Stat"])
+        for i, m in metrics.items()
+        if "MetricStat" in m
+    }
+    assert stats == {"errors": ("Invocation5XXErrors", "Sum"), "requests": ("Invocations", "Sum")}
+    (returned,) = [m for m in errors["Metrics"] if m["ReturnData"]]
+    expression = returned["Expression"]["Fn::Sub"]
+    assert expression.startswith("IF(FILL(requests, 0) >= ${MinRequestsForErrorRate},")
+    assert "100 * FILL(errors, 0) / requests" in expression
+    assert errors["Threshold"] == {"Ref": "MaxErrorRatePercent"}
+    # One failed request must not roll a canary back: a rate above zero, over a minimum count.
+    assert params["MaxErrorRatePercent"]["Default"] > 0
+    assert params["MinRequestsForErrorRate"]["Default"] > 1
+
     for name in ("ScalableTarget", "ScalingPolicy"):
         assert resources[name]["Condition"] == "Autoscale"
     policy = resources["ScalingPolicy"]["Properties"]["TargetTrackingScalingPolicyConfiguration"]
@@ -144,32 +169,90 @@ def test_blue_green_canary_rolls_back_on_its_own_alarms():
     assert "DataCaptureConfig" in resources["EndpointConfig"]["Properties"]
 
 
+@pytest.mark.parametrize(
+    ("count", "autoscaling", "expected"),
+    [
+        ((1, None), None, ("ALL_AT_ONCE", 1)),
+        ((2, None), None, ("CANARY", 1)),
+        ((4, None), None, ("CANARY", 1)),
+        ((3, (1, 4)), None, ("ALL_AT_ONCE", 1)),  # may have scaled in to one instance
+        ((2, (2, 4)), None, ("CANARY", 1)),
+    ],
+)
+def test_traffic_routing_is_valid_for_the_smallest_fleet(count, autoscaling, expected):
+    from mlops.core.stages import StageConfig
+    from mlops.sagemaker.deploy import traffic_routing
+
+    instances, scaling = count
+    sagemaker = {"instance_type": "ml.m5.large", "instance_count": instances}
+    sagemaker["data_capture_percent"] = 0
+    if scaling:
+        sagemaker["autoscaling"] = {"enabled": True, "min": scaling[0], "max": scaling[1]}
+    stage = StageConfig(stage="prod", local={"port": 8080}, sagemaker=sagemaker)
+    routing, canary = traffic_routing(stage)
+    assert (routing, canary) == expected
+    smallest = min(instances, scaling[0]) if scaling else instances
+    if routing == "CANARY":
+        assert canary * 2 <= smallest  # SageMaker: a canary is at most half the new fleet
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_each_committed_stage_gets_a_routing_sagemaker_accepts(stage):
+    from mlops.sagemaker.deploy import traffic_routing
+
+    config = load_stage_config(stage)
+    routing, canary = traffic_routing(config)
+    sm = config.sagemaker
+    smallest = (
+        min(sm.instance_count, sm.autoscaling.min)
+        if sm.autoscaling.enabled
+        else (sm.instance_count)
+    )
+    assert routing == ("CANARY" if smallest >= 2 else "ALL_AT_ONCE")
+    assert routing == "ALL_AT_ONCE" or canary * 2 <= smallest
+
+
 # ---- the bootstrap stack -----------------------------------------------------------------
 
 
-def test_bootstrap_roles_trust_only_this_repository():
-    resources = parsed(BOOTSTRAP)["Resources"]
+# Each kind of GitHub job has its own role, trusting exactly one OIDC subject.
+JOB_ROLES = {
+    "PrRole": "repo:${GitHubOrg}/${GitHubRepo}:pull_request",
+    "BuildRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
+    "StagingDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
+    "ProductionDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:production",
+}
 
-    def trust(role: str) -> dict:
+
+def test_each_job_role_trusts_exactly_its_subject():
+    resources = parsed(BOOTSTRAP)["Resources"]
+    federated = {
+        name
+        for name, r in resources.items()
+        if r["Type"] == "AWS::IAM::Role"
+        and "Federated" in r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+    }
+    assert federated == set(JOB_ROLES)
+    for role, subject in JOB_ROLES.items():
         (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        return statement["Condition"]["StringEquals"]
-
-    ci, prod = trust("CiRole"), trust("ProductionDeployRole")
-    for condition in (ci, prod):
+        assert set(statement["Condition"]) == {"StringEquals"}, role  # no StringLike wildcards
+        condition = statement["Condition"]["StringEquals"]
         assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-        assert "StringLike" not in condition
-    ci_subjects = [s["Fn::Sub"] for s in ci["token.actions.githubusercontent.com:sub"]]
-    assert ci_subjects == [
-        "repo:${GitHubOrg}/${GitHubRepo}:pull_request",
-        "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
-    ]
-    assert prod["token.actions.githubusercontent.com:sub"] == {
-        "Fn::Sub": "repo:${GitHubOrg}/${GitHubRepo}:environment:production"
-    }
+        assert condition["token.actions.githubusercontent.com:sub"] == {"Fn::Sub": subject}, role
     text = BOOTSTRAP.read_text()
     assert "AdministratorAccess" not in text and "FullAccess" not in text
     assert '"sagemaker:*"' not in text and 'Action: "*"' not in text
+
+
+def test_service_roles_are_guarded_against_the_confused_deputy():
+    resources = parsed(BOOTSTRAP)["Resources"]
+    for role in ("SageMakerExecutionRole", "PrSageMakerExecutionRole"):
+        (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+        condition = statement["Condition"]
+        assert condition["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+        assert "aws:SourceArn" in condition["ArnLike"]
 
 
 def test_bootstrap_bucket_is_encrypted_versioned_and_private():

@@ -49,3 +49,15 @@ def test_missing_and_unparseable_config(tmp_path):
     bad.write_text("- just\n- a list\n")
     with pytest.raises(UsageError, match="mapping"):
         load_config(bad)
+
+
+@pytest.mark.parametrize("field", ["processing_instance_count", "training_instance_count"])
+def test_instance_counts_above_one_are_refused_not_ignored(config_file, field):
+    """The steps neither shard their input nor train distributed: a second instance would
+    redo the same work, so the config says so instead of paying for it."""
+
+    def more_instances(raw):
+        raw["sagemaker"][field] = 2
+
+    with pytest.raises(UsageError, match=rf"sagemaker\.{field}: .*2 instances refused: use 1"):
+        load_config(config_file(more_instances))

@@ -161,3 +161,39 @@ def test_cli_needs_a_baseline(home, house_csv, tmp_path, capsys):
     bad.write_text("[]")
     assert run(["data", "drift", str(house_csv), "--baseline", str(bad)]) == 2
     assert "has no 'features' statistics" in capsys.readouterr().err
+
+
+def test_a_new_category_is_drift_and_the_same_mix_is_not():
+    import pandas as pd
+
+    from mlops.core.drift import baseline_columns, compare
+
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {"plan": rng.choice(["basic", "pro"], 2000, p=[0.7, 0.3]), "x": rng.normal(size=2000)}
+    )
+    baseline = preprocess.baseline_statistics(train, ["plan", "x"], ("plan",))
+    same = pd.DataFrame(
+        {"plan": rng.choice(["basic", "pro"], 1000, p=[0.7, 0.3]), "x": rng.normal(size=1000)}
+    )
+    shifted = same.assign(plan=np.where(np.arange(1000) < 300, "gold", same.plan))
+    (stable,) = [
+        r for r in compare(baseline_columns(same, baseline), baseline, 0.2) if r.feature == "plan"
+    ]
+    (moved,) = [
+        r
+        for r in compare(baseline_columns(shifted, baseline), baseline, 0.2)
+        if r.feature == "plan"
+    ]
+    assert stable.psi < 0.01 and not stable.drifted
+    assert moved.drifted and moved.psi > 1.0  # 30 % of rows in a level training never saw
+    assert moved.bins == 3 and moved.baseline_mean is None
+
+
+def test_a_categorical_baseline_without_frequencies_is_refused(tmp_path):
+    from mlops.core.drift import load_baseline
+
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps({"features": {"plan": {"type": "categorical"}}}))
+    with pytest.raises(UsageError, match="categorical feature 'plan' lacks frequencies"):
+        load_baseline(path)

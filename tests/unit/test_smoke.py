@@ -99,3 +99,60 @@ def test_read_smoke_rows_takes_the_target_from_the_first_column(tmp_path):
     path.write_text("")
     with pytest.raises(MlopsError, match="no rows"):
         read_smoke_rows(path, 2)
+
+
+class LabellingClient(ScriptedClient):
+    """A classifier's endpoint: probabilities, and labels when the Accept header asks."""
+
+    def invoke_endpoint(self, EndpointName, ContentType, Accept, Body):
+        self.calls.append((EndpointName, Accept, Body))
+        probabilities = self.answer(Body.splitlines())
+        payload = {"predictions": probabilities}
+        if "labels=true" in Accept:
+            payload["labels"] = ["yes" if p >= 0.5 else "no" for p in probabilities]
+        return {
+            "Body": io.BytesIO(json.dumps(payload).encode()),
+            "ContentType": "application/json",
+            "ResponseMetadata": {"HTTPStatusCode": 200},
+        }
+
+
+LABELLED = SmokeRows(lines=["1", "2", "3", "4"], targets=["yes", "no", "yes", "no"], source="t")
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "floor", "accuracy", "passed"),
+    [
+        ({"1": 0.9, "2": 0.1, "3": 0.7, "4": 0.2}, 0.75, 1.0, True),
+        ({"1": 0.9, "2": 0.6, "3": 0.7, "4": 0.2}, 0.75, 0.75, True),
+        ({"1": 0.9, "2": 0.6, "3": 0.4, "4": 0.2}, 0.75, 0.5, False),
+    ],
+)
+def test_a_classifier_is_smoke_tested_on_label_accuracy(probabilities, floor, accuracy, passed):
+    from mlops.core.smoke import AccuracyFloor
+
+    client = LabellingClient(lambda lines: [probabilities[line] for line in lines])
+    result = run_smoke_test(client, "ep", LABELLED, AccuracyFloor(floor))
+    assert (result.passed, result.accuracy, result.min_accuracy) == (passed, accuracy, floor)
+    assert result.mape_pct is None
+    # each row alone, asking for its label; then the batch, compared on probabilities
+    assert [c[1] for c in client.calls] == ["application/json; labels=true"] * 4 + [
+        "application/json"
+    ]
+    if not passed:
+        assert result.reason == f"accuracy {accuracy:.3f} is below {floor:g}"
+
+
+def test_a_classifier_that_gives_no_labels_fails_the_smoke_test():
+    from mlops.core.smoke import AccuracyFloor
+
+    result = run_smoke_test(
+        ScriptedClient(lambda lines: [0.5] * len(lines)), "ep", LABELLED, AccuracyFloor(0.5)
+    )
+    assert not result.passed and "no labels in the answer" in result.reason
+
+
+def test_labels_read_from_the_split_keep_their_text(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text("yes,1,a\nno,2,b\n")
+    assert read_smoke_rows(path, 5).targets == ["yes", "no"]

@@ -181,7 +181,7 @@ def test_sagemaker_pr_job_needs_aws_this_repository_and_the_label():
     aws_jobs = [job_id for job_id, job in jobs.items() if AWS_ACTION in uses(job)]
     assert aws_jobs == ["sagemaker"]
     assert conditions(jobs["sagemaker"]["if"]) == {
-        "vars.AWS_ROLE_ARN != ''",
+        "vars.AWS_PR_ROLE_ARN != ''",
         "github.event.pull_request.head.repo.full_name == github.repository",
         "contains(github.event.pull_request.labels.*.name, 'train-on-sagemaker')",
     }
@@ -238,7 +238,8 @@ def test_prod_waits_for_staging_and_a_reviewer():
     staging, prod = stages["staging"], stages["prod"]
     assert prod["needs"] == staging["id"]
     assert prod["environment"] == "production"
-    assert "environment" not in staging  # staging deploys without a reviewer
+    # staging has its own environment (its OIDC subject; deployment branch: main only)
+    assert staging["environment"] == "staging"
     runs = [one_line(s["run"]) for s in prod["steps"] if "run" in s]
     assert any("promote" in r for r in runs)
     assert any(r.endswith("endpoint test --stage prod --backend sagemaker") for r in runs)
@@ -283,20 +284,34 @@ def test_one_deployment_per_stage_at_a_time():
         assert stage in concurrency["group"]
         groups[stage] = concurrency["group"]
     assert len(set(groups.values())) == 2
-    for name in ("deploy", "build"):
-        assert load(WORKFLOWS[name])["concurrency"]["cancel-in-progress"] is False
+    # No workflow-wide group in deploy.yml: GitHub keeps one pending run per group, so a
+    # run waiting for the prod reviewer would make newer runs replace each other.
+    assert "concurrency" not in load(WORKFLOWS["deploy"])
+    assert load(WORKFLOWS["build"])["concurrency"]["cancel-in-progress"] is False
     assert load(WORKFLOWS["pr"])["concurrency"]["cancel-in-progress"] is True
 
 
+def role_variable(job: dict) -> str:
+    step = next(s for s in job["steps"] if s.get("uses", "").startswith(AWS_ACTION))
+    return step["with"]["role-to-assume"].removeprefix("${{ vars.").removesuffix(" }}")
+
+
 def test_aws_jobs_skip_cleanly_without_aws():
-    """Without the AWS_ROLE_ARN variable (a fresh fork) AWS jobs are skipped, not failed."""
+    """Without the role variables (a fresh fork) AWS jobs are skipped, not failed."""
     for name, path in WORKFLOWS.items():
         jobs = load(path)["jobs"]
         for job_id, job in jobs.items():
             if AWS_ACTION not in uses(job):
                 continue
             guarded = job if "if" in job else jobs[job["needs"]]
-            assert "vars.AWS_ROLE_ARN != ''" in conditions(guarded["if"]), f"{name}/{job_id}"
+            guard = f"vars.{role_variable(guarded)} != ''"
+            assert guard in conditions(guarded["if"]), f"{name}/{job_id}"
+
+
+def test_deploys_resolve_the_version_when_they_run_not_from_the_event():
+    """A queued run may replace a pending one; it must deploy what is approved by then."""
+    text = WORKFLOWS["deploy"].read_text()
+    assert "client_payload" not in text
 
 
 def command_of(script: str) -> list[str]:

@@ -1,0 +1,125 @@
+"""The SageMaker definition of a binary classifier with string categorical features (the
+churn fixture project): same steps and arguments as the local graph, a condition step
+reading SageMaker's binary_classification_metrics, and the classifier's thresholds as
+pipeline parameters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
+from evaluate import champion_log_loss_limit
+from fixtures.tasks import CHURN_CONFIG, project_config
+from test_parity import resolve
+
+from mlops.core.config import load_config
+from mlops.core.gate import champion_mse_limit
+from mlops.core.graph import build_graph
+
+pytestmark = pytest.mark.aws
+
+
+@pytest.fixture(scope="module")
+def churn(tmp_path_factory):
+    from model_build.pipeline import Target, render_pipeline
+
+    cfg = load_config(project_config(CHURN_CONFIG, tmp_path_factory.mktemp("churn")))
+    target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
+    definition = json.loads(render_pipeline(cfg, target).definition)
+    return cfg, build_graph(cfg), definition, pipeline_steps(definition)
+
+
+def json_get(path: str) -> dict:
+    evaluation = {"Get": "Steps.evaluate.PropertyFiles.evaluation"}
+    return {"Std:JsonGet": {"PropertyFile": evaluation, "Path": path}}
+
+
+def test_gate_reads_auc_and_log_loss_from_the_classification_report(churn):
+    _, _, _, steps = churn
+    auc = json_get("binary_classification_metrics.auc.value")
+    loss = json_get("binary_classification_metrics.log_loss.value")
+    assert steps["gate"]["Arguments"]["Conditions"] == [
+        {"Type": "GreaterThanOrEqualTo", "LeftValue": auc,
+         "RightValue": {"Get": "Parameters.MinAuc"}},
+        {"Type": "LessThanOrEqualTo", "LeftValue": loss,
+         "RightValue": {"Get": "Parameters.MaxLogLoss"}},
+        {"Type": "LessThanOrEqualTo", "LeftValue": loss,
+         "RightValue": json_get("champion_log_loss_limit")},
+    ]  # fmt: skip
+    message = json.dumps(steps["gate-failed"]["Arguments"]["ErrorMessage"])
+    assert "auc >= " in message and "Parameters.MaxLogLoss" in message
+
+
+def test_thresholds_are_the_configs_numbers_and_no_regression_parameter_is_left(churn):
+    cfg, graph, definition, _ = churn
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    assert defaults["MinAuc"] == graph.gate.min_auc == cfg.gate.min_auc
+    assert defaults["MaxLogLoss"] == graph.gate.max_log_loss == cfg.gate.max_log_loss
+    assert defaults["MaxRegressionPct"] == cfg.gate.max_regression_pct
+    assert "MaxMse" not in defaults and "MinR2" not in defaults
+
+
+@pytest.mark.parametrize("name", ["preprocess", "evaluate"])
+def test_processing_steps_get_the_task_arguments(churn, name):
+    _, graph, definition, steps = churn
+    args = steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    resolved = [resolve(a, definition) for a in args]
+    assert resolved == list(graph.step(name).arguments)
+    assert resolved[resolved.index("--task") + 1] == "binary_classification"
+
+
+def test_training_gets_categories_labels_and_threshold(churn):
+    _, graph, _, steps = churn
+    hp = steps["train"]["Arguments"]["HyperParameters"]
+    assert hp["task"] == "binary_classification"
+    assert hp["categorical"] == "plan,region"
+    assert (hp["positive_label"], hp["threshold"], hp["max_categories"]) == ("yes", "0.5", "50")
+    pairs = [item for k, v in hp.items() for item in (f"--{k}", v)]
+    assert pairs == list(graph.step("train").arguments)
+
+
+@pytest.mark.parametrize(("champion", "pct"), [(0.4, 5.0), (0.25, 0.0)])
+def test_evaluate_writes_the_log_loss_limit_the_local_gate_computes(champion, pct):
+    report = {"champion": {"binary_classification_metrics": {"log_loss": {"value": champion}}}}
+    assert champion_log_loss_limit(report, pct) == champion_mse_limit(champion, pct)
+
+
+def test_the_sagemaker_registry_reads_a_classifiers_evaluation(aws):
+    """evaluation.json as the evaluate step writes it, registered as the RegisterModel step
+    does (ModelMetrics.ModelQuality), read back by the registry as the task's metrics."""
+    import boto3
+    import numpy as np
+    from evaluate import classification_metrics
+
+    from mlops.sagemaker.registry import SageMakerRegistry
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    scores = np.clip(0.4 * y + rng.uniform(0, 0.6, 300), 0, 1)
+    evaluation = {"binary_classification_metrics": classification_metrics(y, scores, 0.5)}
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket=BUCKET)
+    key = "churn/runs/exec1/evaluate/evaluation/evaluation.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(evaluation, allow_nan=False))
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn")
+    sagemaker.create_model_package(
+        ModelPackageGroupName="churn",
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost:3.2-0", "ModelDataUrl": f"s3://{BUCKET}/m.tar.gz"}],
+            "SupportedContentTypes": ["text/csv", "application/json"],
+            "SupportedResponseMIMETypes": ["text/csv", "application/json"],
+        },
+        ModelMetrics={
+            "ModelQuality": {
+                "Statistics": {"ContentType": "application/json", "S3Uri": f"s3://{BUCKET}/{key}"}
+            }
+        },
+    )
+    (version,) = SageMakerRegistry("churn").list()
+    expected = evaluation["binary_classification_metrics"]
+    assert version.metrics == {
+        name: expected[name]["value"]
+        for name in ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
+    }
