@@ -7,12 +7,12 @@ BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 UV_VERSION := 0.13.9
 UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
-DEMO_ROWS ?= 10000
 
 .PHONY: demo test test-fast lint bench lock clean help wheels fidelity
 
 help:
 	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"
+	@echo "             (the committed sample, data.sample in the config; DATA=FILE for another)"
 	@echo "make test   - the test suite (unit, data, model, integration, AWS API under moto)"
 	@echo "make lint   - pre-commit hooks on all files"
 	@echo "make bench  - benchmarks; they print figures and ratios"
@@ -34,7 +34,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 	@touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
-	$(BIN)/python -m mlops.cli.demo --rows $(DEMO_ROWS)
+	$(BIN)/python -m mlops.cli.demo $(if $(DATA),--data $(DATA))
 
 # lint-imports first: a change that crosses the layers of mlops/ fails in seconds,
 # naming the import (contracts in pyproject.toml).

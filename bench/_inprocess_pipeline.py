@@ -31,7 +31,7 @@ def main() -> None:
     (raw / data.name).symlink_to(data.resolve())
     suite = work / "suite"
     suite.mkdir()
-    (suite / "suite.json").symlink_to(REPO_ROOT / cfg.data.expectation_suite)
+    (suite / "suite.json").symlink_to(cfg.suite_file)
     validate.main([*graph.step("validate").arguments, "--raw-dir", str(raw),
                    "--suite-dir", str(suite), "--report-dir", str(work / "report")])  # fmt: skip
     split_dirs = []

@@ -412,7 +412,7 @@ class _Renderer:
         self.missing_wheels: list[str] = []
         self.session = _recording_session(sdk, target, self.recorder)
         self.steps_dir = repo_root / "model_build" / "steps"
-        suite = repo_root / cfg.data.expectation_suite
+        suite = cfg.suite_file
         self.images = {
             name: sdk.image_uris.retrieve(name, target.region, version=version)
             for name, version in (

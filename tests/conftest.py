@@ -1,7 +1,14 @@
-"""Shared fixtures. Tests never read ../shared: data comes from the project's generator."""
+"""Shared fixtures. Tests never read ../shared.
+
+Tests of the machinery run against the fixture project in tests/fixture_project/ (its
+own config, suite and data generator): $MLOPS_CONFIG points there for the whole
+session, so `load_config()` and every `mlops` command read it. Only tests/project/
+reads the fork's own config (model_build/config.yaml) and its committed sample.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +17,10 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS_DIR = REPO_ROOT / "model_build" / "steps"
+FIXTURE_PROJECT = Path(__file__).resolve().parent / "fixture_project"
+FIXTURE_CONFIG = FIXTURE_PROJECT / "model_build" / "config.yaml"
+# Set at import, before any test (and in every xdist worker): subprocesses inherit it.
+os.environ["MLOPS_CONFIG"] = str(FIXTURE_CONFIG)
 # Step scripts import their siblings as top-level modules, as they do in a SageMaker
 # container where the source folder is the working directory.
 if str(STEPS_DIR) not in sys.path:
@@ -27,23 +38,23 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def house_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A clean sample data file (read-only by convention: copy before corrupting)."""
-    from mlops.core.datagen import generate_houses
+def data_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A clean fixture-project data file (read-only by convention: copy before corrupting)."""
+    from fixture_project.generate import generate_buildings
 
-    path = tmp_path_factory.mktemp("data") / "houses.csv"
-    generate_houses(PIPELINE_ROWS, seed=3).to_csv(path, index=False)
+    path = tmp_path_factory.mktemp("data") / "buildings.csv"
+    generate_buildings(PIPELINE_ROWS, seed=3).to_csv(path, index=False)
     return path
 
 
 @pytest.fixture(scope="session")
-def _registered_home(tmp_path_factory: pytest.TempPathFactory, house_csv: Path):
+def _registered_home(tmp_path_factory: pytest.TempPathFactory, data_csv: Path):
     """One pipeline run shared by the session: a home with version 1 registered."""
     from mlops.core.config import load_config
     from mlops.local.runner import run_pipeline
 
     path = tmp_path_factory.mktemp("registered") / "mlops-home"
-    result = run_pipeline(load_config(), house_csv, path, progress=lambda _: None)
+    result = run_pipeline(load_config(), data_csv, path, progress=lambda _: None)
     return path, result
 
 
@@ -63,13 +74,17 @@ def registered_home(_registered_home, tmp_path: Path, monkeypatch: pytest.Monkey
 
 @pytest.fixture
 def config_file(tmp_path: Path):
-    """A function writing a copy of the shipped config, changed by `mutate(raw_dict)`."""
+    """A function writing a copy of the fixture config, changed by `mutate(raw_dict)`.
+
+    Its relative paths are made absolute first: the copy lives in another folder.
+    """
     import yaml
 
-    from mlops.core.config import DEFAULT_CONFIG
-
     def write(mutate) -> Path:
-        raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+        raw = yaml.safe_load(FIXTURE_CONFIG.read_text())
+        for key in ("expectation_suite", "sample"):
+            if raw["data"].get(key):
+                raw["data"][key] = str(FIXTURE_PROJECT / raw["data"][key])
         mutate(raw)
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(raw))

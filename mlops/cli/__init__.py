@@ -16,7 +16,7 @@ import traceback
 
 from mlops.core.errors import MlopsError
 
-COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report", "ui")
+COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report", "init", "ui")
 
 EPILOG = """\
 the story of a change, on the local backend (no AWS needed):
@@ -28,6 +28,8 @@ the story of a change, on the local backend (no AWS needed):
   mlops promote                               # staging's version to prod
 
 State lives in $MLOPS_HOME (default: .mlops/ in the repository).
+A fork with its own data starts with:
+  mlops init --data my.csv --target COLUMN --force   # config, suite, sample, calibrated gate
 """
 
 

@@ -7,29 +7,46 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlops.cli.common import add_config_arg, config_from, home
+from mlops.cli.common import DATA_ENV, add_config_arg, config_from, data_or_sample, home
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
-from mlops.core.paths import REPO_ROOT, REPORTS_DIR
+from mlops.core.paths import REPORTS_DIR
 
 DEFAULT_REPORT_DIR = REPORTS_DIR
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from mlops.core.datagen import generate_houses
+    import pandas as pd
+
+    from mlops.core.datagen import COLUMNS, generate_houses, resample
 
     if args.rows < 1:
         raise UsageError("--rows must be at least 1")
-    df = generate_houses(args.rows, args.seed)
+    cfg = config_from(args)
+    if cfg.columns == COLUMNS:
+        df = generate_houses(args.rows, args.seed)
+    elif cfg.sample_file and cfg.sample_file.is_file():
+        df = resample(pd.read_csv(cfg.sample_file), args.rows, args.seed)
+    else:
+        raise UsageError(
+            "the built-in generator knows the house-price example only; for other data it "
+            f"draws from data.sample, and there is none ({cfg.sample_file})"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     print(f"wrote {len(df)} rows to {args.out}")
     return 0
 
 
+def cmd_path(args: argparse.Namespace) -> int:
+    path = Path(data_or_sample(config_from(args), None)).resolve()
+    print(f"{args.key}={path}" if args.key else path)
+    return 0
+
+
 def suite_path(cfg: Config) -> Path:
-    """The expectation suite config names (relative paths are from the repository root)."""
-    return REPO_ROOT / cfg.data.expectation_suite
+    """The expectation suite config names (relative paths are from the project root)."""
+    return cfg.suite_file
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -131,14 +148,29 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     gen = data_sub.add_parser(
         "generate",
-        help="write sample house-price data with the reference schema",
-        description="Sample data: the reference schema, realistic ranges, a noisy "
-        "linear price; the same seed gives the same file.",
+        help="write sample data with the config's schema",
+        description="Sample data with the config's columns; the same seed gives the same "
+        "file. For the house-price example: realistic ranges and a noisy linear price. "
+        "For any other data set: rows drawn with replacement from data.sample.",
     )
     gen.add_argument("--rows", type=int, required=True, help="number of rows")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     gen.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    add_config_arg(gen)
     gen.set_defaults(func=cmd_generate)
+
+    path = data_sub.add_parser(
+        "path",
+        help="print the data file the commands use by default",
+        description=f"Print the data file commands use when given none: ${DATA_ENV} when "
+        "set (CI sets it from the repository variable of the same name), else the "
+        "committed sample (data.sample in the config).",
+    )
+    path.add_argument(
+        "--key", help="print KEY=PATH (a line for $GITHUB_OUTPUT) instead of the path alone"
+    )
+    add_config_arg(path)
+    path.set_defaults(func=cmd_path)
 
     val = data_sub.add_parser(
         "validate",

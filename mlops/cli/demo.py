@@ -1,6 +1,6 @@
 """`make demo`: the story of a change on the local backend, from raw data to prod.
 
-generate data -> validate -> pipeline -> approve -> deploy staging -> smoke test ->
+the data (the config's committed sample, or --data FILE, only ever read) -> validate -> pipeline -> approve -> deploy staging -> smoke test ->
 promote -> smoke test prod -> summary. Every step is a real `mlops` command, so
 what the demo shows is what a user would type. The endpoints it started are
 stopped at the end unless --keep-endpoints is given.
@@ -18,8 +18,9 @@ import tempfile
 from pathlib import Path
 
 from mlops.cli import run
-from mlops.core.config import Config, load_config
-from mlops.core.paths import REPO_ROOT, mlops_home
+from mlops.core.config import CONFIG_ENV, Config, load_config
+from mlops.core.errors import MlopsError
+from mlops.core.paths import mlops_home
 
 
 def banner(text: str) -> None:
@@ -121,8 +122,8 @@ def print_summary(cfg: Config, home: Path) -> None:
     if prod is None:
         return
     rows = rows_for_version(registry.describe(prod.version), home, 1)
-    row, price = rows.lines[0], rows.targets[0]
-    print(f"\nTry it (a held-out house whose true price is {price:,.0f}):")
+    row, target = rows.lines[0], rows.targets[0]
+    print(f"\nTry it (a held-out row whose true {cfg.data.target} is {target:,.6g}):")
     print(f"  curl -s -X POST {prod.url}/invocations -H 'Content-Type: text/csv' --data '{row}'")
     print("\n  # any SageMaker Runtime client works, unmodified:")
     print("  python - <<'EOF'")
@@ -148,24 +149,37 @@ def stop_endpoints(stages: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=10_000, help="rows of sample data (default 10000)")
-    p.add_argument("--data", type=Path, default=REPO_ROOT / "data" / "house_prices.csv")
+    p.add_argument(
+        "--data",
+        type=Path,
+        help="CSV to train on, only ever read (default: data.sample in the config)",
+    )
+    p.add_argument("--config", type=Path, help="config file (default: model_build/config.yaml)")
     p.add_argument(
         "--keep-endpoints", action="store_true", help="leave staging and prod running at the end"
     )
     args = p.parse_args(argv)
-    cfg, home = load_config(), mlops_home()
+    if args.config:
+        os.environ[CONFIG_ENV] = str(args.config.resolve())  # every step reads the same one
+    try:
+        cfg = load_config()
+    except MlopsError as exc:
+        sys.exit(f"demo stopped: {exc}")
+    home = mlops_home()
+    data = args.data or cfg.sample_file
+    if data is None or not data.is_file():
+        sys.exit(f"demo stopped: no data file {data} (pass --data FILE or set data.sample)")
     print(f"state directory: {home}  (set MLOPS_HOME to use another)")
 
     banner("1. a data scientist brings data")
-    step(["data", "generate", "--rows", str(args.rows), "--seed", "7", "--out", str(args.data)])
+    print(f"data: {data} ({sum(1 for _ in data.open()) - 1} rows, read only)")
     banner("2. data checks: the Great Expectations suite")
     if has_command("data", "validate"):
-        step(["data", "validate", str(args.data), "--report-dir", str(home / "reports")])
+        step(["data", "validate", str(data), "--report-dir", str(home / "reports")])
     else:
         print("(`mlops data validate` is not in this checkout yet; the pipeline validates too)")
     banner("3. the pipeline: validate, preprocess, train, evaluate, gate, register")
-    step(["pipeline", "run", "--data", str(args.data)])
+    step(["pipeline", "run", "--data", str(data)])
     step(["models", "list"])
     version = newest_version(cfg, home)
     banner("4. approval: a human approver reviews metrics and lineage, then approves")

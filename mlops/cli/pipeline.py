@@ -6,15 +6,13 @@ import argparse
 from pathlib import Path
 
 from mlops.cli.backends import open_pipeline_runner
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
-from mlops.core.paths import REPO_ROOT
-
-DEFAULT_DATA = REPO_ROOT / "data" / "house_prices.csv"
+from mlops.cli.common import add_backend_arg, add_config_arg, config_from, data_or_sample, home
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    return open_pipeline_runner(args.backend, cfg, home(), args).run(args.data)
+    data = data_or_sample(cfg, args.data)
+    return open_pipeline_runner(args.backend, cfg, home(), args).run(str(data))
 
 
 def cmd_definition(args: argparse.Namespace) -> int:
@@ -50,9 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     run.add_argument(
         "--data",
-        default=DEFAULT_DATA,
-        help=f"raw CSV (default: {DEFAULT_DATA.name} in data/); with --backend sagemaker "
-        "also an s3:// object",
+        default=None,
+        help="raw CSV (default: the committed sample, data.sample in the config); "
+        "with --backend sagemaker also an s3:// object",
     )
     add_backend_arg(run)
     add_config_arg(run)

@@ -1,20 +1,34 @@
 """`model_build/config.yaml` loaded into small frozen, validated objects.
 
 A bad value fails with the key path and the reason (pydantic does the checking).
+Relative paths in a config (the suite, the sample) are relative to its project root:
+the folder that holds `model_build/` when the config sits there (the template's
+layout), else the config file's own folder; `load_config(path, root=...)` overrides.
+$MLOPS_CONFIG names another default config, as $MLOPS_HOME names another state dir.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
+CONFIG_ENV = "MLOPS_CONFIG"
 
 
 class _Section(BaseModel):
@@ -31,6 +45,8 @@ class DataConfig(_Section):
     # Levels kept per categorical feature (the most frequent in training); rarer levels
     # are answered as missing values.
     max_categories: int = Field(default=256, ge=2)
+    # A small committed data file: the demo, the project tests and PR CI run on it.
+    sample: str | None = None
 
     @model_validator(mode="after")
     def _target_not_a_feature(self) -> DataConfig:
@@ -217,6 +233,14 @@ ONE_INSTANCE = (
 )
 
 
+class BehaviourConfig(_Section):
+    """What the model must do, checked by the project tests (tests/project/)."""
+
+    # The prediction must not go down when one of these features goes up (others fixed).
+    monotonic_increasing: list[str] = []
+    monotonic_decreasing: list[str] = []
+
+
 class SageMakerConfig(_Section):
     processing_instance_type: str = "ml.m5.large"
     processing_instance_count: int = Field(default=1, ge=1)
@@ -262,6 +286,8 @@ class Config(_Section):
     tracking: TrackingConfig = TrackingConfig()
     task: Literal["regression", "binary_classification"] = "regression"
     classification: ClassificationConfig = ClassificationConfig()
+    behaviour: BehaviourConfig = BehaviourConfig()
+    _root: Path = PrivateAttr(default=REPO_ROOT)
 
     @model_validator(mode="after")
     def _objective_is_emitted(self) -> Config:
@@ -281,6 +307,14 @@ class Config(_Section):
             raise ValueError(f"gate.{missing[0]}: Field required for task {self.task}")
         return self
 
+    @model_validator(mode="after")
+    def _behaviour_names_features(self) -> Config:
+        b = self.behaviour
+        unknown = set(b.monotonic_increasing + b.monotonic_decreasing) - set(self.data.features)
+        if unknown:
+            raise ValueError(f"behaviour names columns that are not features: {sorted(unknown)}")
+        return self
+
     @property
     def columns(self) -> list[str]:
         """Columns of a raw data file, in order: the features, then the target."""
@@ -291,6 +325,22 @@ class Config(_Section):
         """The tracking experiment: named after the project unless config says otherwise."""
         return self.tracking.experiment or self.model_package_group
 
+    @property
+    def root(self) -> Path:
+        """The project root that relative paths in this config start from."""
+        return self._root
+
+    def resolve(self, path: str | Path) -> Path:
+        return self._root / path
+
+    @property
+    def suite_file(self) -> Path:
+        return self.resolve(self.data.expectation_suite)
+
+    @property
+    def sample_file(self) -> Path | None:
+        return self.resolve(self.data.sample) if self.data.sample else None
+
 
 def first_error(exc: ValidationError) -> str:
     """The first validation error as `key.path: reason`."""
@@ -299,9 +349,19 @@ def first_error(exc: ValidationError) -> str:
     return f"{key}: {err['msg']}"
 
 
-def load_config(path: str | Path | None = None) -> Config:
+def default_config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def project_root(config_path: Path) -> Path:
+    """The folder holding `model_build/` for a config inside it, else the config's folder."""
+    folder = config_path.resolve().parent
+    return folder.parent if folder.name == "model_build" else folder
+
+
+def load_config(path: str | Path | None = None, root: str | Path | None = None) -> Config:
     """Read and validate a config file; raise UsageError naming the bad key."""
-    path = Path(path) if path else DEFAULT_CONFIG
+    path = Path(path) if path else default_config_path()
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -313,6 +373,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if not isinstance(raw, dict):
         raise UsageError(f"config {path} must be a mapping of sections")
     try:
-        return Config.model_validate(raw)
+        cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(f"bad config {path}: {first_error(exc)}") from None
+    cfg._root = Path(root).resolve() if root else project_root(path)
+    return cfg

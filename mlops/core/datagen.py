@@ -1,4 +1,5 @@
-"""Sample house-price data with the reference schema, deterministic for a seed.
+"""Sample data, deterministic for a seed: the house-price example's generator, and
+rows drawn from a fork's committed sample for any other schema.
 
 Distributions follow the labs' reference file (`house_pricing.csv`): the same
 columns, integer/float types and ranges, and a price that is linear in the
@@ -61,3 +62,11 @@ def generate_houses(rows: int, seed: int = 0) -> pd.DataFrame:
     price = price + rng.normal(0.0, PRICE_NOISE_SD, rows)
     df["PRICE"] = np.rint(np.maximum(price, 10_000.0)).astype(np.int64)
     return df[COLUMNS]
+
+
+def resample(sample: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
+    """`rows` rows drawn with replacement from `sample`: more data with the same schema,
+    types and value sets, for a project whose only data is its committed sample."""
+    if rows < 1:
+        raise ValueError("rows must be at least 1")
+    return sample.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)

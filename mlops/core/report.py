@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
+from mlops.core.uncertainty import small_test_warning
 
 METRICS = ("mse", "rmse", "mae", "r2")
 CLASSIFICATION_METRICS = ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
@@ -104,6 +105,8 @@ class Report:
     confusion: dict[str, int] | None = None  # tn, fp, fn, tp
     threshold: float | None = None
     class_labels: tuple[str, str] | None = None
+    # The challenger's 95 % bootstrap intervals over the held-out rows, per metric.
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -334,6 +337,18 @@ def confusion_lines(report: Report) -> list[str]:
     ]
 
 
+def interval_lines(report: Report) -> list[str]:
+    """The challenger's bootstrap intervals, and a warning when the held-out set is small."""
+    if not report.intervals:
+        return []
+    spans = ", ".join(
+        f"{name} {fmt(low)} to {fmt(high)}" for name, (low, high) in report.intervals.items()
+    )
+    lines = ["", f"Challenger, 95 % bootstrap interval over these rows: {spans}."]
+    warning = small_test_warning(report.rows, report.intervals)
+    return lines + (["", f"⚠️ {warning}."] if warning else [])
+
+
 def gate_lines(report: Report) -> list[str]:
     if report.verdict is not None:
         lines = [f"- {'✅' if c.passed else '❌'} {c}" for c in report.verdict.checks]
@@ -461,6 +476,7 @@ def _render(report: Report) -> str:
             "",
             *metrics_table(report),
         ]
+        lines += interval_lines(report)
         if report.champion is None:
             lines += ["", report.champion_note or "No champion: challenger only."]
         confusion = confusion_lines(report)

@@ -25,6 +25,7 @@ from mlops.core.report import (
     regression_metrics,
     run_url,
 )
+from mlops.core.uncertainty import bootstrap_intervals
 from mlops.local.champion import resolve_champion
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import MODEL_ARCHIVE, output_dir
@@ -324,5 +325,7 @@ def build_report(
         confusion=confusion_counts(y, challenger_pred, threshold) if classifier else None,
         threshold=threshold if classifier else None,
         class_labels=tuple(model.class_labels) if classifier else None,
+        # bootstrap intervals are of the regression metrics
+        intervals={} if classifier else bootstrap_intervals(y, challenger_pred),
         **sections,
     )

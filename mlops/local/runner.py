@@ -250,7 +250,7 @@ def run_pipeline(
     """
     data_file = Path(data_file)
     check_data_file(data_file)
-    suite_file = REPO_ROOT / cfg.data.expectation_suite
+    suite_file = cfg.suite_file
     if not suite_file.is_file():
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-GROUP = "house-prices"
+GROUP = "energy-costs"
 
 REGION = "us-east-1"
 ACCOUNT = "111111111111"

@@ -43,7 +43,7 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     params = {q["Name"]: q for q in definition["Parameters"]}
     sm = cfg.sagemaker
     expected = {
-        "InputDataUri": ("String", f"s3://{target.bucket}/house-prices/data/input/"),
+        "InputDataUri": ("String", f"s3://{target.bucket}/energy-costs/data/input/"),
         "ProcessingInstanceType": ("String", sm.processing_instance_type),
         "TrainingInstanceType": ("String", sm.training_instance_type),
         "MaxMse": ("Float", cfg.gate.max_mse),
@@ -56,7 +56,7 @@ def test_parameters_default_to_the_config(definition, cfg, target):
     for name, (kind, default) in expected.items():
         assert (params[name]["Type"], params[name]["DefaultValue"]) == (kind, default), name
     champion = params["ChampionModelUri"]["DefaultValue"]
-    assert champion.startswith(f"s3://{target.bucket}/house-prices/code/")
+    assert champion.startswith(f"s3://{target.bucket}/energy-costs/code/")
     assert champion.endswith("/no-champion.txt")
     # No caller may choose the approval status of what the pipeline registers.
     assert "ModelApprovalStatus" not in params
@@ -175,7 +175,7 @@ def test_serving_bundle_is_inference_and_its_siblings(rendered, steps):
 
 def copy_checkout(destination: Path) -> Path:
     """The files a render reads, in another folder (as a second checkout would hold them)."""
-    for folder in ("model_build/steps", "data_checks"):
+    for folder in ("model_build/steps",):
         shutil.copytree(
             REPO_ROOT / folder,
             destination / folder,

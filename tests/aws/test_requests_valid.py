@@ -34,7 +34,7 @@ def resolved(node, defaults: dict):
         if ref == "Execution.PipelineExecutionId":
             return EXECUTION_ID
         step = ref.split(".")[1]
-        return f"s3://bucket/house-prices/runs/{EXECUTION_ID}/{step}/output"
+        return f"s3://bucket/energy-costs/runs/{EXECUTION_ID}/{step}/output"
     if set(node) == {"Std:Join"}:
         join = node["Std:Join"]
         return join["On"].join(str(resolved(v, defaults)) for v in join["Values"])
@@ -85,9 +85,9 @@ def test_lineage_with_real_values_fits_the_metadata_rules(steps, definition):
         GitCommit="9f18a58f6d4ea3401d31119bfe8fd94d28685f77",
         PrNumber="1234",
         DataSha256="ab" * 32,
-        InputDataUri="s3://mlops-artifacts-111111111111/house-prices/data/"
+        InputDataUri="s3://mlops-artifacts-111111111111/energy-costs/data/"
         + "ab" * 32
-        + "/house_prices.csv",
+        + "/energy_costs.csv",
     )
     args = {**resolved(steps["register"]["Arguments"], defaults)}
     check("CreateModelPackage", args)

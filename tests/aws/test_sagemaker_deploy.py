@@ -26,15 +26,15 @@ from mlops.sagemaker.deploy import (
 from mlops.sagemaker.registry import SageMakerRegistry
 
 ROLE = f"arn:aws:iam::{MOTO_ACCOUNT}:role/mlops-sagemaker-execution"
-PACKAGE = f"arn:aws:sagemaker:{REGION}:{MOTO_ACCOUNT}:model-package/house-prices/2"
-BASELINE = f"s3://{BUCKET}/house-prices/runs/exec2/preprocess/baseline/baseline.json"
-STACK_ID = f"arn:aws:cloudformation:{REGION}:{MOTO_ACCOUNT}:stack/house-prices-staging/1"
+PACKAGE = f"arn:aws:sagemaker:{REGION}:{MOTO_ACCOUNT}:model-package/energy-costs/2"
+BASELINE = f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/baseline/baseline.json"
+STACK_ID = f"arn:aws:cloudformation:{REGION}:{MOTO_ACCOUNT}:stack/energy-costs-staging/1"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def version(number: int = 2, status: str = "Approved") -> ModelVersion:
     return ModelVersion(
-        "house-prices", number, status, "", {}, {}, "s3://b/model.tar.gz", "", BASELINE, arn=PACKAGE
+        "energy-costs", number, status, "", {}, {}, "s3://b/model.tar.gz", "", BASELINE, arn=PACKAGE
     )
 
 
@@ -48,7 +48,7 @@ def stack(status: str, outputs: dict[str, str] | None = None) -> dict:
     return {
         "Stacks": [
             {
-                "StackName": "house-prices-staging",
+                "StackName": "energy-costs-staging",
                 "StackId": STACK_ID,
                 "CreationTime": T0,
                 "StackStatus": status,
@@ -73,12 +73,12 @@ def missing_stack(stub: Stubber) -> None:
     stub.add_client_error(
         "describe_stacks",
         "ValidationError",
-        "Stack with id house-prices-staging does not exist",
-        expected_params={"StackName": "house-prices-staging"},
+        "Stack with id energy-costs-staging does not exist",
+        expected_params={"StackName": "energy-costs-staging"},
     )
 
 
-NAMED = {"StackName": "house-prices-staging", "ChangeSetName": ANY}
+NAMED = {"StackName": "energy-costs-staging", "ChangeSetName": ANY}
 
 
 def expect_change_set(stub: Stubber, kind: str, parameters: dict, role: str | None = None):
@@ -102,14 +102,14 @@ def parameters(cfg):
 def test_parameters_come_from_the_stage_config(parameters):
     assert parameters == {
         "StageName": "staging",
-        "EndpointName": "house-prices-staging",
+        "EndpointName": "energy-costs-staging",
         "ModelPackageArn": PACKAGE,
         "ModelVersion": "2",
         "ExecutionRoleArn": ROLE,
         "InstanceType": "ml.m5.large",
         "InstanceCount": "1",
         "DataCapturePercent": "100",
-        "DataCaptureUri": f"s3://{BUCKET}/house-prices/data-capture/staging",
+        "DataCaptureUri": f"s3://{BUCKET}/energy-costs/data-capture/staging",
         "AutoscalingEnabled": "false",
         "AutoscalingMinCapacity": "1",
         "AutoscalingMaxCapacity": "2",
@@ -134,11 +134,11 @@ def test_first_deploy_creates_through_a_change_set(parameters):
         stub.add_response("describe_stacks", stack("CREATE_IN_PROGRESS"))
         stub.add_response(
             "describe_stacks",
-            stack("CREATE_COMPLETE", {"EndpointName": "house-prices-staging", "ModelVersion": "2"}),
+            stack("CREATE_COMPLETE", {"EndpointName": "energy-costs-staging", "ModelVersion": "2"}),
         )
         result = deploy_stack(
             client,
-            "house-prices-staging",
+            "energy-costs-staging",
             TEMPLATE.read_text(),
             parameters,
             lines.append,
@@ -147,7 +147,7 @@ def test_first_deploy_creates_through_a_change_set(parameters):
         )
         stub.assert_no_pending_responses()
     assert result.status == "CREATE_COMPLETE"
-    assert result.outputs["EndpointName"] == "house-prices-staging"
+    assert result.outputs["EndpointName"] == "energy-costs-staging"
     assert [line.split()[:2] for line in lines[1:4]] == [
         ["Add", "Model"],
         ["Add", "EndpointConfig"],
@@ -157,7 +157,7 @@ def test_first_deploy_creates_through_a_change_set(parameters):
 
 def test_no_changes_is_a_success(parameters):
     client, lines = cloudformation_client(), []
-    outputs = {"EndpointName": "house-prices-staging", "ModelVersion": "2"}
+    outputs = {"EndpointName": "energy-costs-staging", "ModelVersion": "2"}
     with Stubber(client) as stub:
         stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", outputs))
         expect_change_set(stub, "UPDATE", parameters)
@@ -172,19 +172,19 @@ def test_no_changes_is_a_success(parameters):
         )
         stub.add_response("delete_change_set", {}, NAMED)
         result = deploy_stack(
-            client, "house-prices-staging", TEMPLATE.read_text(), parameters, lines.append
+            client, "energy-costs-staging", TEMPLATE.read_text(), parameters, lines.append
         )
         stub.assert_no_pending_responses()
     assert (result.status, result.outputs) == ("NO_CHANGES", outputs)
-    assert lines[-1] == "stack house-prices-staging is up to date: no changes"
+    assert lines[-1] == "stack energy-costs-staging is up to date: no changes"
 
 
 def test_failed_update_prints_the_events_that_explain_it(parameters):
     client, lines = cloudformation_client(), []
-    reason = "Endpoint house-prices-staging: update rolled back: alarm LatencyAlarm went into ALARM"
+    reason = "Endpoint energy-costs-staging: update rolled back: alarm LatencyAlarm went into ALARM"
     started = datetime.now(UTC)
     events = [  # newest first, as CloudFormation lists them
-        ("house-prices-staging", "UPDATE_ROLLBACK_COMPLETE", "", started + timedelta(minutes=9)),
+        ("energy-costs-staging", "UPDATE_ROLLBACK_COMPLETE", "", started + timedelta(minutes=9)),
         ("Endpoint", "UPDATE_FAILED", reason, started + timedelta(minutes=8)),
         ("Model", "CREATE_COMPLETE", "", started + timedelta(minutes=1)),
         ("Endpoint", "UPDATE_FAILED", "an older failure", started - timedelta(days=2)),
@@ -202,7 +202,7 @@ def test_failed_update_prints_the_events_that_explain_it(parameters):
                     {
                         "StackId": STACK_ID,
                         "EventId": str(i),
-                        "StackName": "house-prices-staging",
+                        "StackName": "energy-costs-staging",
                         "LogicalResourceId": logical,
                         "ResourceStatus": status,
                         "ResourceStatusReason": why,
@@ -211,22 +211,22 @@ def test_failed_update_prints_the_events_that_explain_it(parameters):
                     for i, (logical, status, why, at) in enumerate(events)
                 ]
             },
-            {"StackName": "house-prices-staging"},
+            {"StackName": "energy-costs-staging"},
         )
         with pytest.raises(MlopsError) as raised:
             deploy_stack(
                 client,
-                "house-prices-staging",
+                "energy-costs-staging",
                 TEMPLATE.read_text(),
                 parameters,
                 lines.append,
                 sleep=lambda _: None,
             )
     assert str(raised.value) == (
-        f"stack house-prices-staging ended UPDATE_ROLLBACK_COMPLETE: Endpoint UPDATE_FAILED: {reason}"
+        f"stack energy-costs-staging ended UPDATE_ROLLBACK_COMPLETE: Endpoint UPDATE_FAILED: {reason}"
     )
     assert f"  Endpoint UPDATE_FAILED: {reason}" in lines
-    assert "  house-prices-staging UPDATE_ROLLBACK_COMPLETE" in lines
+    assert "  energy-costs-staging UPDATE_ROLLBACK_COMPLETE" in lines
     assert not any("older failure" in line for line in lines)
 
 
@@ -239,7 +239,7 @@ def held_out(aws, monkeypatch):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     rows = "".join(f"{100000 + i},{2000 + i},{1500 + i}\n" for i in range(30))
-    s3.put_object(Bucket=BUCKET, Key="house-prices/runs/exec2/preprocess/test/test.csv", Body=rows)
+    s3.put_object(Bucket=BUCKET, Key="energy-costs/runs/exec2/preprocess/test/test.csv", Body=rows)
     return s3
 
 
@@ -271,7 +271,7 @@ def test_deploy_stage_smoke_tests_held_out_rows_from_s3(held_out, cfg):
     assert (name, max_mape, url) == ("ep-s", cfg.smoke_test.max_mape_pct, None)
     assert len(rows.lines) == cfg.smoke_test.rows
     assert (rows.lines[0], rows.targets[0]) == ("2000,1500", 100000.0)
-    assert rows.source == f"s3://{BUCKET}/house-prices/runs/exec2/preprocess/test/test.csv"
+    assert rows.source == f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test/test.csv"
 
 
 def test_deploy_stage_fails_on_a_failing_smoke_test(held_out, cfg):
@@ -287,7 +287,7 @@ def test_deploy_stage_fails_on_a_failing_smoke_test(held_out, cfg):
 
 def test_held_out_rows_sit_next_to_the_baseline():
     assert held_out_uri(version()) == (
-        f"s3://{BUCKET}/house-prices/runs/exec2/preprocess/test/test.csv"
+        f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test/test.csv"
     )
     local = ModelVersion("g", 1, "Approved", "", {}, {}, "/m.tar.gz", "", "/tmp/baseline.json")
     with pytest.raises(MlopsError, match="has no S3 baseline"):
@@ -315,14 +315,14 @@ def test_missing_account_settings_are_named(cfg, monkeypatch):
 def registry(aws):
     for _ in range(3):
         create_package("PendingManualApproval")
-    return SageMakerRegistry("house-prices")
+    return SageMakerRegistry("energy-costs")
 
 
 def test_resolution_none_approved_is_a_clear_error(registry, capsys):
     from mlops.cli import run
 
     staging = load_stage_config("staging")
-    with pytest.raises(MlopsError, match="no Approved model version in group 'house-prices'"):
+    with pytest.raises(MlopsError, match="no Approved model version in group 'energy-costs'"):
         resolve_version(registry, staging, None)
     assert run(["deploy", "--stage", "staging", "--backend", "sagemaker"]) == 1
     assert "no Approved model version" in capsys.readouterr().err
@@ -333,7 +333,7 @@ def test_resolution_latest_approved_and_pinned(registry):
     registry.approve(1)
     registry.approve(2)
     resolved = resolve_version(registry, staging, None)
-    assert (resolved.version, resolved.arn.endswith("/house-prices/2")) == (2, True)
+    assert (resolved.version, resolved.arn.endswith("/energy-costs/2")) == (2, True)
     pinned = staging.model_copy(update={"model_version": 1})
     assert resolve_version(registry, pinned, None).version == 1
     with pytest.raises(
@@ -347,10 +347,10 @@ def test_live_version_reads_the_stage_stack(aws, cfg):
     cloudformation = boto3.client("cloudformation")
     assert live_version(cfg, staging, None, cloudformation) is None
     arn = create_package()
-    deployed = ModelVersion("house-prices", 1, "Approved", "", {}, {}, "", arn=arn)
+    deployed = ModelVersion("energy-costs", 1, "Approved", "", {}, {}, "", arn=arn)
     params = stack_parameters(cfg, staging, deployed, ROLE, BUCKET)
     cloudformation.create_stack(
-        StackName="house-prices-staging",
+        StackName="energy-costs-staging",
         TemplateBody=TEMPLATE.read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
     )

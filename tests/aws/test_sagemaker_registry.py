@@ -108,7 +108,7 @@ def test_approve_reject_and_latest_approved(registry):
 
 
 def test_unknown_version_is_a_usage_error(registry):
-    with pytest.raises(UsageError, match="model version 9 does not exist in group 'house-prices'"):
+    with pytest.raises(UsageError, match="model version 9 does not exist in group 'energy-costs'"):
         registry.describe(9)
     with pytest.raises(UsageError, match="does not exist"):
         registry.approve(9)

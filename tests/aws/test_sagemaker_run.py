@@ -24,8 +24,8 @@ from mlops.sagemaker.pipeline_run import (
     wait_for_execution,
 )
 
-EXECUTION = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/house-prices-pipeline/execution/x1"
-PACKAGE = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/house-prices/4"
+EXECUTION = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/energy-costs-pipeline/execution/x1"
+PACKAGE = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/energy-costs/4"
 
 
 def run_args(data: Path, **overrides) -> argparse.Namespace:
@@ -68,29 +68,29 @@ def prerendered(rendered, target, monkeypatch):
     monkeypatch.setattr("model_build.pipeline.render_pipeline", render)
 
 
-def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, house_csv, capsys, monkeypatch):
+def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, data_csv, capsys, monkeypatch):
     monkeypatch.setenv("MLOPS_PR_NUMBER", "42")
     sagemaker = boto3.client("sagemaker")
     starts = capture_requests(sagemaker, "StartPipelineExecution")
-    assert run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket)) == 0
+    assert run_sagemaker_pipeline(cfg, run_args(data_csv), aws=(sagemaker, bucket)) == 0
 
-    pipeline = sagemaker.describe_pipeline(PipelineName="house-prices-pipeline")
+    pipeline = sagemaker.describe_pipeline(PipelineName="energy-costs-pipeline")
     definition = json.loads(pipeline["PipelineDefinition"])
     assert pipeline["RoleArn"] == ROLE_ARN
     assert [s["Name"] for s in definition["Steps"]][-1] == "gate"
     keys = {o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET)["Contents"]}
     text = pipeline["PipelineDefinition"]
-    code_keys = [k for k in keys if k.startswith("house-prices/code/")]
+    code_keys = [k for k in keys if k.startswith("energy-costs/code/")]
     assert len(code_keys) >= 20
     for key in code_keys:  # each object, or a folder holding it, is named in the definition
         parts = key.split("/")
         named = [f"s3://{BUCKET}/" + "/".join(parts[:n]) for n in range(3, len(parts) + 1)]
         assert any(f'"{uri}"' in text or f'"{uri}/"' in text for uri in named), key
-    digest = sha256_file(house_csv)
-    data_key = f"house-prices/data/{digest}/{house_csv.name}"
+    digest = sha256_file(data_csv)
+    data_key = f"energy-costs/data/{digest}/{data_csv.name}"
     assert data_key in keys
     body = bucket.get_object(Bucket=BUCKET, Key=data_key)["Body"].read()
-    assert body == house_csv.read_bytes()
+    assert body == data_csv.read_bytes()
 
     (start,) = starts
     params = {p["Name"]: p["Value"] for p in start["PipelineParameters"]}
@@ -102,41 +102,41 @@ def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, house_csv, cap
     }  # no champion yet: ChampionModelUri keeps its placeholder default
     out = capsys.readouterr().out
     assert (
-        "upserted: arn:aws:sagemaker:us-east-1:123456789012:pipeline/house-prices-pipeline" in out
+        "upserted: arn:aws:sagemaker:us-east-1:123456789012:pipeline/energy-costs-pipeline" in out
     )
     assert "started:  arn:aws:sagemaker" in out
 
 
-def test_run_on_data_already_in_s3(bucket, prerendered, cfg, house_csv):
+def test_run_on_data_already_in_s3(bucket, prerendered, cfg, data_csv):
     sagemaker = boto3.client("sagemaker")
     starts = capture_requests(sagemaker, "StartPipelineExecution")
-    bucket.upload_file(str(house_csv), BUCKET, "incoming/2026-01/houses.csv")
+    bucket.upload_file(str(data_csv), BUCKET, "incoming/2026-01/houses.csv")
     uri = f"s3://{BUCKET}/incoming/2026-01/houses.csv"
     assert run_sagemaker_pipeline(cfg, run_args(uri), aws=(sagemaker, bucket)) == 0
     params = {p["Name"]: p["Value"] for p in starts[0]["PipelineParameters"]}
-    assert (params["InputDataUri"], params["DataSha256"]) == (uri, sha256_file(house_csv))
+    assert (params["InputDataUri"], params["DataSha256"]) == (uri, sha256_file(data_csv))
     keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET)["Contents"]]
-    assert not any(k.startswith("house-prices/data/") for k in keys)  # nothing re-uploaded
+    assert not any(k.startswith("energy-costs/data/") for k in keys)  # nothing re-uploaded
     with pytest.raises(MlopsError, match=r"cannot read the input data s3://\S+/missing\.csv"):
         run_sagemaker_pipeline(cfg, run_args(f"s3://{BUCKET}/missing.csv"), aws=(sagemaker, bucket))
 
 
-def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, house_csv):
+def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, data_csv):
     sagemaker = boto3.client("sagemaker")
     creates = capture_requests(sagemaker, "CreatePipeline")
     updates = capture_requests(sagemaker, "UpdatePipeline")
     starts = capture_requests(sagemaker, "StartPipelineExecution")
-    run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
-    champion = f"s3://{BUCKET}/house-prices/runs/old/model.tar.gz"
+    run_sagemaker_pipeline(cfg, run_args(data_csv), aws=(sagemaker, bucket))
+    champion = f"s3://{BUCKET}/energy-costs/runs/old/model.tar.gz"
     create_package("Approved", model_url=champion)
-    run_sagemaker_pipeline(cfg, run_args(house_csv), aws=(sagemaker, bucket))
+    run_sagemaker_pipeline(cfg, run_args(data_csv), aws=(sagemaker, bucket))
     assert (len(creates), len(updates)) == (2, 1)  # the second create failed: "already exists"
     assert updates[0]["PipelineDefinition"] == creates[0]["PipelineDefinition"]
     params = {p["Name"]: p["Value"] for p in starts[1]["PipelineParameters"]}
     assert params["ChampionModelUri"] == champion
     assert (
         len(
-            sagemaker.list_pipeline_executions(PipelineName="house-prices-pipeline")[
+            sagemaker.list_pipeline_executions(PipelineName="energy-costs-pipeline")[
                 "PipelineExecutionSummaries"
             ]
         )
@@ -144,10 +144,10 @@ def test_second_run_updates_and_passes_the_champion(bucket, prerendered, cfg, ho
     )
 
 
-def test_cli_run_with_flags(bucket, house_csv, capsys):
+def test_cli_run_with_flags(bucket, data_csv, capsys):
     from mlops.cli import run
 
-    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(house_csv), "--no-wait"]
+    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(data_csv), "--no-wait"]
     target = ["--region", REGION, "--role-arn", ROLE_ARN, "--bucket", BUCKET]
     assert run([*argv, *target]) == 0
     assert "started:" in capsys.readouterr().out
@@ -251,7 +251,7 @@ def test_wait_pages_through_steps():
 
 
 def test_failed_gate_exits_1_with_the_fail_step_reason(
-    bucket, prerendered, cfg, house_csv, capsys, monkeypatch
+    bucket, prerendered, cfg, data_csv, capsys, monkeypatch
 ):
     sagemaker = boto3.client("sagemaker")
     message = "quality gate failed: needs mse <= 80000000.0, r2 >= 0.9 ...; got mse 9.1e7, r2 0.88"
@@ -280,7 +280,7 @@ def test_failed_gate_exits_1_with_the_fail_step_reason(
 
     monkeypatch.setattr("mlops.sagemaker.pipeline_run.wait_for_execution", stubbed_wait)
     with pytest.raises(MlopsError) as raised:
-        run_sagemaker_pipeline(cfg, run_args(house_csv, wait=True), aws=(sagemaker, bucket))
+        run_sagemaker_pipeline(cfg, run_args(data_csv, wait=True), aws=(sagemaker, bucket))
     assert str(raised.value) == f"pipeline step 'gate-failed' failed: {message}"
     out = capsys.readouterr().out
     assert f"gate-failed  Failed: {message}" in out

@@ -72,7 +72,7 @@ def step(name, status, arn=""):
 
 
 def test_a_registered_execution_is_a_run_and_the_package_links_back(
-    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch, mlflow_db
+    aws, prerendered, cfg, target, data_csv, tmp_path, monkeypatch, mlflow_db
 ):
     from mlflow.tracking import MlflowClient
 
@@ -89,7 +89,7 @@ def test_a_registered_execution_is_a_run_and_the_package_links_back(
     )
     store = f"sqlite:///{mlflow_db(tmp_path)}"
     tracker = MlflowTracker(store, cfg.experiment, where="a stand-in for the managed server")
-    assert run_sagemaker_pipeline(cfg, run_args(house_csv), (sagemaker, s3), tracker) == 0
+    assert run_sagemaker_pipeline(cfg, run_args(data_csv), (sagemaker, s3), tracker) == 0
 
     described = sagemaker.describe_model_package(ModelPackageName=package)
     run_id = described["CustomerMetadataProperties"]["tracking_run_id"]
@@ -100,11 +100,12 @@ def test_a_registered_execution_is_a_run_and_the_package_links_back(
     assert run.data.tags["git_commit"] == "0123abcd" * 5
     assert run.data.tags["backend"] == "sagemaker"
     assert run.data.tags["execution_arn"].startswith("arn:aws:sagemaker:")
-    assert run.data.params["train.max_depth"] == str(cfg.train.hyperparameters["max_depth"])
+    for name, value in cfg.train.hyperparameters.items():
+        assert run.data.params[f"train.{name}"] == str(value)
 
 
 def test_a_failed_execution_is_a_failed_run(
-    aws, prerendered, cfg, target, house_csv, tmp_path, monkeypatch, mlflow_db
+    aws, prerendered, cfg, target, data_csv, tmp_path, monkeypatch, mlflow_db
 ):
     from mlflow.tracking import MlflowClient
 
@@ -120,7 +121,7 @@ def test_a_failed_execution_is_a_failed_run(
     store = f"sqlite:///{mlflow_db(tmp_path)}"
     tracker = MlflowTracker(store, cfg.experiment)
     with pytest.raises(MlopsError):
-        run_sagemaker_pipeline(cfg, run_args(house_csv), (boto3.client("sagemaker"), s3), tracker)
+        run_sagemaker_pipeline(cfg, run_args(data_csv), (boto3.client("sagemaker"), s3), tracker)
     client = MlflowClient(tracking_uri=store)
     (run,) = client.search_runs([client.get_experiment_by_name(cfg.experiment).experiment_id])
     assert run.info.status == "FAILED"

@@ -48,7 +48,7 @@ def approved_package() -> tuple[str, object]:
 
     arn = create_package()
     version = ModelVersion(
-        "house-prices", 1, "Approved", "", {}, {}, "s3://b/model.tar.gz", arn=arn
+        "energy-costs", 1, "Approved", "", {}, {}, "s3://b/model.tar.gz", arn=arn
     )
     return arn, version
 
@@ -63,11 +63,11 @@ def test_endpoint_stack_creates_the_endpoint_and_its_outputs_resolve(aws, cfg, s
     params = stack_parameters(cfg, stage_config, version, EXECUTION_ROLE, "artifacts")
     cloudformation = boto3.client("cloudformation")
     cloudformation.create_stack(
-        StackName=f"house-prices-{stage}",
+        StackName=f"energy-costs-{stage}",
         TemplateBody=ENDPOINT_TEMPLATE.read_text(),
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
     )
-    stack = cloudformation.describe_stacks(StackName=f"house-prices-{stage}")["Stacks"][0]
+    stack = cloudformation.describe_stacks(StackName=f"energy-costs-{stage}")["Stacks"][0]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
     assert outputs["ModelVersion"] == "1"
@@ -85,19 +85,19 @@ def test_endpoint_stack_creates_the_endpoint_and_its_outputs_resolve(aws, cfg, s
     )
     capture = config["DataCaptureConfig"]
     assert capture["InitialSamplingPercentage"] == sm.data_capture_percent
-    assert capture["DestinationS3Uri"] == f"s3://artifacts/house-prices/data-capture/{stage}"
+    assert capture["DestinationS3Uri"] == f"s3://artifacts/energy-costs/data-capture/{stage}"
     model = sagemaker.describe_model(ModelName=variant["ModelName"])
     assert model["PrimaryContainer"]["ModelPackageName"] == arn
     assert model["ExecutionRoleArn"] == EXECUTION_ROLE
 
-    cloudformation.delete_stack(StackName=f"house-prices-{stage}")
+    cloudformation.delete_stack(StackName=f"energy-costs-{stage}")
     assert sagemaker.list_endpoints()["Endpoints"] == []
 
 
 def test_stages_differ_only_by_their_config(cfg):
     from mlops.core.registry import ModelVersion
 
-    version = ModelVersion("house-prices", 3, "Approved", "", {}, {}, "", arn="arn:x")
+    version = ModelVersion("energy-costs", 3, "Approved", "", {}, {}, "", arn="arn:x")
     staging, prod = (
         stack_parameters(cfg, load_stage_config(s), version, EXECUTION_ROLE, "b")
         for s in ("staging", "prod")
@@ -305,9 +305,9 @@ def approval_event(status: str = "Approved") -> dict:
         "source": "aws.sagemaker",
         "detail-type": "SageMaker Model Package State Change",
         "detail": {
-            "ModelPackageGroupName": "house-prices",
+            "ModelPackageGroupName": "energy-costs",
             "ModelPackageVersion": 7,
-            "ModelPackageArn": f"arn:aws:sagemaker:{REGION}:1:model-package/house-prices/7",
+            "ModelPackageArn": f"arn:aws:sagemaker:{REGION}:1:model-package/energy-costs/7",
             "ModelApprovalStatus": status,
         },
     }
@@ -328,7 +328,7 @@ def test_dispatch_function_posts_repository_dispatch(aws, monkeypatch):
         Name="dispatch-token", SecretString="github_pat_example"
     )
     monkeypatch.setenv("TOKEN_SECRET_ARN", secret["ARN"])
-    monkeypatch.setenv("REPOSITORY", "octo/house-prices")
+    monkeypatch.setenv("REPOSITORY", "octo/energy-costs")
     monkeypatch.setenv("EVENT_TYPE", "model-approved")
     sent: list[urllib.request.Request] = []
 
@@ -344,10 +344,10 @@ def test_dispatch_function_posts_repository_dispatch(aws, monkeypatch):
     result = handler(approval_event(), None)
     assert result == {"dispatched": True, "status": 204, "version": 7}
     (request,) = sent
-    assert request.full_url == "https://api.github.com/repos/octo/house-prices/dispatches"
+    assert request.full_url == "https://api.github.com/repos/octo/energy-costs/dispatches"
     assert request.get_method() == "POST"
     assert request.get_header("Authorization") == "Bearer github_pat_example"
     payload = json.loads(request.data)
     assert payload["event_type"] == "model-approved"
     assert payload["client_payload"]["version"] == "7"
-    assert payload["client_payload"]["model_package_arn"].endswith("/house-prices/7")
+    assert payload["client_payload"]["model_package_arn"].endswith("/energy-costs/7")

@@ -12,10 +12,8 @@ import tarfile
 
 import numpy as np
 import pytest
-import yaml
 from _sagemaker_helpers import pipeline_steps
 
-from mlops.core.config import DEFAULT_CONFIG, load_config
 from mlops.core.graph import build_graph
 from mlops.core.paths import REPO_ROOT
 from model_build.pipeline import hyperparameters, render_pipeline
@@ -29,17 +27,18 @@ TUNING = {
     },
     "n_trials": 12,
     "parallel": 3,
-    "warm_start_from": ["house-prices-tuning-parent"],
+    "warm_start_from": ["tuning-parent"],
 }
 
 
 @pytest.fixture(scope="module")
-def tuned_cfg(tmp_path_factory):
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+def tuned_cfg(cfg):
+    """The session's (fixture project) config with a tuning section, re-validated."""
+    raw = cfg.model_dump()
     raw["train"]["tuning"] = TUNING
-    path = tmp_path_factory.mktemp("cfg") / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return load_config(path)
+    tuned = type(cfg).model_validate(raw)
+    tuned._root = cfg.root
+    return tuned
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +70,7 @@ def test_training_is_a_tuning_step_with_the_configured_search(tuned, tuned_cfg):
     ]
     warm = steps["train"]["Arguments"]["WarmStartConfig"]
     assert warm["ParentHyperParameterTuningJobs"] == [
-        {"HyperParameterTuningJobName": "house-prices-tuning-parent"}
+        {"HyperParameterTuningJobName": "tuning-parent"}
     ]
 
 

@@ -16,21 +16,21 @@ import numpy as np
 import pandas as pd
 import pytest
 import validate
+from fixture_project.generate import generate_buildings
 
 from mlops.core.config import load_config
-from mlops.core.datagen import generate_houses
 from mlops.core.paths import REPO_ROOT
 from stepkit.expectations import load_suite, run_suite
 
 CFG = load_config()
-SUITE_FILE = REPO_ROOT / CFG.data.expectation_suite
+SUITE_FILE = CFG.suite_file
 TODAY = date(2026, 6, 1)
 MAX_MB = 1024
 
 
 @pytest.fixture(scope="module")
 def clean() -> pd.DataFrame:
-    return generate_houses(2000, seed=21)
+    return generate_buildings(2000, seed=21)
 
 
 def check(df: pd.DataFrame, tmp_path: Path) -> dict:
@@ -46,7 +46,7 @@ def failed(report: dict) -> set[tuple[str, str | None]]:
 
 @pytest.mark.parametrize(("rows", "seed"), [(1000, 0), (1000, 1), (1000, 2), (20_000, 3)])
 def test_clean_generated_data_passes(rows, seed, tmp_path):
-    report = check(generate_houses(rows, seed), tmp_path)
+    report = check(generate_buildings(rows, seed), tmp_path)
     assert report["success"], report["summary"]
     assert report["failed"] == 0 and report["evaluated"] == 31 and report["rows"] == rows
     assert report["summary"] == f"validation passed: 31 expectations on {rows} rows"
@@ -73,31 +73,31 @@ def _swap(cols):
 CORRUPTIONS = {
     # risk guarded -> (corruption, expectations that must fail)
     "null in a feature": (
-        _set("SQUARE_FEET", [3, 70], np.nan),
-        {("expect_column_values_to_not_be_null", "SQUARE_FEET")},
+        _set("FLOOR_AREA", [3, 70], np.nan),
+        {("expect_column_values_to_not_be_null", "FLOOR_AREA")},
     ),
     "null in the target": (
-        _set("PRICE", [5], np.nan),
-        {("expect_column_values_to_not_be_null", "PRICE")},
+        _set("ANNUAL_COST", [5], np.nan),
+        {("expect_column_values_to_not_be_null", "ANNUAL_COST")},
     ),
     "year in the future": (
-        _set("YEAR_BUILT", [9], 2031),
-        {("expect_column_values_to_be_between", "YEAR_BUILT")},
+        _set("INSTALL_YEAR", [9], 2031),
+        {("expect_column_values_to_be_between", "INSTALL_YEAR")},
     ),
     "negative price": (
-        _set("PRICE", [11], -60901),
-        {("expect_column_values_to_be_between", "PRICE")},
+        _set("ANNUAL_COST", [11], -60901),
+        {("expect_column_values_to_be_between", "ANNUAL_COST")},
     ),
     "a 2 in a binary column": (
-        _set("DECK", [13], 2),
-        {("expect_column_values_to_be_in_set", "DECK")},
+        _set("HAS_SHADE", [13], 2),
+        {("expect_column_values_to_be_in_set", "HAS_SHADE")},
     ),
     "text in a numeric column": (
-        _set("SQUARE_FEET", [17], "big"),
-        {("expect_column_values_to_be_in_type_list", "SQUARE_FEET")},
+        _set("FLOOR_AREA", [17], "big"),
+        {("expect_column_values_to_be_in_type_list", "FLOOR_AREA")},
     ),
     "missing column": (
-        lambda df: df.drop(columns="LOT_ACRES"),
+        lambda df: df.drop(columns="GLAZING_RATIO"),
         {("expect_table_columns_to_match_ordered_list", None)},
     ),
     "extra column": (
@@ -113,10 +113,10 @@ CORRUPTIONS = {
         {("expect_table_row_count_to_be_between", None)},
     ),
     "price in thousands": (
-        lambda df: df.assign(PRICE=df.PRICE / 1000),
+        lambda df: df.assign(ANNUAL_COST=df.ANNUAL_COST / 1000),
         {
-            ("expect_column_mean_to_be_between", "PRICE"),
-            ("expect_column_stdev_to_be_between", "PRICE"),
+            ("expect_column_mean_to_be_between", "ANNUAL_COST"),
+            ("expect_column_stdev_to_be_between", "ANNUAL_COST"),
         },
     ),
 }
@@ -135,21 +135,21 @@ def test_each_corruption_is_caught_by_its_expectation(risk, clean, tmp_path):
 
 
 def test_null_in_an_integer_column_also_fails_its_type(clean, tmp_path):
-    report = check(_set("GARAGE_SPACES", [1], np.nan)(clean), tmp_path)
+    report = check(_set("HEAT_PUMPS", [1], np.nan)(clean), tmp_path)
     assert failed(report) == {
-        ("expect_column_values_to_not_be_null", "GARAGE_SPACES"),
-        ("expect_column_values_to_be_in_type_list", "GARAGE_SPACES"),  # read as float64
+        ("expect_column_values_to_not_be_null", "HEAT_PUMPS"),
+        ("expect_column_values_to_be_in_type_list", "HEAT_PUMPS"),  # read as float64
     }
 
 
 def test_one_bad_value_fails_no_matter_how_many_rows_are_good(tmp_path):
-    df = generate_houses(20_000, seed=5)
-    df.loc[19_999, "PRICE"] = 0
+    df = generate_buildings(20_000, seed=5)
+    df.loc[19_999, "ANNUAL_COST"] = 0
     report = check(df, tmp_path)
     (failure,) = report["failures"]
     assert (failure["expectation"], failure["column"]) == (
         "expect_column_values_to_be_between",
-        "PRICE",
+        "ANNUAL_COST",
     )
     assert failure["unexpected_count"] == 1 and failure["examples"] == [0]
     assert failure["expected"] == "> 0 and <= 10000000"
@@ -157,26 +157,26 @@ def test_one_bad_value_fails_no_matter_how_many_rows_are_good(tmp_path):
 
 def test_failures_say_what_was_found(clean, tmp_path):
     """The report a person reads: counts, examples, and what differs in the columns."""
-    df = clean.drop(columns="LOT_ACRES")
-    df.loc[[2, 4], "DECK"] = [2, 3]
-    df = df.astype({"SQUARE_FEET": object})
-    df.loc[6, "SQUARE_FEET"] = "n/a sq ft"
+    df = clean.drop(columns="GLAZING_RATIO")
+    df.loc[[2, 4], "HAS_SHADE"] = [2, 3]
+    df = df.astype({"FLOOR_AREA": object})
+    df.loc[6, "FLOOR_AREA"] = "n/a sq ft"
     by_key = {(f["expectation"], f["column"]): f for f in check(df, tmp_path)["failures"]}
     columns = by_key[("expect_table_columns_to_match_ordered_list", None)]
-    assert columns["detail"] == "missing ['LOT_ACRES']"
-    deck = by_key[("expect_column_values_to_be_in_set", "DECK")]
+    assert columns["detail"] == "missing ['GLAZING_RATIO']"
+    deck = by_key[("expect_column_values_to_be_in_set", "HAS_SHADE")]
     assert deck["unexpected_count"] == 2 and sorted(deck["examples"]) == [2, 3]
-    sqft = by_key[("expect_column_values_to_be_in_type_list", "SQUARE_FEET")]
+    sqft = by_key[("expect_column_values_to_be_in_type_list", "FLOOR_AREA")]
     assert "1 non-numeric value(s), e.g. 'n/a sq ft'" in sqft["detail"]
-    lot = by_key[("expect_column_values_to_not_be_null", "LOT_ACRES")]
-    assert lot["error"] == "column 'LOT_ACRES' is missing"
+    lot = by_key[("expect_column_values_to_not_be_null", "GLAZING_RATIO")]
+    assert lot["error"] == "column 'GLAZING_RATIO' is missing"
 
 
 def test_year_bound_follows_the_validation_date(clean):
-    """YEAR_BUILT's upper bound is `$PARAMETER: current_year`, supplied at run time."""
+    """INSTALL_YEAR's upper bound is `$PARAMETER: current_year`, supplied at run time."""
     suite = load_suite(SUITE_FILE)
     df = clean.copy()
-    df.loc[0, "YEAR_BUILT"] = 2030
+    df.loc[0, "INSTALL_YEAR"] = 2030
     late = run_suite(df, suite, validate.suite_parameters(date(2031, 1, 1)))
     early = run_suite(df, suite, validate.suite_parameters(date(2029, 1, 1)))
     assert late["success"] and not early["success"]

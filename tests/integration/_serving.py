@@ -98,7 +98,7 @@ def constant_model_archive(folder: Path, features: list[str], price: float = 1.0
     booster = train.train_model(X, y, X, y, params, features)
     model_dir = folder / "model"
     train.save_model(
-        booster, model_dir, {"feature_names": features, "target": "PRICE", "params": params}
+        booster, model_dir, {"feature_names": features, "target": "ANNUAL_COST", "params": params}
     )
     return pack_model(model_dir, folder / "model.tar.gz")
 

@@ -10,7 +10,7 @@ import pandas as pd
 from mlops.cli import run
 from mlops.local.registry import LocalRegistry
 
-GROUP = "house-prices"
+GROUP = "energy-costs"
 
 
 def versions(home: Path) -> list[int]:
@@ -22,13 +22,13 @@ def latest_run(home: Path) -> Path:
 
 
 def test_corrupted_data_stops_at_validate_and_registers_nothing(
-    registered_home, house_csv, tmp_path, capsys
+    registered_home, data_csv, tmp_path, capsys
 ):
     home, _ = registered_home
     bad = tmp_path / "bad.csv"
-    df = pd.read_csv(house_csv)
-    df.loc[10, "PRICE"] = -60901
-    df.loc[[3, 4], "SQUARE_FEET"] = None
+    df = pd.read_csv(data_csv)
+    df.loc[10, "ANNUAL_COST"] = -60901
+    df.loc[[3, 4], "FLOOR_AREA"] = None
     df.to_csv(bad, index=False)
 
     assert run(["pipeline", "run", "--data", str(bad)]) == 1
@@ -36,11 +36,11 @@ def test_corrupted_data_stops_at_validate_and_registers_nothing(
     assert err.count("\n") == 1, err  # one line
     assert err.startswith(
         "error: step 'validate' failed (exit 1): validation failed: 2 of 31 expectations: "
-        "expect_column_values_to_not_be_null(SQUARE_FEET) 2 unexpected"
+        "expect_column_values_to_not_be_null(FLOOR_AREA) 2 unexpected"
     )
     rows = len(df)
     assert (
-        f"expect_column_values_to_be_between(PRICE) 1 unexpected ({100 / rows:.3g}%) e.g. [-60901]"
+        f"expect_column_values_to_be_between(ANNUAL_COST) 1 unexpected ({100 / rows:.3g}%) e.g. [-60901]"
         in err
     )
     assert "preprocess" not in out.split("[1/4] validate")[1]  # nothing ran after validate
@@ -50,14 +50,14 @@ def test_corrupted_data_stops_at_validate_and_registers_nothing(
     assert not (run_dir / "preprocess").exists() and not (run_dir / "train").exists()
     report = json.loads((run_dir / "validate" / "report" / "validation.json").read_text())
     assert [(f["expectation"], f["column"]) for f in report["failures"]] == [
-        ("expect_column_values_to_not_be_null", "SQUARE_FEET"),
-        ("expect_column_values_to_be_between", "PRICE"),
+        ("expect_column_values_to_not_be_null", "FLOOR_AREA"),
+        ("expect_column_values_to_be_between", "ANNUAL_COST"),
     ]
 
 
-def test_unusable_data_stops_at_validate(home, house_csv, tmp_path, capsys):
+def test_unusable_data_stops_at_validate(home, data_csv, tmp_path, capsys):
     ragged = tmp_path / "ragged.csv"
-    lines = house_csv.read_text().splitlines()
+    lines = data_csv.read_text().splitlines()
     lines[7] += ",1"
     ragged.write_text("\n".join(lines) + "\n")
     assert run(["pipeline", "run", "--data", str(ragged)]) == 1
@@ -71,10 +71,10 @@ def test_unusable_data_stops_at_validate(home, house_csv, tmp_path, capsys):
     assert not (latest_run(home) / "preprocess").exists()
 
 
-def test_drift_defaults_to_the_registered_baseline(registered_home, house_csv, tmp_path, capsys):
+def test_drift_defaults_to_the_registered_baseline(registered_home, data_csv, tmp_path, capsys):
     """The training baseline travels with the version: drift needs no --baseline."""
     home, _ = registered_home
-    argv = ["data", "drift", str(house_csv), "--report-dir", str(tmp_path)]
+    argv = ["data", "drift", str(data_csv), "--report-dir", str(tmp_path)]
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "baseline: model version 1 (latest registered)" in out

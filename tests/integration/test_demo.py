@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 from _serving import deploy_config_copy
+from fixture_project.generate import generate_buildings
 
 from mlops.cli import run
 from mlops.local.deploy_history import list_deployments
@@ -16,9 +17,9 @@ from mlops.local.registry import LocalRegistry
 from mlops.local.server import WATCH_PID_ENV
 from mlops.local.server_process import is_server
 
-ROWS = "2000"
+ROWS = 2000
 STEPS = (
-    "$ mlops data generate",
+    "a data scientist brings data",
     "$ mlops pipeline run",
     "human approver",
     "$ mlops deploy --stage staging",
@@ -35,13 +36,15 @@ def demo_env(tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_HOME", str(home))
     monkeypatch.setenv("MLOPS_DEPLOY_DIR", str(deploy_config_copy(tmp_path / "model_deploy")))
     monkeypatch.setenv(WATCH_PID_ENV, str(os.getpid()))
-    yield dict(os.environ), home, tmp_path / "houses.csv"
+    data = tmp_path / "buildings.csv"
+    generate_buildings(ROWS, seed=7).to_csv(data, index=False)
+    yield dict(os.environ), home, data
     stop_all_servers(home)
 
 
 def demo(env, data, *extra):
     proc = subprocess.run(
-        [sys.executable, "-m", "mlops.cli.demo", "--rows", ROWS, "--data", str(data), *extra],
+        [sys.executable, "-m", "mlops.cli.demo", "--data", str(data), *extra],
         env=env,
         capture_output=True,
         text=True,
@@ -62,7 +65,9 @@ def running_servers(home) -> list[int]:
 
 def test_demo_from_raw_data_to_a_smoke_tested_prod_endpoint(demo_env):
     env, home, data = demo_env
+    before = data.read_bytes()
     out = demo(env, data, "--keep-endpoints")
+    assert data.read_bytes() == before  # the user's file is only ever read
     for expected in STEPS:
         assert expected in out
     prod = read_endpoint(home, "prod")
@@ -84,10 +89,10 @@ def test_demo_from_raw_data_to_a_smoke_tested_prod_endpoint(demo_env):
     assert f"{prod.url}/invocations" in curl
 
     history = [
-        (d["stage"], d["version"], d["result"]) for d in list_deployments(home, "house-prices")
+        (d["stage"], d["version"], d["result"]) for d in list_deployments(home, "energy-costs")
     ]
     assert history == [("prod", 1, "succeeded"), ("staging", 1, "succeeded")]
-    assert [v.approval_status for v in LocalRegistry(home, "house-prices").list()] == ["Approved"]
+    assert [v.approval_status for v in LocalRegistry(home, "energy-costs").list()] == ["Approved"]
     assert len(running_servers(home)) == 2  # --keep-endpoints kept staging and prod
     for stage in ("staging", "prod"):
         assert run(["endpoint", "stop", "--stage", stage]) == 0

@@ -20,10 +20,10 @@ from pathlib import Path
 import boto3
 import pytest
 from _serving import constant_model_archive, deploy_config_copy, set_pin
+from fixture_project.generate import COLUMNS
 
 from mlops.cli import run
 from mlops.core.config import load_config
-from mlops.core.datagen import COLUMNS
 from mlops.local.champion import resolve_champion
 from mlops.local.deploy_history import list_deployments
 from mlops.local.endpoints import read_endpoint, stage_dir, stop_all_servers
@@ -31,7 +31,7 @@ from mlops.local.registry import LocalRegistry
 from mlops.local.server import WATCH_PID_ENV
 from mlops.local.server_process import is_running, ping
 
-GROUP = "house-prices"
+GROUP = "energy-costs"
 ROW = "2001,2500.5,3,2.0,0.5,2,1,0"
 
 
@@ -124,7 +124,7 @@ def test_deploy_serves_the_stage_url_and_hands_over_without_refusing_a_request(s
         aws_secret_access_key="x",
     )
     answer = client.invoke_endpoint(
-        EndpointName="house-prices-staging", ContentType="text/csv", Body=ROW
+        EndpointName="energy-costs-staging", ContentType="text/csv", Body=ROW
     )
     assert 100_000 < json.loads(answer["Body"].read())["predictions"][0] < 1_000_000
 
@@ -293,4 +293,4 @@ def test_serve_runs_in_the_foreground_until_interrupted(stages, tmp_path):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
-    assert "serving version 1 as house-prices-prod" in out
+    assert "serving version 1 as energy-costs-prod" in out

@@ -14,14 +14,14 @@ import pytest
 from mlops.cli import run
 from mlops.local.registry import LocalRegistry
 
-GROUP = "house-prices"
+GROUP = "energy-costs"
 
 
 def versions(home: Path) -> list[int]:
     return [v.version for v in LocalRegistry(home, GROUP).list()]
 
 
-def test_pipeline_registers_a_pending_version_with_lineage(_registered_home, house_csv):
+def test_pipeline_registers_a_pending_version_with_lineage(_registered_home, data_csv):
     home, result = _registered_home
     assert result.version.version == 1
     assert result.verdict.passed
@@ -52,30 +52,30 @@ def test_models_cli_lists_and_describes_json(registered_home, capsys):
 
 
 def test_gate_rejects_a_weak_model_and_registers_nothing(
-    registered_home, house_csv, config_file, capsys
+    registered_home, data_csv, config_file, capsys
 ):
     home, _ = registered_home
     weak = config_file(lambda c: c["train"]["hyperparameters"].update(num_round=1))
-    code = run(["pipeline", "run", "--data", str(house_csv), "--config", str(weak)])
+    code = run(["pipeline", "run", "--data", str(data_csv), "--config", str(weak)])
     err = capsys.readouterr().err
     assert code == 1
     assert "quality gate failed: mse" in err and "<= 8e+07: FAILED" in err
     assert versions(home) == [1]
 
 
-def test_champion_comparison_blocks_a_regression(registered_home, house_csv, config_file, capsys):
+def test_champion_comparison_blocks_a_regression(registered_home, data_csv, config_file, capsys):
     """With v1 approved, a challenger > 5% worse on the same rows is refused."""
     home, _ = registered_home
     assert run(["models", "approve", "1"]) == 0
     worse = config_file(lambda c: c["train"]["hyperparameters"].update(num_round=150, eta=0.1))
-    code = run(["pipeline", "run", "--data", str(house_csv), "--config", str(worse)])
+    code = run(["pipeline", "run", "--data", str(data_csv), "--config", str(worse)])
     out, err = capsys.readouterr()
     assert "champion: version 1" in out
     assert code == 1 and "mse vs champion" in err
     assert versions(home) == [1]
 
 
-def test_missing_empty_and_targetless_data(home, tmp_path, house_csv, capsys):
+def test_missing_empty_and_targetless_data(home, tmp_path, data_csv, capsys):
     assert run(["pipeline", "run", "--data", str(tmp_path / "nope.csv")]) == 2
     assert "data file not found" in capsys.readouterr().err
     empty = tmp_path / "empty.csv"
@@ -85,24 +85,24 @@ def test_missing_empty_and_targetless_data(home, tmp_path, house_csv, capsys):
     assert run(["pipeline", "run", "--data", str(tmp_path)]) == 2
     assert "directory" in capsys.readouterr().err
     no_target = tmp_path / "no_target.csv"
-    pd.read_csv(house_csv).drop(columns="PRICE").to_csv(no_target, index=False)
+    pd.read_csv(data_csv).drop(columns="ANNUAL_COST").to_csv(no_target, index=False)
     assert run(["pipeline", "run", "--data", str(no_target)]) == 1
     err = capsys.readouterr().err.strip()
-    assert "step 'validate' failed" in err and "PRICE" in err and "\n" not in err
+    assert "step 'validate' failed" in err and "ANNUAL_COST" in err and "\n" not in err
     assert not (home / "registry.db").exists() or versions(home) == []
 
 
-def test_bad_config_value_is_one_line(home, house_csv, config_file, capsys):
+def test_bad_config_value_is_one_line(home, data_csv, config_file, capsys):
     bad = config_file(lambda c: c["gate"].update(min_r2="high"))
-    assert run(["pipeline", "run", "--data", str(house_csv), "--config", str(bad)]) == 2
+    assert run(["pipeline", "run", "--data", str(data_csv), "--config", str(bad)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: bad config") and "gate.min_r2" in err and "\n" not in err
 
 
-def test_crashing_step_is_named_with_its_log(registered_home, house_csv, config_file, capsys):
+def test_crashing_step_is_named_with_its_log(registered_home, data_csv, config_file, capsys):
     home, _ = registered_home
     crash = config_file(lambda c: c["train"]["hyperparameters"].update(objective="reg:nonsense"))
-    assert run(["pipeline", "run", "--data", str(house_csv), "--config", str(crash)]) == 1
+    assert run(["pipeline", "run", "--data", str(data_csv), "--config", str(crash)]) == 1
     err = capsys.readouterr().err.strip()
     assert "step 'train' failed (exit 1)" in err and "[log: " in err and "\n" not in err
     log = Path(err.split("[log: ")[1].rstrip("]"))
@@ -110,10 +110,10 @@ def test_crashing_step_is_named_with_its_log(registered_home, house_csv, config_
     assert versions(home) == [1]  # earlier versions intact, nothing new
 
 
-def test_kill_9_mid_run_then_the_next_run_works(registered_home, house_csv):
+def test_kill_9_mid_run_then_the_next_run_works(registered_home, data_csv):
     home, _ = registered_home
     env = {**os.environ, "MLOPS_HOME": str(home)}
-    cmd = [sys.executable, "-m", "mlops.cli", "pipeline", "run", "--data", str(house_csv)]
+    cmd = [sys.executable, "-m", "mlops.cli", "pipeline", "run", "--data", str(data_csv)]
     proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and not list(home.glob("runs/*/train/log.txt")):

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fixture_project.generate import generate_buildings
 
 from mlops.cli import run as mlops
-from mlops.core.config import DEFAULT_CONFIG, load_config
-from mlops.core.datagen import generate_houses
+from mlops.core.config import default_config_path, load_config
 from mlops.core.errors import GateFailed
 from mlops.core.graph import Graph, build_graph
 from mlops.core.report import FAILING, PASSING
@@ -29,8 +29,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def config_with(tmp_path: Path, **hyperparameters) -> Path:
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw = yaml.safe_load(default_config_path().read_text())
     raw["train"]["hyperparameters"].update(hyperparameters)
+    raw["data"]["expectation_suite"] = str(load_config().suite_file)  # the copy lives elsewhere
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -109,11 +110,11 @@ def assert_plots(tmp_path: Path) -> None:
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
 
 
-def test_worse_challenger_is_marked_failing(registered_home, house_csv, tmp_path):
+def test_worse_challenger_is_marked_failing(registered_home, data_csv, tmp_path):
     home, _ = registered_home
     champion = approved_champion(home)
     weak = config_with(tmp_path, num_round=5)
-    run_dir, version = challenger_run(weak, house_csv, home, champion)
+    run_dir, version = challenger_run(weak, data_csv, home, champion)
     assert version is None  # the pipeline's own gate refused it
 
     md = report(tmp_path, weak)
@@ -135,12 +136,12 @@ def test_better_challenger_is_marked_passing(registered_home, tmp_path):
     home, _ = registered_home
     champion = approved_champion(home)
     more_data = tmp_path / "more.csv"
-    generate_houses(8000, seed=11).to_csv(more_data, index=False)
+    generate_buildings(8000, seed=11).to_csv(more_data, index=False)
     assert mlops(["data", "drift", str(more_data), "--report-dir", str(tmp_path / "reports")]) == 0
-    run_dir, version = challenger_run(DEFAULT_CONFIG, more_data, home, champion)
+    run_dir, version = challenger_run(default_config_path(), more_data, home, champion)
     assert version is not None and version.version == 2
 
-    md = report(tmp_path, DEFAULT_CONFIG)
+    md = report(tmp_path, default_config_path())
 
     first = md.splitlines()[1]
     assert first.startswith(f"## {PASSING}: mse") and "lower than champion v1" in first
@@ -157,7 +158,7 @@ def test_better_challenger_is_marked_passing(registered_home, tmp_path):
 
 def test_no_champion_reports_the_challenger_alone(registered_home, tmp_path):
     _, result = registered_home  # version 1 is registered but nobody approved it
-    md = report(tmp_path, DEFAULT_CONFIG, "--run", result.run_id)
+    md = report(tmp_path, default_config_path(), "--run", result.run_id)
     assert md.splitlines()[1] == f"## {PASSING}: no champion to compare with (challenger only)"
     assert "| metric | challenger |" in md
     mse = float(table_row(md, "mse")[1])
@@ -172,7 +173,7 @@ def test_unknown_run_is_a_usage_error(home, tmp_path, capsys):
 
 
 def test_no_run_at_all_reports_failing(home, tmp_path):
-    md = report(tmp_path, DEFAULT_CONFIG)
+    md = report(tmp_path, default_config_path())
     assert md.splitlines()[1] == f"## {FAILING}: no pipeline run found"
 
 

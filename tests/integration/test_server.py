@@ -19,14 +19,14 @@ from _serving import (
 )
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from fixture_project.generate import COLUMNS
 
-from mlops.core.datagen import COLUMNS
 from mlops.core.errors import MlopsError
 from mlops.local.endpoint_app import ServerSettings
 from mlops.local.server_process import is_running, ping, spawn_server
 
 FEATURES = COLUMNS[:-1]
-ENDPOINT = "house-prices-test"
+ENDPOINT = "energy-costs-test"
 
 
 @pytest.fixture(scope="module")

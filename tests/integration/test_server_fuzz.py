@@ -42,7 +42,7 @@ JSON_VALUES = st.recursive(
     lambda children: (
         st.lists(children, max_size=9)
         | st.dictionaries(
-            st.sampled_from(["YEAR_BUILT", "SQUARE_FEET", "DECK", "instances", "x"]), children
+            st.sampled_from(["INSTALL_YEAR", "FLOOR_AREA", "HAS_SHADE", "instances", "x"]), children
         )
     ),
     max_leaves=40,

@@ -42,12 +42,12 @@ def client_for(home):
 
 
 def test_tuned_run_registers_the_best_trial_with_its_lineage(
-    config_file, house_csv, home, mlflow_db
+    config_file, data_csv, home, mlflow_db
 ):
     cfg = load_config(config_file(tuned))  # config_file writes tmp_path / "config.yaml"
     mlflow_db(tracking_dir(home))
     lines: list[str] = []
-    result = run_pipeline(cfg, house_csv, home, lines.append, tracker=local_tracker(cfg, home))
+    result = run_pipeline(cfg, data_csv, home, lines.append, tracker=local_tracker(cfg, home))
 
     summary = json.loads((result.run_dir / "run.json").read_text())
     tuning = summary["tuning"]
@@ -94,7 +94,7 @@ def test_tuned_run_registers_the_best_trial_with_its_lineage(
     assert any(path.endswith(".png") for path in artifacts), artifacts
 
 
-def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, house_csv, home, mlflow_db):
+def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, data_csv, home, mlflow_db):
     def strict(raw):
         raw["train"]["hyperparameters"]["num_round"] = 50
         raw["gate"]["max_mse"] = 1.0
@@ -102,7 +102,7 @@ def test_a_run_failing_the_gate_is_tracked_as_failed(config_file, house_csv, hom
     cfg = load_config(config_file(strict))
     mlflow_db(tracking_dir(home))
     with pytest.raises(GateFailed):
-        run_pipeline(cfg, house_csv, home, lambda _: None, tracker=local_tracker(cfg, home))
+        run_pipeline(cfg, data_csv, home, lambda _: None, tracker=local_tracker(cfg, home))
     (run_dir,) = (home / "runs").iterdir()
     tracking = json.loads((run_dir / "run.json").read_text())["tracking"]
     run = client_for(home).get_run(tracking["run_id"])

@@ -8,8 +8,8 @@ from mlops.core.errors import UsageError
 
 def test_shipped_config_loads():
     cfg = load_config()
-    assert cfg.data.target == "PRICE"
-    assert cfg.columns[-1] == "PRICE" and len(cfg.columns) == 9
+    assert cfg.data.target == "ANNUAL_COST"
+    assert cfg.columns[-1] == "ANNUAL_COST" and len(cfg.columns) == 9
     assert cfg.train.hyperparameters["num_round"] >= 1
     assert 0 < cfg.preprocess.train_ratio + cfg.preprocess.validation_ratio < 1
 
@@ -27,7 +27,7 @@ def test_shipped_config_loads():
         (lambda c: c["gate"].pop("min_r2"), "gate.min_r2", "Field required"),
         (lambda c: c["train"]["hyperparameters"].update(num_round=0), "train", "num_round"),
         (lambda c: c["data"].update(features=[]), "data.features", "at least 1"),
-        (lambda c: c["data"]["features"].append("PRICE"), "data", "also listed as a feature"),
+        (lambda c: c["data"]["features"].append("ANNUAL_COST"), "data", "also listed as a feature"),
         (lambda c: c.update(unknown_section={}), "unknown_section", "Extra inputs"),
         (lambda c: c.update(model_package_group="bad name!"), "model_package_group", "pattern"),
     ],

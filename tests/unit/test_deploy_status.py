@@ -54,7 +54,7 @@ def stacks_serving(live: dict):
 
 
 class FakeRegistry:
-    group = "house-prices"
+    group = "energy-costs"
 
     def describe(self, version):
         status = REJECTED if version == 4 else APPROVED
@@ -63,14 +63,14 @@ class FakeRegistry:
 
 def test_sagemaker_status_reads_the_stacks(monkeypatch, capsys):
     monkeypatch.setattr(
-        sagemaker_deploy, "live_version", stacks_serving({"prod": (4, "house-prices-prod")})
+        sagemaker_deploy, "live_version", stacks_serving({"prod": (4, "energy-costs-prod")})
     )
     cfg, registry = load_config(), FakeRegistry()
     deployer = sagemaker_deploy.SageMakerDeployer(cfg, registry)
     prod = deployer.stage_status("prod")
     assert (prod["version"], prod["endpoint_name"], prod["approval_status"]) == (
         4,
-        "house-prices-prod",
+        "energy-costs-prod",
         REJECTED,
     )
     assert prod["warnings"] == ["WARNING: version 4 is Rejected but serving prod"]
@@ -92,7 +92,7 @@ def test_bad_arguments_exit_2(argv, capsys):
 
 
 class FakeDeployment:
-    endpoint_name = "house-prices-staging"
+    endpoint_name = "energy-costs-staging"
     smoke = None
 
 
@@ -109,7 +109,7 @@ def test_sagemaker_deploys_dispatch_with_the_resolved_version_and_are_recorded(h
     log = deployment_log(cfg, home)
     staging = load_stage_config("staging")
     outcome = deploy.deploy(staging, registry, deployer, log, 3, lambda _: None)
-    assert calls == [("staging", 3)] and outcome.url == "house-prices-staging"
+    assert calls == [("staging", 3)] and outcome.url == "energy-costs-staging"
     with pytest.raises(MlopsError, match="Rejected, not Approved"):
         deploy.deploy(staging, registry, deployer, log, 4)
     rows = list_deployments(home, cfg.model_package_group)

@@ -10,11 +10,11 @@ import numpy as np
 import pandas as pd
 import preprocess
 import pytest
+from fixture_project.generate import generate_buildings
 
 from mlops.cli import run
 from mlops.core import drift
 from mlops.core.config import load_config
-from mlops.core.datagen import generate_houses
 from mlops.core.errors import UsageError
 
 CFG = load_config()
@@ -24,7 +24,7 @@ THRESHOLD = CFG.drift.threshold
 
 def training_baseline(rows: int = 4000, seed: int = 3) -> dict:
     """The baseline exactly as the pipeline makes it: statistics of the training split."""
-    splits = preprocess.split_data(generate_houses(rows, seed), 0.6, 0.2, seed=42)
+    splits = preprocess.split_data(generate_buildings(rows, seed), 0.6, 0.2, seed=42)
     return preprocess.baseline_statistics(splits.train, FEATURES)
 
 
@@ -48,7 +48,7 @@ def test_psi_values():
 
 def test_bins_reproduce_the_baseline_proportions():
     """Binning training data with the baseline's edges gives its proportions back: PSI 0."""
-    train = preprocess.split_data(generate_houses(3000, 4), 0.6, 0.2, seed=42).train
+    train = preprocess.split_data(generate_buildings(3000, 4), 0.6, 0.2, seed=42).train
     stats = preprocess.baseline_statistics(train, FEATURES)["features"]
     for name in FEATURES:
         values = train[name].to_numpy(dtype=float)
@@ -58,22 +58,22 @@ def test_bins_reproduce_the_baseline_proportions():
 
 
 def test_square_feet_times_1_3_is_flagged(baseline):
-    fresh = generate_houses(4000, seed=101)
-    fresh["SQUARE_FEET"] *= 1.3
-    assert drifted(fresh, baseline) == ["SQUARE_FEET"]
+    fresh = generate_buildings(4000, seed=101)
+    fresh["FLOOR_AREA"] *= 1.3
+    assert drifted(fresh, baseline) == ["FLOOR_AREA"]
 
 
 def test_binary_feature_shift_is_flagged(baseline):
-    fresh = generate_houses(4000, seed=102)
-    fresh.loc[fresh.index[: len(fresh) * 9 // 10], "DECK"] = 1  # ~95% with a deck, was ~50%
-    assert drifted(fresh, baseline) == ["DECK"]
+    fresh = generate_buildings(4000, seed=102)
+    fresh.loc[fresh.index[: len(fresh) * 9 // 10], "HAS_SHADE"] = 1  # ~95% with a deck, was ~50%
+    assert drifted(fresh, baseline) == ["HAS_SHADE"]
 
 
 def test_fresh_samples_from_the_same_generator_are_not_flagged(baseline):
     """20 seeds, at most one false alarm (the issue's bar); the PSI stays far below it."""
     alarms, worst = 0, 0.0
     for seed in range(1000, 1020):
-        df = generate_houses(1000, seed)  # the smallest file the suite accepts
+        df = generate_buildings(1000, seed)  # the smallest file the suite accepts
         results = drift.compare(drift.numeric_columns(df, FEATURES), baseline, THRESHOLD)
         alarms += any(r.drifted for r in results)
         worst = max(worst, *(r.psi for r in results))
@@ -82,12 +82,12 @@ def test_fresh_samples_from_the_same_generator_are_not_flagged(baseline):
 
 
 def test_missing_values_are_left_out_and_counted(baseline):
-    df = generate_houses(1500, seed=5)
-    df.loc[:99, "LOT_ACRES"] = np.nan
+    df = generate_buildings(1500, seed=5)
+    df.loc[:99, "GLAZING_RATIO"] = np.nan
     (lot,) = [
         r
         for r in drift.compare(drift.numeric_columns(df, FEATURES), baseline, THRESHOLD)
-        if r.feature == "LOT_ACRES"
+        if r.feature == "GLAZING_RATIO"
     ]
     assert lot.missing == 100 and not lot.drifted
 
@@ -95,26 +95,28 @@ def test_missing_values_are_left_out_and_counted(baseline):
 def test_unusable_data_for_drift(baseline):
     with pytest.raises(UsageError, match="lacks baseline feature"):
         drift.compare(
-            drift.numeric_columns(generate_houses(50).drop(columns="DECK"), FEATURES), baseline, 0.2
+            drift.numeric_columns(generate_buildings(50).drop(columns="HAS_SHADE"), FEATURES),
+            baseline,
+            0.2,
         )
-    text = generate_houses(50).astype({"DECK": str})
-    with pytest.raises(UsageError, match="'DECK' is not numeric"):
+    text = generate_buildings(50).astype({"HAS_SHADE": str})
+    with pytest.raises(UsageError, match="'HAS_SHADE' is not numeric"):
         drift.numeric_columns(text, FEATURES)
 
 
 def test_report_table_and_markdown(baseline):
-    fresh = generate_houses(2000, seed=7)
-    fresh["SQUARE_FEET"] *= 1.3
+    fresh = generate_buildings(2000, seed=7)
+    fresh["FLOOR_AREA"] *= 1.3
     results = drift.compare(drift.numeric_columns(fresh, FEATURES), baseline, THRESHOLD)
     report = drift.drift_report(results, THRESHOLD, False, "new.csv", "b/baseline.json", 2000)
     assert report["drifted"] and report["summary"].startswith(
-        "drift in 1 of 8 features (PSI > 0.2): SQUARE_FEET "
+        "drift in 1 of 8 features (PSI > 0.2): FLOOR_AREA "
     )
     table = drift.render_table(report).splitlines()
     assert table[0].split() == ["FEATURE", "PSI", "BINS", "TRAIN", "MEAN", "MEAN", "DRIFT"]
     assert [line.split()[0] for line in table[1:]] == FEATURES
     md = drift.render_markdown(report)
-    assert "1 of 8 features drifted" in md and "| `SQUARE_FEET` |" in md and "warning only" in md
+    assert "1 of 8 features drifted" in md and "| `FLOOR_AREA` |" in md and "warning only" in md
 
 
 # ------------------------------------------------------------------------- CLI
@@ -128,18 +130,18 @@ def _write_baseline(path: Path, baseline: dict) -> Path:
 def test_cli_warns_or_fails_as_configured(baseline, tmp_path, config_file, capsys):
     base = _write_baseline(tmp_path / "baseline.json", baseline)
     shifted = tmp_path / "shifted.csv"
-    df = generate_houses(2000, seed=9)
-    df["SQUARE_FEET"] *= 1.3
+    df = generate_buildings(2000, seed=9)
+    df["FLOOR_AREA"] *= 1.3
     df.to_csv(shifted, index=False)
     reports = tmp_path / "reports"
     argv = ["data", "drift", str(shifted), "--baseline", str(base), "--report-dir", str(reports)]
 
     assert run(argv) == 0  # shipped config: fail_on_drift false
     out, err = capsys.readouterr()
-    assert "SQUARE_FEET" in out and err.startswith("warning: drift in 1 of 8 features")
+    assert "FLOOR_AREA" in out and err.startswith("warning: drift in 1 of 8 features")
     saved = json.loads((reports / "drift.json").read_text())
     assert saved["drifted"] and [f["feature"] for f in saved["features"] if f["drifted"]] == [
-        "SQUARE_FEET"
+        "FLOOR_AREA"
     ]
     assert (reports / "drift.md").read_text().startswith("### Data drift: ⚠️ 1 of 8")
 
@@ -153,13 +155,13 @@ def test_cli_warns_or_fails_as_configured(baseline, tmp_path, config_file, capsy
     assert "no drift: every feature's PSI <= 5" in capsys.readouterr().out
 
 
-def test_cli_needs_a_baseline(home, house_csv, tmp_path, capsys):
-    assert run(["data", "drift", str(house_csv), "--report-dir", str(tmp_path)]) == 2
+def test_cli_needs_a_baseline(home, data_csv, tmp_path, capsys):
+    assert run(["data", "drift", str(data_csv), "--report-dir", str(tmp_path)]) == 2
     assert "no registered model version" in capsys.readouterr().err
     assert not home.exists()  # asking created no state
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    assert run(["data", "drift", str(house_csv), "--baseline", str(bad)]) == 2
+    assert run(["data", "drift", str(data_csv), "--baseline", str(bad)]) == 2
     assert "has no 'features' statistics" in capsys.readouterr().err
 
 

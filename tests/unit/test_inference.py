@@ -7,8 +7,7 @@ import inference
 import numpy as np
 import pytest
 import train
-
-from mlops.core.datagen import COLUMNS, generate_houses
+from fixture_project.generate import COLUMNS, generate_buildings
 
 FEATURES = COLUMNS[:-1]
 PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.3, "num_round": 30, "seed": 1}
@@ -17,12 +16,12 @@ PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.3, "num_roun
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A small model trained by train.py's own functions, saved with its manifest."""
-    df = generate_houses(600, seed=5)
-    X, y = df[FEATURES].to_numpy(float), df.PRICE.to_numpy(float)
+    df = generate_buildings(600, seed=5)
+    X, y = df[FEATURES].to_numpy(float), df.ANNUAL_COST.to_numpy(float)
     booster = train.train_model(X[:400], y[:400], X[400:], y[400:], PARAMS, FEATURES)
     path = tmp_path_factory.mktemp("model")
     train.save_model(
-        booster, path, {"feature_names": FEATURES, "target": "PRICE", "params": PARAMS}
+        booster, path, {"feature_names": FEATURES, "target": "ANNUAL_COST", "params": PARAMS}
     )
     return path
 
@@ -34,7 +33,7 @@ def model(model_dir):
 
 @pytest.fixture(scope="module")
 def rows():
-    return generate_houses(5, seed=9)[FEATURES].to_numpy(float)
+    return generate_buildings(5, seed=9)[FEATURES].to_numpy(float)
 
 
 def predict(body, content_type, model):
@@ -98,10 +97,10 @@ def test_output_fn_json_by_default_csv_on_request():
 
 def test_raw_rows_of_the_source_csv_get_their_price(model):
     """Train/serve consistency: a row as written in the source CSV needs no preprocessing."""
-    df = generate_houses(300, seed=21)
+    df = generate_buildings(300, seed=21)
     lines = df[FEATURES].to_csv(header=False, index=False).encode()
     predictions = predict(lines, "text/csv", model)
-    mape = np.mean(np.abs(predictions - df.PRICE) / df.PRICE) * 100
+    mape = np.mean(np.abs(predictions - df.ANNUAL_COST) / df.ANNUAL_COST) * 100
     assert len(predictions) == 300
     assert mape < 10  # a 30-tree model on 400 rows; the pipeline's model does far better
 
@@ -136,7 +135,7 @@ HUGE = "1" + "0" * 400
         (b"[[1,2,3,4,5,6,7,NaN]]", "application/json", "NaN or infinite"),
         (b"[[1,2,3,4,5,6,7,Infinity]]", "application/json", "NaN or infinite"),
         (f"[[1,2,3,4,5,6,7,{HUGE}]]".encode(), "application/json", "too large"),
-        (b'[{"YEAR_BUILT": 2000}]', "application/json", "missing"),
+        (b'[{"INSTALL_YEAR": 2000}]', "application/json", "missing"),
         (b"[[1,2,3]]", "application/json", "needs 8 values"),
     ],
 )
@@ -146,8 +145,8 @@ def test_bad_input_is_refused_with_a_reason(model, body, content_type, message):
 
 
 def test_unknown_objects_keys_are_named(model, rows):
-    obj = dict(zip(FEATURES, rows[0].tolist(), strict=True)) | {"PRICE": 1}
-    with pytest.raises(inference.InvalidInput, match="unknown \\['PRICE'\\]"):
+    obj = dict(zip(FEATURES, rows[0].tolist(), strict=True)) | {"ANNUAL_COST": 1}
+    with pytest.raises(inference.InvalidInput, match="unknown \\['ANNUAL_COST'\\]"):
         predict(json.dumps([obj]), "application/json", model)
 
 

@@ -6,14 +6,13 @@ import numpy as np
 import pandas as pd
 import preprocess
 import pytest
-
-from mlops.core.datagen import COLUMNS, generate_houses
+from fixture_project.generate import COLUMNS, generate_buildings
 
 FEATURES = COLUMNS[:-1]
 
 
 def test_split_sizes_disjoint_and_deterministic():
-    df = generate_houses(1000, seed=1).reset_index(names="row")
+    df = generate_buildings(1000, seed=1).reset_index(names="row")
     s = preprocess.split_data(df, 0.6, 0.2, seed=42)
     assert (len(s.train), len(s.validation), len(s.test)) == (600, 200, 200)
     rows = [set(part.row) for part in (s.train, s.validation, s.test)]
@@ -25,28 +24,28 @@ def test_split_sizes_disjoint_and_deterministic():
 
 def test_split_refuses_too_few_rows():
     with pytest.raises(ValueError, match="too few"):
-        preprocess.split_data(generate_houses(3, seed=1), 0.6, 0.2, seed=1)
+        preprocess.split_data(generate_buildings(3, seed=1), 0.6, 0.2, seed=1)
 
 
 def test_baseline_statistics_bins_hold_the_training_proportions():
-    train = generate_houses(5000, seed=3)
+    train = generate_buildings(5000, seed=3)
     stats = preprocess.baseline_statistics(train, FEATURES)
-    sqft = stats["features"]["SQUARE_FEET"]
+    sqft = stats["features"]["FLOOR_AREA"]
     assert len(sqft["bin_edges"]) == 9 and len(sqft["proportions"]) == 10
     assert sum(sqft["proportions"]) == pytest.approx(1.0)
     assert all(p == pytest.approx(0.1, abs=0.01) for p in sqft["proportions"])
-    assert sqft["mean"] == pytest.approx(train.SQUARE_FEET.mean())
-    deck = stats["features"]["DECK"]  # binary: few distinct edges, still sums to 1
+    assert sqft["mean"] == pytest.approx(train.FLOOR_AREA.mean())
+    deck = stats["features"]["HAS_SHADE"]  # binary: few distinct edges, still sums to 1
     assert sum(deck["proportions"]) == pytest.approx(1.0)
 
 
 def test_main_writes_xgboost_layout(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    generate_houses(500, seed=2).to_csv(raw / "data.csv", index=False)
+    generate_buildings(500, seed=2).to_csv(raw / "data.csv", index=False)
     out = tmp_path / "out"
     argv = [
-        "--features", ",".join(FEATURES), "--target", "PRICE",
+        "--features", ",".join(FEATURES), "--target", "ANNUAL_COST",
         "--train-ratio", "0.6", "--validation-ratio", "0.2", "--raw-dir", str(raw),
     ]  # fmt: skip
     for name in ("train", "validation", "test", "baseline"):
@@ -61,6 +60,8 @@ def test_main_writes_xgboost_layout(tmp_path):
 
 
 def test_read_raw_names_missing_columns(tmp_path):
-    generate_houses(50, seed=1).drop(columns="PRICE").to_csv(tmp_path / "d.csv", index=False)
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['PRICE'\]"):
+    generate_buildings(50, seed=1).drop(columns="ANNUAL_COST").to_csv(
+        tmp_path / "d.csv", index=False
+    )
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['ANNUAL_COST'\]"):
         preprocess.read_raw(tmp_path, COLUMNS)

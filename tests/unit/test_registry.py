@@ -16,7 +16,7 @@ from mlops.core.errors import UsageError
 from mlops.core.registry import APPROVED, PENDING, REJECTED
 from mlops.local.registry import LocalRegistry
 
-GROUP = "house-prices"
+GROUP = "energy-costs"
 
 
 def make_artifacts(folder: Path, mse: float = 2e7) -> dict[str, Path]:

@@ -8,8 +8,8 @@ import inference
 import numpy as np
 import pytest
 import train
+from fixture_project.generate import COLUMNS, generate_buildings
 
-from mlops.core.datagen import COLUMNS, generate_houses
 from mlops.local.endpoint_app import EndpointApp, ServerSettings
 from mlops.local.model_host import load_handlers
 
@@ -19,13 +19,13 @@ STEPS = Path(inference.__file__).parent
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    df = generate_houses(400, seed=2)
-    X, y = df[FEATURES].to_numpy(float), df.PRICE.to_numpy(float)
+    df = generate_buildings(400, seed=2)
+    X, y = df[FEATURES].to_numpy(float), df.ANNUAL_COST.to_numpy(float)
     params = {"objective": "reg:squarederror", "max_depth": 3, "num_round": 20}
     booster = train.train_model(X[:300], y[:300], X[300:], y[300:], params, FEATURES)
     path = tmp_path_factory.mktemp("model")
     train.save_model(
-        booster, path, {"feature_names": FEATURES, "target": "PRICE", "params": params}
+        booster, path, {"feature_names": FEATURES, "target": "ANNUAL_COST", "params": params}
     )
     return path
 
@@ -72,7 +72,7 @@ def rows_csv(rows) -> bytes:
 
 @pytest.fixture(scope="module")
 def rows():
-    return generate_houses(6, seed=4)[FEATURES].to_numpy(float).tolist()
+    return generate_buildings(6, seed=4)[FEATURES].to_numpy(float).tolist()
 
 
 def test_ping_and_routes(model_dir):

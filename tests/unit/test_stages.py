@@ -93,7 +93,7 @@ def test_deploy_dir_override_and_file_name_must_match_stage(tmp_path, monkeypatc
 
 
 class FakeRegistry:
-    group = "house-prices"
+    group = "energy-costs"
 
     def __init__(self, statuses: dict[int, str]):
         self.versions = {

@@ -7,8 +7,8 @@ import evaluate
 import numpy as np
 import pytest
 import train
+from fixture_project.generate import COLUMNS, generate_buildings
 
-from mlops.core.datagen import COLUMNS, generate_houses
 from mlops.local.runner import pack_model
 
 FEATURES = COLUMNS[:-1]
@@ -17,8 +17,8 @@ PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.1, "num_roun
 
 
 def xy(rows: int, seed: int):
-    df = generate_houses(rows, seed)
-    return df[FEATURES].to_numpy(float), df.PRICE.to_numpy(float)
+    df = generate_buildings(rows, seed)
+    return df[FEATURES].to_numpy(float), df.ANNUAL_COST.to_numpy(float)
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_early_stopping_keeps_only_the_best_rounds():
 def test_model_dir_holds_json_model_and_manifest(tmp_path):
     booster = train.keep_best_rounds(train.train_model(*xy(2000, 1), *xy(500, 2), PARAMS, FEATURES))
     manifest_path = train.save_model(
-        booster, tmp_path, {"feature_names": FEATURES, "target": "PRICE", "params": PARAMS}
+        booster, tmp_path, {"feature_names": FEATURES, "target": "ANNUAL_COST", "params": PARAMS}
     )
     manifest = json.loads(manifest_path.read_text())
     assert manifest["features"] == FEATURES
@@ -81,7 +81,7 @@ def test_evaluate_scores_model_and_champion_on_the_same_rows(tmp_path):
     weak = train.train_model(*xy(2000, 1), *xy(500, 2), {**PARAMS, "num_round": 3}, FEATURES)
     for name, booster in (("model", good), ("champion", weak)):
         train.save_model(booster, tmp_path / name / "dir", {"feature_names": FEATURES,
-                         "target": "PRICE", "params": PARAMS})  # fmt: skip
+                         "target": "ANNUAL_COST", "params": PARAMS})  # fmt: skip
         pack_model(tmp_path / name / "dir", tmp_path / name / "model.tar.gz")
     X, y = xy(400, 3)
     test = tmp_path / "test"

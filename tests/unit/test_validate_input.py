@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 import validate
+from fixture_project.generate import generate_buildings
 
 from mlops.cli import run
-from mlops.core.datagen import generate_houses
+from mlops.core.config import load_config
 from mlops.core.paths import REPO_ROOT
 from stepkit import UnusableInput
 from stepkit.csv_input import read_csv_checked, read_input
@@ -24,7 +25,7 @@ STEP = REPO_ROOT / "model_build" / "steps" / "validate.py"
 
 @pytest.fixture(scope="module")
 def good_text() -> str:
-    return generate_houses(1200, seed=8).to_csv(index=False)
+    return generate_buildings(1200, seed=8).to_csv(index=False)
 
 
 def _with_line(text: str, index: int, replace) -> str:
@@ -45,15 +46,15 @@ UNUSABLE = {
     ),
     "semicolons": (lambda t: t.replace(",", ";").encode(), "semicolon-separated"),
     "duplicated header": (
-        lambda t: t.replace("DECK", "PRICE", 1).encode(),
-        "duplicated header column(s) ['PRICE']",
+        lambda t: t.replace("HAS_SHADE", "ANNUAL_COST", 1).encode(),
+        "duplicated header column(s) ['ANNUAL_COST']",
     ),
     "missing header": (
         lambda t: t.split("\n", 1)[1].encode(),
         "has no header row: the first line looks like data",
     ),
     "unnamed column": (
-        lambda t: t.replace("DECK", "", 1).encode(),
+        lambda t: t.replace("HAS_SHADE", "", 1).encode(),
         "header has no name for column(s) [8]",
     ),
     "row too long": (
@@ -122,10 +123,10 @@ def _write(path: Path, content: bytes) -> Path:
 def test_step_reads_every_csv_of_its_input_folder(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    generate_houses(600, seed=1).to_csv(raw / "a.csv", index=False)
-    generate_houses(600, seed=2).to_csv(raw / "b.csv", index=False)
+    generate_buildings(600, seed=1).to_csv(raw / "a.csv", index=False)
+    generate_buildings(600, seed=2).to_csv(raw / "b.csv", index=False)
     assert len(read_input(raw, 1024)) == 1200
-    generate_houses(10, seed=3).drop(columns="DECK").to_csv(raw / "c.csv", index=False)
+    generate_buildings(10, seed=3).drop(columns="HAS_SHADE").to_csv(raw / "c.csv", index=False)
     with pytest.raises(UnusableInput, match=r"c\.csv has other columns than"):
         read_input(raw, 1024)
     empty = tmp_path / "empty"
@@ -139,10 +140,8 @@ def test_step_script_exits_2_and_ends_with_the_reason(tmp_path):
     raw, suite, report = tmp_path / "raw", tmp_path / "suite", tmp_path / "report"
     raw.mkdir()
     suite.mkdir()
-    (raw / "data.csv").write_text("YEAR_BUILT;PRICE\n2001;300000\n")
-    (suite / "suite.json").write_text(
-        (REPO_ROOT / "data_checks/expectations/house_prices.json").read_text()
-    )
+    (raw / "data.csv").write_text("INSTALL_YEAR;ANNUAL_COST\n2001;300000\n")
+    (suite / "suite.json").write_text(load_config().suite_file.read_text())
     argv = [sys.executable, str(STEP), "--raw-dir", str(raw), "--suite-dir", str(suite)]
     proc = subprocess.run(
         [*argv, "--report-dir", str(report), "--max-file-mb", "1"],
@@ -173,7 +172,7 @@ def test_bad_suite_file_is_unusable(tmp_path):
 
 def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
     """The first 64 KB are checked up front; pandas finds the rest, and the offset is exact."""
-    text = generate_houses(3000, seed=4).to_csv(index=False).encode()
+    text = generate_buildings(3000, seed=4).to_csv(index=False).encode()
     cut = text.index(b"\n", 100_000) + 1
     path = tmp_path / "late.csv"
     path.write_bytes(text[:cut] + b"\xe9" + text[cut:])
@@ -187,15 +186,18 @@ def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
 @pytest.mark.parametrize(
     ("expectation", "words"),
     [
-        ({"type": "expect_column_values_to_be_betwen", "kwargs": {"column": "PRICE"}}, "not found"),
         (
-            {"type": "expect_column_values_to_be_between", "kwargs": {"colum": "PRICE"}},
+            {"type": "expect_column_values_to_be_betwen", "kwargs": {"column": "ANNUAL_COST"}},
+            "not found",
+        ),
+        (
+            {"type": "expect_column_values_to_be_between", "kwargs": {"colum": "ANNUAL_COST"}},
             "field required",
         ),
         (
             {
                 "type": "expect_column_values_to_be_between",
-                "kwargs": {"column": "PRICE", "max_value": {"$PARAMETER": "max_price"}},
+                "kwargs": {"column": "ANNUAL_COST", "max_value": {"$PARAMETER": "max_price"}},
             },
             "No value found for $PARAMETER max_price",
         ),
@@ -203,12 +205,12 @@ def test_invalid_utf8_past_the_sniffed_head_is_found_with_its_offset(tmp_path):
 )
 def test_a_broken_expectation_is_refused_not_dropped(expectation, words, tmp_path):
     """GX itself logs and skips an expectation it cannot build: the gate would weaken silently."""
-    suite = json.loads((REPO_ROOT / "data_checks/expectations/house_prices.json").read_text())
+    suite = json.loads(load_config().suite_file.read_text())
     suite["expectations"].append(expectation)
     suite_file = tmp_path / "suite.json"
     suite_file.write_text(json.dumps(suite))
     data = tmp_path / "data.csv"
-    generate_houses(1000, seed=1).to_csv(data, index=False)
-    with pytest.raises(UnusableInput, match="expectation suite 'house_prices'") as exc:
+    generate_buildings(1000, seed=1).to_csv(data, index=False)
+    with pytest.raises(UnusableInput, match="expectation suite 'energy_costs'") as exc:
         validate.validate_file(data, suite_file, 1024, date(2026, 1, 1))
     assert words in str(exc.value) and "\n" not in str(exc.value)

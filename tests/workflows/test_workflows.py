@@ -211,7 +211,7 @@ def test_pr_pipeline_job_runs_the_offline_path():
     ]
     joined = "\n".join(commands)
     for needed in (
-        " data generate ",
+        " data path ",
         " data validate ",
         " data drift ",
         " pipeline run --data ",

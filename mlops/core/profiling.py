@@ -1,0 +1,367 @@
+"""`mlops init`'s core: profile a data set, write its starter suite, calibrate its gate.
+
+Pure functions on a DataFrame; the command in mlops/cli/init.py reads the file and
+writes the results. Calibration fits a quick baseline (XGBoost with the template's
+hyperparameters) and a naive predictor (the training mean) on a split like the
+pipeline's, and bootstraps the held-out rows, so the thresholds a fork starts with
+come from its own data and the figures behind them are shown.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from mlops.core.errors import UsageError
+from mlops.core.uncertainty import bootstrap_intervals, small_test_warning
+
+# `--task` choices; the classification work adds its own here.
+TASKS = ("regression",)
+MIN_ROWS = 100  # a 60/20/20 split of fewer leaves under 20 held-out rows
+SAMPLE_ROWS = 5_000  # the committed sample stays small
+MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
+RANGE_MARGIN = 0.5  # suite bounds: observed range widened by half its span each side
+SUITE_MAX_ROWS = 10_000_000
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    integer: bool  # whole numbers only (bounds are rounded to integers)
+    int_dtype: bool  # read as integers (a whole-number float column stays float in a CSV)
+    nulls: int
+    low: float
+    high: float
+    values: tuple = ()  # the value set, for integer columns with few values
+
+
+@dataclass(frozen=True)
+class Profile:
+    rows: int
+    target: Column
+    features: tuple[Column, ...]
+    left_out: dict[str, str] = field(default_factory=dict)  # column -> why
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.features]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.feature_names, self.target.name]
+
+
+def _column(series: pd.Series) -> Column:
+    present = series.dropna()
+    integer = pd.api.types.is_integer_dtype(series) or (
+        len(present) > 0 and bool((present == np.round(present)).all())
+    )
+    values = ()
+    if integer and present.nunique() <= MAX_SET_SIZE:
+        values = tuple(int(v) for v in sorted(present.unique()))
+    return Column(
+        name=str(series.name),
+        integer=bool(integer),
+        int_dtype=pd.api.types.is_integer_dtype(series),
+        nulls=int(series.isna().sum()),
+        low=float(present.min()),
+        high=float(present.max()),
+        values=values,
+    )
+
+
+def why_left_out(series: pd.Series, rows: int) -> str | None:
+    """Why a column cannot be a feature, or None when it can."""
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        return "not numeric (the steps take numeric features)"
+    present = series.dropna()
+    if present.nunique() <= 1:
+        return "constant"
+    integer_like = pd.api.types.is_integer_dtype(series) or bool(
+        (present == np.round(present)).all()
+    )
+    consecutive = present.max() - present.min() == rows - 1
+    if (
+        integer_like
+        and present.nunique() == rows
+        and (present.is_monotonic_increasing or consecutive)
+    ):
+        return "ID-like (a distinct integer on every row, in order or consecutive)"
+    return None
+
+
+def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) -> Profile:
+    """The columns of a data set as the template will use them; UsageError when unusable."""
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r} (choose from {', '.join(TASKS)})")
+    if target not in df.columns:
+        raise UsageError(f"no column {target!r} in the data (columns: {', '.join(df.columns)})")
+    unknown = set(keep) - set(df.columns)
+    if unknown:
+        raise UsageError(f"--keep names no column of the data: {', '.join(sorted(unknown))}")
+    rows = len(df)
+    if rows < MIN_ROWS:
+        raise UsageError(f"too few rows: {rows} (at least {MIN_ROWS} to train and hold rows out)")
+    y = df[target]
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        raise UsageError(f"target {target!r} is not numeric: a regression needs a number")
+    if y.isna().any():
+        raise UsageError(f"target {target!r} has {int(y.isna().sum())} empty values")
+    if y.nunique() <= 1:
+        raise UsageError(f"target {target!r} is constant ({y.iloc[0]}): nothing to learn")
+    features, left_out = [], {}
+    for name in df.columns:
+        if name == target:
+            continue
+        reason = why_left_out(df[name], rows)
+        if reason and name not in keep:
+            left_out[name] = reason
+        elif reason and reason.startswith("not numeric"):
+            raise UsageError(f"--keep {name}: {reason}")
+        else:
+            features.append(_column(df[name]))
+    if not features:
+        raise UsageError(f"no usable feature: {left_out}")
+    return Profile(rows, _column(y), tuple(features), left_out)
+
+
+def with_margin(column: Column) -> tuple[float, float]:
+    """Plausibility bounds: the observed range widened by half its span each side, never
+    below zero for a column that never goes below zero."""
+    span = column.high - column.low
+    low, high = column.low - RANGE_MARGIN * span, column.high + RANGE_MARGIN * span
+    if column.low >= 0:
+        low = max(low, 0.0)
+    if column.integer:
+        return float(math.floor(low)), float(math.ceil(high))
+    return _round(low, down=True), _round(high, down=False)
+
+
+def _round(value: float, down: bool, digits: int = 3) -> float:
+    """`value` to `digits` significant digits, rounded outwards."""
+    if value == 0:
+        return 0.0
+    scale = 10 ** (digits - 1 - math.floor(math.log10(abs(value))))
+    return (math.floor if down else math.ceil)(value * scale) / scale
+
+
+def _expectation(kind: str, notes: str, **kwargs) -> dict:
+    return {"type": kind, "kwargs": kwargs, "notes": notes}
+
+
+def column_expectations(column: Column, is_target: bool) -> list[dict]:
+    what = "target" if is_target else "feature"
+    out = []
+    if column.nulls == 0:
+        out.append(
+            _expectation(
+                "expect_column_values_to_not_be_null",
+                f"No empty {what} value in the data set profiled.",
+                column=column.name,
+            )
+        )
+    types = ["int64"] if column.int_dtype else ["int64", "float64"]
+    out.append(
+        _expectation(
+            "expect_column_values_to_be_in_type_list",
+            "Numbers only: text in a numeric column would not reach the model as a number.",
+            column=column.name,
+            type_list=types,
+        )
+    )
+    if column.values and not is_target:
+        out.append(
+            _expectation(
+                "expect_column_values_to_be_in_set",
+                "The values seen when profiling; a new one is a new kind of row.",
+                column=column.name,
+                value_set=list(column.values),
+            )
+        )
+        return out
+    low, high = with_margin(column)
+    out.append(
+        _expectation(
+            "expect_column_values_to_be_between",
+            f"Observed {column.low:g} to {column.high:g}, widened by half the span: "
+            "REVIEW: set the limits of what is possible.",
+            column=column.name,
+            min_value=low,
+            max_value=high,
+        )
+    )
+    return out
+
+
+def starter_suite(prof: Profile, name: str, source: str) -> dict:
+    """A Great Expectations suite (plain JSON, no ids) for the profiled columns."""
+    expectations = [
+        _expectation(
+            "expect_table_columns_to_match_ordered_list",
+            "Exactly the configured columns, in order: features, then the target.",
+            column_list=prof.columns,
+        ),
+        _expectation(
+            "expect_table_row_count_to_be_between",
+            "Enough rows to split and hold out; the upper bound catches a runaway export.",
+            min_value=MIN_ROWS,
+            max_value=SUITE_MAX_ROWS,
+        ),
+    ]
+    for column in prof.features:
+        expectations += column_expectations(column, is_target=False)
+    expectations += column_expectations(prof.target, is_target=True)
+    return {
+        "name": name,
+        "meta": {"description": f"Starter suite written by `mlops init` from {source}."},
+        "expectations": expectations,
+    }
+
+
+def sample_rows(df: pd.DataFrame, columns: list[str], seed: int = 0) -> pd.DataFrame:
+    """The committed sample: the usable columns, at most SAMPLE_ROWS rows in file order."""
+    if len(df) > SAMPLE_ROWS:
+        df = df.sample(n=SAMPLE_ROWS, random_state=seed).sort_index()
+    return df[columns].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    test_rows: int
+    baseline: dict  # mse, r2, mape_pct, and 95 % intervals mse_interval, r2_interval
+    naive: dict  # mse, r2, mape_pct of predicting the training mean
+    max_mse: float
+    min_r2: float
+    max_mape_pct: float
+    smoke_rows: int
+    warnings: tuple[str, ...] = ()
+
+
+def split_indices(rows: int, train: float, validation: float, seed: int):
+    order = np.random.default_rng(seed).permutation(rows)
+    a, b = int(rows * train), int(rows * (train + validation))
+    return order[:a], order[a:b], order[b:]
+
+
+def mape_pct(y: np.ndarray, pred: np.ndarray) -> float:
+    nonzero = y != 0
+    return float(np.mean(np.abs(pred[nonzero] - y[nonzero]) / np.abs(y[nonzero])) * 100)
+
+
+def r2(y: np.ndarray, pred: np.ndarray) -> float:
+    total = float(((y - y.mean()) ** 2).sum())
+    return 1.0 - float(((y - pred) ** 2).sum()) / total if total > 0 else 0.0
+
+
+def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) -> float:
+    """The MAPE that `rows` held-out rows exceed in 1 % of draws, with a fifth more room."""
+    rng = np.random.default_rng(seed)
+    nonzero = np.flatnonzero(y != 0)
+    draws = np.array(
+        [rng.choice(nonzero, min(rows, len(nonzero)), replace=False) for _ in range(500)]
+    )
+    ape = np.abs(pred - y) / np.where(y == 0, 1, np.abs(y))
+    return _round(
+        float(np.percentile(ape[draws].mean(axis=1), 99)) * 100 * 1.2, down=False, digits=2
+    )
+
+
+def fit_baseline(X, y, hyperparameters: dict, splits) -> np.ndarray:
+    """Held-out predictions of XGBoost with the template's hyperparameters."""
+    import xgboost as xgb
+
+    train, validation, test = splits
+    params = {
+        k: v for k, v in hyperparameters.items() if k not in ("num_round", "early_stopping_rounds")
+    }
+    booster = xgb.train(
+        {**params, "nthread": 2},
+        xgb.DMatrix(X[train], label=y[train]),
+        num_boost_round=int(hyperparameters.get("num_round", 1000)),
+        evals=[(xgb.DMatrix(X[validation], label=y[validation]), "validation")],
+        early_stopping_rounds=int(hyperparameters.get("early_stopping_rounds", 50)),
+        verbose_eval=False,
+    )
+    return booster.predict(xgb.DMatrix(X[test]), iteration_range=(0, booster.best_iteration + 1))
+
+
+def calibrate(
+    df: pd.DataFrame,
+    features: list[str],
+    target: str,
+    hyperparameters: dict,
+    split: tuple[float, float, int],
+    smoke_rows: int,
+) -> Calibration:
+    """Gate thresholds and the smoke-test tolerance from a baseline fit on held-out rows.
+
+    max_mse: a fifth above the top of the baseline's 95 % MSE interval, and below the
+    naive predictor's MSE (a model no better than the mean must fail). min_r2: the
+    bottom of the R² interval less 0.02, never below 0. max_mape_pct: see smoke_mape_limit.
+    """
+    X = df[features].to_numpy(float)
+    y = df[target].to_numpy(float)
+    splits = split_indices(len(df), *split)
+    train, _, test = splits
+    pred = fit_baseline(X, y, hyperparameters, splits)
+    naive_pred = np.full(len(test), y[train].mean())
+    y_test = y[test]
+    baseline = {
+        "mse": float(np.mean((y_test - pred) ** 2)),
+        "r2": r2(y_test, pred),
+        "mape_pct": mape_pct(y_test, pred),
+    }
+    intervals = bootstrap_intervals(y_test, pred)
+    baseline["mse_interval"], baseline["r2_interval"] = intervals["mse"], intervals["r2"]
+    naive = {
+        "mse": float(np.mean((y_test - naive_pred) ** 2)),
+        "r2": r2(y_test, naive_pred),
+        "mape_pct": mape_pct(y_test, naive_pred),
+    }
+    warnings = []
+    max_mse = _round(baseline["mse_interval"][1] * 1.2, down=False)
+    if max_mse >= naive["mse"]:
+        max_mse = _round((baseline["mse"] + naive["mse"]) / 2, down=False)
+        warnings.append(
+            "the baseline is barely better than predicting the mean: max_mse is set halfway "
+            "between them; look at the features before trusting the gate"
+        )
+    min_r2 = max(0.0, _round(baseline["r2_interval"][0] - 0.02, down=True))
+    small = small_test_warning(len(test), intervals)
+    if small:
+        warnings.append(small)
+    rows = min(smoke_rows, len(test))
+    return Calibration(
+        test_rows=len(test),
+        baseline=baseline,
+        naive=naive,
+        max_mse=max_mse,
+        min_r2=min_r2,
+        max_mape_pct=smoke_mape_limit(y_test, pred, rows),
+        smoke_rows=rows,
+        warnings=tuple(warnings),
+    )
+
+
+def monotonic_candidates(
+    df: pd.DataFrame, features: list[str], target: str, min_abs: float = 0.3
+) -> dict[str, float]:
+    """Features whose rank correlation with the target is at least `min_abs` in size,
+    strongest first: candidates for behaviour.monotonic_*, for a person to confirm."""
+    rho = df[features].corrwith(df[target], method="spearman").dropna()
+    strong = rho[rho.abs() >= min_abs]
+    return {
+        str(k): round(float(v), 2) for k, v in strong.sort_values(key=abs, ascending=False).items()
+    }
+
+
+def project_name(text: str) -> str:
+    """A model package group name from free text: lower case, letters, digits, dashes."""
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].strip("-")
+    if not name:
+        raise UsageError(f"cannot make a project name from {text!r}: pass --name")
+    return name

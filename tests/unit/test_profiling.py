@@ -1,0 +1,123 @@
+"""`mlops init`'s core: what a data set's columns become, what is refused, how the gate
+is calibrated from a baseline and the mean predictor."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops.core import profiling
+from mlops.core.errors import UsageError
+
+
+def data(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    dose = rng.uniform(1, 9, rows)
+    group = rng.integers(1, 4, rows)
+    return pd.DataFrame(
+        {
+            "record": np.arange(1000, 1000 + rows),  # ID-like
+            "dose": dose,
+            "group": group,
+            "site": 7,  # constant
+            "response": 20 + 6 * dose + 4 * group + rng.normal(0, 2, rows),
+        }
+    )
+
+
+def test_profile_leaves_out_id_like_and_constant_columns_unless_kept():
+    prof = profiling.profile(data(), "response")
+    assert prof.feature_names == ["dose", "group"]
+    assert set(prof.left_out) == {"record", "site"}
+    assert "ID-like" in prof.left_out["record"] and prof.left_out["site"] == "constant"
+    kept = profiling.profile(data(), "response", keep=["record"])
+    assert kept.feature_names == ["record", "dose", "group"]
+
+
+@pytest.mark.parametrize(
+    ("change", "target", "message"),
+    [
+        (lambda df: df, "nope", "no column 'nope'"),
+        (lambda df: df.head(profiling.MIN_ROWS - 1), "response", "too few rows"),
+        (lambda df: df.assign(response=5.0), "response", "constant"),
+        (lambda df: df.assign(response=df.response.where(df.index != 3)), "response", "1 empty"),
+        (lambda df: df.assign(response="x"), "response", "not numeric"),
+    ],
+    ids=["no-column", "too-few-rows", "constant-target", "null-target", "text-target"],
+)
+def test_unusable_input_is_one_clear_usage_error(change, target, message):
+    with pytest.raises(UsageError, match=message):
+        profiling.profile(change(data()), target)
+
+
+def test_unknown_task_is_refused():
+    with pytest.raises(UsageError, match="unknown task"):
+        profiling.profile(data(), "response", task="ranking")
+
+
+def test_starter_suite_pins_columns_types_nulls_ranges_and_sets():
+    prof = profiling.profile(data(), "response")
+    suite = profiling.starter_suite(prof, "trial", "trial.csv")
+    by = {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in suite["expectations"]}
+    assert by[("expect_table_columns_to_match_ordered_list", None)]["column_list"] == [
+        "dose",
+        "group",
+        "response",
+    ]
+    assert by[("expect_column_values_to_be_in_set", "group")]["value_set"] == [1, 2, 3]
+    assert by[("expect_column_values_to_be_in_type_list", "group")]["type_list"] == ["int64"]
+    dose = by[("expect_column_values_to_be_between", "dose")]
+    observed = data().dose
+    span = observed.max() - observed.min()
+    assert dose["min_value"] == 0.0  # never below zero for a column that never is
+    assert observed.max() + 0.49 * span < dose["max_value"] < observed.max() + 0.51 * span
+    assert ("expect_column_values_to_not_be_null", "response") in by
+    assert ("expect_column_values_to_be_between", "response") in by
+
+
+def test_a_column_with_nulls_gets_no_not_null_expectation():
+    df = data().assign(dose=lambda d: d.dose.where(d.index % 10 != 0))
+    suite = profiling.starter_suite(profiling.profile(df, "response"), "t", "t.csv")
+    kinds = {(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]}
+    assert ("expect_column_values_to_not_be_null", "dose") not in kinds
+    assert ("expect_column_values_to_not_be_null", "group") in kinds
+
+
+def calibrate(df):
+    hyper = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.1, "num_round": 300}
+    return profiling.calibrate(df, ["dose", "group"], "response", hyper, (0.6, 0.2, 42), 20)
+
+
+def test_calibration_puts_the_gate_between_the_baseline_and_the_mean_predictor():
+    cal = calibrate(data(1000))
+    b, n = cal.baseline, cal.naive
+    assert b["mse_interval"][0] < b["mse"] < b["mse_interval"][1] < cal.max_mse < n["mse"]
+    assert 0 <= cal.min_r2 < b["r2_interval"][0] <= b["r2"]
+    assert b["r2"] > 0.9 and abs(n["r2"]) < 0.05
+    assert b["mape_pct"] < cal.max_mape_pct < n["mape_pct"]
+    assert cal.test_rows == 200 and cal.warnings == ()
+
+
+def test_a_small_held_out_set_is_warned_about_with_its_interval():
+    cal = calibrate(data(200))
+    assert cal.test_rows == 40
+    low, high = cal.baseline["mse_interval"]
+    assert any(
+        f"only 40 held-out rows: the test MSE's 95 % interval is {low:.4g} to {high:.4g}" in w
+        for w in cal.warnings
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "name"), [("Energy Use 2024.csv", "energy-use-2024-csv"), ("diabetes", "diabetes")]
+)
+def test_project_name(text, name):
+    assert profiling.project_name(text) == name
+    with pytest.raises(UsageError):
+        profiling.project_name("***")
+
+
+def test_monotonic_candidates_are_the_strongly_rank_correlated_features():
+    df = data(500)
+    candidates = profiling.monotonic_candidates(df, ["dose", "group", "record"], "response")
+    assert next(iter(candidates)) == "dose" and candidates["dose"] > 0.8
+    assert "record" not in candidates  # an ID has no rank correlation with the response

@@ -1,0 +1,52 @@
+"""Bootstrap intervals of held-out metrics, and the small-held-out-set warning in the report."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mlops.core.graph import Gate
+from mlops.core.report import Report, RunRecord, fmt, regression_metrics, render_markdown
+from mlops.core.uncertainty import SMALL_TEST_ROWS, bootstrap_intervals, small_test_warning
+
+
+def predictions(rows: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    y = rng.normal(100, 20, rows)
+    return y, y + rng.normal(0, 5, rows)  # MSE near 25, R² near 0.94
+
+
+def test_intervals_hold_the_point_estimates_and_narrow_with_more_rows():
+    y, pred = predictions(100)
+    small = bootstrap_intervals(y, pred)
+    point = regression_metrics(y, pred)
+    assert small["mse"][0] < point["mse"] < small["mse"][1]
+    assert small["r2"][0] < point["r2"] < small["r2"][1] <= 1
+    big = bootstrap_intervals(*predictions(5000))
+    assert big["mse"][0] < 25 < big["mse"][1]
+    width = {k: v[1] - v[0] for k, v in small.items()}
+    assert all(big[k][1] - big[k][0] < width[k] / 4 for k in width)  # ~1/sqrt(50)
+    assert bootstrap_intervals(y, pred) == small  # seeded
+
+
+def test_small_held_out_sets_are_warned_about():
+    intervals = {"mse": (18.0, 33.0), "r2": (0.9, 0.95)}
+    warning = small_test_warning(SMALL_TEST_ROWS - 1, intervals)
+    assert warning.startswith(f"only {SMALL_TEST_ROWS - 1} held-out rows") and "18 to 33" in warning
+    assert small_test_warning(SMALL_TEST_ROWS, intervals) is None
+
+
+def test_the_report_shows_the_interval_and_warns_on_few_rows():
+    y, pred = predictions(60)
+    report = Report(
+        run=RunRecord("r1", Path("/runs/r1"), "registered", version=1),
+        rows=len(y),
+        challenger=regression_metrics(y, pred),
+        gate=Gate(max_mse=100.0, min_r2=0.5, max_regression_pct=5.0),
+        intervals=bootstrap_intervals(y, pred),
+    )
+    md = render_markdown(report)
+    low, high = report.intervals["mse"]
+    assert f"95 % bootstrap interval over these rows: mse {fmt(low)} to {fmt(high)}" in md
+    assert f"⚠️ only 60 held-out rows: the test MSE's 95 % interval is {low:.4g}" in md
+    assert "⚠️" not in render_markdown(replace(report, rows=5000))
