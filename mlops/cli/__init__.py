@@ -16,7 +16,7 @@ import traceback
 
 from mlops.core.errors import MlopsError
 
-COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report", "init", "ui")
+COMMAND_MODULES = ("data", "pipeline", "models", "deploy", "report", "init", "features", "ui")
 
 EPILOG = """\
 the story of a change, on the local backend (no AWS needed):

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from mlops.core.config import Config
+from mlops.core.feature_store import FeatureGroupSpec, FeatureStore
 from mlops.core.interfaces import Deployer, DeploymentLog, PipelineRunner, Registry
 
 BACKENDS = ("local", "sagemaker")
@@ -56,3 +57,16 @@ def open_pipeline_runner(
     from mlops.sagemaker.pipeline_run import SageMakerPipelineRunner
 
     return SageMakerPipelineRunner(cfg, args)
+
+
+def open_feature_store(
+    backend: str, spec: FeatureGroupSpec, home: Path, args: argparse.Namespace
+) -> FeatureStore:
+    """The project's feature group: Parquet/DuckDB/SQLite here, or SageMaker Feature Store."""
+    if backend == "local":
+        from mlops.local.feature_store import LocalFeatureStore
+
+        return LocalFeatureStore(spec, home)
+    from mlops.sagemaker.feature_store import SageMakerFeatureStore
+
+    return SageMakerFeatureStore.from_args(spec, args)

@@ -7,12 +7,23 @@ from pathlib import Path
 
 from mlops.cli.backends import open_pipeline_runner
 from mlops.cli.common import add_backend_arg, add_config_arg, config_from, data_or_sample, home
+from mlops.core.errors import UsageError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    data = data_or_sample(cfg, args.data)
-    return open_pipeline_runner(args.backend, cfg, home(), args).run(str(data))
+    extra = None
+    if args.from_feature_store:
+        from mlops.cli.features import snapshot_for_training
+
+        if args.data is not None:
+            raise UsageError("--data and --from-feature-store exclude each other")
+        data, extra = snapshot_for_training(cfg, args)
+    elif args.as_of:
+        raise UsageError("--as-of needs --from-feature-store")
+    else:
+        data = data_or_sample(cfg, args.data)
+    return open_pipeline_runner(args.backend, cfg, home(), args).run(str(data), extra_lineage=extra)
 
 
 def cmd_definition(args: argparse.Namespace) -> int:
@@ -55,6 +66,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_backend_arg(run)
     add_config_arg(run)
     add_target_args(run)
+    run.add_argument(
+        "--from-feature-store",
+        action="store_true",
+        help="train on a point-in-time snapshot of the feature store instead of --data; "
+        "its as-of time, query and sha256 go into the version's lineage",
+    )
+    run.add_argument(
+        "--as-of", metavar="TIME", help="with --from-feature-store: snapshot time (default now)"
+    )
     run.add_argument("--git-commit", help="lineage: the commit (default: git rev-parse HEAD)")
     run.add_argument(
         "--scope",

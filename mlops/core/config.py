@@ -274,8 +274,19 @@ class TrackingConfig(_Section):
     sagemaker_tracking_server_arn: str = ""
 
 
+class FeatureStoreConfig(_Section):
+    """The project's feature group (`mlops features ...`); unset, those commands refuse."""
+
+    record_id: str | None = None  # the column naming a record (an entity)
+    event_time: str | None = None  # the column saying when a record's values were true
+    # Event times later than now + this are refused as clock or parsing errors.
+    future_tolerance_seconds: float = Field(default=300, ge=0)
+    feature_group: str | None = None  # default: model_package_group
+
+
 class Config(_Section):
-    model_package_group: str = Field(pattern=r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    # Lower case: SageMaker lower-cases names in ARNs, and IAM compares them case-sensitively.
+    model_package_group: str = Field(pattern=r"^[a-z0-9](-*[a-z0-9]){0,62}$")
     data: DataConfig
     preprocess: PreprocessConfig
     train: TrainConfig
@@ -287,6 +298,7 @@ class Config(_Section):
     task: Literal["regression", "binary_classification"] = "regression"
     classification: ClassificationConfig = ClassificationConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
     _root: Path = PrivateAttr(default=REPO_ROOT)
 
     @model_validator(mode="after")

@@ -73,6 +73,8 @@ class DeploymentLog(Protocol):
 class PipelineRunner(Protocol):
     """Runs the step graph on some data and registers the model if the gate passes."""
 
-    def run(self, data: str, progress: Progress = print) -> int:
-        """The exit code: 0 registered, 1 a step or the gate failed."""
+    def run(self, data: str, progress: Progress = print, extra_lineage: dict | None = None) -> int:
+        """The exit code: 0 registered, 1 a step or the gate failed.
+
+        `extra_lineage`: fields recorded with the version (the feature snapshot it used)."""
         ...

@@ -58,10 +58,19 @@ def check_data_file(path: Path) -> None:
 
 
 def lineage(
-    cfg: Config, data_file: Path | str, run_id: str, data_sha256: str, backend: str
+    cfg: Config,
+    data_file: Path | str,
+    run_id: str,
+    data_sha256: str,
+    backend: str,
+    extra: dict | None = None,
 ) -> dict:
-    """What a registered version records about how it was made, on either backend."""
+    """What a registered version records about how it was made, on either backend.
+
+    `extra`: more fields, e.g. `feature_snapshot` when the data came from the feature store.
+    """
     return {
+        **(extra or {}),
         "git_commit": git_commit(),
         "pr_number": pr_number(),
         "data_sha256": data_sha256,

@@ -51,6 +51,7 @@ class RunRecord:
     tracking_run_id: str = ""  # the MLflow run of this pipeline run
     tracking_experiment: str = ""
     tuning: dict = field(default_factory=dict)  # the search, when train.tuning is on
+    feature_snapshot: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Lineage:
     run_id: str
     registry: str  # "v1 Approved", "v3 PendingManualApproval", "not registered"
     params: dict = field(default_factory=dict)
+    feature_snapshot: dict = field(default_factory=dict)  # when trained from the store
 
 
 @dataclass(frozen=True)
@@ -360,6 +362,16 @@ def gate_lines(report: Report) -> list[str]:
     return [f"- {NOT_RUN}: the run stopped before the gate"]
 
 
+def snapshot_text(snap: dict) -> str:
+    """Which feature-store snapshot a model learned from, in one table cell."""
+    if not snap:
+        return "–"
+    return (
+        f"`{snap.get('feature_group', '?')}` as of {snap.get('as_of', '?')}, "
+        f"{snap.get('rows', '?')} rows, sha256 {short(str(snap.get('sha256', '')))}"
+    )
+
+
 def lineage_lines(report: Report) -> list[str]:
     sides = [("challenger", report.challenger_lineage)]
     if report.champion_lineage is not None:
@@ -375,6 +387,8 @@ def lineage_lines(report: Report) -> list[str]:
         ("data file", lambda s: f"`{Path(s.data_file).name}`" if s.data_file else "–"),
         ("pipeline run", lambda s: f"`{s.run_id}`" if s.run_id else "–"),
     )
+    if any(s is not None and s.feature_snapshot for _, s in sides):
+        fields += (("feature snapshot", lambda s: snapshot_text(s.feature_snapshot)),)
     for label, get in fields:
         lines.append(f"| {label} | " + " | ".join(get(s) if s else "–" for _, s in sides) + " |")
     if report.champion_lineage is None or report.challenger_lineage is None:
@@ -534,6 +548,7 @@ def lineage_of(version) -> Lineage:
         run_id=lin.get("run_id", ""),
         registry=f"v{version.version} {version.approval_status}",
         params=lin.get("params", {}),
+        feature_snapshot=lin.get("feature_snapshot") or {},
     )
 
 

@@ -50,6 +50,7 @@ def read_run(run_dir: Path) -> RunRecord:
         tracking_run_id=tracking.get("run_id", ""),
         tracking_experiment=tracking.get("experiment", ""),
         tuning=data.get("tuning") or {},
+        feature_snapshot=data.get("feature_snapshot") or {},
     )
 
 
@@ -234,6 +235,7 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
         run.run_id,
         f"not registered ({why})",
         built["params"],
+        run.feature_snapshot,
     )
 
 

@@ -241,6 +241,7 @@ def run_pipeline(
     progress: Callable[[str], None] = print,
     champion: ModelVersion | None = None,
     graph: Graph | None = None,
+    extra_lineage: dict | None = None,
     tracker: Tracker | None = None,
 ) -> RunResult:
     """Run every step, check the gate, register the model. Raises on failure, registering nothing.
@@ -263,7 +264,7 @@ def run_pipeline(
     run_dir.mkdir(parents=True)
     progress(f"run {run_id}  ({run_dir})")
     data_sha256 = sha256_file(data_file)
-    run_lineage = lineage(cfg, data_file, run_id, data_sha256, backend="local")
+    run_lineage = lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage)
     tracked: TrackedRun = UntrackedRun()
     if tracker is not None:
         progress(f"tracking: {tracker.describe()}")
@@ -274,6 +275,7 @@ def run_pipeline(
         progress(f"champion: version {champion.version} (scored on the same test rows)")
     sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
     summary: dict = {"run_id": run_id, "data_file": str(data_file), "steps": {}}
+    summary.update(extra_lineage or {})
     tuning: TuningResult | None = None
     try:
         for index, step in enumerate(graph.steps, 1):
@@ -385,7 +387,9 @@ class LocalPipelineRunner:
     def __init__(self, cfg: Config, home: Path):
         self.cfg, self.home = cfg, home
 
-    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+    def run(
+        self, data: str, progress: Callable[[str], None] = print, extra_lineage: dict | None = None
+    ) -> int:
         from mlops.local.champion import resolve_champion  # reads deploy state, not preloaded
 
         champion = resolve_champion(self.cfg, self.home)
@@ -395,7 +399,13 @@ class LocalPipelineRunner:
 
             tracker = local_tracker(self.cfg, self.home)
         result = run_pipeline(
-            self.cfg, Path(data), self.home, progress, champion=champion, tracker=tracker
+            self.cfg,
+            Path(data),
+            self.home,
+            progress,
+            champion,
+            extra_lineage=extra_lineage,
+            tracker=tracker,
         )
         v = result.version
         print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")

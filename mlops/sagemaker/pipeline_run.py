@@ -411,5 +411,11 @@ class SageMakerPipelineRunner:
     def __init__(self, cfg: Config, args: argparse.Namespace):
         self.cfg, self.args = cfg, args
 
-    def run(self, data: str, progress: Callable[[str], None] = print) -> int:
+    def run(
+        self, data: str, progress: Callable[[str], None] = print, extra_lineage: dict | None = None
+    ) -> int:
+        if extra_lineage:
+            # The pipeline's lineage parameters are fixed in its definition: the snapshot's
+            # content hash is recorded (it is the data sha256), its as-of and query are not.
+            progress("note: on SageMaker the version records the snapshot as its data sha256")
         return run_sagemaker_pipeline(self.cfg, self.args)

@@ -41,6 +41,10 @@ from botocore.exceptions import ClientError
 from botocore.validate import validate_parameters
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 
+from mlops.core.config import load_config
+
+GROUP = load_config().model_package_group  # the fixture project's (tests/conftest.py)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = REPO_ROOT / "model_deploy" / "bootstrap.yml"
 ENDPOINT_TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
@@ -506,14 +510,15 @@ def fake_steps(group: str, registers: bool):
 
 
 def mlops_steps(workflow: str, job_id: str):
-    """(step id, argv, env expressions) of each `mlops ... --backend sagemaker` step."""
+    """(step id, argv, env expressions) of each `mlops ... --backend sagemaker` step, and of
+    each `mlops` step whose outputs later steps read (an `id:`, e.g. `mlops data path`)."""
     data = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text())
     job = data["jobs"][job_id]
     for step in job["steps"]:
         if "run" not in step:
             continue
         argv = shlex.split(step["run"].replace("\\\n", " "))
-        if argv[0] not in MLOPS or "sagemaker" not in argv:
+        if argv[0] not in MLOPS or ("sagemaker" not in argv and "id" not in step):
             continue
         env = {**data.get("env", {}), **job.get("env", {}), **step.get("env", {})}
         yield step.get("id", ""), argv, env, job
@@ -559,26 +564,24 @@ def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[st
 
 # For each job: what its run must have called (so that a green check is not vacuous).
 JOB_EXPECTATIONS = {
-    ("pr", "sagemaker"): [
-        ("sagemaker", "StartPipelineExecution", "PipelineName", "house-prices-pr-7")
-    ],
+    ("pr", "sagemaker"): [("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pr-7")],
     ("build", "pipeline"): [
-        ("sagemaker", "StartPipelineExecution", "PipelineName", "house-prices-pipeline")
+        ("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pipeline")
     ],
     ("deploy", "staging"): [
-        ("cloudformation", "ExecuteChangeSet", "StackName", "house-prices-staging"),
-        ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", "house-prices-staging"),
+        ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-staging"),
+        ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", f"{GROUP}-staging"),
     ],
     ("deploy", "production"): [
-        ("cloudformation", "ExecuteChangeSet", "StackName", "house-prices-prod"),
-        ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", "house-prices-prod"),
+        ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-prod"),
+        ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", f"{GROUP}-prod"),
     ],
 }
 
 
 @pytest.mark.parametrize(("workflow", "job_id"), sorted(JOB_EXPECTATIONS))
 def test_each_jobs_calls_are_allowed_by_its_role(
-    workflow, job_id, bootstrap, recorded, cfg, house_csv, home, monkeypatch, tmp_path
+    workflow, job_id, bootstrap, recorded, cfg, data_csv, home, monkeypatch, tmp_path
 ):
     calls, fakes = recorded
     targets = seed(cfg, versions=2)
@@ -605,12 +608,12 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     )
     if job_id == "production":  # the staging job ran before: staging serves the newest
         staging_calls = run_job(
-            "deploy", "staging", repository_variables(bootstrap, house_csv), monkeypatch, tmp_path
+            "deploy", "staging", repository_variables(bootstrap, data_csv), monkeypatch, tmp_path
         )
         assert all(code == 0 for _, code in staging_calls)
     calls.clear()
 
-    variables = repository_variables(bootstrap, house_csv)
+    variables = repository_variables(bootstrap, data_csv)
     results = run_job(workflow, job_id, variables, monkeypatch, tmp_path)
     assert results and all(code == 0 for _, code in results), results
 
@@ -634,7 +637,7 @@ def test_a_missing_permission_names_the_action_and_the_role(bootstrap):
         "PolicyDocument"
     ]["Statement"][0]
     statement["Action"].remove("cloudformation:DescribeStackEvents")
-    calls = [("cloudformation", "DescribeStackEvents", {"StackName": "house-prices-staging"})]
+    calls = [("cloudformation", "DescribeStackEvents", {"StackName": f"{GROUP}-staging"})]
     (missing,) = denials(role_policies(trimmed, "StagingDeployRole"), calls)
     assert missing.startswith("cloudformation:DescribeStackEvents on arn:aws:cloudformation:")
     assert denials(role_policies(bootstrap, "StagingDeployRole"), calls) == []

@@ -22,13 +22,16 @@ from test_sagemaker_deploy import (
     version,
 )
 
+from mlops.core.config import load_config
 from mlops.core.errors import MlopsError
 from mlops.core.stages import load_stage_config
 from mlops.sagemaker.deploy import TEMPLATE, deploy_stack, stack_parameters, stop_stage
 from mlops.sagemaker.pipeline_run import target_from
 
+GROUP = load_config().model_package_group  # the fixture project's (tests/conftest.py)
+
 ROLE = "arn:aws:iam::123456789012:role/cfn"
-NAME = {"StackName": "house-prices-staging"}
+NAME = {"StackName": f"{GROUP}-staging"}
 
 
 @pytest.fixture
@@ -48,11 +51,11 @@ def test_a_stack_left_in_rollback_complete_is_deleted_and_created_again(paramete
             "describe_change_set", {"Status": "CREATE_COMPLETE", "Changes": []}, NAMED
         )
         stub.add_response("execute_change_set", {}, NAMED)
-        outputs = {"EndpointName": "house-prices-staging", "ModelVersion": "2"}
+        outputs = {"EndpointName": f"{GROUP}-staging", "ModelVersion": "2"}
         stub.add_response("describe_stacks", stack("CREATE_COMPLETE", outputs))
         result = deploy_stack(
             client,
-            "house-prices-staging",
+            f"{GROUP}-staging",
             TEMPLATE.read_text(),
             parameters,
             lines.append,
@@ -63,7 +66,7 @@ def test_a_stack_left_in_rollback_complete_is_deleted_and_created_again(paramete
         stub.assert_no_pending_responses()
     assert (result.status, result.outputs["ModelVersion"]) == ("CREATE_COMPLETE", "2")
     assert "ROLLBACK_COMPLETE" in lines[0] and "deleting it to create it again" in lines[0]
-    assert "stack house-prices-staging: deleted" in lines
+    assert f"stack {GROUP}-staging: deleted" in lines
 
 
 def test_a_stack_that_cannot_be_deleted_stops_the_deploy_with_the_reason(parameters):
@@ -72,12 +75,12 @@ def test_a_stack_that_cannot_be_deleted_stops_the_deploy_with_the_reason(paramet
         stub.add_response("describe_stacks", stack("ROLLBACK_COMPLETE"), NAME)
         stub.add_response("delete_stack", {}, NAME)
         failed = stack("DELETE_FAILED")
-        failed["Stacks"][0]["StackStatusReason"] = "Endpoint house-prices-staging: AccessDenied"
+        failed["Stacks"][0]["StackStatusReason"] = f"Endpoint {GROUP}-staging: AccessDenied"
         stub.add_response("describe_stacks", failed, NAME)
         with pytest.raises(MlopsError, match=r"could not be deleted: Endpoint .*AccessDenied"):
             deploy_stack(
                 client,
-                "house-prices-staging",
+                f"{GROUP}-staging",
                 "{}",
                 parameters,
                 lambda s: None,
@@ -88,9 +91,7 @@ def test_a_stack_that_cannot_be_deleted_stops_the_deploy_with_the_reason(paramet
 def test_stop_deletes_the_stage_stack_with_the_cloudformation_role(cfg, monkeypatch):
     monkeypatch.setenv("MLOPS_CFN_ROLE_ARN", ROLE)
     client, lines = cloudformation_client(), []
-    serving = stack(
-        "UPDATE_COMPLETE", {"EndpointName": "house-prices-staging", "ModelVersion": "4"}
-    )
+    serving = stack("UPDATE_COMPLETE", {"EndpointName": f"{GROUP}-staging", "ModelVersion": "4"})
     with Stubber(client) as stub:
         stub.add_response("describe_stacks", serving, NAME)
         stub.add_response("describe_stacks", serving, NAME)
@@ -98,12 +99,12 @@ def test_stop_deletes_the_stage_stack_with_the_cloudformation_role(cfg, monkeypa
         missing_stack(stub)
         assert stop_stage(cfg, "staging", lines.append, client, sleep=lambda s: None) == (
             4,
-            "house-prices-staging",
+            f"{GROUP}-staging",
         )
         missing_stack(stub)
         assert stop_stage(cfg, "staging", lines.append, client) is None  # nothing left to stop
         stub.assert_no_pending_responses()
-    assert lines == ["deleting stack house-prices-staging", "stack house-prices-staging: deleted"]
+    assert lines == [f"deleting stack {GROUP}-staging", f"stack {GROUP}-staging: deleted"]
 
 
 def test_stop_on_sagemaker_asks_first_and_ci_passes_yes(monkeypatch, capsys):
@@ -112,7 +113,7 @@ def test_stop_on_sagemaker_asks_first_and_ci_passes_yes(monkeypatch, capsys):
     deleted: list[str] = []
     monkeypatch.setattr(
         "mlops.sagemaker.deploy.stop_stage",
-        lambda cfg, stage, progress: deleted.append(stage) or (3, f"house-prices-{stage}"),
+        lambda cfg, stage, progress: deleted.append(stage) or (3, f"{GROUP}-{stage}"),
     )
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     assert run(["endpoint", "stop", "--stage", "prod", "--backend", "sagemaker"]) == 2
@@ -127,7 +128,7 @@ def test_stop_on_sagemaker_asks_first_and_ci_passes_yes(monkeypatch, capsys):
     assert run(["endpoint", "stop", "--stage", "prod", "--backend", "sagemaker"]) == 0
     assert run(["endpoint", "stop", "--stage", "prod", "--backend", "sagemaker", "--yes"]) == 0
     assert deleted == ["prod", "prod"]
-    assert "deleted stack house-prices-prod (it served version 3)" in capsys.readouterr().out
+    assert f"deleted stack {GROUP}-prod (it served version 3)" in capsys.readouterr().out
 
 
 # ---- the champion: what prod serves, on SageMaker as locally -------------------------------
@@ -141,14 +142,14 @@ def test_champion_is_what_prod_serves_not_the_latest_approved(aws, cfg):
     create_package("Approved", model_url="s3://b/v2/model.tar.gz")
     registry = SageMakerRegistry(cfg.model_package_group, boto3.client("sagemaker"), None)
     client = cloudformation_client()
-    prod = {"StackName": "house-prices-prod"}
+    prod = {"StackName": f"{GROUP}-prod"}
     with Stubber(client) as stub:
         stub.add_client_error(
             "describe_stacks", "ValidationError", "Stack with id x does not exist"
         )
         assert resolve_champion(registry, client).version == 2  # nothing deployed: newest
         outputs = {
-            "EndpointName": "house-prices-prod",
+            "EndpointName": f"{GROUP}-prod",
             "ModelVersion": "1",
             "ModelPackageArn": first,
         }

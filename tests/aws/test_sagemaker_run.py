@@ -15,6 +15,7 @@ import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, create_package
 from botocore.stub import Stubber
 
+from mlops.core.config import load_config
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.lineage import sha256_file
 from mlops.sagemaker.pipeline_run import (
@@ -23,6 +24,8 @@ from mlops.sagemaker.pipeline_run import (
     run_sagemaker_pipeline,
     wait_for_execution,
 )
+
+GROUP = load_config().model_package_group  # the fixture project's (tests/conftest.py)
 
 EXECUTION = f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/energy-costs-pipeline/execution/x1"
 PACKAGE = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/energy-costs/4"
@@ -295,12 +298,12 @@ def test_report_without_a_failed_step_names_the_execution_reason():
 
 
 def test_run_without_the_wheels_is_refused_before_any_upload(
-    bucket, house_csv, tmp_path, monkeypatch, capsys
+    bucket, data_csv, tmp_path, monkeypatch, capsys
 ):
     from mlops.cli import run
 
     monkeypatch.setenv("MLOPS_WHEELS_DIR", str(tmp_path))  # `make wheels` never ran
-    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(house_csv), "--no-wait"]
+    argv = ["pipeline", "run", "--backend", "sagemaker", "--data", str(data_csv), "--no-wait"]
     assert run([*argv, "--region", REGION, "--role-arn", ROLE_ARN, "--bucket", BUCKET]) == 2
     assert "run `make wheels` first" in capsys.readouterr().err
-    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix="house-prices/code/")
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{GROUP}/code/")

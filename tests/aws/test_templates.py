@@ -18,7 +18,11 @@ from mlops.core.stages import load_stage_config
 from mlops.sagemaker.deploy import stack_parameters
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATES = ("model_deploy/bootstrap.yml", "model_deploy/endpoint-config-template.yml")
+TEMPLATES = (
+    "model_deploy/bootstrap.yml",
+    "model_deploy/endpoint-config-template.yml",
+    "model_deploy/feature-store.yml",
+)
 ENDPOINT_TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 BOOTSTRAP = REPO_ROOT / "model_deploy" / "bootstrap.yml"
 EXECUTION_ROLE = f"arn:aws:iam::{MOTO_ACCOUNT}:role/mlops-sagemaker-execution"
