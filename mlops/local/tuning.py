@@ -107,10 +107,12 @@ def step_hyperparameters(step: Step) -> dict[str, str]:
     }
 
 
-def trial_step(step: Step, number: int, params: dict[str, Any], threads: int) -> Step:
-    """The training step with the trial's hyperparameters, in a folder of its own."""
+def trial_step(step: Step, number: int, params: dict[str, Any], threads: int | None) -> Step:
+    """The training step with the trial's hyperparameters, in a folder of its own; with
+    `threads`, XGBoost's thread count (unless the config sets nthread)."""
     values: dict[str, Any] = {**step_hyperparameters(step), **params}
-    values.setdefault("nthread", threads)
+    if threads is not None:
+        values.setdefault("nthread", threads)
     return replace(
         step, name=f"{step.name}/{trial_name(number)}", arguments=hyperparameter_args(values)
     )
@@ -144,7 +146,9 @@ def final_value(folder: Path, metric: str) -> float:
 class _Objective:
     """Runs one trial per call: launch, report the curve, prune, read the final score."""
 
-    def __init__(self, step: Step, spec: TuningConfig, launch: Launch, run_dir: Path, threads: int):
+    def __init__(
+        self, step: Step, spec: TuningConfig, launch: Launch, run_dir: Path, threads: int | None
+    ):
         self.step, self.spec, self.launch = step, spec, launch
         self.run_dir, self.threads = run_dir, threads
         self.seconds: dict[int, float] = {}
@@ -214,7 +218,9 @@ def tune(
     import optuna
 
     parallel = parallel or parallelism(spec)
-    threads = max(1, (os.cpu_count() or 1) // parallel)
+    # Parallel trials share the cores; one trial at a time keeps train.py's own choice
+    # (one thread below 100k rows: more are slower there, much slower on a busy machine).
+    threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     objective = _Objective(step, spec, launch, run_dir, threads)
     study = _study(spec, parallel)
     metric = spec.objective.metric

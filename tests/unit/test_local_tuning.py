@@ -48,6 +48,11 @@ def test_a_trial_changes_only_the_tuned_hyperparameters(tuned_cfg):
     }
 
 
+def test_one_trial_at_a_time_keeps_the_scripts_thread_choice(tuned_cfg):
+    step = build_graph(tuned_cfg).step("train")
+    assert "nthread" not in step_hyperparameters(trial_step(step, 0, {"eta": 0.1}, threads=None))
+
+
 def test_parallelism_is_capped_by_trials(tuned_cfg):
     assert parallelism(tuned_cfg.train.tuning, cores=16) == 3  # 8 asked, 3 trials
 
