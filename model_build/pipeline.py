@@ -27,6 +27,7 @@ import io
 import json
 import logging
 import os
+import re
 import tarfile
 import warnings
 from collections.abc import Iterator
@@ -79,6 +80,7 @@ GATE_STEP = "gate"
 FAIL_STEP = "gate-failed"
 REGISTER_STEP = "register"
 EVALUATION_FILE = "evaluation.json"
+MODEL_ARCHIVE = "model.tar.gz"
 BASELINE_FILE = "baseline.json"
 CACHE_EXPIRY = "P30D"
 CONTENT_TYPES = ["text/csv", "application/json"]
@@ -87,6 +89,30 @@ TELEMETRY_OPT_OUT = {
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
 }
 SKIPPED_FILES = ("__pycache__", ".pyc")
+# Tuning (train.tuning in config): SageMaker's names for the config's words.
+TUNING_DIRECTION = {"minimize": "Minimize", "maximize": "Maximize"}
+TUNING_SCALE = {"linear": "Linear", "log": "Logarithmic"}
+TUNING_PARALLEL_JOBS = 4  # training jobs at once when the config does not say
+WARM_START_TYPE = "IdenticalDataAndAlgorithm"
+METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+
+def metric_definitions(step: Step) -> list[dict[str, str]]:
+    """Regexes for the `<name>=<value>` lines the training script logs (train.py)."""
+    return [{"Name": name, "Regex": re.escape(name) + "=" + METRIC_VALUE} for name in step.metrics]
+
+
+def tuning_ranges(sdk: SimpleNamespace, tuning: Any) -> dict[str, Any]:
+    """The config's ranges as the SDK's parameter ranges."""
+    ranges: dict[str, Any] = {}
+    for name, r in tuning.ranges.items():
+        if r.type == "categorical":
+            ranges[name] = sdk.CategoricalParameter([str(v) for v in r.values])
+        else:
+            kind = sdk.IntegerParameter if r.type == "integer" else sdk.ContinuousParameter
+            cast = int if r.type == "integer" else float
+            ranges[name] = kind(cast(r.min), cast(r.max), scaling_type=TUNING_SCALE[r.scale])
+    return ranges
 
 
 @dataclass(frozen=True)
@@ -239,7 +265,7 @@ def _import_sdk() -> SimpleNamespace:
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    from sagemaker.core import image_uris, model_metrics, processing, shapes
+    from sagemaker.core import image_uris, model_metrics, parameter, processing, shapes
     from sagemaker.core.workflow import (
         conditions,
         execution_variables,
@@ -250,7 +276,7 @@ def _import_sdk() -> SimpleNamespace:
     )
     from sagemaker.mlops.workflow import condition_step, fail_step, model_step, pipeline, steps
     from sagemaker.serve import model_builder
-    from sagemaker.train import ModelTrainer, configs
+    from sagemaker.train import ModelTrainer, configs, tuner
 
     root.handlers[:] = handlers
     root.setLevel(level)
@@ -277,6 +303,13 @@ def _import_sdk() -> SimpleNamespace:
         CacheConfig=steps.CacheConfig,
         ProcessingStep=steps.ProcessingStep,
         TrainingStep=steps.TrainingStep,
+        TuningStep=steps.TuningStep,
+        HyperparameterTuner=tuner.HyperparameterTuner,
+        IntegerParameter=parameter.IntegerParameter,
+        ContinuousParameter=parameter.ContinuousParameter,
+        CategoricalParameter=parameter.CategoricalParameter,
+        WarmStartConfig=shapes.HyperParameterTuningJobWarmStartConfig,
+        ParentTuningJob=shapes.ParentHyperParameterTuningJob,
         ModelBuilder=model_builder.ModelBuilder,
         ModelTrainer=ModelTrainer,
         Compute=configs.Compute,
@@ -411,6 +444,7 @@ class _Renderer:
         if golden is not None:  # shipped like the suite: reviewed data in the repository
             self.sources[GOLDEN] = self.recorder.code(golden.name, golden.read_bytes())
         self.cache = sdk.CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
+        self.rendered: dict[str, Any] = {}  # graph step name -> SDK step
 
     def parameters(self) -> dict[str, Any]:
         """Pipeline parameters, defaults from config: what a run may override."""
@@ -535,6 +569,10 @@ class _Renderer:
     def training_step(self, step: Step, depends_on: list[str] | None) -> Any:
         sdk = self.sdk
         bundle, _ = self.bundle(step)
+        tuned = self.graph.tuning is not None and step.name == self.graph.model_step
+        static = hyperparameters(step)
+        if tuned:  # the tuner sets these per training job
+            static = {k: v for k, v in static.items() if k not in self.graph.tuning.ranges}
         trainer = sdk.ModelTrainer(
             training_image=self.images[step.image],
             role=self.target.role_arn,
@@ -544,20 +582,21 @@ class _Renderer:
                 instance_type=self.params[TRAINING_INSTANCE_TYPE],
                 instance_count=self.cfg.sagemaker.training_instance_count,
             ),
-            hyperparameters=hyperparameters(step),
+            hyperparameters=static,
             output_data_config=sdk.OutputDataConfig(s3_output_path=self.target.uri("models")),
             sagemaker_session=self.session,
         )
-        step_args = trainer.train(
-            input_data_config=[
-                sdk.InputData(
-                    channel_name=inp.name,
-                    data_source=self.sources[inp.source],
-                    content_type="text/csv",
-                )
-                for inp in step.inputs
-            ]
-        )
+        channels = [
+            sdk.InputData(
+                channel_name=inp.name,
+                data_source=self.sources[inp.source],
+                content_type="text/csv",
+            )
+            for inp in step.inputs
+        ]
+        if tuned:
+            return self.tuning_step(step, trainer, channels, depends_on)
+        step_args = trainer.train(input_data_config=channels)
         return sdk.TrainingStep(
             name=step.name,
             step_args=step_args,
@@ -565,6 +604,53 @@ class _Renderer:
             cache_config=self.cache,
             depends_on=depends_on,
         )
+
+    def tuning_step(
+        self, step: Step, trainer: Any, channels: list, depends_on: list[str] | None
+    ) -> Any:
+        """train.tuning as a SageMaker tuning job (Bayesian) over the training step's jobs."""
+        sdk, tuning = self.sdk, self.graph.tuning
+        warm_start = None
+        if tuning.warm_start_from:
+            warm_start = sdk.WarmStartConfig(
+                parent_hyper_parameter_tuning_jobs=[
+                    sdk.ParentTuningJob(hyper_parameter_tuning_job_name=name)
+                    for name in tuning.warm_start_from
+                ],
+                warm_start_type=WARM_START_TYPE,
+            )
+        tuner = sdk.HyperparameterTuner(
+            model_trainer=trainer,
+            objective_metric_name=tuning.objective.metric,
+            objective_type=TUNING_DIRECTION[tuning.objective.direction],
+            hyperparameter_ranges=tuning_ranges(sdk, tuning),
+            metric_definitions=metric_definitions(step),
+            strategy="Bayesian",
+            max_jobs=tuning.n_trials,
+            max_parallel_jobs=min(tuning.parallel or TUNING_PARALLEL_JOBS, tuning.n_trials),
+            early_stopping_type="Auto" if tuning.early_stopping else "Off",
+            random_seed=tuning.seed,
+            warm_start_config=warm_start,
+            base_tuning_job_name=step.name,
+        )
+        return sdk.TuningStep(
+            name=step.name,
+            step_args=tuner.tune(inputs=channels),
+            description=f"{step.description}; hyperparameter tuning ({tuning.n_trials} jobs)",
+            cache_config=self.cache,
+            depends_on=depends_on,
+        )
+
+    def model_artifacts(self, step: Step, sdk_step: Any) -> Any:
+        """Where a training step's model.tar.gz is: its job's, or the best tuning job's."""
+        if isinstance(sdk_step, self.sdk.TuningStep):
+            # The best job by the objective (the SDK's get_top_model_s3_uri reads
+            # TrainingJobSummaries[k], whose order the API does not promise).
+            best = sdk_step.properties.BestTrainingJob.TrainingJobName
+            return self.sdk.Join(
+                on="/", values=[self.target.uri("models"), best, "output", MODEL_ARCHIVE]
+            )
+        return sdk_step.properties.ModelArtifacts.S3ModelArtifacts
 
     def graph_steps(self) -> list[Any]:
         """Every graph step, in order; each waits for the one before, as the local runner does."""
@@ -574,10 +660,11 @@ class _Renderer:
             make = self.training_step if step.kind == "training" else self.processing_step
             sdk_step = make(step, depends_on)
             rendered.append(sdk_step)
+            self.rendered[step.name] = sdk_step
             for out in step.outputs:
                 props = sdk_step.properties
                 self.sources[f"{step.name}.{out.name}"] = (
-                    props.ModelArtifacts.S3ModelArtifacts
+                    self.model_artifacts(step, sdk_step)
                     if step.kind == "training"
                     else props.ProcessingOutputConfig.Outputs[out.name].S3Output.S3Uri
                 )
@@ -611,6 +698,14 @@ class _Renderer:
                 content_type="application/json",
             ),
         )
+        metadata = lineage_metadata(
+            self.cfg, self.params, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
+        )
+        if graph.tuning is not None:  # the values are the best job's: name it instead
+            for name in graph.tuning.ranges:
+                metadata[f"{PARAMS_PREFIX}train.{name}"] = "tuned"
+            tuning_step = self.rendered[graph.model_step]
+            metadata["best_training_job"] = tuning_step.properties.BestTrainingJob.TrainingJobName
         step_args = builder.register(
             model_package_group_name=self.cfg.model_package_group,
             content_types=CONTENT_TYPES,
@@ -621,9 +716,7 @@ class _Renderer:
             description=f"{self.cfg.model_package_group}: XGBoost "
             f"{self.cfg.sagemaker.xgboost_image_version}",
             model_metrics=metrics,
-            customer_metadata_properties=lineage_metadata(
-                self.cfg, self.params, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
-            ),
+            customer_metadata_properties=metadata,
         )
         return sdk.ModelStep(name=REGISTER_STEP, step_args=step_args)
 

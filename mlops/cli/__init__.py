@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "features",
     "batch",
     "monitor",
+    "ui",
 )
 
 EPILOG = """\

@@ -52,7 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run the training pipeline. Exit 0 when a model version was "
         "registered (as PendingManualApproval), 1 when a step or the quality gate "
         "failed (nothing is registered then), 2 on bad input. With --backend sagemaker: "
-        "upload code and data, upsert and start the SageMaker pipeline, wait and report.",
+        "upload code and data, upsert and start the SageMaker pipeline, wait and report. "
+        "With a train.tuning section in the config, training is a hyperparameter search "
+        "(Optuna trials in parallel locally; a SageMaker tuning job). Each run is tracked "
+        "in MLflow (`mlops ui`; on SageMaker a managed tracking server, when configured).",
     )
     run.add_argument(
         "--data",

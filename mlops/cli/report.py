@@ -44,8 +44,24 @@ def cmd_pr(args: argparse.Namespace) -> int:
     write_all(render_markdown(report), args.out)
     for name in report.plots:
         print(f"wrote {plots_dir / name}")
+    if report.run is not None and report.run.tracking_run_id and cfg.tracking.enabled:
+        attach_plots(
+            cfg, home_dir, report.run.tracking_run_id, [plots_dir / n for n in report.plots]
+        )
     print(f"challenger: {'passing' if passing(report) else 'failing'}")
     return 0
+
+
+def attach_plots(cfg, home_dir: Path, tracking_run_id: str, plots: list[Path]) -> None:
+    """The report's plots join the pipeline run's tracked run (never fails the report)."""
+    if not plots:
+        return
+    from mlops.core.tracking import RunRecord
+    from mlops.local.tracking import local_tracker
+
+    run = local_tracker(cfg, home_dir).resume(tracking_run_id)
+    run.log(RunRecord(artifacts=plots))
+    run.finish("")
 
 
 def cmd_model(args: argparse.Namespace) -> int:

@@ -84,8 +84,102 @@ class PreprocessConfig(_Section):
         return self
 
 
+class RangeConfig(_Section):
+    """One tuned hyperparameter: integer or continuous [min, max] (linear or log), or values."""
+
+    type: Literal["integer", "continuous", "categorical"]
+    min: float | None = None
+    max: float | None = None
+    scale: Literal["linear", "log"] = "linear"
+    values: list[str | int | float] | None = None
+
+    @model_validator(mode="after")
+    def _a_usable_range(self) -> RangeConfig:
+        if self.type == "categorical":
+            if not self.values or self.min is not None or self.max is not None:
+                raise ValueError("a categorical range needs a non-empty `values` list, no min/max")
+            if self.scale != "linear":
+                raise ValueError("a categorical range has no scale")
+            return self
+        if self.min is None or self.max is None or self.values is not None:
+            raise ValueError(f"an {self.type} range needs `min` and `max` (no values)")
+        if self.min >= self.max:
+            raise ValueError(f"empty or inverted range: min {self.min:g} >= max {self.max:g}")
+        if self.type == "integer" and not (self.min.is_integer() and self.max.is_integer()):
+            raise ValueError("an integer range needs integer min and max")
+        if self.scale == "log" and self.min <= 0:
+            raise ValueError(f"a log range must stay above 0, got min {self.min:g}")
+        return self
+
+
+class ObjectiveConfig(_Section):
+    metric: str = "validation:rmse"
+    direction: Literal["minimize", "maximize"] = "minimize"
+
+
+class TuningConfig(_Section):
+    """Hyperparameter search: Optuna locally, a SageMaker tuning job in the pipeline."""
+
+    objective: ObjectiveConfig = ObjectiveConfig()
+    ranges: dict[str, RangeConfig] = Field(min_length=1)
+    n_trials: int = Field(default=16, ge=1)
+    # Trials at once: locally None means one per core; SageMaker runs this many jobs at once.
+    parallel: int | None = Field(default=None, ge=1)
+    early_stopping: bool = (
+        True  # prune trials whose validation curve lags (Optuna / SageMaker Auto)
+    )
+    seed: int = 42
+    warm_start_from: list[str] = []  # SageMaker: parent tuning job names to start from
+
+
+# Booster parameters XGBoost knows (and xgboost.train's own arguments): what a range may name.
+XGBOOST_PARAMETERS = frozenset(
+    [
+        "num_round",
+        "early_stopping_rounds",
+        "eta",
+        "learning_rate",
+        "gamma",
+        "min_split_loss",
+        "max_depth",
+        "min_child_weight",
+        "max_delta_step",
+        "subsample",
+        "sampling_method",
+        "colsample_bytree",
+        "colsample_bylevel",
+        "colsample_bynode",
+        "lambda",
+        "reg_lambda",
+        "alpha",
+        "reg_alpha",
+        "tree_method",
+        "scale_pos_weight",
+        "grow_policy",
+        "max_leaves",
+        "max_bin",
+        "num_parallel_tree",
+        "max_cat_to_onehot",
+        "max_cat_threshold",
+        "base_score",
+    ]
+)
+
+
+# train.py's eval_metric when the hyperparameters name none.
+DEFAULT_EVAL_METRIC = {"regression": "rmse", "binary_classification": "logloss"}
+
+
+def emitted_metrics(hyperparameters: dict[str, Any], task: str = "regression") -> list[str]:
+    """What train.py reports per round and at the end: `validation:<eval_metric>` (by default
+    rmse, or logloss for a classifier, as train.py sets it)."""
+    names = hyperparameters.get("eval_metric", DEFAULT_EVAL_METRIC[task])
+    return [f"validation:{name}" for name in ([names] if isinstance(names, str) else names)]
+
+
 class TrainConfig(_Section):
     hyperparameters: dict[str, Any]
+    tuning: TuningConfig | None = None
 
     @model_validator(mode="after")
     def _rounds_positive(self) -> TrainConfig:
@@ -101,6 +195,15 @@ class TrainConfig(_Section):
         if unknown:
             raise ValueError(unknown)
         return value
+
+    @model_validator(mode="after")
+    def _tuning_fits_the_training(self) -> TrainConfig:
+        if self.tuning is None:
+            return self
+        for name in self.tuning.ranges:
+            if name not in XGBOOST_PARAMETERS:
+                raise ValueError(f"tuning.ranges.{name}: unknown XGBoost hyperparameter")
+        return self
 
 
 class GateConfig(_Section):
@@ -198,6 +301,15 @@ GATE_KEYS = {
 }
 
 
+class TrackingConfig(_Section):
+    """MLflow tracking: local SQLite store under $MLOPS_HOME; on SageMaker a managed server."""
+
+    enabled: bool = True
+    experiment: str = ""  # default: the model package group
+    # SageMaker managed MLflow tracking server ARN (or $MLOPS_MLFLOW_TRACKING_ARN); none: skipped
+    sagemaker_tracking_server_arn: str = ""
+
+
 class FeatureStoreConfig(_Section):
     """The project's feature group (`mlops features ...`); unset, those commands refuse."""
 
@@ -218,6 +330,7 @@ class Config(_Section):
     drift: DriftConfig
     smoke_test: SmokeTestConfig = SmokeTestConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    tracking: TrackingConfig = TrackingConfig()
     task: Literal["regression", "binary_classification"] = "regression"
     classification: ClassificationConfig = ClassificationConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
@@ -225,6 +338,17 @@ class Config(_Section):
     batch: BatchConfig = BatchConfig()
     monitor: MonitorConfig = MonitorConfig()
     _root: Path = PrivateAttr(default=REPO_ROOT)
+
+    @model_validator(mode="after")
+    def _objective_is_emitted(self) -> Config:
+        tuning = self.train.tuning
+        emitted = emitted_metrics(self.train.hyperparameters, self.task)
+        if tuning is not None and tuning.objective.metric not in emitted:
+            raise ValueError(
+                f"train.tuning.objective.metric {tuning.objective.metric!r} is not emitted by "
+                f"the training step (it emits {', '.join(emitted)})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _gate_fits_the_task(self) -> Config:
@@ -245,6 +369,11 @@ class Config(_Section):
     def columns(self) -> list[str]:
         """Columns of a raw data file, in order: the features, then the target."""
         return [*self.data.features, self.data.target]
+
+    @property
+    def experiment(self) -> str:
+        """The tracking experiment: named after the project unless config says otherwise."""
+        return self.tracking.experiment or self.model_package_group
 
     @property
     def root(self) -> Path:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mlops.core.config import Config
+from mlops.core.config import Config, TuningConfig, emitted_metrics
 
 STEPS_DIR = "model_build/steps"
 RAW_DATA = "raw"  # source name of the pipeline's input data
@@ -49,6 +49,7 @@ class Step:
     outputs: tuple[Output, ...] = ()
     arguments: tuple[str, ...] = ()  # processing: argv; training: "--name value" hyperparameters
     description: str = ""
+    metrics: tuple[str, ...] = ()  # what the script reports as `<name>=<value>` log lines
 
     def output(self, name: str) -> Output:
         return next(o for o in self.outputs if o.name == name)
@@ -74,6 +75,7 @@ class Graph:
     evaluation_step: str = "evaluate"  # whose output holds evaluation.json
     baseline: str = "preprocess.baseline"  # training statistics registered with the model
     extras: dict = field(default_factory=dict)
+    tuning: TuningConfig | None = None  # when set, the model step is a hyperparameter search
 
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
@@ -160,6 +162,7 @@ def build_graph(cfg: Config) -> Graph:
                 }
             ),
             description="XGBoost with early stopping",
+            metrics=tuple(emitted_metrics(cfg.train.hyperparameters, cfg.task)),
         ),
         Step(
             name="evaluate",
@@ -185,7 +188,7 @@ def build_graph(cfg: Config) -> Graph:
     )
     g = cfg.gate
     gate = Gate(g.max_mse, g.min_r2, g.max_regression_pct, cfg.task, g.min_auc, g.max_log_loss)
-    return Graph(steps=steps, gate=gate)
+    return Graph(steps=steps, gate=gate, tuning=cfg.train.tuning)
 
 
 def task_arguments(cfg: Config) -> dict[str, object]:

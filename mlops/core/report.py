@@ -50,6 +50,9 @@ class RunRecord:
     gate_checks: tuple[str, ...] = ()
     version: int | None = None
     data_file: str = ""
+    tracking_run_id: str = ""  # the MLflow run of this pipeline run
+    tracking_experiment: str = ""
+    tuning: dict = field(default_factory=dict)  # the search, when train.tuning is on
     feature_snapshot: dict = field(default_factory=dict)
 
 
@@ -483,10 +486,36 @@ def render_markdown(report: Report, max_chars: int = MAX_COMMENT_CHARS) -> str:
     return _render(replace(report, **shrunk))
 
 
+def tracking_lines(run: RunRecord) -> list[str]:
+    if not run.tracking_run_id:
+        return []
+    return [
+        f"Tracked as MLflow run `{run.tracking_run_id}` in experiment "
+        f"`{run.tracking_experiment}` (`mlops ui` shows it with its curves and trials)."
+    ]
+
+
+def tuning_lines(tuning: Mapping) -> list[str]:
+    """The search in a few lines: trials, objective, the best trial and its values."""
+    best = tuning.get("best_value")
+    lines = [
+        f"{tuning.get('trials', 0)} trials ({tuning.get('pruned', 0)} stopped early, "
+        f"{tuning.get('failed', 0)} failed), {tuning.get('direction', '')} "
+        f"`{tuning.get('objective', '')}`; best: trial {tuning.get('best_trial')} "
+        f"({fmt(best)}).",
+        "",
+        "| hyperparameter | best trial |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {_param(v)} |" for name, v in tuning.get("best_params", {}).items()]
+    return lines
+
+
 def _render(report: Report) -> str:
     lines = [MARKER, headline(report), ""]
     if report.run is not None:
         lines.append(f"Pipeline run `{report.run.run_id}`: {report.run.status}.")
+        lines += tracking_lines(report.run)
     if report.challenger is not None:
         lines += [
             "",
@@ -503,6 +532,8 @@ def _render(report: Report) -> str:
     if report.golden:
         lines += ["", *golden_lines(report)]
     lines += ["", "### Quality gate", "", *gate_lines(report)]
+    if report.run is not None and report.run.tuning:
+        lines += ["", "### Tuning", "", *tuning_lines(report.run.tuning)]
     lines += ["", *data_section_lines(report.validation), "", *data_section_lines(report.drift)]
     if report.challenger_lineage is not None:
         lines += ["", "### Lineage", "", *lineage_lines(report)]

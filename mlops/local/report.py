@@ -43,6 +43,7 @@ def read_run(run_dir: Path) -> RunRecord:
         return RunRecord(run_dir.name, run_dir, "running")
     data = json.loads(path.read_text())
     gate = data.get("gate") or {}
+    tracking = data.get("tracking") or {}
     return RunRecord(
         run_id=data.get("run_id", run_dir.name),
         run_dir=run_dir,
@@ -51,6 +52,9 @@ def read_run(run_dir: Path) -> RunRecord:
         gate_checks=tuple(gate.get("checks", ())),
         version=data.get("version"),
         data_file=data.get("data_file", ""),
+        tracking_run_id=tracking.get("run_id", ""),
+        tracking_experiment=tracking.get("experiment", ""),
+        tuning=data.get("tuning") or {},
         feature_snapshot=data.get("feature_snapshot") or {},
     )
 

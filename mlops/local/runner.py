@@ -17,6 +17,7 @@ import multiprocessing
 import os
 import runpy
 import secrets
+import shutil
 import sys
 import tarfile
 import time
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops.core.config import Config
 from mlops.core.errors import GateFailed, StepFailed, UsageError
@@ -33,8 +35,23 @@ from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion, metrics_from_evaluation
 from mlops.core.task_data import check_task_data
+from mlops.core.tracking import (
+    FAILED,
+    FINISHED,
+    RunRecord,
+    TrackedRun,
+    Tracker,
+    UntrackedRun,
+    evaluation_metrics,
+    flatten,
+    lineage_tags,
+    training_record,
+)
 from mlops.local.code_store import LINEAGE_KEY, store_serving_code
 from mlops.local.registry import LocalRegistry
+
+if TYPE_CHECKING:
+    from mlops.local.tuning import TuningResult
 
 CHAMPION = "champion"
 MODEL_ARCHIVE = "model.tar.gz"
@@ -190,16 +207,33 @@ def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
     runpy.run_path(script, run_name="__main__")
 
 
-def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
-    """Run one step to completion; raise StepFailed naming it and its log. Returns seconds."""
+def start_step(
+    step: Step, sources: dict[str, Path], run_dir: Path
+) -> tuple[multiprocessing.Process, Path]:
+    """Start one step's process; returns it and the step's log file."""
     argv, extra_env = step_command(step, sources, run_dir)
     extra_env = {**extra_env, RUNNER_PID_ENV: str(os.getpid())}
     log = run_dir / step.name / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("$ " + " ".join(argv) + "\n")
-    start = time.perf_counter()
     proc = _step_context().Process(target=_run_script, args=(argv, extra_env, str(log)))
     proc.start()
+    return proc, log
+
+
+def pack_training_output(step: Step, sources: dict[str, Path], run_dir: Path) -> None:
+    """model.tar.gz of a training step's model folder; downstream steps read the archive,
+    as they would read S3ModelArtifacts."""
+    model_dir = output_dir(run_dir, step.name, step.outputs[0].name)
+    archive_dir = run_dir / step.name / "output"
+    pack_model(model_dir, archive_dir / MODEL_ARCHIVE)
+    sources[f"{step.name}.{step.outputs[0].name}"] = archive_dir
+
+
+def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
+    """Run one step to completion; raise StepFailed naming it and its log. Returns seconds."""
+    start = time.perf_counter()
+    proc, log = start_step(step, sources, run_dir)
     proc.join()
     if proc.exitcode != 0:
         raise StepFailed(
@@ -207,11 +241,7 @@ def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
             f"[log: {log}]"
         )
     if step.kind == "training":
-        model_dir = output_dir(run_dir, step.name, step.outputs[0].name)
-        archive_dir = run_dir / step.name / "output"
-        pack_model(model_dir, archive_dir / MODEL_ARCHIVE)
-        # Downstream steps read the packed archive, as they would read S3ModelArtifacts.
-        sources[f"{step.name}.{step.outputs[0].name}"] = archive_dir
+        pack_training_output(step, sources, run_dir)
     return time.perf_counter() - start
 
 
@@ -244,6 +274,39 @@ def write_run_record(run_dir: Path, summary: dict) -> None:
     os.replace(tmp, run_dir / "run.json")
 
 
+def run_tuning(
+    step: Step,
+    graph: Graph,
+    sources: dict[str, Path],
+    run_dir: Path,
+    progress: Callable[[str], None],
+    tracked: TrackedRun,
+) -> TuningResult:
+    """The training step as a hyperparameter search; the best trial's model and curve
+    become the step's outputs, each trial a child run of the tracked run."""
+    from mlops.local.tuning import tune
+
+    assert graph.tuning is not None
+    result = tune(step, graph.tuning, lambda s: start_step(s, sources, run_dir), run_dir, progress)
+    step_dir = run_dir / step.name
+    for name in (step.outputs[0].name, "output-data"):
+        shutil.copytree(result.best.folder / name, step_dir / name, dirs_exist_ok=True)
+    pack_training_output(step, sources, run_dir)
+    for trial in result.trials:
+        record = training_record(trial.folder / "output-data")
+        record.params.update(flatten(trial.params, "train."))
+        record.tags.update(trial=str(trial.number), state=trial.state)
+        record.metrics["seconds"] = trial.seconds
+        status = FINISHED if trial.state == "COMPLETE" else FAILED
+        tracked.log_child(f"{run_dir.name}/{trial.name}", record, status)
+    progress(
+        f"      best: {result.best.name} {result.objective}={result.best.value:.6g} "
+        f"({result.count('COMPLETE')} completed, {result.count('PRUNED')} pruned, "
+        f"{result.count('FAIL')} failed)"
+    )
+    return result
+
+
 def run_pipeline(
     cfg: Config,
     data_file: Path,
@@ -252,8 +315,13 @@ def run_pipeline(
     champion: ModelVersion | None = None,
     graph: Graph | None = None,
     extra_lineage: dict | None = None,
+    tracker: Tracker | None = None,
 ) -> RunResult:
-    """Run every step, check the gate, register the model. Raises on failure, registering nothing."""
+    """Run every step, check the gate, register the model. Raises on failure, registering nothing.
+
+    With a tracker, the run (passed or failed) is also a tracked run: parameters, curves,
+    metrics, lineage and the registered version; the version's lineage names the run.
+    """
     data_file = Path(data_file)
     check_data_file(data_file)
     suite_file = cfg.suite_file
@@ -271,6 +339,13 @@ def run_pipeline(
     run_dir = home / "runs" / run_id
     run_dir.mkdir(parents=True)
     progress(f"run {run_id}  ({run_dir})")
+    data_sha256 = sha256_file(data_file)
+    run_lineage = lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage)
+    tracked: TrackedRun = UntrackedRun()
+    if tracker is not None:
+        progress(f"tracking: {tracker.describe()}")
+        tracked = tracker.start_run(run_id, {"mlops.run_id": run_id, **lineage_tags(run_lineage)})
+        tracked.log(RunRecord(params=run_params(cfg)))
     champion_archive = Path(champion.model_uri) if champion else None
     if champion:
         progress(f"champion: version {champion.version} (scored on the same test rows)")
@@ -284,16 +359,26 @@ def run_pipeline(
     }
     summary.update(extra_lineage or {})
     write_run_record(run_dir, summary)  # a killed run still says what it was
+    tuning: TuningResult | None = None
     try:
         for index, step in enumerate(graph.steps, 1):
             progress(f"[{index}/{len(graph.steps)}] {step.name:<11} {step.description}")
-            seconds = run_step(step, sources, run_dir)
+            start = time.perf_counter()
+            if step.name == graph.model_step and graph.tuning is not None:
+                tuning = run_tuning(step, graph, sources, run_dir, progress, tracked)
+                summary["tuning"] = tuning.lineage()
+                run_lineage["params"]["train"].update(tuning.best.params)
+                run_lineage["tuning"] = tuning.lineage()
+            else:
+                run_step(step, sources, run_dir)
+            seconds = time.perf_counter() - start
             summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
             progress(f"      {step.name:<11} done in {seconds:.1f}s")
             quarantine = quarantine_of(sources, step)
             if quarantine:
                 summary["quarantine"] = quarantine
                 progress(quarantine_line(quarantine))
+            tracked.log(step_record(step, graph, run_dir, seconds, tuning))
         evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
         evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
         verdict = check_gate(evaluation, graph.gate)
@@ -302,17 +387,19 @@ def run_pipeline(
         for check in verdict.checks:
             progress(f"gate:    {check}")
         summary["gate"] = {"passed": verdict.passed, "checks": [str(c) for c in verdict.checks]}
+        tracked.log(RunRecord(tags={"gate": "passed" if verdict.passed else "failed"}))
         if not verdict.passed:
             failed = "; ".join(str(c) for c in verdict.failures)
             raise GateFailed(f"quality gate failed: {failed}; nothing registered (run {run_id})")
-        data_sha256 = sha256_file(data_file)
-        baseline_dir = sources[graph.baseline]
+        tracking_run = tracked.run_id()
+        if tracking_run:
+            run_lineage["tracking_run_id"] = tracking_run
         version = LocalRegistry(home, cfg.model_package_group).register(
             model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
             evaluation=evaluation_dir / "evaluation.json",
-            baseline=baseline_dir / "baseline.json",
+            baseline=sources[graph.baseline] / "baseline.json",
             lineage={
-                **lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage),
+                **run_lineage,
                 LINEAGE_KEY: store_serving_code(home),
                 **(
                     {"quarantined_rows": summary["quarantine"]["rows"]}
@@ -327,7 +414,66 @@ def run_pipeline(
         summary.update(status="failed", error=str(exc) or type(exc).__name__)
         raise
     finally:
+        if tracker is not None:
+            summary["tracking"] = {"run_id": tracked.run_id(), "experiment": tracker.experiment}
         write_run_record(run_dir, summary)
+        finish_tracking(tracked, summary, run_dir / "run.json", progress)
+
+
+def run_params(cfg: Config) -> dict[str, str]:
+    """The run's configuration as flat parameters (`train.eta`, `gate.max_mse`...)."""
+    return flatten(
+        {
+            "preprocess": cfg.preprocess.model_dump(),
+            "train": dict(cfg.train.hyperparameters),
+            "gate": cfg.gate.model_dump(),
+        }
+    )
+
+
+def step_record(
+    step: Step, graph: Graph, run_dir: Path, seconds: float, tuning: TuningResult | None
+) -> RunRecord:
+    """What a finished step adds to the tracked run."""
+    record = RunRecord(metrics={f"seconds_{step.name}": seconds})
+    if step.name == graph.model_step:
+        trained = training_record(run_dir / step.name / "output-data")
+        record.curves, record.metrics = trained.curves, {**record.metrics, **trained.metrics}
+        record.artifacts.append(run_dir / step.name / "output-data" / "curve.csv")
+        if tuning is not None:
+            record.params.update(flatten(tuning.best.params, "tuned."))
+            record.params.update(
+                {"tuning.trials": str(len(tuning.trials)), "tuning.objective": tuning.objective}
+            )
+            record.tags.update(best_trial=str(tuning.best.number))
+            record.metrics.update(
+                tuning_pruned=float(tuning.count("PRUNED")), seconds_tuning=tuning.seconds
+            )
+    if step.name == graph.evaluation_step:
+        evaluation_file = output_dir(run_dir, step.name, "evaluation") / "evaluation.json"
+        if evaluation_file.is_file():
+            record.metrics.update(evaluation_metrics(json.loads(evaluation_file.read_text())))
+            record.artifacts.append(evaluation_file)
+    return record
+
+
+def finish_tracking(
+    tracked: TrackedRun, summary: dict, run_json: Path, progress: Callable[[str], None]
+) -> None:
+    """Close the tracked run: status, registered version, the run summary as an artifact."""
+    tags = {"status": summary.get("status", "failed")}
+    if "version" in summary:
+        tags["registered_version"] = str(summary["version"])
+    if "error" in summary:
+        tags["error"] = summary["error"][:500]
+    tracked.log(RunRecord(tags=tags, artifacts=[run_json]))
+    tracked.finish(FINISHED if summary.get("status") == "registered" else FAILED)
+    if tracked.run_id():
+        waited = getattr(tracked, "waited", 0.0)
+        progress(
+            f"tracked: run {tracked.run_id()} (see it with `mlops ui`; the run waited "
+            f"{waited:.2f} s on tracking)"
+        )
 
 
 class LocalPipelineRunner:
@@ -342,8 +488,19 @@ class LocalPipelineRunner:
         from mlops.local.champion import resolve_champion  # reads deploy state, not preloaded
 
         champion = resolve_champion(self.cfg, self.home)
+        tracker = None
+        if self.cfg.tracking.enabled:
+            from mlops.local.tracking import local_tracker
+
+            tracker = local_tracker(self.cfg, self.home)
         result = run_pipeline(
-            self.cfg, Path(data), self.home, progress, champion, extra_lineage=extra_lineage
+            self.cfg,
+            Path(data),
+            self.home,
+            progress,
+            champion,
+            extra_lineage=extra_lineage,
+            tracker=tracker,
         )
         v = result.version
         print(f"registered model version {v.version} as {v.approval_status} (run {result.run_id})")

@@ -305,6 +305,14 @@ def run_parameters(
     return values
 
 
+def run_lineage(parameters: dict[str, str]) -> dict[str, str]:
+    """The lineage a run's parameters carry, under the names the registry uses."""
+    from model_build import pipeline as p
+
+    lineage = {key: parameters[name] for name, key in p.LINEAGE_PARAMETERS.items()}
+    return {**lineage, "data_file": parameters[p.INPUT_DATA], "backend": "sagemaker"}
+
+
 def clients(region: str) -> tuple[Any, Any, Any]:
     import boto3
 
@@ -314,9 +322,13 @@ def clients(region: str) -> tuple[Any, Any, Any]:
         )
 
 
-def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | None = None) -> int:
-    """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure."""
+def run_sagemaker_pipeline(
+    cfg: Config, args: argparse.Namespace, aws: tuple | None = None, tracker: Any = None
+) -> int:
+    """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure.
+    A waited-for execution is tracked on the managed MLflow server, when one is configured."""
     from mlops.core.lineage import git_commit, pr_number
+    from mlops.sagemaker.tracking import ExecutionTracking, sagemaker_tracker
     from model_build.pipeline import render_pipeline
 
     target = target_from(cfg, args)
@@ -357,9 +369,15 @@ def run_sagemaker_pipeline(cfg: Config, args: argparse.Namespace, aws: tuple | N
     print(f"started:  {execution_arn}")
     if not getattr(args, "wait", True):
         return 0
-    report = wait_for_execution(
-        sagemaker, execution_arn, poll_seconds=getattr(args, "poll_seconds", POLL_SECONDS)
-    )
+    tracking = ExecutionTracking(tracker if tracker is not None else sagemaker_tracker(cfg), cfg)
+    tracking.start(execution_arn, run_lineage(parameters))
+    report = None
+    try:
+        report = wait_for_execution(
+            sagemaker, execution_arn, poll_seconds=getattr(args, "poll_seconds", POLL_SECONDS)
+        )
+    finally:  # a failed or interrupted execution is a tracked run too
+        tracking.finish(sagemaker, s3, target, execution_arn, report)
     for step in report.steps:
         print(f"{step.name:<12} {step.status}" + (f": {step.reason}" if step.reason else ""))
     if report.status != "Succeeded" or report.failed_step is not None:

@@ -36,6 +36,9 @@ MODEL_FILE = "xgboost-model.json"
 MANIFEST_FILE = "manifest.json"
 # Arguments of xgboost.train itself; every other hyperparameter is a booster parameter.
 TRAIN_ARGS = ("num_round", "early_stopping_rounds")
+CURVE_FILE = "curve.csv"
+SUMMARY_FILE = "training.json"
+CURVE_PRINT_EVERY = 25  # rounds between metric lines in the log (SageMaker's tuner reads them)
 
 
 def parse_value(text: str) -> int | float | str:
@@ -145,6 +148,37 @@ def default_threads(rows: int) -> int:
     return (os.cpu_count() or 1) if rows >= 100_000 else 1
 
 
+class CurveWriter(xgb.callback.TrainingCallback):
+    """Appends each round's validation metrics to a CSV as training goes, and prints them
+    every `print_every` rounds as `validation:<metric>=<value>`."""
+
+    def __init__(self, path: Path, print_every: int = CURVE_PRINT_EVERY):
+        self.path, self.print_every = path, print_every
+        self.file = None
+        self.scores: list[dict[str, float]] = []  # per round
+
+    def after_iteration(self, model, epoch: int, evals_log: dict) -> bool:
+        scores = {
+            f"{data}:{metric}": values[-1]
+            for data, metrics in evals_log.items()
+            for metric, values in metrics.items()
+        }
+        self.scores.append(scores)
+        if self.file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = self.path.open("w", buffering=1)  # line-buffered: readable while training
+            self.file.write(",".join(["round", *scores]) + "\n")
+        self.file.write(",".join([str(epoch), *(f"{v:.10g}" for v in scores.values())]) + "\n")
+        if epoch % self.print_every == 0:
+            print(" ".join(f"{k}={v:.10g}" for k, v in scores.items()), flush=True)
+        return False
+
+    def after_training(self, model):
+        if self.file is not None:
+            self.file.close()
+        return model
+
+
 def train_model(
     X_train: np.ndarray | pd.DataFrame,
     y_train: np.ndarray,
@@ -152,6 +186,7 @@ def train_model(
     y_val: np.ndarray,
     params: dict,
     feature_names: list[str],
+    callbacks: list | None = None,
 ) -> xgb.Booster:
     """Fit a booster, stopping when validation RMSE stops improving."""
     booster_params = {k: v for k, v in params.items() if k not in TRAIN_ARGS}
@@ -172,7 +207,15 @@ def train_model(
         evals=[(dval, "validation")],
         early_stopping_rounds=params.get("early_stopping_rounds"),
         verbose_eval=False,
+        callbacks=callbacks,
     )
+
+
+def training_summary(booster: xgb.Booster, rounds: int, scores: list[dict]) -> dict:
+    """Rounds trained, the best round (the one kept) and its validation scores."""
+    best = getattr(booster, "best_iteration", None)
+    best = rounds - 1 if best is None else int(best)
+    return {"rounds": rounds, "best_iteration": best, "best": scores[best] if scores else {}}
 
 
 def keep_best_rounds(booster: xgb.Booster) -> xgb.Booster:
@@ -274,6 +317,11 @@ def main(argv: list[str] | None = None) -> None:
         type=Path,
         default=Path(os.environ.get("SM_CHANNEL_VALIDATION", "/opt/ml/input/data/validation")),
     )
+    p.add_argument(
+        "--output-data-dir",
+        type=Path,
+        default=Path(os.environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data")),
+    )
     p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
     p.add_argument("--categorical", default="", help="comma-separated string features")
     p.add_argument("--max_categories", type=int, default=256)
@@ -293,15 +341,20 @@ def main(argv: list[str] | None = None) -> None:
         task = None
     else:
         X_train, y_train, X_val, y_val, task = prepare_tables(args, features, params)
-    booster = train_model(X_train, y_train, X_val, y_val, params, features)
+    curve = CurveWriter(args.output_data_dir / CURVE_FILE)
+    booster = train_model(X_train, y_train, X_val, y_val, params, features, [curve])
     rounds = booster.num_boosted_rounds()
+    summary = training_summary(booster, rounds, curve.scores)
     booster = keep_best_rounds(booster)
     save_model(
         booster,
         args.model_dir,
         {"feature_names": features, "target": args.target, "params": params, "task": task},
     )
+    (args.output_data_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
     print(f"trained {rounds} rounds; kept the best {booster.num_boosted_rounds()}")
+    # Last: the values a SageMaker tuning job takes as the objective (the kept round's).
+    print(" ".join(f"{k}={v:.10g}" for k, v in summary["best"].items()))
     sys.stdout.flush()
 
 
