@@ -39,7 +39,8 @@ from typing import Any
 
 from mlops.core.code_bundle import bundle_files
 from mlops.core.config import Config
-from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.errors import UsageError
+from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import PENDING
@@ -400,6 +401,19 @@ def _environment_defaults(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+def _image_uri(sdk: SimpleNamespace, name: str, region: str, version: str) -> str:
+    """The framework image, or one line naming the config key when the SDK knows no such
+    version (it raises a multi-line ValueError)."""
+    try:
+        return sdk.image_uris.retrieve(name, region, version=version)
+    except ValueError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown version"
+        raise UsageError(
+            f"config sagemaker.{name}_image_version {version!r} is not a SageMaker {name} "
+            f"image version in {region}: {reason[:200]}"
+        ) from None
+
+
 class _Renderer:
     """Step graph -> SDK objects -> definition JSON, for one config and target."""
 
@@ -414,7 +428,7 @@ class _Renderer:
         self.steps_dir = repo_root / "model_build" / "steps"
         suite = cfg.suite_file
         self.images = {
-            name: sdk.image_uris.retrieve(name, target.region, version=version)
+            name: _image_uri(sdk, name, target.region, version)
             for name, version in (
                 ("sklearn", cfg.sagemaker.sklearn_image_version),
                 ("xgboost", cfg.sagemaker.xgboost_image_version),
@@ -426,6 +440,9 @@ class _Renderer:
             SUITE: self.recorder.code(suite.name, suite.read_bytes()),
             "champion": self.params[CHAMPION_MODEL],
         }
+        golden = cfg.golden_file
+        if golden is not None:  # shipped like the suite: reviewed data in the repository
+            self.sources[GOLDEN] = self.recorder.code(golden.name, golden.read_bytes())
         self.cache = sdk.CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
         self.rendered: dict[str, Any] = {}  # graph step name -> SDK step
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from stepkit.failures import compact, describe_failure, failure_finding, failure_label
+from stepkit.quarantine import quarantine_markdown
 
 SUMMARY_ITEMS = 4  # failed expectations named in the one-line summary
 
@@ -80,7 +81,10 @@ def render_markdown(report: dict) -> str:
         return f"### Data validation: ❌ unusable input\n\n{data}: {_md(report['unusable'])}\n"
     scope = f"Suite `{report['suite']}` on {data}: {report['rows']:,} rows, {len(report['columns'])} columns."
     if report["success"]:
-        return f"### Data validation: ✅ all {report['evaluated']} expectations passed\n\n{scope}\n"
+        text = f"### Data validation: ✅ all {report['evaluated']} expectations passed\n\n{scope}\n"
+        if report.get("quarantine", {}).get("rows"):
+            text += "\n" + quarantine_markdown(report["quarantine"])
+        return text
     lines = [
         f"### Data validation: ❌ {report['failed']} of {report['evaluated']} expectations failed",
         "",

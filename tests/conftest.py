@@ -82,7 +82,7 @@ def config_file(tmp_path: Path):
 
     def write(mutate) -> Path:
         raw = yaml.safe_load(FIXTURE_CONFIG.read_text())
-        for key in ("expectation_suite", "sample"):
+        for key in ("expectation_suite", "sample", "golden"):
             if raw["data"].get(key):
                 raw["data"][key] = str(FIXTURE_PROJECT / raw["data"][key])
         mutate(raw)

@@ -75,9 +75,10 @@ def open_feature_store(
 def open_batch_scorer(backend: str, cfg: Config, args: argparse.Namespace):
     """What scores a file with a model version: local worker processes, or a batch transform."""
     if backend == "local":
+        from mlops.core.paths import mlops_home
         from mlops.local.batch import LocalBatchScorer
 
-        return LocalBatchScorer()
+        return LocalBatchScorer(home=mlops_home())  # each version scores with its own serving code
     from mlops.sagemaker.batch import SageMakerBatchScorer
 
     return SageMakerBatchScorer(cfg, args)

@@ -131,9 +131,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
         return _stop_sagemaker(args)
     from mlops.local.deploy import stop_stage
 
-    endpoint = stop_stage(home(), args.stage)
+    group = config_from(args).model_package_group
+    endpoint, notes = stop_stage(home(), args.stage, group)
+    for note in notes:
+        print(note)
     if endpoint is None:
-        print(f"nothing is deployed to {args.stage}")
+        print(f"nothing is deployed to {args.stage}" + (" (any more)" if notes else ""))
     else:
         print(
             f"stopped {args.stage}: version {endpoint.version} at {endpoint.url} (pid {endpoint.pid})"
@@ -191,11 +194,9 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import shutil
-
-    from mlops.core.code_bundle import STEPS_DIR, handler_sources
     from mlops.core.deploy import endpoint_name
     from mlops.core.stages import resolve_version
+    from mlops.local.code_store import copy_serving_code
     from mlops.local.endpoint_app import ServerSettings
     from mlops.local.server import serve
 
@@ -206,9 +207,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
         model_dir = _extract(Path(version.model_uri), Path(tmp) / "model")
         code_dir = Path(tmp) / "code"
-        code_dir.mkdir()
-        for source in handler_sources(STEPS_DIR):
-            shutil.copy2(source, code_dir / source.name)
+        origin = copy_serving_code(home(), dict(version.lineage), code_dir)
+        print(f"handler: {origin}")
         settings = ServerSettings(
             model_dir=str(model_dir),
             code_dir=str(code_dir),

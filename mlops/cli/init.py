@@ -54,6 +54,10 @@ data:
   target: {target}
   expectation_suite: {suite}
   max_file_mb: 2048          # larger inputs are refused before they are read
+  max_quarantined_pct: 0.1   # up to this share of rows failing row-level checks is set aside
+  # Optional: reviewed reference rows (raw CSV, as the data) that challenger and champion
+  # are scored on every run; keep them out of the training data.
+  # golden: data_checks/golden/{name}.csv
   # A small committed sample (the demo, tests/project/ and PR CI run on it).
   sample: {sample}
 

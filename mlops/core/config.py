@@ -26,6 +26,7 @@ from pydantic import (
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
+from mlops.core.xgboost_params import unknown_hyperparameter
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
 CONFIG_ENV = "MLOPS_CONFIG"
@@ -40,6 +41,11 @@ class DataConfig(_Section):
     target: str
     expectation_suite: str
     max_file_mb: float = Field(default=2048, gt=0)
+    # rows failing row-level expectations, up to this share of all rows, are quarantined
+    max_quarantined_pct: float = Field(default=0.1, ge=0, lt=100)
+    # a reviewed, versioned evaluation set (raw CSV with header, in the repo): challenger and
+    # champion are both scored on it on every run, beside the new split
+    golden: str | None = None
     # String-valued features, encoded by XGBoost's native categorical support.
     categorical_features: list[str] = []
     # Levels kept per categorical feature (the most frequent in training); rarer levels
@@ -181,6 +187,14 @@ class TrainConfig(_Section):
         if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
             raise ValueError("hyperparameters.num_round must be a positive integer")
         return self
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _known_to_xgboost(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = unknown_hyperparameter(list(value))
+        if unknown:
+            raise ValueError(unknown)
+        return value
 
     @model_validator(mode="after")
     def _tuning_fits_the_training(self) -> TrainConfig:
@@ -377,12 +391,25 @@ class Config(_Section):
     def sample_file(self) -> Path | None:
         return self.resolve(self.data.sample) if self.data.sample else None
 
+    @property
+    def golden_file(self) -> Path | None:
+        return self.resolve(self.data.golden) if self.data.golden else None
+
 
 def first_error(exc: ValidationError) -> str:
     """The first validation error as `key.path: reason`."""
     err = exc.errors()[0]
     key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    return f"{key}: {err['msg']}"
+    return f"{key}: {err['msg'].removeprefix('Value error, ')}"
+
+
+def yaml_error_line(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: `line L, column C: problem` (PyYAML spreads it over several)."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    return where + (f"{problem} ({context})" if context else problem)
 
 
 def default_config_path() -> Path:
@@ -405,7 +432,7 @@ def load_config(path: str | Path | None = None, root: str | Path | None = None) 
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read config {path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"config {path} is not valid YAML: {exc}") from None
+        raise UsageError(f"config {path} is not valid YAML: {yaml_error_line(exc)}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"config {path} must be a mapping of sections")
     try:

@@ -6,6 +6,10 @@ the same numbers (see `model_build/pipeline.py` and the parity test):
 - regression: mse <= max_mse, r2 >= min_r2, mse <= champion's mse x (1 + pct/100)
 - binary_classification: auc >= min_auc, log_loss <= max_log_loss,
   log_loss <= champion's log_loss x (1 + pct/100)
+
+With a golden evaluation set (config data.golden) the local gate also checks the
+challenger on it: regression r2 >= min_r2 and mse <= champion's golden mse x (1 + pct/100);
+binary_classification auc >= min_auc and log_loss <= champion's golden log_loss x (1 + pct/100).
 """
 
 from __future__ import annotations
@@ -63,6 +67,19 @@ def check_gate(evaluation: dict, gate: Gate) -> Verdict:
             float(champion["regression_metrics"]["mse"]["value"]), gate.max_regression_pct
         )
         checks.append(Check("mse vs champion", mse, "<=", limit, mse <= limit))
+    golden = evaluation.get("golden")
+    if golden:  # the reviewed reference rows: a shifted target cannot hide behind its own split
+        golden_r2 = float(golden["regression_metrics"]["r2"]["value"])
+        checks.append(Check("golden r2", golden_r2, ">=", gate.min_r2, golden_r2 >= gate.min_r2))
+        if golden.get("champion"):
+            golden_mse = float(golden["regression_metrics"]["mse"]["value"])
+            limit = champion_mse_limit(
+                float(golden["champion"]["regression_metrics"]["mse"]["value"]),
+                gate.max_regression_pct,
+            )
+            checks.append(
+                Check("golden mse vs champion", golden_mse, "<=", limit, golden_mse <= limit)
+            )
     return Verdict(tuple(checks))
 
 
@@ -82,4 +99,20 @@ def check_classification_gate(evaluation: dict, gate: Gate) -> Verdict:
             gate.max_regression_pct,
         )
         checks.append(Check("log_loss vs champion", log_loss, "<=", limit, log_loss <= limit))
+    golden = evaluation.get("golden")
+    if golden:  # the reviewed reference rows, as for regression: auc, and log loss vs champion
+        golden_metrics = golden["binary_classification_metrics"]
+        golden_auc = float(golden_metrics["auc"]["value"])
+        checks.append(
+            Check("golden auc", golden_auc, ">=", gate.min_auc, golden_auc >= gate.min_auc)
+        )
+        if golden.get("champion"):
+            golden_loss = float(golden_metrics["log_loss"]["value"])
+            limit = champion_mse_limit(
+                float(golden["champion"]["binary_classification_metrics"]["log_loss"]["value"]),
+                gate.max_regression_pct,
+            )
+            checks.append(
+                Check("golden log_loss vs champion", golden_loss, "<=", limit, golden_loss <= limit)
+            )
     return Verdict(tuple(checks))

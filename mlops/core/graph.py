@@ -22,6 +22,7 @@ from mlops.core.config import Config, TuningConfig, emitted_metrics
 STEPS_DIR = "model_build/steps"
 RAW_DATA = "raw"  # source name of the pipeline's input data
 SUITE = "suite"  # source name of the expectation suite file
+GOLDEN = "golden"  # source name of the golden evaluation set (config data.golden)
 
 
 @dataclass(frozen=True)
@@ -109,8 +110,14 @@ def build_graph(cfg: Config) -> Graph:
                 Input("raw", RAW_DATA, f"{PROC}/input"),
                 Input("suite", SUITE, f"{PROC}/suite"),
             ),
-            outputs=(Output("report", f"{PROC}/report"),),
-            arguments=named_args(max_file_mb=cfg.data.max_file_mb),
+            outputs=(
+                Output("report", f"{PROC}/report"),
+                Output("quarantine", f"{PROC}/quarantine"),
+            ),
+            arguments=named_args(
+                max_file_mb=cfg.data.max_file_mb,
+                max_quarantined_pct=cfg.data.max_quarantined_pct,
+            ),
             description="Great Expectations suite on the raw input",
         ),
         Step(
@@ -118,7 +125,10 @@ def build_graph(cfg: Config) -> Graph:
             kind="processing",
             script=f"{STEPS_DIR}/preprocess.py",
             image="sklearn",
-            inputs=(Input("raw", RAW_DATA, f"{PROC}/input"),),
+            inputs=(
+                Input("raw", RAW_DATA, f"{PROC}/input"),
+                Input("quarantine", "validate.quarantine", f"{PROC}/quarantine"),
+            ),
             outputs=tuple(
                 Output(name, f"{PROC}/{name}")
                 for name in ("train", "validation", "test", "baseline")
@@ -163,6 +173,11 @@ def build_graph(cfg: Config) -> Graph:
                 Input("model", "train.model", f"{PROC}/model"),
                 Input("test", "preprocess.test", f"{PROC}/test"),
                 Input("champion", "champion", f"{PROC}/champion", optional=True),
+                *(
+                    (Input("golden", GOLDEN, f"{PROC}/golden", optional=True),)
+                    if cfg.data.golden
+                    else ()
+                ),
             ),
             outputs=(Output("evaluation", f"{PROC}/evaluation"),),
             arguments=named_args(

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
 from mlops.core.graph import Gate
+from mlops.core.registry import metrics_from_evaluation
+from mlops.core.report_format import human, human_delta, human_pct
 from mlops.core.uncertainty import small_test_warning
 
 METRICS = ("mse", "rmse", "mae", "r2")
@@ -103,6 +105,9 @@ class Report:
     drift: DataSection = DataSection("Data drift", NOT_RUN)
     plots: tuple[str, ...] = ()
     artifact_url: str = ""
+    charts: tuple[str, ...] = ()  # Markdown (Mermaid) drawn in the comment itself
+    golden: dict | None = None  # evaluation.json's "golden": both models on the reference rows
+    plots_note: str = ""  # why PNG plots are missing, when they are
     # binary classification: the challenger's confusion matrix at the decision threshold
     confusion: dict[str, int] | None = None  # tn, fp, fn, tp
     threshold: float | None = None
@@ -193,15 +198,21 @@ def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None)
 
 
 def gate_verdict(
-    challenger: dict[str, float], champion: dict[str, float] | None, gate: Gate
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    gate: Gate,
+    golden: dict | None = None,
 ) -> Verdict:
-    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's included."""
+    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's and the golden
+    set's (as the evaluate step wrote them) included."""
     section = (
         "binary_classification_metrics"
         if gate.task == "binary_classification"
         else "regression_metrics"
     )
     evaluation: dict = {section: {k: {"value": v} for k, v in challenger.items()}}
+    if golden:
+        evaluation["golden"] = golden
     if champion:
         evaluation["champion"] = {section: {k: {"value": v} for k, v in champion.items()}}
     return check_gate(evaluation, gate)
@@ -253,15 +264,15 @@ def run_url(env: Mapping[str, str]) -> str:
 
 
 def fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.6g}"
+    return human(value)
 
 
 def fmt_delta(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.6g}"
+    return human_delta(value)
 
 
 def fmt_pct(value: float | None) -> str:
-    return "–" if value is None else f"{value:+.2f}%"
+    return human_pct(value)
 
 
 def short(text: str, n: int = 12) -> str:
@@ -281,11 +292,14 @@ def comparison(report: Report) -> str:
     if row.change == "same":
         return f"{primary} equal to {champion_label(report)}'s"
     direction = "lower" if row.delta < 0 else "higher"
-    sentence = f"{primary} {abs(row.delta_pct or 0):.2f}% {direction} than {champion_label(report)}"
+    sentence = (
+        f"{primary} {human_pct(row.delta_pct or 0, sign=False)} {direction} than "
+        f"{champion_label(report)}"
+    )
     if row.change == "worse" and report.gate is not None:
         allowed = report.gate.max_regression_pct
         within = (row.delta_pct or 0) <= allowed
-        sentence += f" ({'within' if within else 'beyond'} the +{allowed:g}% the gate allows)"
+        sentence += f" ({'within' if within else 'beyond'} the +{allowed:g} % the gate allows)"
     return sentence
 
 
@@ -296,9 +310,10 @@ def headline(report: Report) -> str:
     if report.challenger is None:
         reason = report.run.error or f"run status {report.run.status}"
         return f"## {FAILING}: the pipeline did not produce a model ({reason})"
-    if not passing(report):
-        failed = "; ".join(str(c) for c in report.verdict.failures) if report.verdict else ""
-        return f"## {FAILING}: quality gate failed ({failed}); {comparison(report)}"
+    if not passing(report):  # which checks failed is the gate section's job, said once
+        names = ", ".join(c.metric for c in report.verdict.failures) if report.verdict else ""
+        on = f" on {names}" if names else ""
+        return f"## {FAILING}: quality gate failed{on}; {comparison(report)}"
     return f"## {PASSING}: {comparison(report)}"
 
 
@@ -311,16 +326,25 @@ def metrics_table(report: Report) -> list[str]:
             *(f"| {r.name} | {fmt(r.challenger)} |" for r in rows),
         ]
     lines = [
-        f"| metric | {champion_label(report)} | challenger | Δ | Δ % | |",
-        "|---|---:|---:|---:|---:|---|",
+        f"| metric | {champion_label(report)} | challenger | Δ | |",
+        "|---|---:|---:|---:|---|",
     ]
     for row in rows:
         mark = {"better": "🟢 better", "worse": "🔴 worse"}.get(row.change, row.change)
         lines.append(
             f"| {row.name} | {fmt(row.champion)} | {fmt(row.challenger)} | "
-            f"{fmt_delta(row.delta)} | {fmt_pct(row.delta_pct)} | {mark} |"
+            f"{human_delta(row.delta, row.delta_pct)} | {mark} |"
         )
     return lines
+
+
+def golden_lines(report: Report) -> list[str]:
+    """Both models on the reviewed golden rows: what a shifted split cannot hide."""
+    golden = report.golden or {}
+    new = metrics_from_evaluation(golden)
+    old = metrics_from_evaluation(golden["champion"]) if golden.get("champion") else None
+    table = metrics_table(replace(report, challenger=new, champion=old))
+    return [f"### Golden set: {golden.get('rows', '?')} reviewed reference rows", "", *table]
 
 
 def confusion_lines(report: Report) -> list[str]:
@@ -353,7 +377,11 @@ def interval_lines(report: Report) -> list[str]:
 
 def gate_lines(report: Report) -> list[str]:
     if report.verdict is not None:
-        lines = [f"- {'✅' if c.passed else '❌'} {c}" for c in report.verdict.checks]
+        lines = [
+            f"- {'✅' if c.passed else '❌'} {c.metric} {human(c.value)} {c.op} "
+            f"{human(c.threshold)}: {'ok' if c.passed else 'FAILED'}"
+            for c in report.verdict.checks
+        ]
         if report.gate is not None and report.champion is None:
             lines.append("- no champion: the comparison check did not apply")
         return lines
@@ -426,14 +454,19 @@ def data_section_lines(section: DataSection) -> list[str]:
 
 
 def plots_lines(report: Report) -> list[str]:
-    if not report.plots:
-        return []
-    where = (
-        f"the `pr-report` artifact of [this run]({report.artifact_url})"
-        if report.artifact_url
-        else "the plots folder"
-    )
-    return ["### Plots", "", f"{', '.join(f'`{p}`' for p in report.plots)} in {where}."]
+    lines: list[str] = []
+    for chart in report.charts:
+        lines += [chart, ""]
+    if report.plots:
+        where = (
+            f"the `pr-report` artifact of [this run]({report.artifact_url})"
+            if report.artifact_url
+            else "the plots folder"
+        )
+        lines.append(f"PNG versions: {', '.join(f'`{p}`' for p in report.plots)} in {where}.")
+    elif report.plots_note and report.charts:
+        lines.append(report.plots_note)
+    return ["### Plots", "", *lines] if lines else []
 
 
 def render_markdown(report: Report, max_chars: int = MAX_COMMENT_CHARS) -> str:
@@ -496,6 +529,8 @@ def _render(report: Report) -> str:
         confusion = confusion_lines(report)
         if confusion:
             lines += ["", *confusion]
+    if report.golden:
+        lines += ["", *golden_lines(report)]
     lines += ["", "### Quality gate", "", *gate_lines(report)]
     if report.run is not None and report.run.tuning:
         lines += ["", "### Tuning", "", *tuning_lines(report.run.tuning)]

@@ -40,6 +40,7 @@ from mlops.core.code_bundle import STEPS_DIR, handler_sources
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.interfaces import Progress
 from mlops.core.registry import ModelVersion
+from mlops.local.code_store import copy_serving_code
 from mlops.local.model_host import load_handlers
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
@@ -47,8 +48,11 @@ REASON_COLUMN = "reason"
 PROGRESS_EVERY_S = 0.5
 
 
-def unpack_version(version: ModelVersion, folder: Path, code_dir: Path = STEPS_DIR) -> None:
-    """folder/model: the extracted model.tar.gz; folder/code: the handler and its siblings."""
+def unpack_version(
+    version: ModelVersion, folder: Path, code_dir: Path = STEPS_DIR, home: Path | None = None
+) -> None:
+    """folder/model: the extracted model.tar.gz; folder/code: the handler and its siblings:
+    with a state `home`, the serving code stored with the version (as a deploy serves it)."""
     archive = Path(version.model_uri)
     if version.model_uri.startswith("s3://") or not archive.is_file():
         raise MlopsError(
@@ -57,6 +61,9 @@ def unpack_version(version: ModelVersion, folder: Path, code_dir: Path = STEPS_D
     (folder / "model").mkdir(parents=True)
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "model", filter="data")
+    if home is not None:
+        copy_serving_code(home, dict(version.lineage), folder / "code", code_dir)
+        return
     (folder / "code").mkdir()
     for source in handler_sources(code_dir):
         shutil.copy2(source, folder / "code" / source.name)
@@ -250,8 +257,8 @@ def _done(value: ChunkScores) -> Future:
 class LocalBatchScorer:
     """`mlops.core.batch.BatchScorer` on this machine (see the module doc)."""
 
-    def __init__(self, code_dir: Path = STEPS_DIR):
-        self.code_dir = code_dir
+    def __init__(self, code_dir: Path = STEPS_DIR, home: Path | None = None):
+        self.code_dir, self.home = code_dir, home
 
     def predict(self, job: BatchJob, progress: Progress) -> BatchResult:
         data, out = Path(job.data), Path(job.out)
@@ -259,7 +266,7 @@ class LocalBatchScorer:
         if data.resolve() == out.resolve():
             raise UsageError("--out must not be the input file")
         with tempfile.TemporaryDirectory(prefix="mlops-batch-") as tmp:
-            unpack_version(job.version, Path(tmp), self.code_dir)
+            unpack_version(job.version, Path(tmp), self.code_dir, self.home)
             features = model_features(Path(tmp) / "model")
             columns = check_columns(read_columns(data, in_kind), features, job.id_column, data)
             writer = OutputWriter(out, out_kind)

@@ -28,7 +28,7 @@ attempt, is `mlops.core.deploy`'s business.
 
 from __future__ import annotations
 
-import socket
+import os
 from pathlib import Path
 
 from mlops.core.config import Config
@@ -47,6 +47,7 @@ from mlops.core.smoke import SmokeResult, rows_for_version, smoke_limit, smoke_t
 from mlops.core.stages import StageConfig
 from mlops.local.capture import stage_capture
 from mlops.local.deploy_history import record_smoke_test
+from mlops.local.deploy_journal import Journal, begin, end, recover
 from mlops.local.endpoint_app import ServerSettings
 from mlops.local.endpoints import (
     STATE_FILE,
@@ -61,18 +62,8 @@ from mlops.local.endpoints import (
     stop_instance,
     write_endpoint,
 )
-from mlops.local.server_process import DEFAULT_HOST, ping, spawn_server, stop_server
-
-
-def check_port_free(port: int, stage: str, host: str = DEFAULT_HOST) -> None:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            raise MlopsError(
-                f"port {port} (local.port in {stage}-config.json) is in use by another process"
-            ) from None
+from mlops.local.port_lock import check_port_free, claim_port, lock_path
+from mlops.local.server_process import ping, spawn_server, stop_server
 
 
 def deploy_local(
@@ -86,82 +77,118 @@ def deploy_local(
     stage, port = stage_config.stage, stage_config.local.port
     name = endpoint_name(cfg.model_package_group, stage)
     with stage_lock(home, stage):
+        for note in recover(home, stage, cfg.model_package_group):
+            progress(note)
         current = read_endpoint(home, stage)
         if current is not None and not is_live(current):
             progress(f"the recorded {stage} server (version {current.version}) is not running")
             current = None
-        if current is None:
-            check_port_free(port, stage)
-        rows = rows_for_version(version, home, cfg.smoke_test.rows)
-        folder = prepare_instance(home, stage, version)
-        stage_capture(home, folder, name, stage_config.local)
-        settings = ServerSettings(
-            model_dir=str(folder / "model"),
-            code_dir=str(folder / "code"),
-            endpoint_name=name,
-            stage=stage,
-            version=version.version,
-            instance=folder.name,
-        )
-        keeps = (
-            f"version {current.version} keeps serving {stage}"
-            if current
-            else f"nothing serves {stage}"
-        )
-        candidate = None
+        port_claim = claim_port(port, home, stage)  # before anything starts
         try:
-            candidate = spawn_server(settings, folder, "candidate")
-            progress(f"candidate {folder.name} answers /ping at {candidate.url}")
-            smoke = smoke_test_endpoint(name, rows, smoke_limit(cfg), candidate.url)
-            record_smoke_test(
-                home, cfg.model_package_group, stage, version.version, candidate.url, smoke
-            )
-            progress(smoke.summary())
-            if not smoke.passed:
-                raise MlopsError(
-                    f"smoke test of version {version.version} failed: {smoke.reason} "
-                    f"[candidate log: {candidate.log}]"
-                )
-            live = spawn_server(
-                settings,
-                folder,
-                "live",
-                port=port,
-                workers=stage_config.local.workers,
-                reuse_port=True,
-            )
-        except MlopsError as exc:
-            if candidate is not None:
-                stop_server(candidate.pid)
-            raise MlopsError(f"{exc}; {keeps}") from None
-        except BaseException:
-            if candidate is not None:
-                stop_server(candidate.pid)
-            raise
-        beside = f" beside version {current.version}" if current else ""
-        progress(f"version {version.version} answers on {live.url}{beside}")
-        endpoint = Endpoint(
+            if current is None:
+                check_port_free(port, stage)
+            return _deploy_claimed(cfg, stage_config, version, home, current, name, progress)
+        finally:
+            os.close(port_claim)
+
+
+def _deploy_claimed(
+    cfg: Config,
+    stage_config: StageConfig,
+    version: ModelVersion,
+    home: Path,
+    current: Endpoint | None,
+    name: str,
+    progress: Progress,
+) -> DeployOutcome:
+    """The deployment proper, under the stage lock with the port claimed (module doc)."""
+    stage, port = stage_config.stage, stage_config.local.port
+    rows = rows_for_version(version, home, cfg.smoke_test.rows)
+    folder = prepare_instance(home, stage, version)
+    stage_capture(home, folder, name, stage_config.local)
+    begin(
+        home,
+        Journal(
             stage=stage,
             group=cfg.model_package_group,
             version=version.version,
-            endpoint_name=name,
-            url=live.url,
-            port=live.port,
-            pid=live.pid,
             instance=folder.name,
-            deployed_at=utc_now(),
+            previous_version=current.version if current else None,
+            previous_instance=current.instance if current else None,
+            started_at=utc_now(),
+            pid=os.getpid(),
+        ),
+    )
+    settings = ServerSettings(
+        model_dir=str(folder / "model"),
+        code_dir=str(folder / "code"),
+        endpoint_name=name,
+        stage=stage,
+        version=version.version,
+        instance=folder.name,
+    )
+    keeps = (
+        f"version {current.version} keeps serving {stage}" if current else f"nothing serves {stage}"
+    )
+    candidate = None
+    try:
+        candidate = spawn_server(settings, folder, "candidate")
+        progress(f"candidate {folder.name} answers /ping at {candidate.url}")
+        smoke = smoke_test_endpoint(name, rows, smoke_limit(cfg), candidate.url)
+        record_smoke_test(
+            home, cfg.model_package_group, stage, version.version, candidate.url, smoke
         )
-        try:
-            write_endpoint(home, endpoint)  # from here on the stage is the new server
-        except BaseException:
-            stop_server(live.pid)
+        progress(smoke.summary())
+        if not smoke.passed:
+            raise MlopsError(
+                f"smoke test of version {version.version} failed: {smoke.reason} "
+                f"[candidate log: {candidate.log}]"
+            )
+        live = spawn_server(
+            settings,
+            folder,
+            "live",
+            port=port,
+            workers=stage_config.local.workers,
+            reuse_port=True,
+            port_lock=lock_path(port),
+        )
+    except MlopsError as exc:
+        if candidate is not None:
             stop_server(candidate.pid)
-            raise
-        if current is not None:
-            stop_instance(home, stage, current.instance, current.pid)
-            progress(f"stopped version {current.version} (pid {current.pid})")
+        end(home, stage)
+        raise MlopsError(f"{exc}; {keeps}") from None
+    except BaseException:
+        if candidate is not None:
+            stop_server(candidate.pid)
+        end(home, stage)
+        raise
+    beside = f" beside version {current.version}" if current else ""
+    progress(f"version {version.version} answers on {live.url}{beside}")
+    endpoint = Endpoint(
+        stage=stage,
+        group=cfg.model_package_group,
+        version=version.version,
+        endpoint_name=name,
+        url=live.url,
+        port=live.port,
+        pid=live.pid,
+        instance=folder.name,
+        deployed_at=utc_now(),
+    )
+    try:
+        write_endpoint(home, endpoint)  # from here on the stage is the new server
+    except BaseException:
+        stop_server(live.pid)
         stop_server(candidate.pid)
-        remove_stale_instances(home, stage, keep=folder.name)
+        end(home, stage)
+        raise
+    if current is not None:
+        stop_instance(home, stage, current.instance, current.pid)
+        progress(f"stopped version {current.version} (pid {current.pid})")
+    stop_server(candidate.pid)
+    remove_stale_instances(home, stage, keep=folder.name)
+    end(home, stage)  # the caller records the history row next
     return DeployOutcome(
         stage, version.version, endpoint.url, current.version if current else None, smoke
     )
@@ -192,15 +219,18 @@ def check_staging_for_promotion(
     return version, smoke
 
 
-def stop_stage(home: Path, stage: str) -> Endpoint | None:
-    """Stop the stage's server and forget it; None when nothing was deployed."""
+def stop_stage(home: Path, stage: str, group: str = "") -> tuple[Endpoint | None, list[str]]:
+    """Stop the stage's server and forget it, after finishing or undoing an interrupted
+    deployment and stopping this home's unrecorded servers of the stage. Returns the
+    endpoint stopped (None when nothing was recorded) and what else was found and done."""
     with stage_lock(home, stage):
+        notes = recover(home, stage, group)
         endpoint = read_endpoint(home, stage)
         if endpoint is None:
-            return None
+            return None, notes
         stop_instance(home, stage, endpoint.instance, endpoint.pid)
         (stage_dir(home, stage) / STATE_FILE).unlink(missing_ok=True)
-        return endpoint
+        return endpoint, notes
 
 
 def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict:

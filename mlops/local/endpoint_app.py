@@ -48,11 +48,24 @@ class ServerSettings:
     instance: str = ""
     max_body_bytes: int = MAX_BODY_BYTES
     batching: bool = True
+    # connection limits, enforced by mlops.local.http_guard (see there) and read_body
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
+    drain_seconds: float = 1.0
 
 
-def error_response(status: int, message: str, code: str) -> tuple[int, list, bytes]:
+def error_response(
+    status: int, message: str, code: str, close: bool = False
+) -> tuple[int, list, bytes]:
+    """A JSON error; `close` ends the connection (the rest of the body is not read)."""
     body = json.dumps({"message": message, "code": code}).encode()
-    return status, [(b"content-type", JSON_TYPE), (b"x-amzn-errortype", code.encode())], body
+    headers = [(b"content-type", JSON_TYPE), (b"x-amzn-errortype", code.encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    return status, headers, body
 
 
 class EndpointApp:
@@ -122,7 +135,16 @@ class EndpointApp:
         declared = headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > limit:
             return self.too_large()
-        body = await read_body(receive, limit)
+        try:  # asyncio.timeout is a timer, not a task: cheap enough for every request
+            async with asyncio.timeout(self.settings.body_timeout):
+                body = await read_body(receive, limit)
+        except TimeoutError:
+            return error_response(
+                408,
+                f"the request body did not arrive within {self.settings.body_timeout:g} s",
+                "ValidationError",
+                close=True,
+            )
         if body is None:
             return self.too_large()
         content_type = headers.get(b"content-type", b"").decode("latin-1")

@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.core.code_bundle import STEPS_DIR, handler_sources
+from mlops.core.code_bundle import STEPS_DIR
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
 from mlops.core.stages import STAGES
+from mlops.local.code_store import copy_serving_code
 from mlops.local.server_process import is_server, stop_server
 
 CODE_DIR = STEPS_DIR
@@ -91,7 +92,8 @@ def new_instance_id(version: int) -> str:
 def prepare_instance(
     home: Path, stage: str, version: ModelVersion, code_dir: Path = CODE_DIR
 ) -> Path:
-    """A folder with the version's model (extracted model.tar.gz) and the inference code."""
+    """A folder with the version's model (extracted model.tar.gz) and the serving code it was
+    registered with (`code_dir` only for versions registered before code was stored)."""
     archive = Path(version.model_uri)
     if version.model_uri.startswith("s3://") or not archive.is_file():
         raise MlopsError(
@@ -101,9 +103,7 @@ def prepare_instance(
     (folder / "model").mkdir(parents=True)
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "model", filter="data")
-    (folder / "code").mkdir()
-    for source in handler_sources(code_dir):
-        shutil.copy2(source, folder / "code" / source.name)
+    copy_serving_code(home, dict(version.lineage), folder / "code", code_dir)
     return folder
 
 

@@ -111,13 +111,16 @@ class LocalRegistry:
             raise UsageError(f"approval status must be one of {APPROVAL_STATUSES}, not {status!r}")
         metrics = metrics_from_evaluation(json.loads(evaluation.read_text()))
         folder = self.artifacts / "runs" / str(lineage["run_id"])
-        folder.mkdir(parents=True, exist_ok=True)
-        model_uri = shutil.copy2(model_archive, folder / "model.tar.gz")
-        evaluation_uri = shutil.copy2(evaluation, folder / "evaluation.json")
-        baseline_uri = shutil.copy2(baseline, folder / "baseline.json") if baseline else ""
         conn = self._connect()
         try:
+            # Copies happen inside the write transaction: a folder without a row is then
+            # always debris of a killed registration, never one in progress, and is collected.
             conn.execute("BEGIN IMMEDIATE")
+            self._collect_orphans(conn, keep=folder.name)
+            folder.mkdir(parents=True, exist_ok=True)
+            model_uri = shutil.copy2(model_archive, folder / "model.tar.gz")
+            evaluation_uri = shutil.copy2(evaluation, folder / "evaluation.json")
+            baseline_uri = shutil.copy2(baseline, folder / "baseline.json") if baseline else ""
             conn.execute(
                 "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?)", (self.group, utc_now())
             )
@@ -151,6 +154,23 @@ class LocalRegistry:
         finally:
             conn.close()
         return self.describe(version)
+
+    def _collect_orphans(self, conn: sqlite3.Connection, keep: str) -> list[str]:
+        """Remove artifact folders no version points to (left by a registration killed
+        between its copies and its commit). Call inside the write transaction."""
+        runs = self.artifacts / "runs"
+        if not runs.is_dir():
+            return []
+        used = {
+            Path(uri).parent.name
+            for (uri,) in conn.execute(
+                "SELECT model_uri FROM model_versions WHERE grp = ?", (self.group,)
+            )
+        }
+        orphans = [p for p in runs.iterdir() if p.is_dir() and p.name not in used | {keep}]
+        for orphan in orphans:
+            shutil.rmtree(orphan, ignore_errors=True)
+        return [p.name for p in orphans]
 
     def list(self) -> list[ModelVersion]:
         conn = self._connect()

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import json
+import os
 import tarfile
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from mlops.core.graph import build_graph
@@ -25,10 +27,13 @@ from mlops.core.report import (
     regression_metrics,
     run_url,
 )
+from mlops.core.report_format import classification_charts, human, report_charts
 from mlops.core.uncertainty import bootstrap_intervals
 from mlops.local.champion import resolve_champion
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import MODEL_ARCHIVE, output_dir
+
+NO_MATPLOTLIB = "PNG plots skipped: matplotlib is not installed (`pip install -e '.[report]'`)."
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -52,6 +57,37 @@ def read_run(run_dir: Path) -> RunRecord:
         tuning=data.get("tuning") or {},
         feature_snapshot=data.get("feature_snapshot") or {},
     )
+
+
+def settle_run(run: RunRecord, registry: LocalRegistry) -> RunRecord:
+    """A run whose record still says 'running' (killed, perhaps right after registering):
+    the registry, written in one transaction, says whether it registered a version."""
+    if run.status not in ("running", "unknown"):
+        return run
+    registered = [v for v in registry.list() if v.lineage.get("run_id") == run.run_id]
+    if registered:
+        return replace(run, status="registered", version=registered[-1].version)
+    pid = _recorded_pid(run.run_dir)
+    if pid and not _alive(pid):
+        return replace(run, status="killed", error="the run was killed before it finished")
+    return run
+
+
+def _recorded_pid(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / "run.json").read_text()).get("pid") or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def latest_run_dir(home: Path) -> Path | None:
@@ -131,12 +167,23 @@ def align(X, from_features: list[str], to_features: list[str]):
 
 
 def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path]:
-    """predicted_vs_actual.png and residuals.png for the challenger (and the champion)."""
-    import matplotlib
-
+    """predicted_vs_actual.png and residuals.png for the challenger (and the champion); none
+    without matplotlib (the `report` extra): the comment's Mermaid charts do not need it."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    readable = FuncFormatter(lambda value, _: human(value))
+
+    def axes_readable(ax) -> None:  # few ticks, short labels: '250 k', not '250000'
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(5))
+            axis.set_major_formatter(readable)
 
     plots_dir.mkdir(parents=True, exist_ok=True)
     series = [("challenger", challenger_pred, "tab:blue")]
@@ -149,6 +196,7 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
     lo, hi = float(np.min(y)), float(np.max(y))
     ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="perfect")
     ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual (held-out rows)")
+    axes_readable(ax)
     ax.legend()
     scatter = plots_dir / "predicted_vs_actual.png"
     fig.savefig(scatter, dpi=100, bbox_inches="tight")
@@ -161,6 +209,7 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
         ax.hist(res, bins=bins, alpha=0.5, label=name, color=color)
     ax.axvline(0, color="black", linewidth=1)
     ax.set(xlabel="predicted − actual", ylabel="rows", title="Residuals (held-out rows)")
+    axes_readable(ax)
     ax.legend()
     hist = plots_dir / "residuals.png"
     fig.savefig(hist, dpi=100, bbox_inches="tight")
@@ -171,8 +220,12 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
 def write_classification_plots(
     y, challenger_prob, champion_prob, threshold: float, labels, plots_dir: Path
 ) -> list[Path]:
-    """roc_curve.png (challenger and champion) and confusion_matrix.png (challenger)."""
-    import matplotlib
+    """roc_curve.png (challenger and champion) and confusion_matrix.png (challenger); none
+    without matplotlib (the `report` extra), as for write_plots."""
+    try:
+        import matplotlib
+    except ImportError:
+        return []
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -239,6 +292,23 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
     )
 
 
+def _golden_of(run_dir: Path, graph) -> dict | None:
+    """The run's golden-set scores (the evaluate step's), or None."""
+    path = output_dir(run_dir, graph.evaluation_step, "evaluation") / "evaluation.json"
+    try:
+        return json.loads(path.read_text()).get("golden")
+    except (OSError, ValueError):
+        return None
+
+
+def _has_quarantine(report_dir: Path) -> bool:
+    try:
+        data = json.loads((report_dir / "validation.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool((data.get("quarantine") or {}).get("rows"))
+
+
 def build_report(
     cfg,
     home: Path,
@@ -255,7 +325,11 @@ def build_report(
     }
     if run_dir is None:
         return Report(run=None, gate=graph.gate, **sections)
-    run = read_run(run_dir)
+    run = settle_run(read_run(run_dir), LocalRegistry(home, cfg.model_package_group))
+    validating = [s.name for s in graph.steps if any(o.name == "quarantine" for o in s.outputs)]
+    run_validation = output_dir(run_dir, validating[0], "report") if validating else run_dir
+    if _has_quarantine(run_validation):  # the run's own section says what it set aside
+        sections["validation"] = read_data_section(run_validation, "validation", "Data validation")
     archive, test_dir = run_paths(graph, run_dir)
     if not archive.is_file() or not test_dir.is_dir():
         return Report(run=run, gate=graph.gate, **sections)
@@ -289,8 +363,10 @@ def build_report(
             else:
                 champion_pred = predict(old, align(X, model.features, old.features))
 
+    golden = _golden_of(run_dir, graph)
     classifier = model.class_labels is not None
     threshold = float(model.threshold)
+    label = f"champion v{champion.version}" if champion_pred is not None else "champion"
     if classifier:
         challenger_metrics = classification_metrics(y, challenger_pred, threshold)
         champion_metrics = (
@@ -305,12 +381,14 @@ def build_report(
             if plots_dir
             else []
         )
+        charts = classification_charts(y, challenger_pred, champion_pred, label)
     else:
         challenger_metrics = regression_metrics(y, challenger_pred)
         champion_metrics = (
             regression_metrics(y, champion_pred) if champion_pred is not None else None
         )
         plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
+        charts = report_charts(y, challenger_pred, champion_pred, label, cfg.data.target)
     return Report(
         run=run,
         rows=len(y),
@@ -318,12 +396,15 @@ def build_report(
         champion=champion_metrics,
         champion_version=champion.version if champion and champion_metrics else None,
         champion_note=note,
-        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate),
+        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate, golden),
+        golden=golden,
         gate=graph.gate,
         challenger_lineage=challenger_lineage(cfg, home, run),
         champion_lineage=lineage_of(champion) if champion_metrics else None,
         plots=tuple(p.name for p in plots),
         artifact_url=run_url(env),
+        charts=tuple(charts),
+        plots_note="" if plots or not plots_dir else NO_MATPLOTLIB,
         confusion=confusion_counts(y, challenger_pred, threshold) if classifier else None,
         threshold=threshold if classifier else None,
         class_labels=tuple(model.class_labels) if classifier else None,

@@ -11,6 +11,7 @@ its own log.txt; progress goes to the `progress` callback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING
 from mlops.core.config import Config
 from mlops.core.errors import GateFailed, StepFailed, UsageError
 from mlops.core.gate import Verdict, check_gate
-from mlops.core.graph import RAW_DATA, SUITE, Graph, Step, build_graph
+from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import check_data_file, lineage, sha256_file
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion, metrics_from_evaluation
@@ -46,6 +47,7 @@ from mlops.core.tracking import (
     lineage_tags,
     training_record,
 )
+from mlops.local.code_store import LINEAGE_KEY, store_serving_code
 from mlops.local.registry import LocalRegistry
 
 if TYPE_CHECKING:
@@ -82,13 +84,20 @@ def output_dir(run_dir: Path, step: str, output: str) -> Path:
 
 
 def resolve_sources(
-    graph: Graph, run_dir: Path, data_file: Path, suite_file: Path, champion: Path | None
+    graph: Graph,
+    run_dir: Path,
+    data_file: Path,
+    suite_file: Path,
+    champion: Path | None,
+    golden: Path | None = None,
 ) -> dict[str, Path]:
     """Source name -> local folder, for the pipeline inputs and every step output."""
     sources = {
         RAW_DATA: _link(data_file, run_dir / "inputs" / RAW_DATA, data_file.name),
         SUITE: _link(suite_file, run_dir / "inputs" / SUITE, suite_file.name),
     }
+    if golden is not None:
+        sources[GOLDEN] = _link(golden, run_dir / "inputs" / GOLDEN, golden.name)
     if champion is not None:
         sources[CHAMPION] = _link(champion, run_dir / "inputs" / CHAMPION, MODEL_ARCHIVE)
     for step in graph.steps:
@@ -143,8 +152,42 @@ def _step_context() -> multiprocessing.context.ForkServerContext:
     return ctx
 
 
+RUNNER_PID_ENV = "MLOPS_RUNNER_PID"
+
+
+def _die_with(runner_pid: int) -> None:
+    """End this step process when the runner is gone (a killed runner leaves no step behind).
+
+    A step is a child of the fork server, not of the runner, so the parent-death signal
+    alone would wait for the fork server; a thread polling the runner's pid does not."""
+    import ctypes
+    import signal
+    import threading
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(runner_pid, 0)
+            except ProcessLookupError:
+                os.kill(os.getpid(), signal.SIGKILL)
+            except PermissionError:
+                pass
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
 def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
     """In the step's own process: `python script args...` with output to the step's log."""
+    if env.get(RUNNER_PID_ENV, "").isdigit():
+        _die_with(int(env[RUNNER_PID_ENV]))
+    Path(log).with_name("step.pid").write_text(str(os.getpid()))
     os.environ.update(env)
     sys.pycache_prefix = env.get("PYTHONPYCACHEPREFIX")
     fd = os.open(log, os.O_WRONLY | os.O_APPEND)
@@ -169,6 +212,7 @@ def start_step(
 ) -> tuple[multiprocessing.Process, Path]:
     """Start one step's process; returns it and the step's log file."""
     argv, extra_env = step_command(step, sources, run_dir)
+    extra_env = {**extra_env, RUNNER_PID_ENV: str(os.getpid())}
     log = run_dir / step.name / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("$ " + " ".join(argv) + "\n")
@@ -199,6 +243,35 @@ def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
     if step.kind == "training":
         pack_training_output(step, sources, run_dir)
     return time.perf_counter() - start
+
+
+def quarantine_of(sources: dict[str, Path], step: Step) -> dict | None:
+    """The rows a validation step quarantined (count, share, sample, file), or None."""
+    folder = sources.get(f"{step.name}.report")
+    report_file = folder / "validation.json" if folder else None
+    if not report_file or not report_file.is_file():
+        return None
+    quarantine = json.loads(report_file.read_text()).get("quarantine")
+    if not quarantine or not quarantine.get("rows"):
+        return None
+    quarantine_dir = sources.get(f"{step.name}.quarantine")
+    return {**quarantine, "file": str(quarantine_dir / "quarantine.csv") if quarantine_dir else ""}
+
+
+def quarantine_line(quarantine: dict) -> str:
+    first = quarantine["sample"][0] if quarantine.get("sample") else {}
+    example = f"; e.g. row {first['row']}: {first['quarantine_reason']}" if first else ""
+    return (
+        f"      quarantined {quarantine['rows']} of {quarantine['total_rows']} rows "
+        f"({quarantine['pct']:g} %, limit {quarantine['max_pct']:g} %){example} "
+        f"[{quarantine['file']}]"
+    )
+
+
+def write_run_record(run_dir: Path, summary: dict) -> None:
+    tmp = run_dir / "run.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2))
+    os.replace(tmp, run_dir / "run.json")
 
 
 def run_tuning(
@@ -256,6 +329,9 @@ def run_pipeline(
         raise UsageError(
             f"expectation suite not found: {suite_file} (config data.expectation_suite)"
         )
+    golden = cfg.golden_file
+    if golden is not None and not golden.is_file():
+        raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
     for warning in check_task_data(cfg, data_file):
         progress(warning)
     graph = graph or build_graph(cfg)
@@ -273,9 +349,16 @@ def run_pipeline(
     champion_archive = Path(champion.model_uri) if champion else None
     if champion:
         progress(f"champion: version {champion.version} (scored on the same test rows)")
-    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive)
-    summary: dict = {"run_id": run_id, "data_file": str(data_file), "steps": {}}
+    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive, golden)
+    summary: dict = {
+        "run_id": run_id,
+        "data_file": str(data_file),
+        "status": "running",
+        "pid": os.getpid(),
+        "steps": {},
+    }
     summary.update(extra_lineage or {})
+    write_run_record(run_dir, summary)  # a killed run still says what it was
     tuning: TuningResult | None = None
     try:
         for index, step in enumerate(graph.steps, 1):
@@ -291,6 +374,10 @@ def run_pipeline(
             seconds = time.perf_counter() - start
             summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
             progress(f"      {step.name:<11} done in {seconds:.1f}s")
+            quarantine = quarantine_of(sources, step)
+            if quarantine:
+                summary["quarantine"] = quarantine
+                progress(quarantine_line(quarantine))
             tracked.log(step_record(step, graph, run_dir, seconds, tuning))
         evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
         evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
@@ -311,7 +398,15 @@ def run_pipeline(
             model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
             evaluation=evaluation_dir / "evaluation.json",
             baseline=sources[graph.baseline] / "baseline.json",
-            lineage=run_lineage,
+            lineage={
+                **run_lineage,
+                LINEAGE_KEY: store_serving_code(home),
+                **(
+                    {"quarantined_rows": summary["quarantine"]["rows"]}
+                    if "quarantine" in summary
+                    else {}
+                ),
+            },
         )
         summary.update(status="registered", version=version.version)
         return RunResult(run_id, run_dir, evaluation, verdict, version)
@@ -321,7 +416,7 @@ def run_pipeline(
     finally:
         if tracker is not None:
             summary["tracking"] = {"run_id": tracked.run_id(), "experiment": tracker.experiment}
-        (run_dir / "run.json").write_text(json.dumps(summary, indent=2))
+        write_run_record(run_dir, summary)
         finish_tracking(tracked, summary, run_dir / "run.json", progress)
 
 

@@ -89,6 +89,16 @@ def steer_new_connections_here(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
+def connection_cap(wanted: int) -> int:
+    """`wanted`, lowered so that open connections never exhaust the file descriptors."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(1, min(wanted, soft - 64))  # room for the model, logs and the listening socket
+
+
 def _write_json_atomic(path: Path, data: dict) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data))
@@ -123,7 +133,10 @@ def serve(
     sock = bind_socket(host, port, reuse_port)
     bound_port = sock.getsockname()[1]
     options = {
-        "lifespan": "off",
+        "http": "mlops.local.http_guard:GuardedProtocol",
+        "ws": "none",
+        "proxy_headers": False,
+        "timeout_keep_alive": settings.keep_alive_timeout,
         "access_log": access_log,
         "timeout_graceful_shutdown": 10,
         "log_level": "info",
@@ -172,6 +185,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reuse-port", action="store_true", help="share the port (SO_REUSEPORT)")
     p.add_argument("--ready-file", type=Path, help="write {pid, port, url} here once listening")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument("--port-lock", type=Path, help="hold a shared lock on this file while serving")
+    p.add_argument("--max-header-kb", type=int, default=64, help="request line + headers (431)")
+    p.add_argument("--header-timeout", type=float, default=10.0, help="seconds to read a head")
+    p.add_argument("--body-timeout", type=float, default=30.0, help="seconds to read a body")
+    p.add_argument("--keep-alive", type=float, default=5.0, help="idle keep-alive seconds")
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=1000,
+        help="open connections past which new ones get 503 + Retry-After "
+        "(capped below the file-descriptor limit)",
+    )
     p.add_argument(
         "--no-batching",
         dest="batching",
@@ -196,7 +221,20 @@ def main(argv: list[str] | None = None) -> int:
         instance=args.instance,
         max_body_bytes=int(args.max_body_mb * 1024 * 1024),
         batching=args.batching,
+        max_header_bytes=args.max_header_kb * 1024,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        keep_alive_timeout=args.keep_alive,
+        max_connections=connection_cap(args.max_connections),
     )
+    if args.port_lock:
+        from mlops.local.port_lock import hold_port_lock
+
+        try:
+            hold_port_lock(args.port_lock)  # the fd stays open, and locked, until exit
+        except (OSError, MlopsError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     if os.environ.get(WATCH_PID_ENV, "").isdigit():
         _watch_parent(int(os.environ[WATCH_PID_ENV]))
     try:

@@ -94,6 +94,16 @@ def server_argv(
         settings.instance,
         "--ready-file",
         str(ready),
+        "--max-header-kb",
+        str(settings.max_header_bytes // 1024),
+        "--header-timeout",
+        str(settings.header_timeout),
+        "--body-timeout",
+        str(settings.body_timeout),
+        "--keep-alive",
+        str(settings.keep_alive_timeout),
+        "--max-connections",
+        str(settings.max_connections),
     ]
     if settings.version is not None:
         argv += ["--version", str(settings.version)]
@@ -119,6 +129,7 @@ def spawn_server(
     workers: int = 1,
     reuse_port: bool = False,
     timeout: float = 60.0,
+    port_lock: Path | None = None,
 ) -> ServerProcess:
     """Start a detached server (own session, logs in workdir/<role>.log) and wait until it
     listens and answers /ping from this instance. Port 0 picks a free port."""
@@ -127,6 +138,8 @@ def spawn_server(
     ready.unlink(missing_ok=True)
     log_path = workdir / f"{role}.log"
     argv = server_argv(settings, host, port, workers, reuse_port, ready)
+    if port_lock is not None:  # held shared for the server's life (mlops.local.port_lock)
+        argv += ["--port-lock", str(port_lock)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with log_path.open("ab") as out:
         proc = subprocess.Popen(

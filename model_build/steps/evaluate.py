@@ -17,6 +17,10 @@ predicted inside, accuracy, precision, recall, F0.5/F1/F2 and their best-constan
 baselines, rates, ROC and precision-recall curves, AUC) at `--threshold`, plus
 `log_loss` in the same shape; the champion check is on log loss
 (`champion_log_loss_limit`).
+
+With `--golden-dir` holding the golden set (config data.golden: raw CSV with a
+header, as the source data), both models are also scored on it, with the task's
+metrics, under "golden" (rows, the metrics section, "champion", the champion limit).
 """
 
 from __future__ import annotations
@@ -170,6 +174,51 @@ def champion_mse_limit(report: dict, max_regression_pct: float) -> float:
     return champion["regression_metrics"]["mse"]["value"] * (1.0 + max_regression_pct / 100.0)
 
 
+def golden_as_split(folder: Path, features: list[str], target: str, out: Path) -> int:
+    """The golden set (raw CSV file(s) with a header, as the source data) written in the
+    test split's layout (target first, no header) into `out`; its row count."""
+    import pandas as pd
+
+    files = sorted(folder.glob("*.csv"))
+    frames = [pd.read_csv(f, dtype=str, keep_default_na=False) for f in files]
+    df = pd.concat(frames, ignore_index=True)
+    missing = [c for c in [*features, target] if c not in df.columns]
+    if missing:
+        raise ValueError(f"golden set lacks column(s) {missing}; has {list(df.columns)}")
+    out.mkdir(parents=True, exist_ok=True)
+    df[[target, *features]].to_csv(out / "golden.csv", header=False, index=False)
+    return len(df)
+
+
+def score_golden(
+    folder: Path,
+    archive: Path,
+    champion: Path | None,
+    max_regression_pct: float,
+    threshold: float = 0.5,
+) -> dict | None:
+    """Challenger and champion on the golden set, in evaluation.json's shape (the task's
+    metrics section, "champion", the task's champion limit); None without one."""
+    if not folder.is_dir() or not any(folder.glob("*.csv")):
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        model = load_archive(archive, Path(tmp) / "model")
+        split = Path(tmp) / "golden"
+        golden_as_split(folder, model.features, model.manifest["target"], split)
+        golden, rows = score(model, split, threshold)
+        golden = {"rows": rows, **golden}
+        if champion is not None:
+            old = load_archive(champion, Path(tmp) / "champion")
+            old_split = Path(tmp) / "golden-champion"
+            golden_as_split(folder, old.features, model.manifest["target"], old_split)
+            golden["champion"], _ = score(old, old_split, threshold)
+    if model.task == CLASSIFICATION:
+        golden["champion_log_loss_limit"] = champion_log_loss_limit(golden, max_regression_pct)
+    else:
+        golden["champion_mse_limit"] = champion_mse_limit(golden, max_regression_pct)
+    return golden
+
+
 def find_archive(path: Path) -> Path | None:
     if path.is_file():
         return path
@@ -183,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--test-dir", type=Path, default=Path("/opt/ml/processing/test"))
     p.add_argument("--champion-dir", type=Path, default=Path("/opt/ml/processing/champion"))
     p.add_argument("--evaluation-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
+    p.add_argument("--golden-dir", type=Path, default=Path("/opt/ml/processing/golden"))
     p.add_argument("--max-regression-pct", type=float, default=0.0)
     p.add_argument("--task", choices=("regression", CLASSIFICATION), default="regression")
     p.add_argument("--threshold", type=float, default=0.5)
@@ -213,6 +263,11 @@ def main(argv: list[str] | None = None) -> None:
     else:
         report["champion_mse_limit"] = champion_mse_limit(report, args.max_regression_pct)
         metrics = report["regression_metrics"]
+    golden = score_golden(
+        args.golden_dir, archive, champion, args.max_regression_pct, args.threshold
+    )
+    if golden:
+        report["golden"] = golden
     report["test_rows"] = rows
     args.evaluation_dir.mkdir(parents=True, exist_ok=True)
     (args.evaluation_dir / "evaluation.json").write_text(json.dumps(report, indent=2))

@@ -161,6 +161,8 @@ def _parse_json(text: str) -> np.ndarray | list[dict]:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"malformed JSON: {exc}") from None
+    except ValueError as exc:  # e.g. an integer past Python's 4,300-digit conversion limit
+        raise InvalidInput(f"unreadable JSON: {str(exc)[:120]}") from None
     except RecursionError:
         raise InvalidInput("malformed JSON: nested too deeply") from None
     if isinstance(payload, dict):

@@ -52,6 +52,17 @@ def read_raw(input_dir: Path, columns: list[str]) -> pd.DataFrame:
     return df[columns]
 
 
+def drop_quarantined(df: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    """The input without the rows the validate step quarantined (positions in the input)."""
+    return df.drop(index=df.index[sorted(set(rows))]).reset_index(drop=True) if rows else df
+
+
+def quarantined_rows(folder: Path | None) -> list[int]:
+    """validate's rows.json, or [] (no folder: nothing was quarantined)."""
+    path = folder / "rows.json" if folder else None
+    return [int(r) for r in json.loads(path.read_text())] if path and path.is_file() else []
+
+
 def split_data(
     df: pd.DataFrame,
     train_ratio: float,
@@ -267,6 +278,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
     p.add_argument("--categorical", default="", help="comma-separated string features")
     p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/input"))
+    p.add_argument(
+        "--quarantine-dir",
+        type=Path,
+        default=Path("/opt/ml/processing/quarantine"),
+        help="validate's quarantine folder: its rows.json lists the rows to leave out",
+    )
     for name in ("train", "validation", "test", "baseline"):
         p.add_argument(f"--{name}-dir", type=Path, default=Path(f"/opt/ml/processing/{name}"))
     args = p.parse_args(argv)
@@ -274,6 +291,10 @@ def main(argv: list[str] | None = None) -> None:
     categorical = tuple(c for c in args.categorical.split(",") if c)
 
     df = read_raw(args.raw_dir, [*features, args.target])
+    rows = quarantined_rows(args.quarantine_dir)
+    df = drop_quarantined(df, rows)
+    if rows:
+        print(f"left out {len(rows)} quarantined row(s)")
     labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
     splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
     for name in ("train", "validation", "test"):

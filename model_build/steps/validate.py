@@ -11,6 +11,10 @@ Two kinds of failure, two exit codes:
   (missing, a directory, empty, header only, binary, not UTF-8, another
   delimiter, a duplicated or missing header, ragged rows, over the size limit);
 - 1, expectations failed: the file reads, but the data breaks the suite.
+  Rows that fail row-level expectations, up to `--max-quarantined-pct` of all rows
+  (config `data.max_quarantined_pct`), are quarantined instead: written with their
+  reasons to the quarantine folder, dropped by preprocess, and the step passes
+  (`stepkit.quarantine`).
 Either way the last line printed is one sentence naming what is wrong, because
 that is the line a pipeline runner reports. validation.json (machine-readable)
 and validation.md (the pull-request comment section) go to the report folder.
@@ -32,6 +36,7 @@ import pandas as pd
 from stepkit import UnusableInput
 from stepkit.csv_input import input_files, read_csv_checked, read_input
 from stepkit.expectations import load_suite, run_suite
+from stepkit.quarantine import quarantine_summary, row_failures, write_quarantine
 from stepkit.validation_report import (
     build_report,
     failure_table,
@@ -69,6 +74,38 @@ def validate_file(path: Path, suite_file: Path, max_mb: float, today: date) -> d
     return validate_data(read_csv_checked(path, max_mb), suite, [str(path)], today)
 
 
+def validate_with_quarantine(
+    raw: Path, suite_file: Path, max_mb: float, today: date, max_pct: float
+) -> tuple[dict, dict[int, list[str]], pd.DataFrame]:
+    """The step's verdict with row-level quarantine (see stepkit.quarantine): the report, the
+    quarantined rows with their reasons, and the data as read."""
+    suite = load_suite(suite_file)
+    df = read_input(raw, max_mb)
+    sources = [str(f) for f in input_files(raw)]
+    report = validate_data(df, suite, sources, today)
+    if report["success"] or max_pct <= 0:
+        return report, {}, df
+    found = row_failures(df, suite, suite_parameters(today))
+    if found.table_level or not found.reasons:
+        return report, {}, df
+    share = 100 * len(found.reasons) / len(df)
+    if share > max_pct:
+        report["summary"] += (
+            f" ({len(found.reasons)} rows fail row-level checks: {share:.3g} % is above "
+            f"data.max_quarantined_pct {max_pct:g} %)"
+        )
+        return report, {}, df
+    clean = df.drop(index=df.index[sorted(found.reasons)]).reset_index(drop=True)
+    clean_report = validate_data(clean, suite, sources, today)
+    if not clean_report["success"]:  # e.g. too few rows left: the table-level verdict stands
+        return report, {}, df
+    clean_report["quarantine"] = quarantine_summary(df, found.reasons, max_pct)
+    clean_report["summary"] += (
+        f"; {len(found.reasons)} row(s) quarantined ({share:.3g} %, limit {max_pct:g} %)"
+    )
+    return clean_report, found.reasons, df
+
+
 def exit_code(report: dict) -> int:
     """0 passed, 1 expectations failed, 2 unusable input."""
     if report.get("unusable"):
@@ -82,12 +119,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--suite-dir", type=Path, default=Path("/opt/ml/processing/suite"))
     p.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/report"))
     p.add_argument("--max-file-mb", type=float, default=2048, help="refuse larger input files")
+    p.add_argument("--quarantine-dir", type=Path, default=Path("/opt/ml/processing/quarantine"))
+    p.add_argument(
+        "--max-quarantined-pct",
+        type=float,
+        default=0.0,
+        help="rows failing row-level expectations, up to this share, are quarantined",
+    )
     args = p.parse_args(argv)
 
+    reasons: dict[int, list[str]] = {}
     try:
-        report = validate_input(args.raw_dir, args.suite_dir, args.max_file_mb, date.today())
+        report, reasons, df = validate_with_quarantine(
+            args.raw_dir,
+            args.suite_dir,
+            args.max_file_mb,
+            date.today(),
+            args.max_quarantined_pct,
+        )
     except UnusableInput as exc:
         report = unusable_report(str(exc), [str(args.raw_dir)])
+    if report["success"]:
+        write_quarantine(df, reasons, args.quarantine_dir)  # rows.json exists even when empty
     write_report(report, args.report_dir)
     if report["failures"]:
         print(failure_table(report), flush=True)

@@ -250,6 +250,18 @@ def test_bad_target_is_a_usage_error(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_an_image_version_the_sdk_does_not_know_is_one_line_naming_the_key(cfg, target, rendered):
+    from mlops.core.errors import UsageError
+
+    bad = cfg.model_copy(
+        update={"sagemaker": cfg.sagemaker.model_copy(update={"xgboost_image_version": "9.9-9"})}
+    )
+    with pytest.raises(UsageError) as err:
+        p.render_pipeline(bad, target)
+    message = str(err.value)
+    assert "sagemaker.xgboost_image_version '9.9-9'" in message and "\n" not in message
+
+
 def test_validate_installs_only_the_wheels_its_bundle_ships(rendered, steps, wheels_dir):
     """No job needs the internet: the requirements file forbids an index, and the wheels
     are in the bundle (works in a VPC without NAT and with network isolation)."""

@@ -65,10 +65,17 @@ def watched_by_this_process(pid: int | None = None) -> Iterator[None]:
 
 @contextmanager
 def running_server(
-    model_dir: Path, workdir: Path, endpoint_name: str = "test-ep", version: int = 1, **kwargs
+    model_dir: Path,
+    workdir: Path,
+    endpoint_name: str = "test-ep",
+    version: int = 1,
+    limits: dict | None = None,
+    **kwargs,
 ) -> Iterator[ServerProcess]:
-    """A real `python -m mlops.local.server` on a free port, stopped on exit."""
+    """A real `python -m mlops.local.server` on a free port, stopped on exit; `limits` are
+    ServerSettings fields (timeouts, size limits, connection cap)."""
     settings = ServerSettings(
+        **(limits or {}),
         model_dir=str(model_dir),
         code_dir=str(code_dir(workdir / "code")),
         endpoint_name=endpoint_name,

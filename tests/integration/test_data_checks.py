@@ -28,7 +28,7 @@ def test_corrupted_data_stops_at_validate_and_registers_nothing(
     bad = tmp_path / "bad.csv"
     df = pd.read_csv(data_csv)
     df.loc[10, "ANNUAL_COST"] = -60901
-    df.loc[[3, 4], "FLOOR_AREA"] = None
+    df.loc[3:19, "FLOOR_AREA"] = None  # 17 bad rows: above the quarantine share (0.1 %)
     df.to_csv(bad, index=False)
 
     assert run(["pipeline", "run", "--data", str(bad)]) == 1
@@ -36,8 +36,9 @@ def test_corrupted_data_stops_at_validate_and_registers_nothing(
     assert err.count("\n") == 1, err  # one line
     assert err.startswith(
         "error: step 'validate' failed (exit 1): validation failed: 2 of 31 expectations: "
-        "expect_column_values_to_not_be_null(FLOOR_AREA) 2 unexpected"
+        "expect_column_values_to_not_be_null(FLOOR_AREA) 17 unexpected"
     )
+    assert "17 rows fail row-level checks: 0.17 % is above data.max_quarantined_pct 0.1 %" in err
     rows = len(df)
     assert (
         f"expect_column_values_to_be_between(ANNUAL_COST) 1 unexpected ({100 / rows:.3g}%) e.g. [-60901]"

@@ -262,7 +262,7 @@ def test_a_port_taken_by_another_process_is_reported(stages, capsys):
         squatter.bind(("127.0.0.1", stages.port("staging")))
         squatter.listen()
         code, _, err = mlops(capsys, "deploy", "--stage", "staging")
-    assert code == 1 and "is in use by another process" in err
+    assert code == 1 and f"is in use by pid {os.getpid()} (" in err  # names the holder
 
 
 def test_serve_runs_in_the_foreground_until_interrupted(stages, tmp_path):

@@ -118,3 +118,14 @@ def test_the_suite_catches_a_corruption_derived_from_it(project, sample, expecta
     assert not report["success"]
     caught = {(f["expectation"], f["column"]) for f in report["failures"]}
     assert (expectation["type"], expectation["kwargs"].get("column")) in caught, caught
+
+
+def test_the_golden_set_has_the_columns_passes_the_suite_and_is_not_in_the_sample(project, sample):
+    """data.golden (optional): reviewed rows of the fork's own data, held out of the sample."""
+    if project.golden_file is None:
+        pytest.skip("no data.golden in model_build/config.yaml")
+    golden = pd.read_csv(project.golden_file)
+    assert list(golden.columns) == project.columns
+    report = check(project, golden)
+    assert report["success"], report["summary"]
+    assert golden.merge(sample, how="inner").empty, "golden rows also in the training sample"

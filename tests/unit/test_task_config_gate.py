@@ -40,6 +40,15 @@ def test_classification_gate(ev, failed):
     assert verdict.passed is (not failed)
 
 
+def test_classification_gate_checks_the_golden_set():
+    ev = evaluation(0.9, 0.3, champion_loss=0.3)
+    ev["golden"] = evaluation(0.75, 0.4, champion_loss=0.3)
+    verdict = check_gate(ev, GATE)
+    assert [c.metric for c in verdict.failures] == ["golden auc", "golden log_loss vs champion"]
+    ev["golden"] = evaluation(0.85, 0.31, champion_loss=0.3)
+    assert check_gate(ev, GATE).passed
+
+
 def write(tmp_path, source, mutate) -> str:
     raw = yaml.safe_load(source.read_text())
     mutate(raw)

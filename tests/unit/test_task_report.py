@@ -60,7 +60,7 @@ def test_report_compares_on_log_loss_and_shows_the_confusion_matrix():
         class_labels=("no", "yes"),
     )
     assert [c.metric for c in report.verdict.checks] == ["auc", "log_loss", "log_loss vs champion"]
-    assert headline(report) == f"## {PASSING}: log_loss 9.09% lower than champion v1"
+    assert headline(report) == f"## {PASSING}: log_loss 9.09 % lower than champion v1"
     text = render_markdown(report)
     c = report.confusion
     assert "### Confusion matrix (challenger, threshold 0.5)" in text

@@ -305,3 +305,36 @@ def test_behaviour_a_basic_plan_and_more_support_calls_churn_more(churn_model):
     assert basic > premium + 0.1
     assert many_calls > basic + 0.1
     assert abs(west - basic) < 0.1
+
+
+def test_evaluate_scores_a_classifier_on_the_golden_set(churn_model, tmp_path):
+    """The golden set (raw CSV with a header, labels as text) gets the task's own metrics."""
+    _, paths = churn_model
+    archive = tmp_path / "model" / "model.tar.gz"
+    archive.parent.mkdir()
+    import tarfile
+
+    with tarfile.open(archive, "w:gz") as tar:
+        for f in (paths["train"].parent / "model").iterdir():
+            tar.add(f, arcname=f.name)
+    golden = tmp_path / "golden"
+    golden.mkdir()
+    churn_frame(200, seed=9).to_csv(golden / "golden.csv", index=False)
+    evaluate.main(
+        [
+            "--model-dir", str(archive.parent), "--test-dir", str(paths["test"]),
+            "--champion-dir", str(archive.parent), "--evaluation-dir", str(tmp_path / "out"),
+            "--golden-dir", str(golden), "--task", "binary_classification",
+            "--max-regression-pct", "5",
+        ]
+    )  # fmt: skip
+    report = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    golden_report = report["golden"]
+    assert golden_report["rows"] == 200
+    metrics = golden_report["binary_classification_metrics"]
+    assert 0.7 < metrics["auc"]["value"] <= 1.0
+    champion_loss = golden_report["champion"]["binary_classification_metrics"]["log_loss"]
+    assert champion_loss["value"] == pytest.approx(metrics["log_loss"]["value"])
+    assert golden_report["champion_log_loss_limit"] == pytest.approx(
+        metrics["log_loss"]["value"] * 1.05
+    )
