@@ -216,8 +216,9 @@ async def read_body(receive: Callable, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-def build_app(settings: ServerSettings) -> EndpointApp:
-    """Load the handlers and the model (model_fn checks its sha256) into an app."""
-    handlers = load_handlers(Path(settings.code_dir))
+def build_app(settings: ServerSettings, serving_process: bool = False) -> EndpointApp:
+    """Load the handlers and the model (model_fn checks its sha256) into an app.
+    `serving_process`: this process only serves (it may skip importing scikit-learn)."""
+    handlers = load_handlers(Path(settings.code_dir), skip_sklearn=serving_process)
     model = handlers.model_fn(settings.model_dir)
     return EndpointApp(settings, handlers, model, capture=open_capture(settings.model_dir))

@@ -42,13 +42,20 @@ def _skip_unused_sklearn(code_dir: Path) -> None:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` -> ImportError
 
 
-def load_handlers(code_dir: Path, module_name: str = "inference") -> Handlers:
-    """Import `<code_dir>/inference.py` (siblings importable, as in a SageMaker container)."""
+def load_handlers(
+    code_dir: Path, module_name: str = "inference", skip_sklearn: bool = False
+) -> Handlers:
+    """Import `<code_dir>/inference.py` (siblings importable, as in a SageMaker container).
+
+    `skip_sklearn` only in a process that does nothing but serve: it hides scikit-learn
+    from the whole process, so a caller that shares its process (batch scoring, tests)
+    must leave it off."""
     code_dir = Path(code_dir).resolve()
     path = code_dir / f"{module_name}.py"
     if not path.is_file():
         raise MlopsError(f"handler module not found: {path}")
-    _skip_unused_sklearn(code_dir)
+    if skip_sklearn:
+        _skip_unused_sklearn(code_dir)
     if str(code_dir) not in sys.path:
         sys.path.insert(0, str(code_dir))
     module = sys.modules.get(module_name)

@@ -43,7 +43,8 @@ WATCH_PID_ENV = "MLOPS_SERVER_WATCH_PID"  # the server exits when this process i
 
 def app_from_env() -> EndpointApp:
     """uvicorn factory for worker processes: settings come from $MLOPS_SERVER_SETTINGS."""
-    return build_app(ServerSettings(**json.loads(os.environ[SETTINGS_ENV])))
+    settings = ServerSettings(**json.loads(os.environ[SETTINGS_ENV]))
+    return build_app(settings, serving_process=True)
 
 
 def bind_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -129,7 +130,8 @@ def serve(
     """Load the model, bind, announce readiness, then serve until SIGTERM/SIGINT."""
     import uvicorn
 
-    app = build_app(settings)  # fail before binding if the model or handlers are broken
+    # fail before binding if the model or handlers are broken
+    app = build_app(settings, serving_process=True)
     sock = bind_socket(host, port, reuse_port)
     bound_port = sock.getsockname()[1]
     options = {

@@ -141,3 +141,25 @@ def test_requests_of_different_shapes_are_not_joined(model_dir, rows):
     assert calls == [1, 1, 1]
     assert narrow[0] == 400 and "needs 8 values" in json.loads(narrow[2])["message"]
     assert first[0] == as_objects[0] == 200
+
+
+def test_loading_handlers_in_a_shared_process_leaves_scikit_learn_importable(tmp_path):
+    """Batch scoring and tests load handlers in their own process: hiding scikit-learn
+    there (a serving process's start-up shortcut) broke later imports in that process."""
+    import shutil
+    import subprocess
+    import sys
+
+    from mlops.core.code_bundle import handler_sources
+
+    for source in handler_sources(STEPS):  # what a deployed version's code folder holds
+        shutil.copy2(source, tmp_path / source.name)
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from mlops.local.model_host import load_handlers\n"
+        f"load_handlers(Path({str(tmp_path)!r}))\n"
+        "import sklearn.metrics\n"
+        "print('sklearn ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0 and "sklearn ok" in done.stdout, done.stderr[-500:]
