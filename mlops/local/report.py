@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 import tempfile
 from collections.abc import Mapping
@@ -32,6 +31,7 @@ from mlops.core.uncertainty import bootstrap_intervals
 from mlops.local.champion import resolve_champion
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import MODEL_ARCHIVE, output_dir
+from mlops.local.server_process import is_running
 
 NO_MATPLOTLIB = "PNG plots skipped: matplotlib is not installed (`pip install -e '.[report]'`)."
 
@@ -68,7 +68,7 @@ def settle_run(run: RunRecord, registry: LocalRegistry) -> RunRecord:
     if registered:
         return replace(run, status="registered", version=registered[-1].version)
     pid = _recorded_pid(run.run_dir)
-    if pid and not _alive(pid):
+    if pid and not is_running(pid):
         return replace(run, status="killed", error="the run was killed before it finished")
     return run
 
@@ -79,14 +79,6 @@ def _recorded_pid(run_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 
