@@ -28,32 +28,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 PARTS = ("mlops", "model_build", "data_checks", "model_deploy", "stepkit")
-
-
-def subscriptions(rows: int = 400, seed: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    contract = rng.choice(["monthly", "yearly", "two-year"], rows, p=[0.5, 0.3, 0.2])
-    area = rng.choice(["north-east", "south", "west"], rows)
-    tickets, months = rng.poisson(1.2, rows), rng.integers(1, 60, rows)
-    logit = (
-        -1.0
-        + 2.0 * (contract == "monthly")
-        - 1.2 * (contract == "two-year")
-        + 0.9 * (area == "north-east")
-        + 0.7 * tickets
-        - 0.04 * months
-    )
-    left = rng.random(rows) < 1 / (1 + np.exp(-logit))
-    return pd.DataFrame(
-        {
-            "code": [f"C{v:05d}" for v in rng.choice(99_999, rows, replace=False)],
-            "contract": contract,
-            "area": area,
-            "tickets": tickets,
-            "months": months,
-            "status": np.where(left, "left", "stayed"),
-        }
-    )
+# The generator the template self-test forks from (tests/fixtures/tasks.py).
+sys.path.insert(0, str(ROOT / "tests"))
+from fixtures.tasks import subscription_data  # noqa: E402
 
 
 def rents(rows: int = 500, seed: int = 4) -> pd.DataFrame:
@@ -134,7 +111,7 @@ def measure(name: str, df: pd.DataFrame, target: str, task: str, tmp: Path) -> N
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        measure("subs", subscriptions(), "status", "binary_classification", Path(tmp))
+        measure("subs", subscription_data(), "status", "binary_classification", Path(tmp))
         measure("cancer", breast_cancer(), "target", "binary_classification", Path(tmp))
         measure("rent", rents(), "rent", "regression", Path(tmp))
     return 0

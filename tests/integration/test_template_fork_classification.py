@@ -9,41 +9,12 @@ from __future__ import annotations
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
+from fixtures.tasks import subscription_data
 from test_template_fork import fork_env, in_fork, make_fork  # noqa: F401 (fork_env: fixture)
 
 pytestmark = pytest.mark.slow
-
-
-def subscription_data(rows: int = 400, seed: int = 3) -> pd.DataFrame:
-    """Subscribers who `left` or `stayed` (left is the rarer): monthly plans, the
-    north-east and many support tickets leave more; `code` is a near-unique string."""
-    rng = np.random.default_rng(seed)
-    contract = rng.choice(["monthly", "yearly", "two-year"], rows, p=[0.5, 0.3, 0.2])
-    area = rng.choice(["north-east", "south", "west"], rows)
-    tickets = rng.poisson(1.2, rows)
-    months = rng.integers(1, 60, rows)
-    logit = (
-        -1.0
-        + 2.0 * (contract == "monthly")
-        - 1.2 * (contract == "two-year")
-        + 0.9 * (area == "north-east")
-        + 0.7 * tickets
-        - 0.04 * months
-    )
-    left = rng.random(rows) < 1 / (1 + np.exp(-logit))
-    return pd.DataFrame(
-        {
-            "code": [f"C{v:05d}" for v in rng.choice(99_999, rows, replace=False)],
-            "contract": contract,
-            "area": area,
-            "tickets": tickets,
-            "months": months,
-            "status": np.where(left, "left", "stayed"),
-        }
-    )
 
 
 def test_a_classification_fork_with_string_categories_passes_its_gate(tmp_path, fork_env):  # noqa: F811
