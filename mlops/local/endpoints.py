@@ -27,7 +27,6 @@ from mlops.core.stages import STAGES
 from mlops.local.code_store import copy_serving_code
 from mlops.local.server_process import is_server, stop_server
 
-CODE_DIR = STEPS_DIR
 STATE_FILE = "endpoint.json"
 
 
@@ -90,7 +89,7 @@ def new_instance_id(version: int) -> str:
 
 
 def prepare_instance(
-    home: Path, stage: str, version: ModelVersion, code_dir: Path = CODE_DIR
+    home: Path, stage: str, version: ModelVersion, code_dir: Path = STEPS_DIR
 ) -> Path:
     """A folder with the version's model (extracted model.tar.gz) and the serving code it was
     registered with (`code_dir` only for versions registered before code was stored)."""
