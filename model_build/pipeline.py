@@ -721,7 +721,8 @@ class _Renderer:
         return sdk.ModelStep(name=REGISTER_STEP, step_args=step_args)
 
     def gate_step(self, evaluate: Any) -> Any:
-        """The gate of mlops/core/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit."""
+        """The gate of mlops/core/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit;
+        with a golden set (data.golden), its r2 >= MinR2 and its mse <= its champion limit."""
         sdk, c = self.sdk, self.sdk.conditions
         evaluation = evaluate.property_files[0]
 
@@ -734,70 +735,99 @@ class _Renderer:
         mse = metric("regression_metrics.mse.value")
         r2 = metric("regression_metrics.r2.value")
         champion_limit = metric("champion_mse_limit")
-        failed = sdk.FailStep(
-            name=FAIL_STEP,
-            error_message=sdk.Join(
-                on="",
-                values=[
-                    "quality gate failed: needs mse <= ",
-                    self.params[MAX_MSE],
-                    ", r2 >= ",
-                    self.params[MIN_R2],
-                    " and mse <= champion_mse_limit ",
-                    champion_limit,
-                    "; got mse ",
-                    mse,
-                    ", r2 ",
-                    r2,
-                ],
-            ),
-        )
+        conditions = [
+            c.ConditionLessThanOrEqualTo(left=mse, right=self.params[MAX_MSE]),
+            c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
+            c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
+        ]
+        message = [
+            "quality gate failed: needs mse <= ",
+            self.params[MAX_MSE],
+            ", r2 >= ",
+            self.params[MIN_R2],
+            " and mse <= champion_mse_limit ",
+            champion_limit,
+            "; got mse ",
+            mse,
+            ", r2 ",
+            r2,
+        ]
+        if self.cfg.golden_file is not None:
+            # gate.py's golden rules; evaluate writes golden.champion_mse_limit (the float
+            # maximum without a champion, as at the top level), so the limit never binds then.
+            golden_mse = metric("golden.regression_metrics.mse.value")
+            golden_r2 = metric("golden.regression_metrics.r2.value")
+            golden_limit = metric("golden.champion_mse_limit")
+            conditions += [
+                c.ConditionGreaterThanOrEqualTo(left=golden_r2, right=self.params[MIN_R2]),
+                c.ConditionLessThanOrEqualTo(left=golden_mse, right=golden_limit),
+            ]
+            message += [
+                "; golden set: needs r2 >= MinR2 and mse <= golden champion_mse_limit ",
+                golden_limit,
+                ", got r2 ",
+                golden_r2,
+                ", mse ",
+                golden_mse,
+            ]
         return sdk.ConditionStep(
             name=GATE_STEP,
             description="the quality gate of mlops/core/gate.py, with the same thresholds",
-            conditions=[
-                c.ConditionLessThanOrEqualTo(left=mse, right=self.params[MAX_MSE]),
-                c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
-                c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
-            ],
+            conditions=conditions,
             if_steps=[self.register_step()] if self.target.registers else [],
-            else_steps=[failed],
+            else_steps=[
+                sdk.FailStep(name=FAIL_STEP, error_message=sdk.Join(on="", values=message))
+            ],
         )
 
     def classification_gate_step(self, metric: Any) -> Any:
-        """auc >= MinAuc, log_loss <= MaxLogLoss, log_loss <= champion_log_loss_limit."""
+        """auc >= MinAuc, log_loss <= MaxLogLoss, log_loss <= champion_log_loss_limit; with a
+        golden set, its auc >= MinAuc and its log_loss <= its champion limit."""
         sdk, c = self.sdk, self.sdk.conditions
         auc = metric("binary_classification_metrics.auc.value")
         log_loss = metric("binary_classification_metrics.log_loss.value")
         champion_limit = metric("champion_log_loss_limit")
-        failed = sdk.FailStep(
-            name=FAIL_STEP,
-            error_message=sdk.Join(
-                on="",
-                values=[
-                    "quality gate failed: needs auc >= ",
-                    self.params[MIN_AUC],
-                    ", log_loss <= ",
-                    self.params[MAX_LOG_LOSS],
-                    " and log_loss <= champion_log_loss_limit ",
-                    champion_limit,
-                    "; got auc ",
-                    auc,
-                    ", log_loss ",
-                    log_loss,
-                ],
-            ),
-        )
+        conditions = [
+            c.ConditionGreaterThanOrEqualTo(left=auc, right=self.params[MIN_AUC]),
+            c.ConditionLessThanOrEqualTo(left=log_loss, right=self.params[MAX_LOG_LOSS]),
+            c.ConditionLessThanOrEqualTo(left=log_loss, right=champion_limit),
+        ]
+        message = [
+            "quality gate failed: needs auc >= ",
+            self.params[MIN_AUC],
+            ", log_loss <= ",
+            self.params[MAX_LOG_LOSS],
+            " and log_loss <= champion_log_loss_limit ",
+            champion_limit,
+            "; got auc ",
+            auc,
+            ", log_loss ",
+            log_loss,
+        ]
+        if self.cfg.golden_file is not None:  # gate.py's golden rules, as for regression
+            golden_auc = metric("golden.binary_classification_metrics.auc.value")
+            golden_loss = metric("golden.binary_classification_metrics.log_loss.value")
+            golden_limit = metric("golden.champion_log_loss_limit")
+            conditions += [
+                c.ConditionGreaterThanOrEqualTo(left=golden_auc, right=self.params[MIN_AUC]),
+                c.ConditionLessThanOrEqualTo(left=golden_loss, right=golden_limit),
+            ]
+            message += [
+                "; golden set: needs auc >= MinAuc and log_loss <= golden champion_log_loss_limit ",
+                golden_limit,
+                ", got auc ",
+                golden_auc,
+                ", log_loss ",
+                golden_loss,
+            ]
         return sdk.ConditionStep(
             name=GATE_STEP,
             description="the quality gate of mlops/core/gate.py, with the same thresholds",
-            conditions=[
-                c.ConditionGreaterThanOrEqualTo(left=auc, right=self.params[MIN_AUC]),
-                c.ConditionLessThanOrEqualTo(left=log_loss, right=self.params[MAX_LOG_LOSS]),
-                c.ConditionLessThanOrEqualTo(left=log_loss, right=champion_limit),
-            ],
+            conditions=conditions,
             if_steps=[self.register_step()],
-            else_steps=[failed],
+            else_steps=[
+                sdk.FailStep(name=FAIL_STEP, error_message=sdk.Join(on="", values=message))
+            ],
         )
 
     def render(self) -> RenderedPipeline:

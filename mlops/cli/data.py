@@ -11,6 +11,7 @@ from mlops.cli.common import DATA_ENV, add_config_arg, config_from, data_or_samp
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.paths import REPORTS_DIR
+from mlops.core.registry import ModelVersion
 
 DEFAULT_REPORT_DIR = REPORTS_DIR
 
@@ -73,8 +74,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
-    """The champion's training baseline, else the latest registered version's."""
+def default_version(cfg: Config, home_dir: Path) -> tuple[ModelVersion, str]:
+    """The champion, else the latest registered version with a training baseline."""
     from mlops.local.champion import resolve_champion
     from mlops.local.registry import LocalRegistry
 
@@ -83,14 +84,30 @@ def default_baseline(cfg: Config, home_dir: Path) -> tuple[Path, str]:
         raise UsageError(f"no registered model version to take a baseline from: {hint}")
     champion = resolve_champion(cfg, home_dir)
     if champion and champion.baseline_uri:
-        return Path(champion.baseline_uri), f"model version {champion.version} (champion)"
+        return champion, f"model version {champion.version} (champion)"
     versions = [
         v for v in LocalRegistry(home_dir, cfg.model_package_group).list() if v.baseline_uri
     ]
     if not versions:
         raise UsageError(f"no registered model version has a training baseline: {hint}")
-    latest = versions[-1]
-    return Path(latest.baseline_uri), f"model version {latest.version} (latest registered)"
+    return versions[-1], f"model version {versions[-1].version} (latest registered)"
+
+
+def prediction_row(version: ModelVersion | None, df, threshold: float):
+    """The prediction drift row of `version`'s model on `df`, or (None, why it was skipped)."""
+    from mlops.core import drift
+    from mlops.local.drift import prediction_drift
+
+    if version is None:
+        return (
+            None,
+            "prediction drift skipped: --baseline FILE names no model version to score with",
+        )
+    try:
+        found = prediction_drift(version, home(), df, threshold)
+    except MlopsError as exc:
+        return None, f"prediction drift skipped: {exc}"
+    return drift.prediction_row(found.result, found.unscored), ""
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
@@ -99,29 +116,39 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from stepkit.csv_input import read_csv_checked
 
     cfg = config_from(args)
+    version = None
     if args.baseline:
         baseline_file, label = args.baseline, f"`{args.baseline.name}`"
     else:
-        baseline_file, label = default_baseline(cfg, home())
+        version, label = default_version(cfg, home())
+        baseline_file = Path(version.baseline_uri)
     baseline = drift.load_baseline(baseline_file)
     try:
         df = read_csv_checked(args.file, cfg.data.max_file_mb)
     except UnusableInput as exc:
         raise UsageError(str(exc)) from None
-    columns = drift.baseline_columns(df, baseline)
-    results = drift.compare(columns, baseline, cfg.drift.threshold)
+    threshold = cfg.drift.threshold
+    results = drift.compare(drift.baseline_columns(df, baseline), baseline, threshold)
+    target, target_skipped = drift.target_drift(df, baseline, threshold)
+    prediction, prediction_skipped = prediction_row(version, df, threshold)
     report = drift.drift_report(
         results,
-        cfg.drift.threshold,
+        threshold,
         cfg.drift.fail_on_drift,
         data=str(args.file),
         baseline=str(baseline_file),
         rows=len(df),
         baseline_label=label,
+        target=target,
+        prediction=prediction,
+        skipped=tuple(why for why in (target_skipped, prediction_skipped) if why),
+        model_label=f"model v{version.version}" if version else "",
     )
     json_path, md_path = drift.write_report(report, args.report_dir or DEFAULT_REPORT_DIR)
     print(f"baseline: {label} ({baseline_file})")
     print(drift.render_table(report))
+    for note in report["skipped"]:
+        print(note)
     print(f"report: {json_path} and {md_path.name}")
     if report["drifted"] and cfg.drift.fail_on_drift:
         raise MlopsError(report["summary"])
@@ -188,12 +215,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     dr = data_sub.add_parser(
         "drift",
-        help="per-feature drift (PSI) of a CSV file against the training baseline",
-        description="Population stability index per feature of FILE against a training "
-        "baseline: --baseline FILE, else the baseline registered with the champion model "
-        "version, else with the latest registered version. Exit 1 when a feature's PSI is "
-        "over drift.threshold and drift.fail_on_drift is true; otherwise drift is a "
-        "warning. Writes drift.json and drift.md.",
+        help="drift (PSI) of a CSV file's features, target and predictions against training",
+        description="Population stability index of FILE against a training baseline: "
+        "--baseline FILE, else the baseline registered with the champion model version, "
+        "else with the latest registered version. One row per feature; a 'target' row when "
+        "FILE has the target column (against the training target's distribution); a "
+        "'prediction' row: FILE scored by that version's model through its own serving "
+        "code, against its predictions on its held-out rows (skipped with --baseline, "
+        "which names no version). Exit 1 when any PSI is over drift.threshold and "
+        "drift.fail_on_drift is true; otherwise drift is a warning. Writes drift.json and "
+        "drift.md.",
     )
     dr.add_argument("file", type=Path, metavar="FILE", help="CSV file with a header row")
     dr.add_argument(

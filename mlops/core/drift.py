@@ -11,6 +11,15 @@ A string categorical feature's baseline holds level frequencies instead: its PSI
 over the training levels plus one bin for levels training never saw (OTHER), so a
 new category shows up as drift.
 
+Beside the features, two more rows, each with the same threshold:
+- target: the file's target column (when it has one) against the training target's
+  distribution that preprocessing recorded in the baseline (same bins; label proportions
+  for a classifier);
+- prediction: the file scored by the baseline's model version against that version's
+  predictions on its held-out rows (`mlops.core.monitor.prediction_drift`, the rule
+  monitoring uses; the scoring is the backend's).
+A row that cannot be computed is skipped with a one-line reason.
+
 Pure functions on arrays and dicts; reading files and exit codes belong to the CLI.
 """
 
@@ -145,6 +154,33 @@ def numeric_columns(df, names: list[str]) -> dict[str, np.ndarray]:
     return out
 
 
+def target_drift(df, baseline: dict, threshold: float) -> tuple[FeatureDrift | None, str]:
+    """The target column's drift against the training target, or (None, why it was skipped)."""
+    stats = baseline.get("target")
+    if not stats:
+        return None, "target drift skipped: the baseline has no target statistics"
+    name = stats["name"]
+    if name not in df.columns:
+        return None, f"target drift skipped: the data has no {name!r} column"
+    if stats.get("type") == "categorical":
+        return categorical_drift(name, df[name].to_numpy(dtype=object), stats, threshold), ""
+    return feature_drift(name, numeric_columns(df, [name])[name], stats, threshold), ""
+
+
+def prediction_row(result: dict, unscored: int = 0) -> FeatureDrift:
+    """`mlops.core.monitor.prediction_drift`'s result as a drift row; `unscored` rows the
+    model refused are counted as missing."""
+    return FeatureDrift(
+        feature="prediction",
+        psi=float(result["psi"]),
+        bins=int(result["bins"]),
+        baseline_mean=float(result["reference_mean"]),
+        current_mean=float(result["mean"]),
+        missing=unscored,
+        drifted=bool(result["drifted"]),
+    )
+
+
 def load_baseline(path: Path) -> dict:
     """A baseline.json written by preprocessing, checked for the fields drift needs."""
     try:
@@ -163,22 +199,51 @@ def load_baseline(path: Path) -> dict:
             continue
         if not {"bin_edges", "proportions", "mean"} <= set(stats):
             raise UsageError(f"baseline {path}: feature {name!r} lacks bin_edges/proportions/mean")
+    target = baseline.get("target")
+    if target is not None and not (
+        isinstance(target, dict)
+        and "name" in target
+        and (
+            isinstance(target.get("frequencies"), dict)
+            if target.get("type") == "categorical"
+            else {"bin_edges", "proportions", "mean"} <= set(target)
+        )
+    ):
+        raise UsageError(f"baseline {path}: its target statistics are incomplete")
     return baseline
 
 
+def extra_rows(report: dict) -> list[tuple[str, dict]]:
+    """The target and prediction rows that were computed, each with its label."""
+    rows = []
+    if report.get("target"):
+        rows.append((f"target: {report['target']['feature']}", report["target"]))
+    if report.get("prediction"):
+        rows.append((f"prediction: {report.get('model_label') or 'model'}", report["prediction"]))
+    return rows
+
+
 def summary_line(report: dict) -> str:
+    threshold = f"{report['threshold']:g}"
     drifted = [f for f in report["features"] if f["drifted"]]
-    if not drifted:
+    others = extra_rows(report)
+    moved = [(label, row) for label, row in others if row["drifted"]]
+    if not drifted and not moved:
         top = max(report["features"], key=lambda f: f["psi"])
+        also = "".join(f"; {label} {row['psi']:.3f}" for label, row in others)
         return (
-            f"no drift: every feature's PSI <= {report['threshold']:g} "
-            f"(highest {top['feature']} {top['psi']:.3f})"
+            f"no drift: every feature's PSI <= {threshold} "
+            f"(highest {top['feature']} {top['psi']:.3f}){also}"
         )
-    named = ", ".join(f"{f['feature']} {f['psi']:.3f}" for f in drifted)
-    return (
-        f"drift in {len(drifted)} of {len(report['features'])} features "
-        f"(PSI > {report['threshold']:g}): {named}"
-    )
+    parts = []
+    if drifted:
+        named = ", ".join(f"{f['feature']} {f['psi']:.3f}" for f in drifted)
+        parts.append(
+            f"drift in {len(drifted)} of {len(report['features'])} features "
+            f"(PSI > {threshold}): {named}"
+        )
+    parts += [f"{label} drifted (PSI {row['psi']:.3f} > {threshold})" for label, row in moved]
+    return "; ".join(parts)
 
 
 def drift_report(
@@ -189,18 +254,28 @@ def drift_report(
     baseline: str,
     rows: int,
     baseline_label: str = "",
+    target: FeatureDrift | None = None,
+    prediction: FeatureDrift | None = None,
+    skipped: tuple[str, ...] = (),
+    model_label: str = "",
 ) -> dict:
-    """The drift report: thresholds, sources and one entry per feature."""
+    """The drift report: thresholds, sources, one entry per feature, the target and
+    prediction rows (None when skipped, with the reason in `skipped`)."""
+    rows_checked = [*results, *(r for r in (target, prediction) if r is not None)]
     report = {
         "statistic": "psi",
         "threshold": threshold,
         "fail_on_drift": fail_on_drift,
-        "drifted": any(r.drifted for r in results),
+        "drifted": any(r.drifted for r in rows_checked),
         "data": data,
         "baseline": baseline,
         "baseline_label": baseline_label or f"`{Path(baseline).name}`",
         "rows": rows,
         "features": [asdict(r) for r in results],
+        "target": asdict(target) if target else None,
+        "prediction": asdict(prediction) if prediction else None,
+        "model_label": model_label,
+        "skipped": list(skipped),
     }
     report["summary"] = summary_line(report)
     return report
@@ -211,27 +286,44 @@ def _mean(value: float | None) -> str:
 
 
 def render_table(report: dict) -> str:
-    """Per-feature drift as a fixed-width table."""
-    width = max(len("FEATURE"), *(len(f["feature"]) for f in report["features"]))
+    """Per-feature drift as a fixed-width table, then the target and prediction rows."""
+    rows = [(f["feature"], f) for f in report["features"]] + extra_rows(report)
+    width = max(len("FEATURE"), *(len(label) for label, _ in rows))
     lines = [
         f"{'FEATURE':<{width}}  {'PSI':>7}  {'BINS':>4}  {'TRAIN MEAN':>12}  {'MEAN':>12}  DRIFT"
     ]
-    for f in report["features"]:
+    for label, f in rows:
         lines.append(
-            f"{f['feature']:<{width}}  {f['psi']:>7.3f}  {f['bins']:>4}  "
+            f"{label:<{width}}  {f['psi']:>7.3f}  {f['bins']:>4}  "
             f"{_mean(f['baseline_mean']):>12}  {_mean(f['current_mean']):>12}  "
             + ("yes" if f["drifted"] else "-")
         )
     return "\n".join(lines)
 
 
+def markdown_rows(report: dict) -> list[str]:
+    """The drift table's Markdown rows: features, then the target and the predictions (whose
+    'training mean' is the mean held-out prediction)."""
+    rows = [(f"`{f['feature']}`", f) for f in report["features"]]
+    if report.get("target"):
+        rows.append((f"target `{report['target']['feature']}`", report["target"]))
+    if report.get("prediction"):
+        rows.append((f"prediction ({report.get('model_label') or 'model'})", report["prediction"]))
+    return [
+        f"| {label} | {f['psi']:.3f} | {_mean(f['baseline_mean'])} | "
+        f"{_mean(f['current_mean'])} | {'⚠️ yes' if f['drifted'] else 'no'} |"
+        for label, f in rows
+    ]
+
+
 def render_markdown(report: dict) -> str:
     """The drift section of the pull-request comment."""
     drifted = sum(f["drifted"] for f in report["features"])
+    moved = [label.split(":")[0] for label, row in extra_rows(report) if row["drifted"]]
+    parts = [f"{drifted} of {len(report['features'])} features drifted"] if drifted else []
+    parts += [f"{name} drifted" for name in moved]
     head = (
-        f"### Data drift: ⚠️ {drifted} of {len(report['features'])} features drifted"
-        if drifted
-        else "### Data drift: ✅ no feature drifted"
+        f"### Data drift: ⚠️ {', '.join(parts)}" if parts else "### Data drift: ✅ nothing drifted"
     )
     lines = [
         head,
@@ -242,12 +334,15 @@ def render_markdown(report: dict) -> str:
         "",
         "| Feature | PSI | Training mean | Mean | Drift |",
         "|---|---:|---:|---:|---|",
+        *markdown_rows(report),
     ]
-    for f in report["features"]:
-        lines.append(
-            f"| `{f['feature']}` | {f['psi']:.3f} | {_mean(f['baseline_mean'])} | "
-            f"{_mean(f['current_mean'])} | {'⚠️ yes' if f['drifted'] else 'no'} |"
-        )
+    if report.get("prediction"):
+        lines += [
+            "",
+            "The prediction row compares the model's predictions on this file with its "
+            "predictions on its own held-out rows.",
+        ]
+    lines += [f"\n{note}." for note in report.get("skipped", [])]
     return "\n".join(lines) + "\n"
 
 

@@ -7,9 +7,10 @@ the same numbers (see `model_build/pipeline.py` and the parity test):
 - binary_classification: auc >= min_auc, log_loss <= max_log_loss,
   log_loss <= champion's log_loss x (1 + pct/100)
 
-With a golden evaluation set (config data.golden) the local gate also checks the
-challenger on it: regression r2 >= min_r2 and mse <= champion's golden mse x (1 + pct/100);
+With a golden evaluation set (config data.golden) the gate also checks the challenger
+on it: regression r2 >= min_r2 and mse <= champion's golden mse x (1 + pct/100);
 binary_classification auc >= min_auc and log_loss <= champion's golden log_loss x (1 + pct/100).
+The ConditionStep has the same two conditions then (golden.* in evaluation.json).
 """
 
 from __future__ import annotations

@@ -79,6 +79,7 @@ def prediction_drift(reference: np.ndarray, current: np.ndarray, threshold: floa
         "psi": value,
         "threshold": threshold,
         "drifted": value > threshold,
+        "bins": len(edges) + 1,
         "reference_rows": int(reference.size),
         "reference_mean": float(reference.mean()),
         "mean": float(current.mean()),

@@ -114,6 +114,9 @@ class Report:
     class_labels: tuple[str, str] | None = None
     # The challenger's 95 % bootstrap intervals over the held-out rows, per metric.
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # The new data against the champion (mlops.local.report.champion_drift): target and
+    # prediction drift rows, as `mlops data drift` computes them; None without a champion.
+    champion_drift: dict | None = None
 
 
 # ---------------------------------------------------------------- pure: numbers
@@ -440,6 +443,39 @@ def _param(value: object) -> str:
     return "–" if value is None else f"`{value}`"
 
 
+def champion_drift_lines(report: Report) -> list[str]:
+    """Target and prediction drift of the new held-out rows against the champion."""
+    section = report.champion_drift
+    if not section:
+        return []
+    label = champion_label(report)
+    rows = []
+    if section.get("target"):
+        rows.append((f"target `{section['target']['feature']}`", section["target"]))
+    if section.get("prediction"):
+        rows.append((f"prediction ({label})", section["prediction"]))
+    lines = [
+        f"### Drift of the new data against {label}",
+        "",
+        f"The challenger run's {section['rows']:,} held-out rows: their target against "
+        f"{label}'s training target, and {label}'s predictions on them against its "
+        f"predictions on its own held-out rows. PSI threshold {section['threshold']:g}.",
+    ]
+    if rows:
+        lines += [
+            "",
+            f"| | PSI | {label} mean | new rows mean | Drift |",
+            "|---|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {name} | {row['psi']:.3f} | {fmt(row['baseline_mean'])} | "
+            f"{fmt(row['current_mean'])} | {'⚠️ yes' if row['drifted'] else 'no'} |"
+            for name, row in rows
+        ]
+    lines += [f"\n{note}." for note in section.get("skipped", [])]
+    return lines
+
+
 def data_section_lines(section: DataSection) -> list[str]:
     """The check's own Markdown section when it wrote one; else a line from its status."""
     if section.body.strip():
@@ -535,6 +571,9 @@ def _render(report: Report) -> str:
     if report.run is not None and report.run.tuning:
         lines += ["", "### Tuning", "", *tuning_lines(report.run.tuning)]
     lines += ["", *data_section_lines(report.validation), "", *data_section_lines(report.drift)]
+    new_data_drift = champion_drift_lines(report)
+    if new_data_drift:
+        lines += ["", *new_data_drift]
     if report.challenger_lineage is not None:
         lines += ["", "### Lineage", "", *lineage_lines(report)]
     plots = plots_lines(report)

@@ -9,9 +9,11 @@ import json
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
+from mlops.core import drift
+from mlops.core.errors import MlopsError
 from mlops.core.graph import build_graph
 from mlops.core.lineage import lineage, sha256_file
 from mlops.core.report import (
@@ -293,6 +295,44 @@ def _golden_of(run_dir: Path, graph) -> dict | None:
         return None
 
 
+def champion_drift(cfg, home: Path, champion, rows, target) -> dict:
+    """The new data against the champion: the target of the challenger run's held-out rows
+    against the champion's training target, and the champion's predictions on those rows
+    against its predictions on its own held-out rows (both the PSI of `mlops data drift`).
+
+    The held-out rows, not the whole new file: they are a random share of it, the rows both
+    models were just scored on, and they are what a reviewer reads the metrics on."""
+    from mlops.local.drift import prediction_drift
+
+    threshold = cfg.drift.threshold
+    section = {"version": champion.version, "rows": len(rows), "threshold": threshold}
+    skipped = []
+    try:
+        baseline = drift.load_baseline(Path(champion.baseline_uri))
+    except MlopsError as exc:
+        baseline = {}
+        skipped.append(f"target drift skipped: {exc}")
+    target_row = None
+    if baseline:
+        import pandas as pd
+
+        labels = (baseline.get("target") or {}).get("type") == "categorical"
+        values = pd.Series(target).to_numpy() if labels else pd.to_numeric(pd.Series(target))
+        frame = rows.reset_index(drop=True).assign(**{cfg.data.target: values})
+        target_row, why = drift.target_drift(frame, baseline, threshold)
+        skipped += [why] if why else []
+    try:
+        found = prediction_drift(champion, home, rows, threshold)
+        prediction = drift.prediction_row(found.result, found.unscored)
+    except MlopsError as exc:
+        prediction = None
+        skipped.append(f"prediction drift skipped: {exc}")
+    section["target"] = asdict(target_row) if target_row else None
+    section["prediction"] = asdict(prediction) if prediction else None
+    section["skipped"] = skipped
+    return section
+
+
 def _has_quarantine(report_dir: Path) -> bool:
     try:
         data = json.loads((report_dir / "validation.json").read_text())
@@ -334,7 +374,10 @@ def build_report(
             frame, target = read_test_table(test_dir, model.features, list(model.categories))
             X, y = model_rows(model, frame), targets_for(model, target)
         else:
+            import pandas as pd
+
             X, y = read_test_split(test_dir)
+            frame, target = pd.DataFrame(X, columns=model.features), y
         challenger_pred = predict(model, X)
         champion_pred, note = None, ""
         if champion is None:
@@ -354,6 +397,9 @@ def build_report(
                 champion_pred = predict(old, model_rows(old, frame))
             else:
                 champion_pred = predict(old, align(X, model.features, old.features))
+    new_data_drift = (
+        champion_drift(cfg, home, champion, frame, target) if champion_pred is not None else None
+    )
 
     golden = _golden_of(run_dir, graph)
     classifier = model.class_labels is not None
@@ -402,5 +448,6 @@ def build_report(
         class_labels=tuple(model.class_labels) if classifier else None,
         # bootstrap intervals are of the regression metrics
         intervals={} if classifier else bootstrap_intervals(y, challenger_pred),
+        champion_drift=new_data_drift,
         **sections,
     )

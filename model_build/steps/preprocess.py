@@ -5,7 +5,8 @@ local runner. Outputs are what SageMaker's XGBoost expects: CSV, target first,
 no header. Trees are scale-invariant, so nothing is fitted here: the only
 preprocessing serving needs is the feature order, which `train` ships in the
 model's manifest. The baseline (per-feature quantiles and histograms of the
-training split; level frequencies for string categorical features) is what
+training split; level frequencies for string categorical features; the same for the
+target, its label proportions for a classifier) is what
 `mlops data drift` and `mlops monitor` compare new data against; beside it,
 statistics.json and constraints.json are the same training split in SageMaker Model
 Monitor's baseline format, what a stage's data-quality monitoring schedule compares
@@ -133,33 +134,53 @@ def categorical_statistics(values: pd.Series) -> dict:
     }
 
 
+def numeric_statistics(values: np.ndarray) -> dict:
+    """Summary and decile bin edges with training proportions (for PSI drift); a discrete
+    column with few values gets one bin per value."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, BASELINE_BINS + 1)))
+    inner = edges[1:-1]
+    if edges.size <= BASELINE_BINS:  # tied deciles: a discrete feature gets a bin per value
+        distinct = np.unique(values)
+        inner = distinct[1:] if distinct.size <= BASELINE_BINS else inner
+    counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
+    return {
+        "count": int(values.size),
+        "mean": float(values.mean()),
+        "std": float(values.std()),
+        "min": float(values.min()),
+        "max": float(values.max()),
+        "bin_edges": [float(e) for e in inner],
+        "proportions": [float(c) / values.size for c in counts],
+    }
+
+
+def target_statistics(target: pd.Series, task: str) -> dict:
+    """The training target's distribution, for target drift: bins as for a numeric feature
+    (regression), or the label's proportions (binary classification)."""
+    if task == "binary_classification":
+        return {"name": str(target.name), **categorical_statistics(target)}
+    return {"name": str(target.name), **numeric_statistics(target.to_numpy(dtype=float))}
+
+
 def baseline_statistics(
-    train: pd.DataFrame, features: list[str], categorical: tuple[str, ...] = ()
+    train: pd.DataFrame,
+    features: list[str],
+    categorical: tuple[str, ...] = (),
+    target: str | None = None,
+    task: str = "regression",
 ) -> dict:
-    """Per-feature summary and decile bin edges with training proportions (for PSI drift);
-    level frequencies for categorical features."""
-    stats = {}
-    for name in features:
-        if name in categorical:
-            stats[name] = categorical_statistics(train[name])
-            continue
-        values = train[name].to_numpy(dtype=float)
-        edges = np.unique(np.quantile(values, np.linspace(0, 1, BASELINE_BINS + 1)))
-        inner = edges[1:-1]
-        if edges.size <= BASELINE_BINS:  # tied deciles: a discrete feature gets a bin per value
-            distinct = np.unique(values)
-            inner = distinct[1:] if distinct.size <= BASELINE_BINS else inner
-        counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
-        stats[name] = {
-            "count": int(values.size),
-            "mean": float(values.mean()),
-            "std": float(values.std()),
-            "min": float(values.min()),
-            "max": float(values.max()),
-            "bin_edges": [float(e) for e in inner],
-            "proportions": [float(c) / values.size for c in counts],
-        }
-    return {"features": stats, "rows": len(train)}
+    """Per-feature statistics of the training split (level frequencies for categorical
+    features) and, given `target`, the target's."""
+    stats = {
+        name: categorical_statistics(train[name])
+        if name in categorical
+        else numeric_statistics(train[name].to_numpy(dtype=float))
+        for name in features
+    }
+    baseline = {"features": stats, "rows": len(train)}
+    if target is not None:
+        baseline["target"] = target_statistics(train[target], task)
+    return baseline
 
 
 def _kll_distribution(values: np.ndarray, rng: np.random.Generator) -> dict:
@@ -304,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         frame.to_csv(out / f"{name}.csv", header=False, index=False)
         print(f"{name}: {len(frame)} rows")
     args.baseline_dir.mkdir(parents=True, exist_ok=True)
-    baseline = baseline_statistics(splits.train, features, categorical)
+    baseline = baseline_statistics(splits.train, features, categorical, args.target, args.task)
     (args.baseline_dir / "baseline.json").write_text(json.dumps(baseline, indent=2))
     statistics, constraints = model_monitor_baseline(
         splits.train, features, args.seed, tuple(categorical)

@@ -138,3 +138,62 @@ def test_bundles_carry_what_the_containers_need(steps, rendered):
     assert "requirements.txt" not in code("preprocess")
     for name in ("validate", "preprocess", "evaluate"):
         assert not any(f.endswith(".pyc") or "__pycache__" in f for f in code(name))
+
+
+# ------------------------------------------------ the gate decided the same way on both sides
+
+
+def sagemaker_gate_passes(conditions: list[dict], evaluation: dict, definition: dict) -> bool:
+    """The ConditionStep's conditions evaluated as SageMaker does: JsonGet paths read from
+    evaluation.json, parameters at their defaults; every condition must hold."""
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+
+    def value(operand):
+        if "Std:JsonGet" in operand:
+            found = evaluation
+            for key in operand["Std:JsonGet"]["Path"].split("."):
+                found = found[key]  # a missing key fails the execution on SageMaker too
+            return float(found)
+        return float(defaults[operand["Get"].removeprefix("Parameters.")])
+
+    compare = {"LessThanOrEqualTo": float.__le__, "GreaterThanOrEqualTo": float.__ge__}
+    return all(
+        compare[c["Type"]](value(c["LeftValue"]), value(c["RightValue"])) for c in conditions
+    )
+
+
+def regression_evaluation(mse, r2, golden_mse, golden_r2, golden_champion_mse=None) -> dict:
+    """evaluation.json as evaluate writes it (limits from its own functions), no champion on
+    the new split: only the golden set can fail the gate here."""
+    pct = 5.0
+    evaluation = {"regression_metrics": {"mse": {"value": mse}, "r2": {"value": r2}}}
+    evaluation["champion_mse_limit"] = evaluate_limit(evaluation, pct)
+    golden = {"rows": 40, "regression_metrics": {"mse": {"value": golden_mse}, "r2": {"value": golden_r2}}}  # fmt: skip
+    if golden_champion_mse is not None:
+        golden["champion"] = {"regression_metrics": {"mse": {"value": golden_champion_mse}}}
+    golden["champion_mse_limit"] = evaluate_limit(golden, pct)
+    evaluation["golden"] = golden
+    return evaluation
+
+
+@pytest.mark.parametrize(
+    ("golden_mse", "golden_r2", "golden_champion_mse", "passes"),
+    [
+        (3.0e7, 0.95, None, True),  # no champion: the golden limit never binds
+        (3.0e7, 0.85, None, False),  # golden r2 under min_r2 0.9
+        (3.0e7, 0.95, 2.0e7, False),  # golden mse 50 % over the champion's (5 % allowed)
+        (2.09e7, 0.95, 2.0e7, True),  # 4.5 % over: within the allowance
+    ],
+)
+def test_sagemaker_conditions_decide_the_golden_rule_as_the_local_gate(
+    graph, steps, definition, golden_mse, golden_r2, golden_champion_mse, passes
+):
+    from mlops.core.gate import check_gate
+
+    assert graph.gate.max_regression_pct == 5.0 and graph.gate.min_r2 == 0.9
+    evaluation = regression_evaluation(3.0e7, 0.97, golden_mse, golden_r2, golden_champion_mse)
+    without_golden = {k: v for k, v in evaluation.items() if k != "golden"}
+    assert check_gate(without_golden, graph.gate).passed  # the golden rule alone decides
+    conditions = steps["gate"]["Arguments"]["Conditions"]
+    assert check_gate(evaluation, graph.gate).passed is passes
+    assert sagemaker_gate_passes(conditions, evaluation, definition) is passes

@@ -101,6 +101,17 @@ def test_gate_checks_mse_r2_and_the_champion_limit(steps):
             "LeftValue": mse,
             "RightValue": json_get("champion_mse_limit"),
         },
+        # the fixture project has a golden set (data.golden): gate.py's golden rules
+        {
+            "Type": "GreaterThanOrEqualTo",
+            "LeftValue": json_get("golden.regression_metrics.r2.value"),
+            "RightValue": {"Get": "Parameters.MinR2"},
+        },
+        {
+            "Type": "LessThanOrEqualTo",
+            "LeftValue": json_get("golden.regression_metrics.mse.value"),
+            "RightValue": json_get("golden.champion_mse_limit"),
+        },
     ]
     assert steps["evaluate"]["PropertyFiles"] == [
         {
@@ -123,6 +134,8 @@ def test_fail_message_names_metrics_and_thresholds(steps):
         "champion_mse_limit",
         '"regression_metrics.mse.value"',
         '"regression_metrics.r2.value"',
+        "golden set: needs r2 >= MinR2",
+        '"golden.champion_mse_limit"',
     ):
         assert fragment in text
 

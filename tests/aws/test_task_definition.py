@@ -123,3 +123,75 @@ def test_the_sagemaker_registry_reads_a_classifiers_evaluation(aws):
         name: expected[name]["value"]
         for name in ("auc", "log_loss", "accuracy", "precision", "recall", "f1")
     }
+
+
+def test_without_a_golden_set_the_gate_has_no_golden_condition(churn):
+    cfg, _, _, steps = churn
+    assert cfg.golden_file is None  # the churn fixture has none: today's three conditions
+    assert "golden" not in json.dumps(steps["gate"]["Arguments"])
+
+
+@pytest.fixture(scope="module")
+def churn_with_golden(tmp_path_factory):
+    """The churn project with a golden set configured (its rows do not matter to rendering)."""
+    import yaml
+    from fixtures.tasks import churn_frame
+
+    from model_build.pipeline import Target, render_pipeline
+
+    folder = tmp_path_factory.mktemp("churn-golden")
+    golden = folder / "golden.csv"
+    churn_frame(40, seed=3).to_csv(golden, index=False)
+    path = project_config(CHURN_CONFIG, folder)
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["golden"] = str(golden)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    cfg = load_config(path)
+    target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
+    definition = json.loads(render_pipeline(cfg, target).definition)
+    return cfg, build_graph(cfg), definition, pipeline_steps(definition)
+
+
+def classification_evaluation(golden_auc, golden_loss, golden_champion_loss=None) -> dict:
+    """evaluation.json as evaluate writes it: a good challenger, no champion on the new split."""
+    pct = 5.0
+    evaluation = {
+        "binary_classification_metrics": {"auc": {"value": 0.85}, "log_loss": {"value": 0.4}}
+    }
+    evaluation["champion_log_loss_limit"] = champion_log_loss_limit(evaluation, pct)
+    metrics = {"auc": {"value": golden_auc}, "log_loss": {"value": golden_loss}}
+    golden = {"rows": 40, "binary_classification_metrics": metrics}
+    if golden_champion_loss is not None:
+        golden["champion"] = {
+            "binary_classification_metrics": {"log_loss": {"value": golden_champion_loss}}
+        }
+    golden["champion_log_loss_limit"] = champion_log_loss_limit(golden, pct)
+    evaluation["golden"] = golden
+    return evaluation
+
+
+@pytest.mark.parametrize(
+    ("golden_auc", "golden_loss", "golden_champion_loss", "passes"),
+    [
+        (0.85, 0.40, None, True),
+        (0.70, 0.40, None, False),  # golden auc under min_auc
+        (0.85, 0.40, 0.30, False),  # golden log loss 33 % over the champion's (5 % allowed)
+        (0.85, 0.31, 0.30, True),  # 3.3 % over: within the allowance
+    ],
+)
+def test_sagemaker_conditions_decide_the_golden_rule_as_the_local_gate(
+    churn_with_golden, golden_auc, golden_loss, golden_champion_loss, passes
+):
+    from test_parity import sagemaker_gate_passes
+
+    from mlops.core.gate import check_gate
+
+    cfg, graph, definition, steps = churn_with_golden
+    assert graph.gate.min_auc > 0.70 and cfg.gate.max_regression_pct == 5.0
+    evaluation = classification_evaluation(golden_auc, golden_loss, golden_champion_loss)
+    without_golden = {k: v for k, v in evaluation.items() if k != "golden"}
+    assert check_gate(without_golden, graph.gate).passed  # the golden rule alone decides
+    conditions = steps["gate"]["Arguments"]["Conditions"]
+    assert len(conditions) == 5
+    assert check_gate(evaluation, graph.gate).passed is passes
+    assert sagemaker_gate_passes(conditions, evaluation, definition) is passes

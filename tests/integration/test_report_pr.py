@@ -211,3 +211,26 @@ def test_report_model_summarizes_the_latest_registered_version(registered_home, 
 def test_report_model_without_versions_is_a_usage_error(home, tmp_path, capsys):
     assert mlops(["report", "model", "--out", str(tmp_path / "s.md")]) == 2
     assert "no model versions" in capsys.readouterr().err
+
+
+def test_new_data_drift_against_the_champion(registered_home, tmp_path):
+    """The challenger's held-out rows against the champion: the target (costs 30 % up in the
+    new data) and the champion's predictions on them (unmoved: the features did not move)."""
+    home, _ = registered_home
+    champion = approved_champion(home)
+    dearer = tmp_path / "dearer.csv"
+    fresh = generate_buildings(10_000, seed=11)
+    fresh[load_config().data.target] *= 1.3
+    fresh.to_csv(dearer, index=False)
+    weak = config_with(tmp_path, num_round=5)  # seconds; the gate's verdict does not matter
+    challenger_run(weak, dearer, home, champion)
+
+    md = report(tmp_path, weak)
+
+    section = md.split("### Drift of the new data against champion v1", 1)[1]
+    target = table_row(section, f"target `{load_config().data.target}`")
+    prediction = table_row(section, "prediction (champion v1)")
+    assert number(target[1]) > 0.5 and target[-1] == "⚠️ yes"
+    assert number(target[3]) == pytest.approx(1.3 * number(target[2]), rel=0.05)
+    assert number(prediction[1]) < 0.05 and prediction[-1] == "no"
+    assert "2,000 held-out rows" in section

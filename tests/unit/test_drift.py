@@ -199,3 +199,89 @@ def test_a_categorical_baseline_without_frequencies_is_refused(tmp_path):
     path.write_text(json.dumps({"features": {"plan": {"type": "categorical"}}}))
     with pytest.raises(UsageError, match="categorical feature 'plan' lacks frequencies"):
         load_baseline(path)
+
+
+# ------------------------------------------------------------- target and predictions
+
+TARGET = CFG.data.target
+
+
+def baseline_with_target(rows: int = 4000, seed: int = 3) -> dict:
+    splits = preprocess.split_data(generate_buildings(rows, seed), 0.6, 0.2, seed=42)
+    return preprocess.baseline_statistics(splits.train, FEATURES, (), TARGET, "regression")
+
+
+def test_target_times_1_3_is_target_drift_while_no_feature_drifts():
+    baseline = baseline_with_target()
+    fresh = generate_buildings(2000, seed=9)
+    fresh[TARGET] *= 1.3
+    features = drift.compare(drift.baseline_columns(fresh, baseline), baseline, THRESHOLD)
+    target, skipped = drift.target_drift(fresh, baseline, THRESHOLD)
+    assert not any(f.drifted for f in features)
+    assert skipped == "" and target.feature == TARGET and target.drifted
+    assert target.psi > 0.5 and target.bins == 10  # the features' decile binning
+    assert target.current_mean == pytest.approx(fresh[TARGET].mean())
+    same, _ = drift.target_drift(generate_buildings(2000, seed=9), baseline, THRESHOLD)
+    assert same.psi < 0.05 and not same.drifted
+
+
+def test_a_file_without_the_target_skips_target_drift_with_the_reason():
+    baseline = baseline_with_target()
+    target, skipped = drift.target_drift(
+        generate_buildings(500, seed=1).drop(columns=TARGET), baseline, THRESHOLD
+    )
+    assert target is None
+    assert skipped == f"target drift skipped: the data has no {TARGET!r} column"
+    old_baseline = {k: v for k, v in baseline.items() if k != "target"}  # before targets
+    assert drift.target_drift(generate_buildings(50), old_baseline, THRESHOLD) == (
+        None,
+        "target drift skipped: the baseline has no target statistics",
+    )
+
+
+def test_a_classifier_target_drifts_by_its_label_proportions():
+    """Labels of any spelling: the baseline holds their training shares."""
+    rng = np.random.default_rng(0)
+    train = pd.DataFrame(
+        {"x": rng.normal(size=3000), "left": rng.choice(["no", "yes"], 3000, p=[0.8, 0.2])}
+    )
+    baseline = preprocess.baseline_statistics(train, ["x"], (), "left", "binary_classification")
+    assert baseline["target"]["type"] == "categorical"
+    assert baseline["target"]["frequencies"]["yes"] == pytest.approx((train.left == "yes").mean())
+    same = train.sample(1000, random_state=1)
+    flipped = same.assign(left=rng.choice(["no", "yes"], 1000, p=[0.5, 0.5]))
+    stable, _ = drift.target_drift(same, baseline, 0.2)
+    moved, _ = drift.target_drift(flipped, baseline, 0.2)
+    assert stable.psi < 0.01 and not stable.drifted
+    assert moved.drifted and moved.psi > 0.2 and moved.baseline_mean is None
+
+
+def test_report_rows_for_target_and_predictions():
+    baseline = baseline_with_target()
+    fresh = generate_buildings(2000, seed=9)
+    fresh[TARGET] *= 1.3
+    features = drift.compare(drift.baseline_columns(fresh, baseline), baseline, THRESHOLD)
+    target, _ = drift.target_drift(fresh, baseline, THRESHOLD)
+    held_out = np.linspace(0, 100, 1000)
+    from mlops.core.monitor import prediction_drift
+
+    prediction = drift.prediction_row(prediction_drift(held_out, held_out + 30, THRESHOLD), 3)
+    assert prediction.drifted and prediction.missing == 3 and prediction.bins == 10
+    report = drift.drift_report(
+        features, THRESHOLD, False, "new.csv", "b.json", 2000, target=target,
+        prediction=prediction, model_label="model v4",
+    )  # fmt: skip
+    assert report["drifted"]
+    assert report["summary"] == (
+        f"target: {TARGET} drifted (PSI {target.psi:.3f} > 0.2); "
+        f"prediction: model v4 drifted (PSI {prediction.psi:.3f} > 0.2)"
+    )
+    table = drift.render_table(report).splitlines()
+    assert [line.split()[0] for line in table[1:]] == [*FEATURES, "target:", "prediction:"]
+    assert table[-2].split()[:2] == ["target:", TARGET] and table[-2].endswith("yes")
+    md = drift.render_markdown(report)
+    assert md.startswith("### Data drift: ⚠️ target drifted, prediction drifted")
+    assert f"| target `{TARGET}` | {target.psi:.3f} |" in md
+    assert f"| prediction (model v4) | {prediction.psi:.3f} |" in md
+    saved = json.loads(json.dumps(report))
+    assert saved["target"]["feature"] == TARGET and saved["prediction"]["feature"] == "prediction"

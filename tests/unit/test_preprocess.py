@@ -57,6 +57,10 @@ def test_main_writes_xgboost_layout(tmp_path):
     assert np.issubdtype(train[0].dtype, np.number)
     baseline = json.loads((out / "baseline" / "baseline.json").read_text())
     assert baseline["rows"] == 300 and set(baseline["features"]) == set(FEATURES)
+    target = baseline["target"]  # for target drift: the training target, binned as a feature
+    assert target["name"] == "ANNUAL_COST" and target["count"] == 300
+    assert target["mean"] == pytest.approx(train[0].mean())
+    assert sum(target["proportions"]) == pytest.approx(1.0) and len(target["bin_edges"]) == 9
 
 
 def test_read_raw_names_missing_columns(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +267,21 @@ def test_an_oversized_report_keeps_the_data_checks_summaries_only():
     md = render_markdown(report)
     assert len(md) < 2_000
     assert "### Data validation: ❌ failed\n\n900 of 900 failed" in md
+
+
+def test_new_data_drift_against_the_champion_and_what_was_skipped():
+    row = {"feature": "prediction", "psi": 0.4123, "bins": 10, "baseline_mean": 0.41,
+           "current_mean": 0.68, "missing": 0, "drifted": True}  # fmt: skip
+    section = {"version": 1, "rows": 800, "threshold": 0.2, "target": None, "prediction": row,
+               "skipped": ["target drift skipped: the baseline has no target statistics"]}  # fmt: skip
+    md = render_markdown(
+        replace(scored({"mse": 30.0, "rmse": 5.5, "mae": 4.0, "r2": 0.85}), champion_drift=section)
+    )
+    text = md.split("### Drift of the new data against champion v1\n", 1)[1]
+    assert "The challenger run's 800 held-out rows" in text and "PSI threshold 0.2." in text
+    assert "| prediction (champion v1) | 0.412 | 0.41 | 0.68 | ⚠️ yes |" in text
+    assert "| target" not in text
+    assert "\ntarget drift skipped: the baseline has no target statistics.\n" in text
+    assert "### Drift of the new data" not in render_markdown(
+        scored({"mse": 30.0, "rmse": 5.5, "mae": 4.0, "r2": 0.85})
+    )
