@@ -41,7 +41,7 @@ def test_stack_parameters_fit_the_template(cfg):
         cfg, "prod", version, ROLE, "1.dkr.ecr.us-east-1.amazonaws.com/analyzer", "s3://b/mon/"
     )
     declared = load_cfn_yaml(TEMPLATE.read_text())["Parameters"]
-    values = {p["ParameterKey"]: p["ParameterValue"] for p in params}
+    values = params
     required = {k for k, v in declared.items() if "Default" not in v}
     assert required <= set(values) <= set(declared)
     for key, value in values.items():
