@@ -19,6 +19,7 @@ import io
 import json
 import re
 import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -639,3 +640,67 @@ def test_a_missing_permission_names_the_action_and_the_role(bootstrap):
     (missing,) = denials(role_policies(trimmed, "StagingDeployRole"), calls)
     assert missing.startswith("cloudformation:DescribeStackEvents on arn:aws:cloudformation:")
     assert denials(role_policies(bootstrap, "StagingDeployRole"), calls) == []
+
+
+def test_monitor_with_labels_is_allowed_by_the_monitor_role(
+    bootstrap, recorded, cfg, home, monkeypatch, tmp_path
+):
+    """`mlops monitor --backend sagemaker --labels FILE` (run by hand or by a fork's job with
+    the monitor role): the stage's stack, its endpoint's capture destination, the capture
+    objects, the serving version and its metrics."""
+    from mlops.cli import run
+    from mlops.core.capture import capture_line
+
+    calls, fakes = recorded
+    seed(cfg, versions=2)
+    group = cfg.model_package_group
+    prod = f"{group}-prod"
+    cloudformation = FakeCloudFormation()
+    fakes[("cloudformation", "*")] = cloudformation
+    cloudformation.stacks[prod] = cloudformation.stack(
+        prod,
+        "UPDATE_COMPLETE",
+        [
+            {"ParameterKey": "EndpointName", "ParameterValue": prod},
+            {"ParameterKey": "ModelVersion", "ParameterValue": "1"},
+        ],
+    )
+    now = datetime.now(UTC)
+    fakes[("sagemaker", "ListMonitoringExecutions")] = lambda *_: {
+        "MonitoringExecutionSummaries": []
+    }
+    fakes[("sagemaker", "DescribeEndpoint")] = lambda _, params: {
+        "EndpointName": params["EndpointName"],
+        "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{prod}",
+        "EndpointStatus": "InService",
+        "CreationTime": now,
+        "LastModifiedTime": now,
+        "DataCaptureConfig": {  # what the endpoint template's DataCaptureUri sets
+            "EnableCapture": True,
+            "CaptureStatus": "Started",
+            "CurrentSamplingPercentage": 20,
+            "DestinationS3Uri": f"s3://{BUCKET}/{group}/data-capture/prod",
+        },
+    }
+    row = ",".join("1" for _ in cfg.data.features).encode()
+    line = capture_line(row, "text/csv", b"5.0", "text/csv", "e1", now, "id-1")
+    key = f"{group}/data-capture/prod/{prod}/AllTraffic/{now:%Y/%m/%d/%H}/capture.jsonl"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=line.encode())
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"inference_id,{cfg.data.target}\nid-1,5.0\n")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    calls.clear()
+
+    code = run(["monitor", "--stage", "prod", "--backend", "sagemaker", "--labels", str(labels),
+                "--since", "1h", "--report-dir", str(tmp_path / "report")])  # fmt: skip
+    assert code == 0
+    assert json.loads((tmp_path / "report" / "monitor.json").read_text())["requests"] == 1
+    operations = {(s, o) for s, o, _ in calls}
+    assert {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("sagemaker", "DescribeEndpoint"),
+            ("cloudformation", "DescribeStacks")} <= operations  # fmt: skip
+    missing = denials(role_policies(bootstrap, "MonitorRole"), calls)
+    assert missing == [], "MonitorRole lacks:\n" + "\n".join(missing)
+    # and no more than that: the capture of another group's endpoints stays out of reach
+    assert denied(bootstrap, "MonitorRole", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/other/x")
+    assert denied(bootstrap, "MonitorRole", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
+                  **{"s3:prefix": "other/data-capture/"})  # fmt: skip
