@@ -68,7 +68,7 @@ def stub_latest(stub, cfg, status: str, reason: str = "") -> None:
         "LastModifiedTime": datetime(2026, 12, 1, 3, 20, tzinfo=UTC),
         "MonitoringExecutionStatus": status,
         "ProcessingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:processing-job/{JOB}",
-        "MonitoringJobDefinitionName": f"{cfg.model_package_group}-prod-data-quality-v7",
+        "MonitoringJobDefinitionName": f"{cfg.model_package_group}-prod-dq-v7-0a1b2c3d",
     }
     if reason:
         summary["FailureReason"] = reason
