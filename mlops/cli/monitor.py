@@ -41,7 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "is over monitor.max_mse_increase_pct above it). Corrupt capture lines are skipped "
         "and counted. Writes monitor.json and monitor.md. Exit 0 no violation (or no "
         "data), 1 a violation. --backend sagemaker reads the latest Model Monitor "
-        "execution's violations of the stage's data-quality schedule.",
+        "execution's violations of the stage's data-quality schedule (deployed by mlops "
+        "deploy), and with --labels the endpoint's data capture in S3, credited to the "
+        "version the stage serves now.",
     )
     p.add_argument("--stage", required=True, help=f"one of {', '.join(STAGES)}")
     p.add_argument("--since", default=None, help="only requests since: 30m, 6h, 7d or an ISO time")

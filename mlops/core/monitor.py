@@ -158,7 +158,7 @@ def version_section(
         section["note"] = f"{len(rows)} captured rows, fewer than monitor.min_rows {min_rows}"
         section["quality"] = quality_result
         if quality_result and quality_result["violated"]:
-            section["violations"].append(_quality_violation(quality_result))
+            section["violations"].append(quality_violation(quality_result))
         return section
     columns = {name: rows[:, i] for i, name in enumerate(names)}
     results = drift.compare(columns, baseline, threshold)
@@ -177,11 +177,11 @@ def version_section(
             )
     section["quality"] = quality_result
     if quality_result and quality_result["violated"]:
-        section["violations"].append(_quality_violation(quality_result))
+        section["violations"].append(quality_violation(quality_result))
     return section
 
 
-def _quality_violation(q: dict) -> str:
+def quality_violation(q: dict) -> str:
     return (
         f"model quality: MSE {q['mse']:.4g} on {q['rows']} labelled rows is over "
         f"{q['max_mse']:.4g} (test MSE {q['version_mse']:.4g})"

@@ -17,7 +17,9 @@ marked optional; unknown keys are refused so a typo cannot be silently ignored):
         "instance_count": 1,
         "data_capture_percent": 100,   # 0 turns data capture off
         "autoscaling": {"enabled": false, "min": 1, "max": 2,
-                        "target_invocations_per_instance": 100}
+                        "target_invocations_per_instance": 100},
+        "monitoring": {"enabled": true}  # optional, default on: the stage's Model Monitor
+                                         # schedule (needs data_capture_percent > 0)
       }
     }
 
@@ -67,11 +69,16 @@ class Autoscaling(_Section):
         return self
 
 
+class Monitoring(_Section):
+    enabled: bool = True  # a data-quality schedule (model_deploy/monitoring-template.yml)
+
+
 class SageMakerStage(_Section):
     instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(ge=1)
     data_capture_percent: int = Field(ge=0, le=100)
     autoscaling: Autoscaling = Autoscaling()
+    monitoring: Monitoring = Monitoring()
 
 
 class StageConfig(_Section):

@@ -3,16 +3,20 @@
 `deploy_stage` renders the parameters of `model_deploy/endpoint-config-template.yml`
 from the stage config, deploys them through a change set (create or update), waits,
 treats "no changes" as success, prints the stack events that explain a failure,
-then smoke-tests the endpoint through `invoke_endpoint` with the held-out rows of
-the run that trained the version. The stack is also the deployment record:
+then deploys the stage's monitoring stack (`model_deploy/monitoring-template.yml`:
+the Model Monitor schedule, its baseline the version's statistics and constraints) the
+same way, and smoke-tests the endpoint through `invoke_endpoint` with the held-out rows
+of the run that trained the version. The stack is also the deployment record:
 `live_version` reads which version a stage serves from its outputs.
 
-Names: stack and endpoint `<model_package_group>-<stage>`. Account values come
-from the environment (flags have no way in: the deploy command is shared):
+Names: stack and endpoint `<model_package_group>-<stage>`, monitoring stack
+`<model_package_group>-<stage>-monitoring`. Account values come from the environment
+(flags have no way in: the deploy command is shared):
 
     MLOPS_SAGEMAKER_ROLE_ARN  the model's execution role (bootstrap output SageMakerExecutionRoleArn)
     MLOPS_ARTIFACT_BUCKET     where data capture goes (bootstrap output ArtifactBucketName)
     MLOPS_CFN_ROLE_ARN        optional: the role CloudFormation acts as (CloudFormationRoleArn)
+    MLOPS_MODEL_MONITOR_IMAGE optional: Model Monitor's analyzer image (default: the region's)
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
 from mlops.core.smoke import SmokeRows, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig, load_stage_config
+from mlops.sagemaker.monitor import TEMPLATE as MONITORING_TEMPLATE
+from mlops.sagemaker.monitor import (
+    analyzer_image,
+    check_baseline,
+    monitoring_stack_name,
+    monitoring_stack_parameters,
+)
 from mlops.sagemaker.pipeline_run import BUCKET_ENV, ROLE_ENV
 from mlops.sagemaker.registry import aws_errors, split_s3_uri
 from mlops.sagemaker.stage_stack import (
@@ -73,6 +84,7 @@ class SageMakerDeployment:
     stack_name: str
     changed: bool
     smoke: Any = None  # mlops.core.smoke.SmokeResult
+    monitoring: StackResult | None = None  # None: the stage has no monitoring
 
 
 def stack_name(cfg: Config, stage: str) -> str:
@@ -236,6 +248,72 @@ def deploy_stack(
 _outputs = stack_outputs
 
 
+def monitoring_off_reason(stage_config: StageConfig) -> str:
+    """Why a stage gets no monitoring stack ("" when it gets one)."""
+    sm = stage_config.sagemaker
+    if not sm.monitoring.enabled:
+        return "sagemaker.monitoring.enabled is false"
+    if sm.data_capture_percent == 0:
+        return "sagemaker.data_capture_percent is 0 (nothing captured to monitor)"
+    return ""
+
+
+def monitoring_parameters(
+    cfg: Config, stage_config: StageConfig, version: ModelVersion, s3: Any, region: str
+) -> dict[str, str] | None:
+    """The monitoring stack's parameters for this deploy (None: the stage has none),
+    resolved and checked before anything is deployed."""
+    if monitoring_off_reason(stage_config):
+        return None
+    check_baseline(s3, version)
+    stage = stage_config.stage
+    output = f"s3://{_env(BUCKET_ENV)}/{cfg.model_package_group}/monitoring/{stage}"
+    return monitoring_stack_parameters(
+        cfg, stage, version, _env(ROLE_ENV), analyzer_image(region), output
+    )
+
+
+def deploy_monitoring(
+    cloudformation: Any,
+    cfg: Config,
+    stage_config: StageConfig,
+    parameters: dict[str, str] | None,
+    progress: Progress,
+    role_arn: str | None,
+    sleep: Callable[[float], None],
+) -> StackResult | None:
+    """Create or update the stage's monitoring stack; a stage without monitoring leaves an
+    existing one as it is (deleting a schedule is a decision, not a side effect)."""
+    name = monitoring_stack_name(cfg.model_package_group, stage_config.stage)
+    if parameters is None:
+        why = monitoring_off_reason(stage_config)
+        with aws_errors(f"cannot describe stack {name}"):
+            existing = _describe_stack(cloudformation, name)
+        if existing is None:
+            progress(f"no monitoring for {stage_config.stage}: {why}")
+        else:
+            baseline = _outputs(existing).get("ModelVersion", "?")
+            progress(
+                f"monitoring of {stage_config.stage} is off ({why}), but stack {name} exists: "
+                f"left as it is (its schedule compares with version {baseline}'s baseline); "
+                f"delete it with: aws cloudformation delete-stack --stack-name {name}"
+            )
+        return None
+    progress(
+        f"monitoring {stage_config.stage}: baseline of version {parameters['ModelVersion']} "
+        f"({parameters['BaselineStatisticsUri']})"
+    )
+    return deploy_stack(
+        cloudformation,
+        name,
+        MONITORING_TEMPLATE.read_text(),
+        parameters,
+        progress,
+        role_arn=role_arn,
+        sleep=sleep,
+    )
+
+
 def held_out_uri(version: ModelVersion) -> str:
     """The test split of the run that trained `version`, next to its registered baseline.
 
@@ -297,19 +375,27 @@ def deploy_stage(
         raise MlopsError(f"model version {version.version} has no model package ARN")
     cloudformation, s3 = aws or _clients()
     stage = stage_config.stage
+    cfn_role = os.environ.get(CFN_ROLE_ENV) or None
     parameters = stack_parameters(cfg, stage_config, version, _env(ROLE_ENV), _env(BUCKET_ENV))
+    monitoring = monitoring_parameters(
+        cfg, stage_config, version, s3, cloudformation.meta.region_name
+    )
     result = deploy_stack(
         cloudformation,
         stack_name(cfg, stage),
         TEMPLATE.read_text(),
         parameters,
         progress,
-        role_arn=os.environ.get(CFN_ROLE_ENV) or None,
+        role_arn=cfn_role,
         sleep=sleep,
     )
     name = result.outputs.get("EndpointName")
     if not name:
         raise MlopsError(f"stack {result.stack_name} has no EndpointName output")
+    # After the endpoint: a schedule needs its endpoint, and follows the version it serves.
+    monitored = deploy_monitoring(
+        cloudformation, cfg, stage_config, monitoring, progress, cfn_role, sleep
+    )
     rows = held_out_rows(s3, version, cfg.smoke_test.rows)
     smoke = (smoke_test or smoke_test_endpoint)(name, rows, smoke_limit(cfg), None)
     progress(smoke.summary())
@@ -319,7 +405,13 @@ def deploy_stage(
             f"{smoke.reason}"
         )
     return SageMakerDeployment(
-        stage, version.version, name, result.stack_name, result.status != "NO_CHANGES", smoke
+        stage,
+        version.version,
+        name,
+        result.stack_name,
+        result.status != "NO_CHANGES",
+        smoke,
+        monitored,
     )
 
 
@@ -341,17 +433,22 @@ def stop_stage(
     cloudformation: Any = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[int, str] | None:
-    """Delete a stage's stack (endpoint, model, alarms, scaling); what it served, or None
-    when there was no stack."""
+    """Delete a stage's stacks (monitoring schedule first: it needs the endpoint; then the
+    endpoint, model, alarms, scaling); what it served, or None when there was no stack."""
     if cloudformation is None:
         cloudformation = _clients()[0]
+    role_arn = os.environ.get(CFN_ROLE_ENV) or None
+    monitoring = monitoring_stack_name(cfg.model_package_group, stage)
+    with aws_errors(f"cannot delete stack {monitoring}"):
+        if _describe_stack(cloudformation, monitoring) is not None:
+            delete_stack(cloudformation, monitoring, progress, role_arn, sleep)
     name = stack_name(cfg, stage)
     with aws_errors(f"cannot delete stack {name}"):
         stack = _describe_stack(cloudformation, name)
         if stack is None:
             return None
         served = served_version(cloudformation, name)
-        delete_stack(cloudformation, name, progress, os.environ.get(CFN_ROLE_ENV) or None, sleep)
+        delete_stack(cloudformation, name, progress, role_arn, sleep)
     return served
 
 

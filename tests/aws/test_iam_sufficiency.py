@@ -2,8 +2,8 @@
 
 (a) The CloudFormation service role allows every permission that the CloudFormation
     registry schemas (shipped with cfn-lint) list for the create, read, update and delete
-    handlers of each resource type in the endpoint template, except permissions of
-    features the template does not use (each named below with why).
+    handlers of each resource type in the stage templates (endpoint and monitoring),
+    except permissions of features the templates do not use (each named below with why).
 (b) Each GitHub job's AWS calls are allowed by that job's role: the job's `mlops` steps
     are read from the workflow, run through the real CLI against moto (fakes only where
     moto falls short, each said), every botocore call is recorded, and each one is
@@ -26,6 +26,7 @@ import boto3
 import cfnlint
 import pytest
 import yaml
+from _fake_aws import FakeCloudFormation, record_calls
 from _iam import (
     ACCOUNT,
     BUCKET,
@@ -36,9 +37,6 @@ from _iam import (
     denials,
     role_policies,
 )
-from botocore.client import BaseClient
-from botocore.exceptions import ClientError
-from botocore.validate import validate_parameters
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 
 from mlops.core.config import load_config
@@ -48,6 +46,8 @@ GROUP = load_config().model_package_group  # the fixture project's (tests/confte
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = REPO_ROOT / "model_deploy" / "bootstrap.yml"
 ENDPOINT_TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
+MONITORING_TEMPLATE = REPO_ROOT / "model_deploy" / "monitoring-template.yml"
+STAGE_TEMPLATES = (ENDPOINT_TEMPLATE, MONITORING_TEMPLATE)  # what CloudFormationRole deploys
 WORKFLOWS = REPO_ROOT / ".github" / "workflows"
 SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
 AWS_ACTION = "aws-actions/configure-aws-credentials"
@@ -114,6 +114,8 @@ NOT_IN_SCHEMAS = {
         "sagemaker:DescribeEndpointConfig",
     },
     "AWS::SageMaker::Model": {"sagemaker:DescribeModelPackage"},
+    # the schedule is created with Tags: tagging on create needs sagemaker:AddTags
+    "AWS::SageMaker::MonitoringSchedule": {"sagemaker:AddTags"},
 }
 HANDLERS = ("create", "read", "update", "delete")
 
@@ -123,16 +125,32 @@ def handler_permissions(resource_type: str) -> dict[str, str]:
     providers = json.loads((SCHEMAS / "providers" / f"{REGION}.json").read_text())
     schema = json.loads((SCHEMAS / "resources" / f"{providers[resource_type]}.json").read_text())
     found: dict[str, str] = {}
-    for handler in HANDLERS:
-        for action in schema["handlers"][handler]["permissions"]:
+    for handler in HANDLERS:  # a type without an update handler is replaced, never updated
+        for action in schema["handlers"].get(handler, {}).get("permissions", []):
             found.setdefault(action, handler)
     for action in NOT_IN_SCHEMAS.get(resource_type, ()):
         found.setdefault(action, "SageMaker docs")
     return found
 
 
-def stack_resource(stack: Stack, resource_type: str, action: str, stage: str) -> Authorization:
-    """The concrete resource a handler acts on in a stage stack named <group>-<stage>."""
+def resource_types(template: Path) -> set[str]:
+    """The resource types of a template, those inside Fn::ForEach included."""
+    types = set()
+    pending = list(load_cfn_yaml(template.read_text())["Resources"].items())
+    while pending:
+        key, value = pending.pop()
+        if key.startswith("Fn::ForEach::"):
+            pending += list(value[2].items())  # [identifier, collection, {logical id: resource}]
+        else:
+            types.add(value["Type"])
+    return types
+
+
+def stack_resource(
+    stack: Stack, resource_type: str, action: str, stage: str, template: Path = ENDPOINT_TEMPLATE
+) -> Authorization:
+    """The concrete resource a handler acts on in a stage's stack (<group>-<stage>, or
+    <group>-<stage>-monitoring for the monitoring template)."""
     group = stack.parameters["ModelPackageGroupName"]
     endpoint = f"{group}-{stage}"
     arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
@@ -153,6 +171,11 @@ def stack_resource(stack: Stack, resource_type: str, action: str, stage: str) ->
         kind = {
             "AWS::SageMaker::Model": f"model/{endpoint}-model-1a2b3c",
             "AWS::SageMaker::EndpointConfig": f"endpoint-config/{endpoint}-config-1a2b3c",
+            # names the monitoring template gives them
+            "AWS::SageMaker::DataQualityJobDefinition": (
+                f"data-quality-job-definition/{endpoint}-dq-v3-0a1b2c3d"
+            ),
+            "AWS::SageMaker::MonitoringSchedule": f"monitoring-schedule/{endpoint}-data-quality",
         }.get(resource_type, f"endpoint/{endpoint}")
         if action == "sagemaker:DescribeModelPackage":
             kind = f"model-package/{group}/3"
@@ -160,6 +183,11 @@ def stack_resource(stack: Stack, resource_type: str, action: str, stage: str) ->
             kind = f"endpoint-config/{endpoint}-config-1a2b3c"
         return Authorization(action, arn.format("sagemaker", kind))
     if service == "cloudwatch":
+        if resource_type == "AWS::CloudWatch::Alarm" and template == MONITORING_TEMPLATE:
+            feature = load_config().data.features[0]  # the template names its drift alarms
+            return Authorization(
+                action, arn.format("cloudwatch", f"alarm:{endpoint}-drift-{feature}")
+            )
         if resource_type == "AWS::CloudWatch::Alarm":  # CloudFormation names it
             return Authorization(
                 action, arn.format("cloudwatch", f"alarm:{endpoint}-Errors5xxAlarm-X1")
@@ -173,24 +201,30 @@ def stack_resource(stack: Stack, resource_type: str, action: str, stage: str) ->
 
 def cloudformation_role_gaps(stack: Stack) -> list[str]:
     policies = role_policies(stack, "CloudFormationRole")
-    types = sorted(
-        {r["Type"] for r in load_cfn_yaml(ENDPOINT_TEMPLATE.read_text())["Resources"].values()}
-    )
     gaps = []
-    for resource_type in types:
-        for action, handler in sorted(handler_permissions(resource_type).items()):
-            if (resource_type, action) in UNUSED_FEATURES:
-                continue
-            for stage in ("staging", "prod"):
-                check = stack_resource(stack, resource_type, action, stage)
-                if not allowed(policies, check):
-                    gaps.append(f"CloudFormationRole lacks {check} ({resource_type} {handler})")
+    for template in STAGE_TEMPLATES:
+        for resource_type in sorted(resource_types(template)):
+            for action, handler in sorted(handler_permissions(resource_type).items()):
+                if (resource_type, action) in UNUSED_FEATURES:
+                    continue
+                for stage in ("staging", "prod"):
+                    check = stack_resource(stack, resource_type, action, stage, template)
+                    if not allowed(policies, check):
+                        gaps.append(
+                            f"CloudFormationRole lacks {check} ({resource_type} {handler}, "
+                            f"{template.name})"
+                        )
     return gaps
 
 
-def test_cloudformation_role_allows_every_handler_permission_of_the_endpoint_stack(bootstrap):
-    types = {r["Type"] for r in load_cfn_yaml(ENDPOINT_TEMPLATE.read_text())["Resources"].values()}
-    assert {"AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling::ScalableTarget"} <= types
+def test_cloudformation_role_allows_every_handler_permission_of_the_stage_stacks(bootstrap):
+    endpoint, monitoring = (resource_types(t) for t in STAGE_TEMPLATES)
+    assert {"AWS::SageMaker::Endpoint", "AWS::ApplicationAutoScaling::ScalableTarget"} <= endpoint
+    assert monitoring == {
+        "AWS::SageMaker::DataQualityJobDefinition",
+        "AWS::SageMaker::MonitoringSchedule",
+        "AWS::CloudWatch::Alarm",
+    }
     assert cloudformation_role_gaps(bootstrap) == []
 
 
@@ -213,6 +247,21 @@ def test_the_schema_check_catches_what_autoscaling_needed(bootstrap):
     assert "sagemaker:UpdateEndpointWeightsAndCapacities on arn:aws:sagemaker" in gaps
     assert "cloudwatch:PutMetricAlarm on arn:aws:cloudwatch:" in gaps
     assert "alarm:TargetTracking-endpoint/" in gaps
+
+
+def test_the_schema_check_catches_a_role_without_the_monitoring_statement(bootstrap):
+    """A control: the role as it was before monitoring stacks were deployed."""
+    trimmed = copy.deepcopy(bootstrap)
+    statements = trimmed.template["Resources"]["CloudFormationRole"]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    statements[:] = [
+        s for s in statements if "sagemaker:CreateMonitoringSchedule" not in s["Action"]
+    ]
+    gaps = "\n".join(cloudformation_role_gaps(trimmed))
+    assert "sagemaker:CreateMonitoringSchedule on arn:aws:sagemaker:" in gaps
+    assert "data-quality-job-definition/" in gaps
+    assert "endpoint-config-template.yml" not in gaps
 
 
 # ---- the trust model: what each role must NOT be able to do ------------------------------
@@ -266,6 +315,10 @@ def test_each_role_reaches_only_its_own_stage(bootstrap):
             )
     for action in ("cloudformation:ExecuteChangeSet", "cloudformation:DeleteStack"):
         assert denied(bootstrap, "StagingDeployRole", action, f"{stack}/{group}-prod/1")
+        assert denied(bootstrap, "StagingDeployRole", action, f"{stack}/{group}-prod-monitoring/1")
+        assert denied(
+            bootstrap, "ProductionDeployRole", action, f"{stack}/{group}-staging-monitoring/1"
+        )
         assert not denied(bootstrap, "StagingDeployRole", action, f"{stack}/{group}-staging/1")
         assert not denied(bootstrap, "ProductionDeployRole", action, f"{stack}/{group}-prod/1")
     assert denied(
@@ -328,94 +381,11 @@ def test_every_aws_job_is_covered_below():
     assert sorted(aws_jobs()) == sorted(JOB_EXPECTATIONS)
 
 
-class FakeCloudFormation:
-    """Stands in for the CloudFormation API (moto's change sets drop the stack's outputs):
-    a change set applies its parameters, and a stack's outputs are the template's, read from
-    those parameters. Requests are still validated against botocore's service model."""
-
-    def __init__(self) -> None:
-        self.stacks: dict[str, dict] = {}
-        self.change_sets: dict[tuple[str, str], dict] = {}
-
-    def stack(self, name: str, status: str, parameters: list[dict]) -> dict:
-        values = {p["ParameterKey"]: p["ParameterValue"] for p in parameters}
-        outputs = {
-            "EndpointName": values.get("EndpointName", ""),
-            "ModelVersion": values.get("ModelVersion", ""),
-            "ModelPackageArn": values.get("ModelPackageArn", ""),
-        }
-        return {
-            "StackName": name,
-            "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/0a1b",
-            "CreationTime": datetime(2026, 1, 1, tzinfo=UTC),
-            "StackStatus": status,
-            "Parameters": parameters,
-            "Outputs": [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items() if v],
-        }
-
-    def __call__(self, operation: str, params: dict) -> dict:
-        name = params.get("StackName", "")
-        if operation == "DescribeStacks":
-            if name not in self.stacks:
-                raise ClientError(
-                    {
-                        "Error": {
-                            "Code": "ValidationError",
-                            "Message": f"Stack with id {name} does not exist",
-                        }
-                    },
-                    operation,
-                )
-            return {"Stacks": [self.stacks[name]]}
-        if operation == "CreateChangeSet":
-            self.change_sets[(name, params["ChangeSetName"])] = params
-            if params["ChangeSetType"] == "CREATE":
-                self.stacks[name] = self.stack(name, "REVIEW_IN_PROGRESS", [])
-            return {"Id": f"cs-{params['ChangeSetName']}", "StackId": name}
-        if operation == "DescribeChangeSet":
-            request = self.change_sets[(name, params["ChangeSetName"])]
-            if self.stacks[name]["Parameters"] == request["Parameters"]:
-                reason = "The submitted information didn't contain changes."
-                return {"Status": "FAILED", "StatusReason": reason, "Changes": []}
-            return {"Status": "CREATE_COMPLETE", "Changes": []}
-        if operation == "ExecuteChangeSet":
-            request = self.change_sets.pop((name, params["ChangeSetName"]))
-            done = "CREATE_COMPLETE" if request["ChangeSetType"] == "CREATE" else "UPDATE_COMPLETE"
-            self.stacks[name] = self.stack(name, done, request["Parameters"])
-            return {}
-        if operation == "DeleteChangeSet":
-            self.change_sets.pop((name, params["ChangeSetName"]), None)
-            return {}
-        if operation == "DescribeStackEvents":
-            return {"StackEvents": []}
-        if operation == "DeleteStack":
-            self.stacks.pop(name, None)
-            return {}
-        raise KeyError(f"FakeCloudFormation does not answer {operation}")
-
-
 @pytest.fixture
 def recorded(aws, monkeypatch):
     """Every botocore call as (service, operation, params); `fakes` answers the calls moto
-    cannot (after validating the request, as botocore would before sending it)."""
-    calls: list[tuple[str, str, dict]] = []
-    fakes: dict[tuple[str, str], object] = {}
-    original = BaseClient._make_api_call
-
-    def make_api_call(client, operation, params):
-        service = client.meta.service_model.service_name
-        calls.append((service, operation, dict(params)))
-        fake = fakes.get((service, operation)) or fakes.get((service, "*"))
-        if fake is None:
-            return original(client, operation, params)
-        shape = client.meta.service_model.operation_model(operation).input_shape
-        validate_parameters(params, shape)
-        response = fake(operation, params)
-        response.setdefault("ResponseMetadata", {"HTTPStatusCode": 200})
-        return response
-
-    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
-    return calls, fakes
+    cannot (tests/aws/_fake_aws.py)."""
+    return record_calls(monkeypatch)
 
 
 def seed(cfg, versions: int) -> dict:
@@ -434,6 +404,8 @@ def seed(cfg, versions: int) -> dict:
         for key, body in (
             (f"{run}/evaluate/evaluation/evaluation.json", json.dumps(evaluation)),
             (f"{run}/preprocess/baseline/baseline.json", "{}"),
+            (f"{run}/preprocess/baseline/statistics.json", "{}"),  # Model Monitor's baseline
+            (f"{run}/preprocess/baseline/constraints.json", "{}"),
             (f"{run}/preprocess/test/test.csv", held_out),
         ):
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
@@ -570,10 +542,12 @@ JOB_EXPECTATIONS = {
     ],
     ("deploy", "staging"): [
         ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-staging"),
+        ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-staging-monitoring"),
         ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", f"{GROUP}-staging"),
     ],
     ("deploy", "production"): [
         ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-prod"),
+        ("cloudformation", "ExecuteChangeSet", "StackName", f"{GROUP}-prod-monitoring"),
         ("sagemaker-runtime", "InvokeEndpoint", "EndpointName", f"{GROUP}-prod"),
     ],
     ("batch", "transform"): [
@@ -666,3 +640,67 @@ def test_a_missing_permission_names_the_action_and_the_role(bootstrap):
     (missing,) = denials(role_policies(trimmed, "StagingDeployRole"), calls)
     assert missing.startswith("cloudformation:DescribeStackEvents on arn:aws:cloudformation:")
     assert denials(role_policies(bootstrap, "StagingDeployRole"), calls) == []
+
+
+def test_monitor_with_labels_is_allowed_by_the_monitor_role(
+    bootstrap, recorded, cfg, home, monkeypatch, tmp_path
+):
+    """`mlops monitor --backend sagemaker --labels FILE` (run by hand or by a fork's job with
+    the monitor role): the stage's stack, its endpoint's capture destination, the capture
+    objects, the serving version and its metrics."""
+    from mlops.cli import run
+    from mlops.core.capture import capture_line
+
+    calls, fakes = recorded
+    seed(cfg, versions=2)
+    group = cfg.model_package_group
+    prod = f"{group}-prod"
+    cloudformation = FakeCloudFormation()
+    fakes[("cloudformation", "*")] = cloudformation
+    cloudformation.stacks[prod] = cloudformation.stack(
+        prod,
+        "UPDATE_COMPLETE",
+        [
+            {"ParameterKey": "EndpointName", "ParameterValue": prod},
+            {"ParameterKey": "ModelVersion", "ParameterValue": "1"},
+        ],
+    )
+    now = datetime.now(UTC)
+    fakes[("sagemaker", "ListMonitoringExecutions")] = lambda *_: {
+        "MonitoringExecutionSummaries": []
+    }
+    fakes[("sagemaker", "DescribeEndpoint")] = lambda _, params: {
+        "EndpointName": params["EndpointName"],
+        "EndpointArn": f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{prod}",
+        "EndpointStatus": "InService",
+        "CreationTime": now,
+        "LastModifiedTime": now,
+        "DataCaptureConfig": {  # what the endpoint template's DataCaptureUri sets
+            "EnableCapture": True,
+            "CaptureStatus": "Started",
+            "CurrentSamplingPercentage": 20,
+            "DestinationS3Uri": f"s3://{BUCKET}/{group}/data-capture/prod",
+        },
+    }
+    row = ",".join("1" for _ in cfg.data.features).encode()
+    line = capture_line(row, "text/csv", b"5.0", "text/csv", "e1", now, "id-1")
+    key = f"{group}/data-capture/prod/{prod}/AllTraffic/{now:%Y/%m/%d/%H}/capture.jsonl"
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=line.encode())
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"inference_id,{cfg.data.target}\nid-1,5.0\n")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    calls.clear()
+
+    code = run(["monitor", "--stage", "prod", "--backend", "sagemaker", "--labels", str(labels),
+                "--since", "1h", "--report-dir", str(tmp_path / "report")])  # fmt: skip
+    assert code == 0
+    assert json.loads((tmp_path / "report" / "monitor.json").read_text())["requests"] == 1
+    operations = {(s, o) for s, o, _ in calls}
+    assert {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("sagemaker", "DescribeEndpoint"),
+            ("cloudformation", "DescribeStacks")} <= operations  # fmt: skip
+    missing = denials(role_policies(bootstrap, "MonitorRole"), calls)
+    assert missing == [], "MonitorRole lacks:\n" + "\n".join(missing)
+    # and no more than that: the capture of another group's endpoints stays out of reach
+    assert denied(bootstrap, "MonitorRole", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/other/x")
+    assert denied(bootstrap, "MonitorRole", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
+                  **{"s3:prefix": "other/data-capture/"})  # fmt: skip

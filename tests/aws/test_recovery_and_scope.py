@@ -92,7 +92,15 @@ def test_stop_deletes_the_stage_stack_with_the_cloudformation_role(cfg, monkeypa
     monkeypatch.setenv("MLOPS_CFN_ROLE_ARN", ROLE)
     client, lines = cloudformation_client(), []
     serving = stack("UPDATE_COMPLETE", {"EndpointName": f"{GROUP}-staging", "ModelVersion": "4"})
+    monitoring = f"{GROUP}-staging-monitoring"
+    no_monitoring = (
+        "describe_stacks",
+        "ValidationError",
+        f"Stack with id {monitoring} does not exist",
+        {"StackName": monitoring},
+    )  # (tests/aws/test_sagemaker_deploy_monitoring.py stops a stage that has one)
     with Stubber(client) as stub:
+        stub.add_client_error(*no_monitoring[:3], expected_params=no_monitoring[3])
         stub.add_response("describe_stacks", serving, NAME)
         stub.add_response("describe_stacks", serving, NAME)
         stub.add_response("delete_stack", {}, {**NAME, "RoleARN": ROLE})
@@ -101,6 +109,7 @@ def test_stop_deletes_the_stage_stack_with_the_cloudformation_role(cfg, monkeypa
             4,
             f"{GROUP}-staging",
         )
+        stub.add_client_error(*no_monitoring[:3], expected_params=no_monitoring[3])
         missing_stack(stub)
         assert stop_stage(cfg, "staging", lines.append, client) is None  # nothing left to stop
         stub.assert_no_pending_responses()

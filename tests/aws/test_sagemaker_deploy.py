@@ -14,7 +14,7 @@ from botocore.stub import ANY, Stubber
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
 from mlops.core.smoke import SmokeResult
-from mlops.core.stages import load_stage_config, resolve_version
+from mlops.core.stages import Monitoring, load_stage_config, resolve_version
 from mlops.sagemaker.deploy import (
     TEMPLATE,
     deploy_stack,
@@ -244,9 +244,10 @@ def held_out(aws, monkeypatch):
 
 
 def deploy_unchanged_stage(cfg, s3, smoke):
-    """deploy_stage on a stack that already serves the version (no changes)."""
+    """deploy_stage on a stack that already serves the version (no changes), monitoring off
+    (test_sagemaker_deploy_monitoring.py deploys with it)."""
     client = cloudformation_client()
-    stage_config = load_stage_config("staging")
+    stage_config = without_monitoring(load_stage_config("staging"))
     parameters = stack_parameters(cfg, stage_config, version(), ROLE, BUCKET)
     with Stubber(client) as stub:
         stub.add_response("describe_stacks", stack("UPDATE_COMPLETE", {"EndpointName": "ep-s"}))
@@ -255,7 +256,18 @@ def deploy_unchanged_stage(cfg, s3, smoke):
             "describe_change_set", change_set("FAILED", "No updates are to be performed."), NAMED
         )
         stub.add_response("delete_change_set", {}, NAMED)
+        stub.add_client_error(
+            "describe_stacks",
+            "ValidationError",
+            "Stack with id energy-costs-staging-monitoring does not exist",
+            expected_params={"StackName": "energy-costs-staging-monitoring"},
+        )
         return deploy_stage(cfg, stage_config, version(), None, lambda _: None, (client, s3), smoke)
+
+
+def without_monitoring(stage_config):
+    sagemaker = stage_config.sagemaker.model_copy(update={"monitoring": Monitoring(enabled=False)})
+    return stage_config.model_copy(update={"sagemaker": sagemaker})
 
 
 def test_deploy_stage_smoke_tests_held_out_rows_from_s3(held_out, cfg):
