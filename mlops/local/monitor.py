@@ -3,7 +3,7 @@
 Reads the local endpoint's capture files (`mlops.local.capture`), groups the requests by
 the model version that answered them (named in each file's name), and compares them with
 that version's training baseline and with its own predictions on its held-out split
-(scored by the same handler, `mlops.local.batch.ChunkScorer`). The rules and the report
+(scored by the version's stored handler, as `mlops.local.drift` scores). The rules and the report
 are `mlops.core.monitor`'s.
 """
 
@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from mlops.core import monitor
 from mlops.core.config import Config
@@ -23,6 +22,7 @@ from mlops.core.drift import load_baseline
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import Progress, Registry
 from mlops.core.smoke import held_out_file
+from mlops.local import drift
 from mlops.local.batch import ChunkScorer, unpack_version
 from mlops.local.capture import capture_root, read_local_capture
 from mlops.local.endpoints import current_version
@@ -46,18 +46,18 @@ class LocalMonitor:
         return self.baselines[version]
 
     def reference_predictions(self, version: int) -> np.ndarray | None:
-        """The version's predictions on its held-out split (None when that split is gone)."""
+        """The version's predictions on its held-out split (None when that split is gone),
+        scored by the serving code stored with the version, from raw rows (string
+        categories stay text), as `mlops data drift` scores them."""
         described = self.registry.describe(version)
         try:
-            split = held_out_file(described, self.home)
+            held_out_file(described, self.home)
         except MlopsError:
             return None
-        frame = pd.read_csv(split, header=None).iloc[:, 1:]
         with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as tmp:
-            unpack_version(described, Path(tmp))
+            unpack_version(described, Path(tmp), home=self.home)
             scorer = ChunkScorer(str(Path(tmp) / "code"), str(Path(tmp) / "model"), None)
-            frame.columns = scorer.features
-            return scorer.score(frame, 0).scored["prediction"].to_numpy()
+            return drift.scores(scorer, drift.held_out_rows(described, self.home, scorer))
 
     def report(
         self,
