@@ -8,12 +8,13 @@ import re
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from integration._serving import deploy_config_copy
 from fixture_project.generate import COLUMNS, generate_buildings
+from integration._serving import deploy_config_copy
 
 from mlops.core.config import load_config
 from mlops.core.datagen import feature_store_batches
@@ -30,7 +31,7 @@ def fs_fixture_config(tmp_path):
     """The fixture project's config with a feature store (paths made absolute)."""
     source = os.environ["MLOPS_CONFIG"]
     cfg = load_config(source)
-    raw = yaml.safe_load(open(source))
+    raw = yaml.safe_load(Path(source).read_text())
     raw["data"]["expectation_suite"] = str(cfg.suite_file)
     raw["data"]["golden"] = str(cfg.golden_file)
     raw["data"].pop("sample")
