@@ -61,7 +61,8 @@ PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
 LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA256: "data_sha256"}
 # The feature-store snapshot a run trained on (`--from-feature-store`); NO_VALUE otherwise.
-# The query itself is stored in S3 (metadata values hold 256 characters): its hash and URI.
+# The query itself is stored in S3 under data/ (metadata values hold 256 characters): its
+# hash and URI are recorded.
 SNAPSHOT_PARAMETERS = {
     "FeatureSnapshotFeatureGroup": f"{SNAPSHOT_PREFIX}feature_group",
     "FeatureSnapshotAsOf": f"{SNAPSHOT_PREFIX}as_of",

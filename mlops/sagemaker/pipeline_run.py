@@ -163,13 +163,13 @@ def input_data(s3: Any, target, data: str) -> tuple[str, str]:
 
 def snapshot_parameters(s3: Any, target, snapshot: dict) -> dict[str, str]:
     """A feature-store snapshot's lineage as pipeline parameter values. Its query goes to S3
-    under its own hash (a metadata value holds 256 characters, an Athena query more); the
-    version records the hash and the URI."""
+    under its own hash (a metadata value holds 256 characters, an Athena query more), beside
+    the run's data (where the build role may write); the version records hash and URI."""
     from mlops.core.feature_store import SNAPSHOT_PREFIX, query_sha256
     from model_build.pipeline import SNAPSHOT_PARAMETERS
 
     digest = query_sha256(snapshot["query"])
-    uri = target.uri("feature-snapshots", f"{digest}.sql")
+    uri = target.uri("data", "feature-snapshot-queries", f"{digest}.sql")
     bucket, key = split_s3_uri(uri)
     with aws_errors(f"cannot store the snapshot's query at {uri}"):
         s3.put_object(Bucket=bucket, Key=key, Body=snapshot["query"].encode())

@@ -80,7 +80,7 @@ def test_a_run_from_a_snapshot_records_it_and_stores_its_query(cfg, data_csv, ru
     params = run(cfg, data_csv, {"feature_snapshot": {**snapshot, "backend": "sagemaker"}})
 
     query_digest = hashlib.sha256(QUERY.encode()).hexdigest()
-    query_uri = f"s3://{BUCKET}/energy-costs/feature-snapshots/{query_digest}.sql"
+    query_uri = f"s3://{BUCKET}/energy-costs/data/feature-snapshot-queries/{query_digest}.sql"
     assert {name: params[name] for name in PARAMETERS} == {
         "FeatureSnapshotFeatureGroup": "energy-costs",
         "FeatureSnapshotAsOf": AS_OF,
