@@ -422,7 +422,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a quick baseline fit and a mean predictor on held-out rows (figures shown). "
         "String columns become categorical features; constant and ID-like columns, and string "
         f"columns of more than {profiling.MAX_LEVELS} levels, are left out unless --keep names "
-        "them. --task binary_classification takes a two-label target (yes/no, true/false, "
+        "them. A column of ISO-8601 timestamps and one named like an id (else distinct on "
+        "every row) are proposed as feature_store.event_time and record_id, not features. "
+        "--task binary_classification takes a two-label target (yes/no, true/false, "
         "1/0 or any two values), detects the positive label, splits stratified and calibrates "
         "the AUC floor, log-loss ceiling and smoke-test accuracy floor. Exit 2 on unusable "
         "input (no such column, constant, empty or non-binary target, too few rows).",
