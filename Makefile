@@ -34,7 +34,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 	@touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
-	$(BIN)/python -m mlops.cli.demo $(if $(DATA),--data $(DATA))
+	$(BIN)/python -m mlops.cli.demo $(if $(DATA),--data $(DATA)) $(if $(FEATURE_STORE),--feature-store)
 
 # lint-imports first: a change that crosses the layers of mlops/ fails in seconds,
 # naming the import (contracts in pyproject.toml).

@@ -40,6 +40,7 @@ from typing import Any
 from mlops.core.code_bundle import bundle_files
 from mlops.core.config import Config
 from mlops.core.errors import UsageError
+from mlops.core.feature_store import SNAPSHOT_PREFIX
 from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
 from mlops.core.paths import REPO_ROOT
@@ -59,6 +60,17 @@ GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
 LINEAGE_PARAMETERS = {GIT_COMMIT: "git_commit", PR_NUMBER: "pr_number", DATA_SHA256: "data_sha256"}
+# The feature-store snapshot a run trained on (`--from-feature-store`); NO_VALUE otherwise.
+# The query itself is stored in S3 under data/ (metadata values hold 256 characters): its
+# hash and URI are recorded.
+SNAPSHOT_PARAMETERS = {
+    "FeatureSnapshotFeatureGroup": f"{SNAPSHOT_PREFIX}feature_group",
+    "FeatureSnapshotAsOf": f"{SNAPSHOT_PREFIX}as_of",
+    "FeatureSnapshotRows": f"{SNAPSHOT_PREFIX}rows",
+    "FeatureSnapshotSha256": f"{SNAPSHOT_PREFIX}sha256",
+    "FeatureSnapshotQuerySha256": f"{SNAPSHOT_PREFIX}query_sha256",
+    "FeatureSnapshotQueryUri": f"{SNAPSHOT_PREFIX}query_uri",
+}
 
 # Step arguments that render as pipeline parameters (thresholds), not as constants.
 ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
@@ -218,6 +230,8 @@ def hyperparameters(step: Step) -> dict[str, str]:
 def lineage_metadata(cfg: Config, params: dict[str, Any], run_id: Any) -> dict[str, Any]:
     """CustomerMetadataProperties: lineage as flat string values (the API allows no JSON)."""
     values: dict[str, Any] = {key: params[name] for name, key in LINEAGE_PARAMETERS.items()}
+    # Resolved values of a run without the store may leave the snapshot's out.
+    values.update({key: params.get(name, NO_VALUE) for name, key in SNAPSHOT_PARAMETERS.items()})
     values.update(data_file=params[INPUT_DATA], run_id=run_id, backend="sagemaker")
     for section, settings in (
         ("preprocess", cfg.preprocess.model_dump()),
@@ -466,6 +480,7 @@ class _Renderer:
             GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
             PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
             DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
+            **{name: p.ParameterString(name, NO_VALUE) for name in SNAPSHOT_PARAMETERS},
         }
         return values
 

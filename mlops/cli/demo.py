@@ -4,6 +4,10 @@ the data (the config's committed sample, or --data FILE, only ever read) -> vali
 promote -> smoke test prod -> summary. Every step is a real `mlops` command, so
 what the demo shows is what a user would type. The endpoints it started are
 stopped at the end unless --keep-endpoints is given.
+
+With --feature-store (`make demo FEATURE_STORE=1`) the data goes through the feature
+store first: two batches of records (a later version of some of them), snapshots as of
+a time between the batches and after them, and the pipeline trains on a snapshot.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import shutil
 import socket
 import sys
 import tempfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from mlops.cli import run
 from mlops.core.config import CONFIG_ENV, Config, load_config
+from mlops.core.datagen import feature_store_batches
 from mlops.core.errors import MlopsError
 from mlops.core.paths import mlops_home
 
@@ -197,6 +203,72 @@ def send_traffic(home: Path, rows: list[str]) -> None:
     print(f"sent {len(rows)} requests to prod ({endpoint.url}); it captured {captured}")
 
 
+def ingest_two_batches(cfg: Config, data: Path, home: Path, now: datetime) -> tuple[str, str]:
+    """The data as records at two days ago, and a later version of a quarter of them a day
+    ago, ingested; returns (a time between the batches, an id that has two versions)."""
+    import pandas as pd
+
+    from mlops.core.feature_store import format_time
+
+    fs = cfg.feature_store
+    times = (now - timedelta(days=2), now - timedelta(days=1))
+    first, second = feature_store_batches(
+        pd.read_csv(data), fs.record_id, fs.event_time, tuple(format_time(t) for t in times)
+    )
+    folder = home / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, batch in enumerate((first, second), start=1):
+        path = folder / f"records-{number}.csv"
+        batch.to_csv(path, index=False)
+        print(f"batch {number}: {len(batch)} records at {batch[fs.event_time].iloc[0]} ({path})")
+        step(["features", "ingest", "--data", str(path)])
+    return format_time(now - timedelta(hours=36)), str(second[fs.record_id].iloc[0])
+
+
+def show_snapshots(cfg: Config, home: Path, between: str, record: str) -> None:
+    """Snapshots as of `between` and now: the same ids, `record` at its first, then second
+    version."""
+    import pandas as pd
+
+    rid = cfg.feature_store.record_id
+    rows = {}
+    for label, as_of in (("between the batches", between), ("after both", None)):
+        out = home / "demo" / f"snapshot-{'between' if as_of else 'now'}.csv"
+        step(["features", "snapshot", "--out", str(out), *(["--as-of", as_of] if as_of else [])])
+        snap = pd.read_csv(out, dtype={rid: str})
+        rows[label] = snap.loc[snap[rid] == record].iloc[0]
+        print(f"  {label}: {len(snap)} records")
+    print(f"record {record} in each snapshot (point in time: its version then):")
+    print(pd.DataFrame(rows).to_string())
+    step(["features", "get", record])
+
+
+def print_snapshot_lineage(cfg: Config, home: Path, version: int) -> None:
+    from mlops.local.registry import LocalRegistry
+
+    lineage = LocalRegistry(home, cfg.model_package_group).describe(version).lineage
+    snap = lineage.get("feature_snapshot") or {}
+    print(
+        f"version {version} lineage: feature snapshot as of {snap.get('as_of')}, "
+        f"{snap.get('rows')} rows, sha256 {snap.get('sha256')}"
+    )
+
+
+def feature_store_story(cfg: Config, data: Path, home: Path) -> None:
+    """Banner 3 with --feature-store: the data through the store, then the pipeline on it."""
+    if not cfg.feature_store.record_id or not cfg.feature_store.event_time:
+        sys.exit(
+            "demo stopped: --feature-store needs feature_store.record_id and "
+            "feature_store.event_time in the config"
+        )
+    banner("3. the feature store: two batches of records, snapshots as of a time")
+    now = datetime.now(UTC).replace(microsecond=0)
+    between, record = ingest_two_batches(cfg, data, home, now)
+    show_snapshots(cfg, home, between, record)
+    banner("3b. the pipeline: validate ... register, trained on a snapshot of the store")
+    step(["pipeline", "run", "--from-feature-store"])
+
+
 def stop_endpoints(stages: list[str]) -> None:
     banner("stopping the endpoints the demo started (--keep-endpoints keeps them)")
     for stage in stages:
@@ -216,6 +288,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--traffic-rows", type=int, default=500, help="requests sent to prod for the monitor"
+    )
+    p.add_argument(
+        "--feature-store",
+        action="store_true",
+        help="train from the feature store: ingest the data as two batches of records, "
+        "show snapshots as of a time, run the pipeline on a snapshot (needs "
+        "feature_store.record_id and event_time in the config)",
     )
     args = p.parse_args(argv)
     if args.config:
@@ -237,10 +316,15 @@ def main(argv: list[str] | None = None) -> int:
         step(["data", "validate", str(data), "--report-dir", str(home / "reports")])
     else:
         print("(`mlops data validate` is not in this checkout yet; the pipeline validates too)")
-    banner("3. the pipeline: validate, preprocess, train, evaluate, gate, register")
-    step(["pipeline", "run", "--data", str(data)])
+    if args.feature_store:
+        feature_store_story(cfg, data, home)
+    else:
+        banner("3. the pipeline: validate, preprocess, train, evaluate, gate, register")
+        step(["pipeline", "run", "--data", str(data)])
     step(["models", "list"])
     version = newest_version(cfg, home)
+    if args.feature_store:
+        print_snapshot_lineage(cfg, home, version)
     banner("4. approval: a human approver reviews metrics and lineage, then approves")
     print("(in a real project a person runs this; CI never approves its own model)")
     step(["models", "approve", str(version), "--note", "approved in make demo"])

@@ -78,6 +78,7 @@ drift:
   fail_on_drift: false
 
 {smoke}
+{feature_store}
 behaviour:
   # REVIEW: numeric features the prediction must not go down (or up) with, all else equal;
   # tests/project/ checks them on the model trained from the sample.
@@ -174,6 +175,37 @@ def classification_sections(
     return gate, smoke
 
 
+FEATURE_STORE = """\
+feature_store:               # mlops features ...; mlops pipeline run --from-feature-store
+  # REVIEW: proposed from the data (the column naming a record; when its values were true).
+  record_id: {record_id}
+  event_time: {event_time}
+"""
+FEATURE_STORE_OFF = """\
+# Optional: the feature store (mlops features ...) needs a record id and an event-time
+# column (ISO-8601) beside the features; {found}.
+# feature_store:
+#   record_id: {record_id}
+#   event_time: {event_time}
+"""
+
+
+def feature_store_section(prof: profiling.Profile) -> str:
+    """The config's feature_store section: set when the data has both columns, else a
+    commented-out example naming what was found."""
+    if prof.record_id and prof.event_time:
+        return FEATURE_STORE.format(
+            record_id=json.dumps(prof.record_id), event_time=json.dumps(prof.event_time)
+        )
+    pairs = (("record id", prof.record_id), ("event time", prof.event_time))
+    found = " and ".join(f"{what} {column}" for what, column in pairs if column)
+    return FEATURE_STORE_OFF.format(
+        found=f"found in this data: {found or 'neither'}",
+        record_id=json.dumps(prof.record_id or "ID_COLUMN"),
+        event_time=json.dumps(prof.event_time or "EVENT_TIME_COLUMN"),
+    )
+
+
 def render_config(
     name: str,
     source: str,
@@ -204,6 +236,7 @@ def render_config(
         ),
         gate=sections[0],
         smoke=sections[1],
+        feature_store=feature_store_section(prof),
         candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
     )
 
@@ -263,6 +296,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"profiled {args.data}: {prof.rows} rows, {len(prof.features)} features")
     for column, why in prof.left_out.items():
         print(f"  left out {column}: {why} (--keep {column} keeps it)")
+    if prof.record_id and prof.event_time:
+        print(f"  feature store: record id {prof.record_id}, event time {prof.event_time}")
     if prof.categorical_names:
         print(f"  string categories: {', '.join(prof.categorical_names)}")
     sections, target = calibrate_task(df, prof)
@@ -387,7 +422,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a quick baseline fit and a mean predictor on held-out rows (figures shown). "
         "String columns become categorical features; constant and ID-like columns, and string "
         f"columns of more than {profiling.MAX_LEVELS} levels, are left out unless --keep names "
-        "them. --task binary_classification takes a two-label target (yes/no, true/false, "
+        "them. A column of ISO-8601 timestamps and one named like an id (else distinct on "
+        "every row) are proposed as feature_store.event_time and record_id, not features. "
+        "--task binary_classification takes a two-label target (yes/no, true/false, "
         "1/0 or any two values), detects the positive label, splits stratified and calibrates "
         "the AUC floor, log-loss ceiling and smoke-test accuracy floor. Exit 2 on unusable "
         "input (no such column, constant, empty or non-binary target, too few rows).",

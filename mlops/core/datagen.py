@@ -70,3 +70,33 @@ def resample(sample: pd.DataFrame, rows: int, seed: int = 0) -> pd.DataFrame:
     if rows < 1:
         raise ValueError("rows must be at least 1")
     return sample.sample(n=rows, replace=True, random_state=seed).reset_index(drop=True)
+
+
+def feature_store_batches(
+    df: pd.DataFrame,
+    record_id: str,
+    event_time: str,
+    times: tuple[str, str],
+    update_share: float = 0.25,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two ingest files for the feature store from one data set (any schema).
+
+    The first holds every row as a record (ids `r00001`, ...) at `times[0]`; the second
+    a later version of a share of those records at `times[1]`, whose values are another
+    row's (drawn from the same data, so they pass the same suite): a record whose
+    values changed.
+    """
+    if not 0 < update_share <= 1:
+        raise ValueError("update_share must be in (0, 1]")
+    width = len(str(len(df)))
+    ids = pd.Series([f"r{i:0{width}d}" for i in range(1, len(df) + 1)])
+    first = df.reset_index(drop=True).copy()
+    first.insert(0, event_time, times[0])
+    first.insert(0, record_id, ids)
+    rng = np.random.default_rng(seed)
+    updated = np.sort(rng.choice(len(df), max(1, int(len(df) * update_share)), replace=False))
+    second = resample(df, len(updated), seed + 1)
+    second.insert(0, event_time, times[1])
+    second.insert(0, record_id, ids.iloc[updated].to_numpy())
+    return first, second

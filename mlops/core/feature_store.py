@@ -14,6 +14,7 @@ run before either writes anything, so bad input leaves the store as it was.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,9 @@ from mlops.core.errors import UsageError
 FeatureType = Literal["Integral", "Fractional", "String"]
 Progress = Callable[[str], None]
 
+# Flat lineage keys of a snapshot where values must be strings (SageMaker model package
+# metadata): `feature_snapshot.as_of`, `.rows`, `.sha256`, `.query_sha256`, `.query_uri`.
+SNAPSHOT_PREFIX = "feature_snapshot."
 SETUP_HINT = (
     "set feature_store.record_id and feature_store.event_time in the config "
     "(the columns naming a record and the time its values were true)"
@@ -87,6 +91,25 @@ class Snapshot:
         out["as_of"] = format_time(self.as_of)
         out["path"] = str(self.path)
         return out
+
+
+def query_sha256(query: str) -> str:
+    """The content hash of a snapshot's query (what flat lineage records beside its URI)."""
+    return hashlib.sha256(query.encode()).hexdigest()
+
+
+def fold_snapshot(flat: dict) -> dict:
+    """Flat `feature_snapshot.*` lineage entries folded into one `feature_snapshot` dict, as
+    the local registry records it; dropped when the run used no snapshot (empty as_of)."""
+    out = {k: v for k, v in flat.items() if not k.startswith(SNAPSHOT_PREFIX)}
+    snap = {
+        k.removeprefix(SNAPSHOT_PREFIX): v for k, v in flat.items() if k.startswith(SNAPSHOT_PREFIX)
+    }
+    if snap.get("as_of"):
+        if str(snap.get("rows", "")).isdigit():
+            snap["rows"] = int(snap["rows"])
+        out["feature_snapshot"] = snap
+    return out
 
 
 class FeatureStore(Protocol):

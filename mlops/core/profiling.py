@@ -29,6 +29,12 @@ SAMPLE_ROWS = 5_000  # the committed sample stays small
 MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
 RANGE_MARGIN = 0.5  # suite bounds: observed range widened by half its span each side
 SUITE_MAX_ROWS = 10_000_000
+TIME_SAMPLE = 1_000  # values parsed to tell a timestamp column (a sample: init stays quick)
+# A column named like a record identifier: id, customer_id, customerId, CUSTOMER-ID...
+ID_NAME = re.compile(r"(?i:(^|[_\W])id)$|[a-z]Id$")
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}"
+RECORD_ID_WHY = "record id: proposed as feature_store.record_id"
+EVENT_TIME_WHY = "timestamps: proposed as feature_store.event_time"
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Profile:
     features: tuple[Column, ...]
     left_out: dict[str, str] = field(default_factory=dict)  # column -> why
     task: str = "regression"
+    record_id: str | None = None  # proposed feature_store.record_id
+    event_time: str | None = None  # proposed feature_store.event_time
 
     @property
     def feature_names(self) -> list[str]:
@@ -146,6 +154,35 @@ def why_left_out(series: pd.Series, rows: int) -> str | None:
     return None
 
 
+def looks_like_times(series: pd.Series) -> bool:
+    """Text whose values (a sample) are all ISO-8601 dates or times: an event time."""
+    present = series.dropna()
+    if not is_text(series) or present.empty:
+        return False
+    sample = present.astype(str).head(TIME_SAMPLE)
+    if not sample.str.match(ISO_DATE).all():
+        return False
+    parsed = pd.to_datetime(sample, format="ISO8601", errors="coerce", utc=True)
+    return bool(parsed.notna().all())
+
+
+def feature_store_columns(
+    df: pd.DataFrame, target: str, id_like: set[str], keep=()
+) -> tuple[str | None, str | None]:
+    """(record id, event time) to propose for feature_store, from the data; None if none.
+
+    The event time: the first column of ISO-8601 timestamps. The record id: the first
+    column named like an id, else the first left out as ID-like (distinct on every row).
+    A column --keep names stays a feature.
+    """
+    candidates = [c for c in df.columns if c != target and c not in keep]
+    event_time = next((c for c in candidates if looks_like_times(df[c])), None)
+    others = [c for c in candidates if c != event_time]
+    named = [c for c in others if ID_NAME.search(str(c))]
+    record_id = next(iter(named), None) or next((c for c in others if c in id_like), None)
+    return record_id, event_time
+
+
 def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) -> Profile:
     """The columns of a data set as the template will use them; UsageError when unusable."""
     if task not in TASKS:
@@ -176,11 +213,19 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
                 f"target {target!r} is not binary: {len(labels)} labels ({shown}); "
                 "binary_classification needs exactly two"
             )
+    reasons = {c: why_left_out(df[c], rows) for c in df.columns if c != target}
+    id_like = {  # left out as IDs, or strings distinct on every row
+        c for c, why in reasons.items() if why and df[c].nunique() == rows
+    }
+    record_id, event_time = feature_store_columns(df, target, id_like, keep)
+    for column, why in ((record_id, RECORD_ID_WHY), (event_time, EVENT_TIME_WHY)):
+        if column is not None:
+            reasons[column] = f"{reasons[column]}; {why}" if reasons[column] else why
     features, left_out = [], {}
     for name in df.columns:
         if name == target:
             continue
-        reason = why_left_out(df[name], rows)
+        reason = reasons.get(name)
         if reason and name not in keep:
             left_out[name] = reason
         else:
@@ -191,7 +236,7 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
     if task == "binary_classification" and not target_column.categorical:  # 0/1 labels
         numbers = sorted(y.unique().tolist())
         target_column = replace(target_column, values=tuple(numbers))
-    return Profile(rows, target_column, tuple(features), left_out, task)
+    return Profile(rows, target_column, tuple(features), left_out, task, record_id, event_time)
 
 
 def with_margin(column: Column) -> tuple[float, float]:

@@ -161,6 +161,31 @@ def input_data(s3: Any, target, data: str) -> tuple[str, str]:
     return upload_data(s3, target, data_file, data_sha256), data_sha256
 
 
+def snapshot_parameters(s3: Any, target, snapshot: dict) -> dict[str, str]:
+    """A feature-store snapshot's lineage as pipeline parameter values. Its query goes to S3
+    under its own hash (a metadata value holds 256 characters, an Athena query more), beside
+    the run's data (where the build role may write); the version records hash and URI."""
+    from mlops.core.feature_store import SNAPSHOT_PREFIX, query_sha256
+    from model_build.pipeline import SNAPSHOT_PARAMETERS
+
+    digest = query_sha256(snapshot["query"])
+    uri = target.uri("data", "feature-snapshot-queries", f"{digest}.sql")
+    bucket, key = split_s3_uri(uri)
+    with aws_errors(f"cannot store the snapshot's query at {uri}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=snapshot["query"].encode())
+    values = {
+        "feature_group": snapshot["feature_group"],
+        "as_of": snapshot["as_of"],
+        "rows": str(snapshot["rows"]),
+        "sha256": snapshot["sha256"],
+        "query_sha256": digest,
+        "query_uri": uri,
+    }
+    return {
+        name: values[key.removeprefix(SNAPSHOT_PREFIX)] for name, key in SNAPSHOT_PARAMETERS.items()
+    }
+
+
 def upsert_pipeline(sagemaker: Any, name: str, definition: str, role_arn: str, description: str):
     """Create the pipeline, or update it when it exists (what the SDK's upsert does)."""
     from botocore.exceptions import ClientError
@@ -289,14 +314,17 @@ def run_parameters(
     git_commit: str,
     pr_number: str,
     champion_uri: str | None,
+    snapshot: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    """Values for the pipeline parameters this run sets (the rest keep their defaults)."""
+    """Values for the pipeline parameters this run sets (the rest keep their defaults).
+    `snapshot`: the feature-store snapshot's parameters (`snapshot_parameters`), if any."""
     from model_build import pipeline as p
 
     lineage = {
         p.GIT_COMMIT: git_commit or "unknown",
         p.PR_NUMBER: pr_number or p.NO_VALUE,
         p.DATA_SHA256: data_sha256,
+        **(snapshot or {}),
     }
     check_metadata_values({**lineage, p.INPUT_DATA: data_uri})
     values = {p.INPUT_DATA: data_uri, **lineage}
@@ -309,7 +337,8 @@ def run_lineage(parameters: dict[str, str]) -> dict[str, str]:
     """The lineage a run's parameters carry, under the names the registry uses."""
     from model_build import pipeline as p
 
-    lineage = {key: parameters[name] for name, key in p.LINEAGE_PARAMETERS.items()}
+    names = {**p.LINEAGE_PARAMETERS, **p.SNAPSHOT_PARAMETERS}
+    lineage = {key: parameters[name] for name, key in names.items() if name in parameters}
     return {**lineage, "data_file": parameters[p.INPUT_DATA], "backend": "sagemaker"}
 
 
@@ -323,10 +352,16 @@ def clients(region: str) -> tuple[Any, Any, Any]:
 
 
 def run_sagemaker_pipeline(
-    cfg: Config, args: argparse.Namespace, aws: tuple | None = None, tracker: Any = None
+    cfg: Config,
+    args: argparse.Namespace,
+    aws: tuple | None = None,
+    tracker: Any = None,
+    snapshot: dict | None = None,
 ) -> int:
     """Render, upload, upsert, start; then wait and report unless --no-wait. Exit 1 on failure.
-    A waited-for execution is tracked on the managed MLflow server, when one is configured."""
+    A waited-for execution is tracked on the managed MLflow server, when one is configured.
+    `snapshot`: the feature-store snapshot the data is (`Snapshot.lineage()`), recorded in
+    the registered version's metadata."""
     from mlops.core.lineage import git_commit, pr_number
     from mlops.sagemaker.tracking import ExecutionTracking, sagemaker_tracker
     from model_build.pipeline import render_pipeline
@@ -345,6 +380,12 @@ def run_sagemaker_pipeline(
         f"s3://{target.bucket}/{target.prefix}/code/"
     )
     print(f"data:     {data_uri}")
+    snapshot_values = snapshot_parameters(s3, target, snapshot) if snapshot else None
+    if snapshot_values:
+        print(
+            f"snapshot: as of {snapshot['as_of']}, {snapshot['rows']} rows; its query in "
+            f"{snapshot_values['FeatureSnapshotQueryUri']}"
+        )
     registry = SageMakerRegistry(cfg.model_package_group, sagemaker, s3)
     champion = resolve_champion(registry, cloudformation)
     if champion:
@@ -355,6 +396,7 @@ def run_sagemaker_pipeline(
         getattr(args, "git_commit", None) or git_commit(),
         getattr(args, "pr_number", None) or pr_number(),
         champion.model_uri if champion else None,
+        snapshot_values,
     )
     pipeline_arn = upsert_pipeline(
         sagemaker,
@@ -414,8 +456,7 @@ class SageMakerPipelineRunner:
     def run(
         self, data: str, progress: Callable[[str], None] = print, extra_lineage: dict | None = None
     ) -> int:
-        if extra_lineage:
-            # The pipeline's lineage parameters are fixed in its definition: the snapshot's
-            # content hash is recorded (it is the data sha256), its as-of and query are not.
-            progress("note: on SageMaker the version records the snapshot as its data sha256")
-        return run_sagemaker_pipeline(self.cfg, self.args)
+        snapshot = (extra_lineage or {}).get("feature_snapshot")
+        # `data` wins over --data: with --from-feature-store it is the snapshot file.
+        args = argparse.Namespace(**{**vars(self.args), "data": data})
+        return run_sagemaker_pipeline(self.cfg, args, snapshot=snapshot)

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlops.core.errors import MlopsError, UsageError
+from mlops.core.feature_store import fold_snapshot
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
 from mlops.core.registry import APPROVED, REJECTED, ModelVersion, metrics_from_evaluation
 
@@ -65,7 +66,7 @@ def lineage_from_metadata(metadata: dict[str, str]) -> dict:
             lineage["params"].setdefault(section, {})[name] = parse_value(value)
         else:
             lineage[key] = "" if value == NO_VALUE else value
-    return lineage
+    return fold_snapshot(lineage)
 
 
 def _statistics_uri(package: dict, kind: str) -> str:
