@@ -88,7 +88,8 @@ def phase_query(home: Path, as_of: str) -> None:
     from mlops.local.feature_store import LocalFeatureStore, point_in_time_sql
 
     store = LocalFeatureStore(spec(), home)
-    sql = point_in_time_sql(store.spec, store._source(), datetime.fromisoformat(as_of), VALUES)
+    when = datetime.fromisoformat(as_of)
+    sql = point_in_time_sql(store.spec, store._source(), when, VALUES, store._superseded_source())
     store._duckdb().sql(sql).to_arrow_table()
 
 

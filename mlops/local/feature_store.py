@@ -3,6 +3,7 @@
 Layout, per feature group:
 
     feature_store/<group>/offline/ingest=<time>-<id>/event_date=<YYYY-MM-DD>/*.parquet
+    feature_store/<group>/offline/ingest=<time>-<id>/superseded.parquet
     feature_store/<group>/online.db       latest version per record id
     feature_store/<group>/.lock           one writer at a time
 
@@ -11,6 +12,13 @@ only the partitions up to that day) into a hidden temporary folder and renames t
 into place: a reader sees all of an ingest or none of it. The online upsert runs in one
 SQLite transaction committed only after that rename, and undone if the rename fails.
 Nothing is overwritten: a later event time for an id is one more row in the offline store.
+
+Each ingest also records which versions a later one supersedes (`superseded.parquet`:
+record id, the older event time, the newer one), for the ids it touches. A snapshot is then
+a filter, "event time <= as-of and not superseded by a version at or before as-of", an
+anti-join against that small table, instead of ranking every version of every id: at 1M
+records the rule costs half as much (bench/feature_store.py). Any true (older, newer) pair
+is a valid exclusion, so pairs written before a late-arriving version stay correct.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from mlops.core.feature_store import (
 
 SQL_TYPES = {"Integral": "BIGINT", "Fractional": "DOUBLE", "String": "VARCHAR"}
 PARTITION = "event_date"
+SUPERSEDED = "superseded.parquet"
 # Bounds DuckDB's memory (the 1M-record bench stays under 1 GB); times are naive UTC.
 DUCKDB_SETTINGS = {"memory_limit": "512MB", "threads": 2}
 
@@ -55,16 +64,32 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def point_in_time_sql(spec: FeatureGroupSpec, source: str, as_of: datetime, columns) -> str:
-    """For each record id, the latest version with event time <= as_of (DuckDB SQL)."""
+def point_in_time_sql(
+    spec: FeatureGroupSpec, source: str, as_of: datetime, columns, superseded: str | None = None
+) -> str:
+    """For each record id, the latest version with event time <= as_of (DuckDB SQL).
+
+    With `superseded` (the ingests' superseded-version pairs as a table expression): the
+    versions up to as_of that no version up to as_of supersedes. Without it (a store written
+    before those files existed): rank each id's versions by event time.
+    """
     rid, et = q(spec.record_id), q(spec.event_time)
     cols = ", ".join(q(c) for c in columns)
     as_of_sql = f"TIMESTAMP {sql_text(as_of.astimezone(UTC).strftime('%Y-%m-%d %H:%M:%S.%f'))}"
+    up_to = f"{PARTITION} <= CAST({as_of_sql} AS DATE) AND {et} <= {as_of_sql}"
+    if superseded is not None:
+        return (
+            f"SELECT {cols} FROM {source} AS v\n"
+            f"WHERE {up_to}\n"
+            f"  AND NOT EXISTS (SELECT 1 FROM {superseded} AS s WHERE s.record_id = v.{rid}\n"
+            f"    AND s.older = v.{et} AND s.newer <= {as_of_sql})\n"
+            f"ORDER BY {rid}"
+        )
     return (
         f"SELECT {cols} FROM (\n"
         f"  SELECT *, ROW_NUMBER() OVER (PARTITION BY {rid} ORDER BY {et} DESC) AS _version\n"
         f"  FROM {source}\n"
-        f"  WHERE {PARTITION} <= CAST({as_of_sql} AS DATE) AND {et} <= {as_of_sql}\n"
+        f"  WHERE {up_to}\n"
         f") WHERE _version = 1\nORDER BY {rid}"
     )
 
@@ -94,6 +119,14 @@ class LocalFeatureStore:
         """The offline store as a DuckDB table expression (ingest folders are committed)."""
         glob = self.offline / "ingest=*" / f"{PARTITION}=*" / "*.parquet"
         return f"read_parquet({sql_text(str(glob))}, hive_partitioning = true)"
+
+    def _superseded_source(self) -> str | None:
+        """The superseded-version pairs of every ingest as a table expression; None when an
+        ingest lacks its file (written by an earlier release): then snapshots rank versions."""
+        ingests = list(self.offline.glob("ingest=*"))
+        if not ingests or any(not (d / SUPERSEDED).is_file() for d in ingests):
+            return None
+        return f"read_parquet({sql_text(str(self.offline / 'ingest=*' / SUPERSEDED))})"
 
     def _has_data(self) -> bool:
         return self.offline.is_dir() and any(self.offline.glob("ingest=*"))
@@ -149,6 +182,9 @@ class LocalFeatureStore:
                 f"COPY typed TO {sql_text(str(tmp))} "
                 f"(FORMAT PARQUET, PARTITION_BY ({PARTITION}), COMPRESSION ZSTD)"
             )
+            con.execute(
+                f"COPY ({self._superseded_pairs_sql()}) TO {sql_text(str(tmp / SUPERSEDED))}"
+            )
             online = self._online()
             try:
                 online.execute("BEGIN IMMEDIATE")
@@ -192,6 +228,26 @@ class LocalFeatureStore:
         ).fetchone()[0]
         return int(new_ids), int(known)
 
+    def _superseded_pairs_sql(self) -> str:
+        """(record_id, older, newer) for each two consecutive versions of an id this ingest
+        touches where one of the two is new: an older stored version the new one supersedes,
+        a new one a stored later version supersedes (late arrival), or two new ones."""
+        rid, et = q(self.spec.record_id), q(self.spec.event_time)
+        stored = (
+            f" UNION ALL SELECT {rid}, {et}, false FROM stored"
+            f" WHERE {rid} IN (SELECT {rid} FROM typed)"
+            if self._has_data()
+            else ""
+        )
+        return (
+            f"SELECT record_id, older, newer FROM (\n"
+            f"  SELECT {rid} AS record_id, {et} AS older, is_new AS older_new,\n"
+            f"    lead({et}) OVER w AS newer, lead(is_new) OVER w AS newer_new\n"
+            f"  FROM (SELECT {rid}, {et}, true AS is_new FROM typed{stored})\n"
+            f"  WINDOW w AS (PARTITION BY {rid} ORDER BY {et})\n"
+            f") WHERE newer IS NOT NULL AND (older_new OR newer_new)"
+        )
+
     def _upsert_online(self, online: sqlite3.Connection, con: duckdb.DuckDBPyConnection) -> None:
         """Latest version per id in; a stored later version is kept (the WHERE clause).
 
@@ -230,7 +286,9 @@ class LocalFeatureStore:
     def snapshot(self, as_of: datetime, out: Path, training: bool = False) -> Snapshot:
         check_as_of(as_of, self.earliest(), self.spec.name)
         columns = list(self.spec.value_columns) if training else self.spec.columns
-        query = point_in_time_sql(self.spec, self._source(), as_of, columns)
+        query = point_in_time_sql(
+            self.spec, self._source(), as_of, columns, self._superseded_source()
+        )
         fmt = "PARQUET" if out.suffix.lower() == ".parquet" else "CSV, HEADER"
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")

@@ -77,7 +77,10 @@ def test_training_snapshot_is_the_config_columns_and_hash_is_stable(store, tmp_p
     b = store.snapshot(NOW, tmp_path / "b.csv", training=True)
     assert pd.read_csv(a.path).columns.tolist() == ["AGE", "SIZE", "SCORE"]
     assert a.rows == 5 and a.sha256 == b.sha256
-    assert 'ROW_NUMBER() OVER (PARTITION BY "CUSTOMER"' in a.query
+    # the recorded query is the one that ran: versions not superseded up to as-of
+    assert (
+        "NOT EXISTS" in a.query and "$FEATURE_STORE/offline/ingest=*/superseded.parquet" in a.query
+    )
     parquet = store.snapshot(NOW, tmp_path / "a.parquet", training=True)
     assert pd.read_parquet(parquet.path).shape == (5, 3)
 

@@ -31,7 +31,7 @@ def test_pipeline_trains_on_a_snapshot_and_records_it(fs_config, home, write_csv
     lineage = json.loads(capsys.readouterr().out)["lineage"]
     snap = lineage["feature_snapshot"]
     assert snap["as_of"] == as_of and snap["rows"] == 1200 and snap["backend"] == "local"
-    assert "ROW_NUMBER() OVER" in snap["query"] and "2026-02-01 00:00:00" in snap["query"]
+    assert "superseded.parquet" in snap["query"] and "2026-02-01 00:00:00" in snap["query"]
     # The hash is the content the model learned from: the snapshot file the run read.
     assert lineage["data_sha256"] == snap["sha256"]
     trained_on = pd.read_csv(snap["path"])
