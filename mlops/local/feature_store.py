@@ -284,7 +284,8 @@ class LocalFeatureStore:
         return value.replace(tzinfo=UTC) if value is not None else None
 
     def snapshot(self, as_of: datetime, out: Path, training: bool = False) -> Snapshot:
-        check_as_of(as_of, self.earliest(), self.spec.name)
+        if not self._has_data():
+            check_as_of(as_of, None, self.spec.name)
         columns = list(self.spec.value_columns) if training else self.spec.columns
         query = point_in_time_sql(
             self.spec, self._source(), as_of, columns, self._superseded_source()
@@ -297,6 +298,11 @@ class LocalFeatureStore:
             # COPY answers the number of rows it wrote: no second pass over the data.
             copy = f"COPY ({query}) TO {sql_text(str(tmp))} (FORMAT {fmt})"
             (rows,) = con.execute(copy).fetchone()
+            if not rows:
+                # Every record has a version at its first event time, so an empty snapshot
+                # means an as-of before all of them: say when the data starts (the scan for
+                # the earliest time runs only on this path).
+                check_as_of(as_of, self.earliest(), self.spec.name)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
