@@ -204,8 +204,9 @@ def send_traffic(home: Path, rows: list[str]) -> None:
 
 
 def ingest_two_batches(cfg: Config, data: Path, home: Path, now: datetime) -> tuple[str, str]:
-    """The data as records at two days ago, and a later version of a quarter of them a day
-    ago, ingested; returns (a time between the batches, an id that has two versions)."""
+    """The data as records two days ago, a quarter of them with earlier values, and those
+    records' current values a day ago, ingested (the snapshot now is the data itself);
+    returns (a time between the batches, an id that has two versions)."""
     import pandas as pd
 
     from mlops.core.feature_store import format_time

@@ -82,21 +82,26 @@ def feature_store_batches(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two ingest files for the feature store from one data set (any schema).
 
-    The first holds every row as a record (ids `r00001`, ...) at `times[0]`; the second
-    a later version of a share of those records at `times[1]`, whose values are another
-    row's (drawn from the same data, so they pass the same suite): a record whose
-    values changed.
+    The first holds every row as a record (ids `r00001`, ...) at `times[0]`, but a share
+    of the records with an earlier version of their values (another row's, drawn from the
+    same data, so they pass the same suite); the second holds those records' current values
+    at `times[1]`. A snapshot before the second batch sees the earlier values; one after it
+    is the data set itself, row for row, so a model trained on it learns what a model
+    trained on the data file learns.
     """
     if not 0 < update_share <= 1:
         raise ValueError("update_share must be in (0, 1]")
     width = len(str(len(df)))
     ids = pd.Series([f"r{i:0{width}d}" for i in range(1, len(df) + 1)])
-    first = df.reset_index(drop=True).copy()
-    first.insert(0, event_time, times[0])
-    first.insert(0, record_id, ids)
+    current = df.reset_index(drop=True)
     rng = np.random.default_rng(seed)
     updated = np.sort(rng.choice(len(df), max(1, int(len(df) * update_share)), replace=False))
-    second = resample(df, len(updated), seed + 1)
+    first = current.copy()
+    first.iloc[updated] = resample(current, len(updated), seed + 1).to_numpy()
+    first = first.astype(current.dtypes.to_dict())
+    first.insert(0, event_time, times[0])
+    first.insert(0, record_id, ids)
+    second = current.iloc[updated].reset_index(drop=True)
     second.insert(0, event_time, times[1])
     second.insert(0, record_id, ids.iloc[updated].to_numpy())
     return first, second
