@@ -54,7 +54,9 @@ def test_batches_hold_two_versions_of_some_records():
         assert (merged["_merge"] == "both").all()
     # The earlier version of an updated record differs from its later one.
     earlier = first.set_index("ID").loc[second["ID"], COLUMNS]
-    assert (earlier.to_numpy() != second.set_index("ID")[COLUMNS].to_numpy()).any(axis=1).mean() > 0.9
+    assert (earlier.to_numpy() != second.set_index("ID")[COLUMNS].to_numpy()).any(
+        axis=1
+    ).mean() > 0.9
 
 
 def test_the_latest_version_of_every_record_is_the_data_set():
@@ -65,9 +67,7 @@ def test_the_latest_version_of_every_record_is_the_data_set():
     the gate refused the run)."""
     df = generate_buildings(300, seed=2)
     first, second = feature_store_batches(df, "ID", "AT", ("2026-01-01", "2026-02-01"), 0.25)
-    latest = (
-        pd.concat([first, second]).sort_values("AT").groupby("ID").tail(1).sort_values("ID")
-    )
+    latest = pd.concat([first, second]).sort_values("AT").groupby("ID").tail(1).sort_values("ID")
     pd.testing.assert_frame_equal(latest[COLUMNS].reset_index(drop=True), df[COLUMNS])
 
 
