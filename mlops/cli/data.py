@@ -93,6 +93,18 @@ def default_version(cfg: Config, home_dir: Path) -> tuple[ModelVersion, str]:
     return versions[-1], f"model version {versions[-1].version} (latest registered)"
 
 
+def chosen_version(cfg: Config, home_dir: Path, number: int) -> tuple[ModelVersion, str]:
+    """Registered version `number`, which must carry a training baseline."""
+    from mlops.local.registry import LocalRegistry
+
+    if not (home_dir / "registry.db").exists():
+        raise UsageError(f"model version {number} does not exist: nothing is registered yet")
+    version = LocalRegistry(home_dir, cfg.model_package_group).describe(number)
+    if not version.baseline_uri:
+        raise UsageError(f"model version {number} has no training baseline")
+    return version, f"model version {number}"
+
+
 def prediction_row(version: ModelVersion | None, df, threshold: float):
     """The prediction drift row of `version`'s model on `df`, or (None, why it was skipped)."""
     from mlops.core import drift
@@ -120,7 +132,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
     if args.baseline:
         baseline_file, label = args.baseline, f"`{args.baseline.name}`"
     else:
-        version, label = default_version(cfg, home())
+        version, label = (
+            chosen_version(cfg, home(), args.version)
+            if args.version is not None
+            else default_version(cfg, home())
+        )
         baseline_file = Path(version.baseline_uri)
     baseline = drift.load_baseline(baseline_file)
     try:
@@ -227,8 +243,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "drift.md.",
     )
     dr.add_argument("file", type=Path, metavar="FILE", help="CSV file with a header row")
-    dr.add_argument(
+    against = dr.add_mutually_exclusive_group()
+    against.add_argument(
         "--baseline", type=Path, default=None, help="baseline.json written by preprocessing"
+    )
+    against.add_argument(
+        "--version",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compare with registered version N: its baseline and its model (default: the "
+        "champion, else the latest registered version)",
     )
     add_report_dir_arg(dr)
     add_config_arg(dr)

@@ -127,3 +127,19 @@ def test_target_and_prediction_drift_on_the_task_fixtures(
     assert found["model"]["prediction"]["drifted"] and not found["model"]["target"]["drifted"]
     assert found["target"]["target"]["drifted"] and not found["target"]["prediction"]["drifted"]
     assert drifted_features(found["target"]) == []
+
+
+def test_version_picks_the_registered_version_to_compare_with(registered_home, tmp_path, capsys):
+    data = tmp_path / "same.csv"
+    generate_buildings(2000, seed=9).to_csv(data, index=False)
+    chosen, out, _ = drift_of(data, tmp_path / "v1", capsys, "--version", "1")
+    assert out.startswith("baseline: model version 1 (")
+    assert chosen["model_label"] == "model v1" and chosen["prediction"]["psi"] < 0.05
+
+    assert run(["data", "drift", str(data), "--version", "7"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "model version 7 does not exist" in err
+    with pytest.raises(SystemExit) as refused:
+        run(["data", "drift", str(data), "--version", "1", "--baseline", "b.json"])
+    assert refused.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
