@@ -7,6 +7,8 @@ against the same version's predictions on its held-out split. The rule and the P
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +40,15 @@ def scores(scorer: ChunkScorer, frame: pd.DataFrame) -> np.ndarray:
     return predictions[errors == ""]
 
 
+@contextmanager
+def version_scorer(version: ModelVersion, home: Path) -> Iterator[ChunkScorer]:
+    """A scorer of the version's model through the serving code stored with it, for the
+    duration of the block (model and code unpacked into a temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
+        unpack_version(version, Path(tmp), home=home)
+        yield ChunkScorer(str(Path(tmp) / "code"), str(Path(tmp) / "model"), None)
+
+
 def held_out_rows(version: ModelVersion, home: Path, scorer: ChunkScorer) -> pd.DataFrame:
     """The version's held-out split (CSV, target first, no header) as feature columns."""
     text = {name: str for name in scorer.model.categories}
@@ -55,9 +66,7 @@ def prediction_drift(
 ) -> PredictionDrift:
     """PSI of the version's predictions on `frame` against its predictions on its held-out
     rows; MlopsError when the model, its code or its held-out rows are not on this machine."""
-    with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
-        unpack_version(version, Path(tmp), home=home)
-        scorer = ChunkScorer(str(Path(tmp) / "code"), str(Path(tmp) / "model"), None)
+    with version_scorer(version, home) as scorer:
         missing = [name for name in scorer.features if name not in frame.columns]
         if missing:
             raise MlopsError(f"the data lacks the model's feature(s) {missing}")

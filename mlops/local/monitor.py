@@ -9,7 +9,6 @@ are `mlops.core.monitor`'s.
 
 from __future__ import annotations
 
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +22,6 @@ from mlops.core.errors import MlopsError
 from mlops.core.interfaces import Progress, Registry
 from mlops.core.smoke import held_out_file
 from mlops.local import drift
-from mlops.local.batch import ChunkScorer, unpack_version
 from mlops.local.capture import capture_root, read_local_capture
 from mlops.local.endpoints import current_version
 
@@ -54,9 +52,7 @@ class LocalMonitor:
             held_out_file(described, self.home)
         except MlopsError:
             return None
-        with tempfile.TemporaryDirectory(prefix="mlops-monitor-") as tmp:
-            unpack_version(described, Path(tmp), home=self.home)
-            scorer = ChunkScorer(str(Path(tmp) / "code"), str(Path(tmp) / "model"), None)
+        with drift.version_scorer(described, self.home) as scorer:
             return drift.scores(scorer, drift.held_out_rows(described, self.home, scorer))
 
     def report(
