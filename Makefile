@@ -8,7 +8,7 @@ LOCK   := requirements/lock.txt
 UV_VERSION := 0.13.9
 UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
 
-.PHONY: demo test test-fast lint bench lock clean help wheels fidelity
+.PHONY: demo test lint bench lock clean help wheels fidelity
 
 help:
 	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"

@@ -38,8 +38,8 @@ def main() -> int:
     import numpy as np
     import pandas as pd
     import preprocess
-
     from mlops.core.code_bundle import handler_sources
+
     from mlops.core.config import load_config
     from mlops.core.smoke import runtime_client
     from mlops.local.endpoint_app import ServerSettings

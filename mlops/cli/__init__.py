@@ -85,17 +85,3 @@ def run(argv: list[str] | None = None) -> int:
 
 def main() -> None:
     sys.exit(run())
-
-
-def get_pipeline_definition() -> None:
-    """Console script as in SageMaker Projects: the pipeline definition JSON."""
-    sys.exit(run(["pipeline", "definition", *sys.argv[1:]]))
-
-
-def run_pipeline() -> None:
-    """Console script as in SageMaker Projects: run the pipeline on SageMaker."""
-    sys.exit(run(["pipeline", "run", "--backend", "sagemaker", *sys.argv[1:]]))
-
-
-if __name__ == "__main__":
-    main()

@@ -116,7 +116,7 @@ def prediction_row(version: ModelVersion | None, df, threshold: float):
             "prediction drift skipped: --baseline FILE names no model version to score with",
         )
     try:
-        found = prediction_drift(version, home(), df, threshold)
+        found = prediction_drift(version, df, threshold)
     except MlopsError as exc:
         return None, f"prediction drift skipped: {exc}"
     return drift.prediction_row(found.result, found.unscored), ""

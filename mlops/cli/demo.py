@@ -154,33 +154,32 @@ def print_summary(cfg: Config, home: Path) -> None:
 
 
 def held_out_files(cfg: Config, home: Path, rows: int) -> tuple[Path, Path, list[str], list]:
-    """Prod's held-out split as a headed CSV (what a batch job gets), and the same rows as
+    """Prod's held-out rows as a headed CSV (what a batch job gets), and the first `rows` as
     request lines with their true targets (the demo's production traffic and its labels)."""
-    from mlops.core.smoke import held_out_file
+    import pandas as pd
+
+    from mlops.core.run_layout import local_held_out, read_held_out
+    from mlops.core.smoke import rows_for_version
     from mlops.local.endpoints import read_endpoint
     from mlops.local.registry import LocalRegistry
 
     version = LocalRegistry(home, cfg.model_package_group).describe(
         read_endpoint(home, "prod").version
     )
-    source = held_out_file(version, home)
+    frame = read_held_out(local_held_out(version, home))
     folder = home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
-    lines = source.read_text().splitlines()
     held_out = folder / "held_out.csv"
-    held_out.write_text(
-        ",".join(cfg.data.features)
-        + "\n"
-        + "\n".join(line.split(",", 1)[1] for line in lines)
-        + "\n"
-    )
-    traffic = [line.split(",", 1) for line in lines[:rows]]
+    frame.drop(columns=[cfg.data.target]).to_csv(held_out, index=False)
+    traffic = rows_for_version(version, home, rows)
     labels = folder / "labels.csv"
-    labels.write_text(
-        f"inference_id,{cfg.data.target}\n"
-        + "".join(f"demo-{i},{target}\n" for i, (target, _) in enumerate(traffic))
-    )
-    return held_out, labels, [row for _, row in traffic], lines
+    pd.DataFrame(
+        {
+            "inference_id": [f"demo-{i}" for i in range(len(traffic.lines))],
+            cfg.data.target: traffic.targets,
+        }
+    ).to_csv(labels, index=False)
+    return held_out, labels, traffic.lines, list(frame.index)
 
 
 def send_traffic(home: Path, rows: list[str]) -> None:

@@ -196,7 +196,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mlops.core.deploy import endpoint_name
     from mlops.core.stages import resolve_version
-    from mlops.local.code_store import copy_serving_code
+    from mlops.local.artifacts import unpack_version
     from mlops.local.endpoint_app import ServerSettings
     from mlops.local.server import serve
 
@@ -205,10 +205,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     version = resolve_version(_registry(args, cfg), stage_config, args.version)
     port = stage_config.local.port if args.port is None else args.port
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
-        model_dir = _extract(Path(version.model_uri), Path(tmp) / "model")
-        code_dir = Path(tmp) / "code"
-        origin = copy_serving_code(home(), dict(version.lineage), code_dir)
-        print(f"handler: {origin}")
+        model_dir, code_dir = unpack_version(version, Path(tmp))
+        print(f"handler: the serving code in version {version.version}'s artifact")
         settings = ServerSettings(
             model_dir=str(model_dir),
             code_dir=str(code_dir),
@@ -222,17 +220,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             settings, host=args.host, port=port, workers=args.workers or stage_config.local.workers
         )
     return 0
-
-
-def _extract(archive: Path, target: Path) -> Path:
-    import tarfile
-
-    if not archive.is_file():
-        raise MlopsError(f"model archive not found: {archive}")
-    target.mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(target, filter="data")
-    return target
 
 
 def _positive(text: str) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 import yaml
@@ -26,7 +27,6 @@ from pydantic import (
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
-from mlops.core.xgboost_params import unknown_hyperparameter
 
 DEFAULT_CONFIG = REPO_ROOT / "model_build" / "config.yaml"
 CONFIG_ENV = "MLOPS_CONFIG"
@@ -132,78 +132,12 @@ class TuningConfig(_Section):
     warm_start_from: list[str] = []  # SageMaker: parent tuning job names to start from
 
 
-# Booster parameters XGBoost knows (and xgboost.train's own arguments): what a range may name.
-XGBOOST_PARAMETERS = frozenset(
-    [
-        "num_round",
-        "early_stopping_rounds",
-        "eta",
-        "learning_rate",
-        "gamma",
-        "min_split_loss",
-        "max_depth",
-        "min_child_weight",
-        "max_delta_step",
-        "subsample",
-        "sampling_method",
-        "colsample_bytree",
-        "colsample_bylevel",
-        "colsample_bynode",
-        "lambda",
-        "reg_lambda",
-        "alpha",
-        "reg_alpha",
-        "tree_method",
-        "scale_pos_weight",
-        "grow_policy",
-        "max_leaves",
-        "max_bin",
-        "num_parallel_tree",
-        "max_cat_to_onehot",
-        "max_cat_threshold",
-        "base_score",
-    ]
-)
-
-
-# train.py's eval_metric when the hyperparameters name none.
-DEFAULT_EVAL_METRIC = {"regression": "rmse", "binary_classification": "logloss"}
-
-
-def emitted_metrics(hyperparameters: dict[str, Any], task: str = "regression") -> list[str]:
-    """What train.py reports per round and at the end: `validation:<eval_metric>` (by default
-    rmse, or logloss for a classifier, as train.py sets it)."""
-    names = hyperparameters.get("eval_metric", DEFAULT_EVAL_METRIC[task])
-    return [f"validation:{name}" for name in ([names] if isinstance(names, str) else names)]
-
-
 class TrainConfig(_Section):
-    hyperparameters: dict[str, Any]
+    # The model family (model_build/steps/families.py); none: the first one listed there.
+    model: str | None = None
+    # The family's hyperparameters, checked by the family when the config loads.
+    hyperparameters: dict[str, Any] = {}
     tuning: TuningConfig | None = None
-
-    @model_validator(mode="after")
-    def _rounds_positive(self) -> TrainConfig:
-        rounds = self.hyperparameters.get("num_round")
-        if not isinstance(rounds, int) or isinstance(rounds, bool) or rounds < 1:
-            raise ValueError("hyperparameters.num_round must be a positive integer")
-        return self
-
-    @field_validator("hyperparameters")
-    @classmethod
-    def _known_to_xgboost(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = unknown_hyperparameter(list(value))
-        if unknown:
-            raise ValueError(unknown)
-        return value
-
-    @model_validator(mode="after")
-    def _tuning_fits_the_training(self) -> TrainConfig:
-        if self.tuning is None:
-            return self
-        for name in self.tuning.ranges:
-            if name not in XGBOOST_PARAMETERS:
-                raise ValueError(f"tuning.ranges.{name}: unknown XGBoost hyperparameter")
-        return self
 
 
 class GateConfig(_Section):
@@ -216,7 +150,7 @@ class GateConfig(_Section):
 
 
 class DriftConfig(_Section):
-    statistic: Literal["psi"] = "psi"
+    # Population stability index per feature, target and prediction: drift above this.
     threshold: float = Field(gt=0)
     fail_on_drift: bool = False
 
@@ -243,8 +177,8 @@ class ClassificationConfig(_Section):
 
 
 # More than one instance would do nothing useful: every processing instance would read the
-# whole input and write the same outputs (the steps do not shard), and script-mode
-# training with xgboost.train is not distributed. Refused rather than silently paid for.
+# whole input and write the same outputs (the steps do not shard), and the model families'
+# script-mode training is not distributed. Refused rather than silently paid for.
 ONE_INSTANCE = (
     "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
     "instances would repeat the same work"
@@ -282,8 +216,9 @@ class SageMakerConfig(_Section):
     processing_instance_count: int = Field(default=1, ge=1)
     training_instance_type: str = "ml.m5.xlarge"
     training_instance_count: int = Field(default=1, ge=1)
-    sklearn_image_version: str = "1.9-0"
-    xgboost_image_version: str = "3.2-0"
+    # SageMaker framework image -> version: the images steps and models run on (a model
+    # family names its image; these versions match the local libraries).
+    image_versions: dict[str, str] = {"sklearn": "1.9-0", "xgboost": "3.2-0"}
 
     @field_validator("processing_instance_count", "training_instance_count")
     @classmethod
@@ -340,17 +275,6 @@ class Config(_Section):
     _root: Path = PrivateAttr(default=REPO_ROOT)
 
     @model_validator(mode="after")
-    def _objective_is_emitted(self) -> Config:
-        tuning = self.train.tuning
-        emitted = emitted_metrics(self.train.hyperparameters, self.task)
-        if tuning is not None and tuning.objective.metric not in emitted:
-            raise ValueError(
-                f"train.tuning.objective.metric {tuning.objective.metric!r} is not emitted by "
-                f"the training step (it emits {', '.join(emitted)})"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _gate_fits_the_task(self) -> Config:
         missing = [k for k in GATE_KEYS[self.task] if getattr(self.gate, k) is None]
         if missing:
@@ -395,6 +319,51 @@ class Config(_Section):
     def golden_file(self) -> Path | None:
         return self.resolve(self.data.golden) if self.data.golden else None
 
+    @property
+    def model_family(self) -> ModuleType:
+        """The model family module train.model names (model_build/steps/families.py)."""
+        from mlops.core.model_family import model_family
+
+        return model_family(self.train.model)
+
+
+# Keys a later release moved or removed: a config that still has one gets the way forward
+# in its error line (CHANGELOG.md, "Migrating").
+MOVED_KEYS = {
+    ("drift", "statistic"): "drift.statistic was removed (PSI is the only statistic): delete it",
+    ("sagemaker", "sklearn_image_version"): "sagemaker.sklearn_image_version moved: "
+    "write sagemaker.image_versions: {sklearn: <version>}",
+    ("sagemaker", "xgboost_image_version"): "sagemaker.xgboost_image_version moved: "
+    "write sagemaker.image_versions: {xgboost: <version>}",
+}
+
+
+def moved_key(raw: dict) -> str | None:
+    for (section, key), hint in MOVED_KEYS.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            return hint
+    return None
+
+
+def family_problem(cfg: Config) -> str | None:
+    """What the model family says about train's hyperparameters, tuning ranges and objective."""
+    from mlops.core.model_family import config_problem
+
+    family = cfg.model_family
+    tuning = cfg.train.tuning
+    problem = config_problem(
+        family, cfg.train.hyperparameters, cfg.task, tuning.ranges if tuning else {}
+    )
+    if problem or tuning is None:
+        return problem
+    emitted = family.emitted_metrics(dict(cfg.train.hyperparameters), cfg.task)
+    if tuning.objective.metric not in emitted:
+        return (
+            f"train.tuning.objective.metric: {tuning.objective.metric!r} is not reported by "
+            f"the {family.NAME} family's training (it reports {', '.join(emitted)})"
+        )
+    return None
+
 
 def first_error(exc: ValidationError) -> str:
     """The first validation error as `key.path: reason`."""
@@ -435,9 +404,15 @@ def load_config(path: str | Path | None = None, root: str | Path | None = None) 
         raise UsageError(f"config {path} is not valid YAML: {yaml_error_line(exc)}") from None
     if not isinstance(raw, dict):
         raise UsageError(f"config {path} must be a mapping of sections")
+    moved = moved_key(raw)
+    if moved:
+        raise UsageError(f"bad config {path}: {moved}")
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
         raise UsageError(f"bad config {path}: {first_error(exc)}") from None
     cfg._root = Path(root).resolve() if root else project_root(path)
+    problem = family_problem(cfg)
+    if problem:
+        raise UsageError(f"bad config {path}: {problem}")
     return cfg

@@ -33,9 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from mlops.core.errors import UsageError
+from stepkit.baseline import MISSING as BASELINE_MISSING
+from stepkit.baseline import level_names
 
 EPSILON = 1e-4  # stands in for an empty bin's proportion
-MISSING = "(missing)"  # preprocessing's level for empty categorical values
+MISSING = BASELINE_MISSING  # the baseline's level for empty categorical values
 OTHER = "(other)"  # the bin of levels the training split did not have
 
 
@@ -85,11 +87,11 @@ def feature_drift(name: str, values: np.ndarray, stats: dict, threshold: float) 
 
 
 def level_text(values) -> np.ndarray:
-    """Categorical values as the baseline names them: stripped text, empty as MISSING."""
+    """Categorical values as the baseline names them: their category key, empty as MISSING
+    (stepkit.baseline, which the preprocess step wrote the baseline with)."""
     import pandas as pd
 
-    text = pd.Series(values).astype("string").str.strip().fillna("").replace("", MISSING)
-    return text.to_numpy(dtype=object)
+    return level_names(pd.Series(values, dtype=object)).to_numpy(dtype=object)
 
 
 def categorical_drift(name: str, values, stats: dict, threshold: float) -> FeatureDrift:

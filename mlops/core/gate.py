@@ -1,23 +1,39 @@
-"""The quality gate: evaluation.json against the thresholds in config.
+"""The quality gate: the pipeline's declared rules checked against evaluation.json.
 
-The SageMaker pipeline's ConditionStep checks the same three conditions with
-the same numbers (see `model_build/pipeline.py` and the parity test):
+`standard_gate(cfg)` is the task's gate, which `model_build/pipeline.py` declares (a
+project may add rules of its own). The local runner checks the rules here; the
+SageMaker pipeline renders the same rules as its ConditionStep, with the same numbers
+(pipeline parameters of the same names): one declaration, two backends.
 
-- regression: mse <= max_mse, r2 >= min_r2, mse <= champion's mse x (1 + pct/100)
+- regression: mse <= max_mse, r2 >= min_r2, mse <= the champion's mse x (1 + pct/100)
 - binary_classification: auc >= min_auc, log_loss <= max_log_loss,
-  log_loss <= champion's log_loss x (1 + pct/100)
+  log_loss <= the champion's log_loss x (1 + pct/100)
 
-With a golden evaluation set (config data.golden) the gate also checks the challenger
-on it: regression r2 >= min_r2 and mse <= champion's golden mse x (1 + pct/100);
-binary_classification auc >= min_auc and log_loss <= champion's golden log_loss x (1 + pct/100).
-The ConditionStep has the same two conditions then (golden.* in evaluation.json).
+With a golden evaluation set (config data.golden) the challenger must also hold on it:
+regression r2 >= min_r2 and mse <= the champion's golden mse x (1 + pct/100);
+classification auc >= min_auc and log_loss <= the champion's golden log_loss x (1 + pct/100).
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mlops.core.graph import Gate
+from mlops.core.graph import Param, Rule
+
+if TYPE_CHECKING:
+    from mlops.core.config import Config
+
+OPS = {"<=": operator.le, ">=": operator.ge}
+PARAMETERS = {  # pipeline parameter names, by config gate key
+    "max_mse": "MaxMse",
+    "min_r2": "MinR2",
+    "min_auc": "MinAuc",
+    "max_log_loss": "MaxLogLoss",
+    "max_regression_pct": "MaxRegressionPct",
+}
+MAX_REGRESSION_PCT = PARAMETERS["max_regression_pct"]
 
 
 @dataclass(frozen=True)
@@ -46,74 +62,77 @@ class Verdict:
         return [c for c in self.checks if not c.passed]
 
 
-def champion_mse_limit(champion_mse: float, max_regression_pct: float) -> float:
-    """The highest challenger MSE allowed next to a champion scored on the same rows."""
-    return champion_mse * (1.0 + max_regression_pct / 100.0)
+def param(cfg: Config, key: str) -> Param:
+    """A gate threshold of the config as its pipeline parameter."""
+    return Param(PARAMETERS[key], float(getattr(cfg.gate, key)))
 
 
-def check_gate(evaluation: dict, gate: Gate) -> Verdict:
-    """Check the task's metrics and (when a champion was scored) the regression against it."""
-    if gate.task == "binary_classification":
-        return check_classification_gate(evaluation, gate)
-    metrics = evaluation["regression_metrics"]
-    mse = float(metrics["mse"]["value"])
-    r2 = float(metrics["r2"]["value"])
-    checks = [
-        Check("mse", mse, "<=", gate.max_mse, mse <= gate.max_mse),
-        Check("r2", r2, ">=", gate.min_r2, r2 >= gate.min_r2),
-    ]
-    champion = evaluation.get("champion")
-    if champion:
-        limit = champion_mse_limit(
-            float(champion["regression_metrics"]["mse"]["value"]), gate.max_regression_pct
+def standard_gate(cfg: Config) -> tuple[Rule, ...]:
+    """The task's gate rules for this config (see the module docstring)."""
+    if cfg.task == "binary_classification":
+        section, primary, limit = (
+            "binary_classification_metrics",
+            "log_loss",
+            "champion_log_loss_limit",
         )
-        checks.append(Check("mse vs champion", mse, "<=", limit, mse <= limit))
-    golden = evaluation.get("golden")
-    if golden:  # the reviewed reference rows: a shifted target cannot hide behind its own split
-        golden_r2 = float(golden["regression_metrics"]["r2"]["value"])
-        checks.append(Check("golden r2", golden_r2, ">=", gate.min_r2, golden_r2 >= gate.min_r2))
-        if golden.get("champion"):
-            golden_mse = float(golden["regression_metrics"]["mse"]["value"])
-            limit = champion_mse_limit(
-                float(golden["champion"]["regression_metrics"]["mse"]["value"]),
-                gate.max_regression_pct,
-            )
-            checks.append(
-                Check("golden mse vs champion", golden_mse, "<=", limit, golden_mse <= limit)
-            )
-    return Verdict(tuple(checks))
+        rules = [
+            Rule("auc", f"{section}.auc.value", ">=", param(cfg, "min_auc")),
+            Rule("log_loss", f"{section}.log_loss.value", "<=", param(cfg, "max_log_loss")),
+        ]
+        golden_floor = Rule(
+            "golden auc", f"golden.{section}.auc.value", ">=", param(cfg, "min_auc"), "golden"
+        )
+    else:
+        section, primary, limit = "regression_metrics", "mse", "champion_mse_limit"
+        rules = [
+            Rule("mse", f"{section}.mse.value", "<=", param(cfg, "max_mse")),
+            Rule("r2", f"{section}.r2.value", ">=", param(cfg, "min_r2")),
+        ]
+        golden_floor = Rule(
+            "golden r2", f"golden.{section}.r2.value", ">=", param(cfg, "min_r2"), "golden"
+        )
+    rules.append(
+        Rule(f"{primary} vs champion", f"{section}.{primary}.value", "<=", limit, "champion")
+    )
+    if cfg.golden_file is not None:
+        rules += [
+            golden_floor,
+            Rule(
+                f"golden {primary} vs champion",
+                f"golden.{section}.{primary}.value",
+                "<=",
+                f"golden.{limit}",
+                "golden.champion",
+            ),
+        ]
+    return tuple(rules)
 
 
-def check_classification_gate(evaluation: dict, gate: Gate) -> Verdict:
-    """AUC, log loss and (when a champion was scored) the log loss against the champion's."""
-    metrics = evaluation["binary_classification_metrics"]
-    auc = float(metrics["auc"]["value"])
-    log_loss = float(metrics["log_loss"]["value"])
-    checks = [
-        Check("auc", auc, ">=", gate.min_auc, auc >= gate.min_auc),
-        Check("log_loss", log_loss, "<=", gate.max_log_loss, log_loss <= gate.max_log_loss),
-    ]
-    champion = evaluation.get("champion")
-    if champion:
-        limit = champion_mse_limit(
-            float(champion["binary_classification_metrics"]["log_loss"]["value"]),
-            gate.max_regression_pct,
+def lookup(evaluation: dict, path: str) -> object:
+    """The value at a JsonGet path ("a.b.c") of evaluation.json; None when absent."""
+    value: object = evaluation
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def check_gate(evaluation: dict, rules: tuple[Rule, ...]) -> Verdict:
+    """Every rule that applies to this evaluation; a metric it lacks fails its rule."""
+    checks = []
+    for rule in rules:
+        if rule.when is not None and not lookup(evaluation, rule.when):
+            continue
+        threshold = (
+            rule.threshold.value
+            if isinstance(rule.threshold, Param)
+            else lookup(evaluation, rule.threshold)
         )
-        checks.append(Check("log_loss vs champion", log_loss, "<=", limit, log_loss <= limit))
-    golden = evaluation.get("golden")
-    if golden:  # the reviewed reference rows, as for regression: auc, and log loss vs champion
-        golden_metrics = golden["binary_classification_metrics"]
-        golden_auc = float(golden_metrics["auc"]["value"])
-        checks.append(
-            Check("golden auc", golden_auc, ">=", gate.min_auc, golden_auc >= gate.min_auc)
-        )
-        if golden.get("champion"):
-            golden_loss = float(golden_metrics["log_loss"]["value"])
-            limit = champion_mse_limit(
-                float(golden["champion"]["binary_classification_metrics"]["log_loss"]["value"]),
-                gate.max_regression_pct,
-            )
-            checks.append(
-                Check("golden log_loss vs champion", golden_loss, "<=", limit, golden_loss <= limit)
-            )
+        value = lookup(evaluation, rule.metric)
+        if not isinstance(value, int | float) or not isinstance(threshold, int | float):
+            checks.append(Check(rule.label, float("nan"), rule.op, float("nan"), False))
+            continue
+        passed = OPS[rule.op](float(value), float(threshold))
+        checks.append(Check(rule.label, float(value), rule.op, float(threshold), passed))
     return Verdict(tuple(checks))

@@ -57,6 +57,16 @@ def check_data_file(path: Path) -> None:
         raise UsageError(f"data file is empty: {path}")
 
 
+def run_parameters(cfg: Config) -> dict[str, dict]:
+    """The run's settings, by config section: what lineage, tracking and the SageMaker
+    registry's metadata record (the model family's name is train.model)."""
+    return {
+        "preprocess": cfg.preprocess.model_dump(),
+        "train": {"model": cfg.model_family.NAME, **cfg.train.hyperparameters},
+        "gate": cfg.gate.model_dump(exclude_none=True),
+    }
+
+
 def lineage(
     cfg: Config,
     data_file: Path | str,
@@ -75,10 +85,7 @@ def lineage(
         "pr_number": pr_number(),
         "data_sha256": data_sha256,
         "data_file": str(data_file),
-        "params": {
-            "preprocess": cfg.preprocess.model_dump(),
-            "train": dict(cfg.train.hyperparameters),
-        },
+        "params": run_parameters(cfg),
         "run_id": run_id,
         "backend": backend,
     }

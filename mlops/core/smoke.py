@@ -13,20 +13,25 @@ rows whose label is the true one must reach `smoke_test.min_accuracy`.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import statistics
+import tarfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
+from mlops.core.run_layout import local_held_out, read_held_out
+from stepkit.artifact import archive_manifest
 
 LOCAL_REGION = "us-east-1"
-TEST_SPLIT = Path("preprocess") / "test" / "test.csv"
 
 
 @dataclass(frozen=True)
@@ -80,34 +85,31 @@ class SmokeResult:
         return f"{head}: {self.rows} rows" + (", " + ", ".join(figures) if figures else "")
 
 
-def held_out_file(version: ModelVersion, home: Path) -> Path:
-    """The held-out test split of the run that trained `version` (CSV, target first)."""
-    run_id = version.lineage.get("run_id")
-    if not run_id:
-        raise MlopsError(f"model version {version.version} has no run_id in its lineage")
-    path = home / "runs" / str(run_id) / TEST_SPLIT
-    if not path.is_file():
-        raise MlopsError(
-            f"held-out rows of model version {version.version} not found: {path} "
-            f"(the run directory of run {run_id} is missing from $MLOPS_HOME)"
-        )
-    return path
+def smoke_rows(frame: pd.DataFrame, features: list[str], target: str, source: str) -> SmokeRows:
+    """Held-out rows (text, as the input had them) as CSV request lines and their targets."""
+    if frame.empty:
+        raise MlopsError(f"no rows in {source}")
+    missing = [c for c in [*features, target] if c not in frame.columns]
+    if missing:
+        raise MlopsError(f"{source} lacks column(s) {missing}")
+    lines = []
+    for values in frame[features].itertuples(index=False, name=None):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="").writerow(values)  # quotes text with commas
+        lines.append(buffer.getvalue())
+    return SmokeRows(lines, [_target(v) for v in frame[target]], source)
 
 
-def read_smoke_rows(path: Path, rows: int) -> SmokeRows:
-    """The first `rows` rows of a split file: target first, then the features, no header."""
-    lines, targets = [], []
-    with path.open(newline="") as f:
-        for record in csv.reader(f):
-            if not record:
-                continue
-            targets.append(_target(record[0]))
-            lines.append(",".join(record[1:]))
-            if len(lines) == rows:
-                break
-    if not lines:
-        raise MlopsError(f"no rows in {path}")
-    return SmokeRows(lines=lines, targets=targets, source=str(path))
+def rows_for_version(version: ModelVersion, home: Path, rows: int) -> SmokeRows:
+    """The first `rows` of the version's held-out rows (the run that trained it), with the
+    features its model expects, in its order (from the model's manifest)."""
+    try:
+        manifest = archive_manifest(Path(version.model_uri))
+    except (OSError, KeyError, ValueError, RuntimeError, tarfile.TarError) as exc:
+        raise MlopsError(f"cannot read model version {version.version}'s manifest: {exc}") from None
+    folder = local_held_out(version, home)
+    frame = read_held_out(folder, rows)
+    return smoke_rows(frame, manifest["features"], manifest["target"], str(folder))
 
 
 def _target(text: str) -> float | str:
@@ -125,10 +127,6 @@ def label_key(value: object) -> str:
     except ValueError:
         return str(value).strip()
     return str(int(number)) if number.is_integer() else repr(number)
-
-
-def rows_for_version(version: ModelVersion, home: Path, rows: int) -> SmokeRows:
-    return read_smoke_rows(held_out_file(version, home), rows)
 
 
 def runtime_client(endpoint_url: str | None, region: str | None = None) -> Any:

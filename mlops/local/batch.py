@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import shutil
-import tarfile
 import tempfile
 import time
 from collections import deque
@@ -36,60 +34,15 @@ from mlops.core.batch import (
     missing_columns,
     rejects_path,
 )
-from mlops.core.code_bundle import STEPS_DIR, handler_sources
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.interfaces import Progress
-from mlops.core.registry import ModelVersion
-from mlops.local.code_store import copy_serving_code
+from mlops.local.artifacts import unpack_version
 from mlops.local.model_host import load_handlers
+from stepkit.artifact import CODE_DIR
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
 REASON_COLUMN = "reason"
 PROGRESS_EVERY_S = 0.5
-
-
-def unpack_version(
-    version: ModelVersion, folder: Path, code_dir: Path = STEPS_DIR, home: Path | None = None
-) -> None:
-    """folder/model: the extracted model.tar.gz; folder/code: the handler and its siblings:
-    with a state `home`, the serving code stored with the version (as a deploy serves it)."""
-    archive = Path(version.model_uri)
-    if version.model_uri.startswith("s3://") or not archive.is_file():
-        raise MlopsError(
-            f"model of version {version.version} is not a local file: {version.model_uri}"
-        )
-    (folder / "model").mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder / "model", filter="data")
-    if home is not None:
-        copy_serving_code(home, dict(version.lineage), folder / "code", code_dir)
-        return
-    (folder / "code").mkdir()
-    for source in handler_sources(code_dir):
-        shutil.copy2(source, folder / "code" / source.name)
-
-
-def feature_matrix(frame: pd.DataFrame, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """The features as a float matrix, and per row the first reason it cannot be scored
-    ("" when it can)."""
-    matrix = np.empty((len(frame), len(features)), dtype=np.float64)
-    reasons = np.full(len(frame), "", dtype=object)
-    for j, name in enumerate(features):
-        column = frame[name]
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        matrix[:, j] = values
-        bad = ~np.isfinite(values)
-        if not bad.any():
-            continue
-        empty = column.isna().to_numpy()
-        for i in np.flatnonzero(bad & (reasons == "")):
-            if empty[i]:
-                reasons[i] = f"{name} is empty"
-            elif np.isinf(values[i]):
-                reasons[i] = f"{name} is not finite"
-            else:
-                reasons[i] = f"{name} is not a number: {str(column.iloc[i])[:40]!r}"
-    return matrix, reasons
 
 
 @dataclass
@@ -100,7 +53,8 @@ class ChunkScores:
 
 
 class ChunkScorer:
-    """The handler and model loaded once; scores chunks of raw rows."""
+    """The version's own handler and model, loaded once; scores chunks of raw rows through
+    the handler's `score_frame` (the serving path's reader: text categories, missing values)."""
 
     def __init__(self, code_dir: str, model_dir: str, id_column: str | None):
         self.handlers = load_handlers(Path(code_dir))
@@ -108,31 +62,17 @@ class ChunkScorer:
         self.features = list(self.model.features)
         self.id_column = id_column
 
-    def predict(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predictions and per-row errors; rows are retried one by one if the chunk fails."""
-        errors = np.full(len(matrix), "", dtype=object)
-        if len(matrix) == 0:
-            return np.empty(0), errors
-        try:
-            return np.asarray(self.handlers.predict_fn(matrix, self.model), dtype=float), errors
-        except self.handlers.bad_input:
-            pass
-        predictions = np.full(len(matrix), np.nan)
-        for i in range(len(matrix)):
-            try:
-                predictions[i] = self.handlers.predict_fn(matrix[i : i + 1], self.model)[0]
-            except self.handlers.bad_input as exc:
-                errors[i] = str(exc)
-        return predictions, errors
+    def predict(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Predictions (NaN where refused) and per-row reasons ("" when scored)."""
+        if len(frame) == 0:
+            return np.empty(0), np.empty(0, dtype=object)
+        predictions, reasons = self.handlers.score_frame(self.model, frame)
+        return np.asarray(predictions, dtype=float), np.asarray(reasons, dtype=object)
 
     def score(self, frame: pd.DataFrame, first_row: int) -> ChunkScores:
-        matrix, reasons = feature_matrix(frame, self.features)
+        predictions, reasons = self.predict(frame)
         ok = reasons == ""
-        predictions, errors = self.predict(matrix[ok])
-        reasons[np.flatnonzero(ok)] = errors
-        ok = reasons == ""
-        kept = errors == ""
-        scored = pd.DataFrame({PREDICTION_COLUMN: predictions[kept]})
+        scored = pd.DataFrame({PREDICTION_COLUMN: predictions[ok]})
         if self.id_column:
             scored.insert(0, self.id_column, frame[self.id_column].to_numpy()[ok])
         bad = ~ok
@@ -181,10 +121,10 @@ def read_chunks(
         for batch in pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns):
             yield batch.to_pandas()
         return
-    # Features are parsed by pandas and coerced per value later, so one bad cell costs one
-    # row; the id stays text so that its type cannot change from one chunk to the next.
-    dtypes = {id_column: str} if id_column else None
-    reader = pd.read_csv(path, usecols=columns, chunksize=rows, dtype=dtypes)
+    # Every value is read as text, as a request carries it: the handler types it (a bad
+    # cell costs one row, an empty one is a missing value), and no column changes type
+    # from one chunk to the next.
+    reader = pd.read_csv(path, usecols=columns, chunksize=rows, dtype=str, keep_default_na=False)
     try:
         yield from reader
     except (ValueError, UnicodeDecodeError) as exc:
@@ -257,8 +197,8 @@ def _done(value: ChunkScores) -> Future:
 class LocalBatchScorer:
     """`mlops.core.batch.BatchScorer` on this machine (see the module doc)."""
 
-    def __init__(self, code_dir: Path = STEPS_DIR, home: Path | None = None):
-        self.code_dir, self.home = code_dir, home
+    def __init__(self, home: Path | None = None):
+        self.home = home
 
     def predict(self, job: BatchJob, progress: Progress) -> BatchResult:
         data, out = Path(job.data), Path(job.out)
@@ -266,8 +206,8 @@ class LocalBatchScorer:
         if data.resolve() == out.resolve():
             raise UsageError("--out must not be the input file")
         with tempfile.TemporaryDirectory(prefix="mlops-batch-") as tmp:
-            unpack_version(job.version, Path(tmp), self.code_dir, self.home)
-            features = model_features(Path(tmp) / "model")
+            model_dir, _ = unpack_version(job.version, Path(tmp))
+            features = model_features(model_dir)
             columns = check_columns(read_columns(data, in_kind), features, job.id_column, data)
             writer = OutputWriter(out, out_kind)
             try:
@@ -291,7 +231,7 @@ class LocalBatchScorer:
         first, second = next(chunks, None), next(chunks, None)
         if first is None or len(first) == 0:
             raise MlopsError(f"{job.data} has no data rows")
-        initargs = (str(folder / "code"), str(folder / "model"), job.id_column)
+        initargs = (str(folder / "model" / CODE_DIR), str(folder / "model"), job.id_column)
         rows = scored = 0
         last_report = start
         pending: deque[Future] = deque()

@@ -64,6 +64,7 @@ from mlops.local.endpoints import (
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
 from mlops.local.server_process import ping, spawn_server, stop_server
+from stepkit.artifact import CODE_DIR
 
 
 def deploy_local(
@@ -121,7 +122,7 @@ def _deploy_claimed(
     )
     settings = ServerSettings(
         model_dir=str(folder / "model"),
-        code_dir=str(folder / "code"),
+        code_dir=str(folder / "model" / CODE_DIR),
         endpoint_name=name,
         stage=stage,
         version=version.version,

@@ -1,6 +1,6 @@
-"""Prediction drift on this machine: rows scored by a registered version through its own
-packaged serving code (`inference.py` as the version stored it, what its endpoint runs),
-against the same version's predictions on its held-out split. The rule and the PSI are
+"""Prediction drift on this machine: rows scored by a registered version through the serving
+code its artifact carries (what its endpoint runs), against the same version's predictions
+on its held-out rows, which its evaluate step wrote. The rule and the PSI are
 `mlops.core.monitor.prediction_drift`, the one monitoring uses.
 """
 
@@ -16,61 +16,56 @@ import numpy as np
 import pandas as pd
 
 from mlops.core import monitor
-from mlops.core.batch import PREDICTION_COLUMN
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
-from mlops.core.smoke import held_out_file
-from mlops.local.batch import ChunkScorer, unpack_version
+from mlops.core.run_layout import predictions_file, read_predictions
+from mlops.local.artifacts import unpack_version
+from mlops.local.batch import ChunkScorer
+from stepkit.splits import PREDICTION
 
 
 @dataclass(frozen=True)
 class PredictionDrift:
     result: dict  # mlops.core.monitor.prediction_drift's
-    unscored: int  # rows of the data the model refused (an empty or non-numeric feature)
+    unscored: int  # rows of the data the model refused (e.g. text in a number feature)
 
 
 def scores(scorer: ChunkScorer, frame: pd.DataFrame) -> np.ndarray:
     """Predictions of the rows the model can score; rows it refuses are left out."""
-    if not scorer.model.categories:
-        return scorer.score(frame, 0).scored[PREDICTION_COLUMN].to_numpy(dtype=float)
-    # A model with string categories takes rows of raw values (ChunkScorer's float matrix
-    # would turn every category into "not a number").
-    raw = frame[scorer.features].astype(object)
-    predictions, errors = scorer.predict(raw.where(raw.notna(), None).values.tolist())
-    return predictions[errors == ""]
+    predictions, reasons = scorer.predict(frame[scorer.features])
+    return predictions[reasons == ""]
 
 
 @contextmanager
-def version_scorer(version: ModelVersion, home: Path) -> Iterator[ChunkScorer]:
-    """A scorer of the version's model through the serving code stored with it, for the
-    duration of the block (model and code unpacked into a temporary folder)."""
+def version_scorer(version: ModelVersion) -> Iterator[ChunkScorer]:
+    """A scorer of the version's model through its own serving code, for the duration of the
+    block (the artifact unpacked into a temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
-        unpack_version(version, Path(tmp), home=home)
-        yield ChunkScorer(str(Path(tmp) / "code"), str(Path(tmp) / "model"), None)
+        model_dir, code_dir = unpack_version(version, Path(tmp))
+        yield ChunkScorer(str(code_dir), str(model_dir), None)
 
 
-def held_out_rows(version: ModelVersion, home: Path, scorer: ChunkScorer) -> pd.DataFrame:
-    """The version's held-out split (CSV, target first, no header) as feature columns."""
-    text = {name: str for name in scorer.model.categories}
-    frame = pd.read_csv(
-        held_out_file(version, home),
-        header=None,
-        names=["__target__", *scorer.features],
-        dtype=text,
-    )
-    return frame[scorer.features]
+def reference_predictions(version: ModelVersion) -> np.ndarray:
+    """The version's predictions on its own held-out rows, as its evaluate step wrote them."""
+    path = Path(predictions_file(version.evaluation_uri))
+    if not path.is_file():
+        raise MlopsError(
+            f"model version {version.version} has no held-out predictions ({path}): "
+            "registered by an older release of the template"
+        )
+    return read_predictions(path)[PREDICTION].to_numpy(dtype=float)
 
 
 def prediction_drift(
-    version: ModelVersion, home: Path, frame: pd.DataFrame, threshold: float
+    version: ModelVersion, frame: pd.DataFrame, threshold: float
 ) -> PredictionDrift:
     """PSI of the version's predictions on `frame` against its predictions on its held-out
-    rows; MlopsError when the model, its code or its held-out rows are not on this machine."""
-    with version_scorer(version, home) as scorer:
+    rows; MlopsError when its model or its predictions are not on this machine."""
+    reference = reference_predictions(version)
+    with version_scorer(version) as scorer:
         missing = [name for name in scorer.features if name not in frame.columns]
         if missing:
             raise MlopsError(f"the data lacks the model's feature(s) {missing}")
-        reference = scores(scorer, held_out_rows(version, home, scorer))
         current = scores(scorer, frame)
     if not reference.size or not current.size:
         raise MlopsError(f"model version {version.version} scored none of the rows")

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.local.capture import Capture, open_capture
-from mlops.local.model_host import Batcher, Handlers, load_handlers
+from mlops.local.model_host import Batcher, Handlers, load_handlers, skip_unused_sklearn
 
 log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
 
@@ -219,6 +219,8 @@ async def read_body(receive: Callable, limit: int) -> bytes | None:
 def build_app(settings: ServerSettings, serving_process: bool = False) -> EndpointApp:
     """Load the handlers and the model (model_fn checks its sha256) into an app.
     `serving_process`: this process only serves (it may skip importing scikit-learn)."""
-    handlers = load_handlers(Path(settings.code_dir), skip_sklearn=serving_process)
+    if serving_process:
+        skip_unused_sklearn(Path(settings.model_dir))
+    handlers = load_handlers(Path(settings.code_dir))
     model = handlers.model_fn(settings.model_dir)
     return EndpointApp(settings, handlers, model, capture=open_capture(settings.model_dir))

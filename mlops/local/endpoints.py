@@ -14,17 +14,15 @@ import json
 import os
 import secrets
 import shutil
-import tarfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops.core.code_bundle import STEPS_DIR
 from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
 from mlops.core.stages import STAGES
-from mlops.local.code_store import copy_serving_code
+from mlops.local.artifacts import unpack, version_archive
 from mlops.local.server_process import is_server, stop_server
 
 STATE_FILE = "endpoint.json"
@@ -88,21 +86,11 @@ def new_instance_id(version: int) -> str:
     return f"v{version}-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
 
 
-def prepare_instance(
-    home: Path, stage: str, version: ModelVersion, code_dir: Path = STEPS_DIR
-) -> Path:
-    """A folder with the version's model (extracted model.tar.gz) and the serving code it was
-    registered with (`code_dir` only for versions registered before code was stored)."""
-    archive = Path(version.model_uri)
-    if version.model_uri.startswith("s3://") or not archive.is_file():
-        raise MlopsError(
-            f"model of version {version.version} is not a local file: {version.model_uri}"
-        )
+def prepare_instance(home: Path, stage: str, version: ModelVersion) -> Path:
+    """A folder with the version's model: its extracted model.tar.gz, whose code/ serves it."""
+    archive = version_archive(version)
     folder = stage_dir(home, stage) / new_instance_id(version.version)
-    (folder / "model").mkdir(parents=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(folder / "model", filter="data")
-    copy_serving_code(home, dict(version.lineage), folder / "code", code_dir)
+    unpack(archive, folder)
     return folder
 
 

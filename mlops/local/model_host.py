@@ -1,7 +1,7 @@
 """The model side of a local endpoint: loading inference.py's handlers, scoring in batches.
 
-The handlers (`model_fn`, `input_fn`, `predict_fn`, `output_fn`) are loaded exactly
-as SageMaker's XGBoost container loads them. `Batcher` scores requests that arrive
+The handlers (`model_fn`, `input_fn`, `predict_fn`, `output_fn`) come from the model
+artifact's own `code/`, loaded as SageMaker's serving container loads them. `Batcher` scores requests that arrive
 together with one predict_fn call. Both are kept apart from the HTTP handling in
 `mlops.local.endpoint_app` because they are about the model, not about the protocol.
 """
@@ -9,7 +9,6 @@ together with one predict_fn call. Both are kept apart from the HTTP handling in
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import sys
 from collections.abc import Callable
@@ -28,56 +27,49 @@ class Handlers:
     input_fn: Callable[[bytes, str], Any]
     predict_fn: Callable[[Any, Any], Any]
     output_fn: Callable[[Any, str], Any]
+    score_frame: Callable[[Any, Any], Any]
     bad_input: tuple[type[BaseException], ...]
     unsupported: tuple[type[BaseException], ...]
 
 
-def _skip_unused_sklearn(code_dir: Path) -> None:
-    """Serving never uses scikit-learn, but importing xgboost imports it (~2.5 s of a 3.5 s
-    start). Unless the handler code mentions it, tell Python it is absent."""
+def skip_unused_sklearn(model_dir: Path) -> None:
+    """Importing xgboost imports scikit-learn (~2.5 s of a 3.5 s server start), which an
+    XGBoost model never uses: when the model's manifest records no scikit-learn among the
+    libraries it was trained with, tell Python it is absent."""
+    import json
+
     if "sklearn" in sys.modules:
         return
-    sources = (p.read_text(errors="replace") for p in code_dir.glob("*.py"))
-    if not any("sklearn" in text for text in sources):
+    try:
+        versions = json.loads((Path(model_dir) / "manifest.json").read_text()).get("versions", {})
+    except (OSError, ValueError):
+        return
+    if "sklearn" not in versions:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` -> ImportError
 
 
-def load_handlers(
-    code_dir: Path, module_name: str = "inference", skip_sklearn: bool = False
-) -> Handlers:
-    """Import `<code_dir>/inference.py` (siblings importable, as in a SageMaker container).
+def load_handlers(code_dir: Path, module_name: str = "inference") -> Handlers:
+    """Import `<code_dir>/inference.py` with its siblings from the same folder (see
+    stepkit.code_loader), checked against the serving contract (stepkit.contract)."""
+    from stepkit.code_loader import load_code
+    from stepkit.contract import ContractError, check_handler
 
-    `skip_sklearn` only in a process that does nothing but serve: it hides scikit-learn
-    from the whole process, so a caller that shares its process (batch scoring, tests)
-    must leave it off."""
     code_dir = Path(code_dir).resolve()
-    path = code_dir / f"{module_name}.py"
-    if not path.is_file():
-        raise MlopsError(f"handler module not found: {path}")
-    if skip_sklearn:
-        _skip_unused_sklearn(code_dir)
-    if str(code_dir) not in sys.path:
-        sys.path.insert(0, str(code_dir))
-    module = sys.modules.get(module_name)
-    if module is None or Path(getattr(module, "__file__", "")).resolve() != path:
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    missing = [
-        n for n in ("model_fn", "input_fn", "predict_fn", "output_fn") if not hasattr(module, n)
-    ]
-    if missing:
-        raise MlopsError(f"{path} lacks handler function(s): {', '.join(missing)}")
-    bad_input = getattr(module, "InvalidInput", None)
-    unsupported = getattr(module, "UnsupportedContentType", None)
+    if not (code_dir / f"{module_name}.py").is_file():
+        raise MlopsError(f"handler module not found: {code_dir / module_name}.py")
+    module = load_code(code_dir, module_name)
+    try:
+        check_handler(module)
+    except ContractError as exc:
+        raise MlopsError(str(exc)) from None
     return Handlers(
         model_fn=module.model_fn,
         input_fn=module.input_fn,
         predict_fn=module.predict_fn,
         output_fn=module.output_fn,
-        bad_input=(bad_input,) if bad_input else (),
-        unsupported=(unsupported,) if unsupported else (),
+        score_frame=module.score_frame,
+        bad_input=(module.InvalidInput,),
+        unsupported=(module.UnsupportedContentType,),
     )
 
 

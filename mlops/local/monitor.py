@@ -20,7 +20,6 @@ from mlops.core.deploy import endpoint_name
 from mlops.core.drift import load_baseline
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import Progress, Registry
-from mlops.core.smoke import held_out_file
 from mlops.local import drift
 from mlops.local.capture import capture_root, read_local_capture
 from mlops.local.endpoints import current_version
@@ -44,16 +43,12 @@ class LocalMonitor:
         return self.baselines[version]
 
     def reference_predictions(self, version: int) -> np.ndarray | None:
-        """The version's predictions on its held-out split (None when that split is gone),
-        scored by the serving code stored with the version, from raw rows (string
-        categories stay text), as `mlops data drift` scores them."""
-        described = self.registry.describe(version)
+        """The version's predictions on its held-out rows, as its evaluate step wrote them
+        (None when they are not on this machine)."""
         try:
-            held_out_file(described, self.home)
+            return drift.reference_predictions(self.registry.describe(version))
         except MlopsError:
             return None
-        with drift.version_scorer(described, self.home) as scorer:
-            return drift.scores(scorer, drift.held_out_rows(described, self.home, scorer))
 
     def report(
         self,

@@ -29,6 +29,7 @@ from mlops.core.registry import (
     metrics_from_evaluation,
     utc_now,
 )
+from stepkit.splits import GOLDEN_PREDICTIONS, HELD_OUT_PREDICTIONS
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS model_package_groups (
@@ -120,6 +121,9 @@ class LocalRegistry:
             folder.mkdir(parents=True, exist_ok=True)
             model_uri = shutil.copy2(model_archive, folder / "model.tar.gz")
             evaluation_uri = shutil.copy2(evaluation, folder / "evaluation.json")
+            for name in (HELD_OUT_PREDICTIONS, GOLDEN_PREDICTIONS):  # evaluate's, beside it
+                if (evaluation.parent / name).is_file():
+                    shutil.copy2(evaluation.parent / name, folder / name)
             baseline_uri = shutil.copy2(baseline, folder / "baseline.json") if baseline else ""
             conn.execute(
                 "INSERT OR IGNORE INTO model_package_groups VALUES (?, ?)", (self.group, utc_now())

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import sys
 import tarfile
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,10 +31,21 @@ from typing import TYPE_CHECKING
 from mlops.core.config import Config
 from mlops.core.errors import GateFailed, StepFailed, UsageError
 from mlops.core.gate import Verdict, check_gate
-from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
-from mlops.core.lineage import check_data_file, lineage, sha256_file
+from mlops.core.graph import (
+    CHAMPION,
+    DATA,
+    GOLDEN,
+    MODEL_OUTPUT,
+    SUITE,
+    Pipeline,
+    Step,
+    hyperparameter_args,
+    load_pipeline,
+)
+from mlops.core.lineage import check_data_file, lineage, run_parameters, sha256_file
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion, metrics_from_evaluation
+from mlops.core.run_layout import HELD_OUT_KEY
 from mlops.core.task_data import check_task_data
 from mlops.core.tracking import (
     FAILED,
@@ -47,14 +59,13 @@ from mlops.core.tracking import (
     lineage_tags,
     training_record,
 )
-from mlops.local.code_store import LINEAGE_KEY, store_serving_code
 from mlops.local.registry import LocalRegistry
 
 if TYPE_CHECKING:
     from mlops.local.tuning import TuningResult
 
-CHAMPION = "champion"
 MODEL_ARCHIVE = "model.tar.gz"
+EVALUATION_FILE = "evaluation.json"
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,7 @@ def output_dir(run_dir: Path, step: str, output: str) -> Path:
 
 
 def resolve_sources(
-    graph: Graph,
+    graph: Pipeline,
     run_dir: Path,
     data_file: Path,
     suite_file: Path,
@@ -93,7 +104,7 @@ def resolve_sources(
 ) -> dict[str, Path]:
     """Source name -> local folder, for the pipeline inputs and every step output."""
     sources = {
-        RAW_DATA: _link(data_file, run_dir / "inputs" / RAW_DATA, data_file.name),
+        DATA: _link(data_file, run_dir / "inputs" / DATA, data_file.name),
         SUITE: _link(suite_file, run_dir / "inputs" / SUITE, suite_file.name),
     }
     if golden is not None:
@@ -102,26 +113,27 @@ def resolve_sources(
         sources[CHAMPION] = _link(champion, run_dir / "inputs" / CHAMPION, MODEL_ARCHIVE)
     for step in graph.steps:
         for out in step.outputs:
-            sources[f"{step.name}.{out.name}"] = output_dir(run_dir, step.name, out.name)
+            sources[f"{step.name}.{out}"] = output_dir(run_dir, step.name, out)
     return sources
 
 
 def step_command(step: Step, sources: dict[str, Path], run_dir: Path) -> tuple[list[str], dict]:
     """argv and extra environment for one step, its container paths mapped into the run."""
-    argv = [sys.executable, str(REPO_ROOT / step.script), *step.arguments]
+    own = hyperparameter_args(step.hyperparameters) if step.kind == "training" else step.arguments
+    argv = [sys.executable, str(step.script_path), *(str(a) for a in own)]
     # Bytecode goes to the state dir: step folders stay lean (SageMaker ships them whole).
     env = {"PYTHONPYCACHEPREFIX": str(run_dir.parent.parent / "pycache"), "PYTHONUNBUFFERED": "1"}
     present = [i for i in step.inputs if i.source in sources]
     if step.kind == "training":
         for inp in present:
             env[f"SM_CHANNEL_{inp.name.upper()}"] = str(sources[inp.source])
-        env["SM_MODEL_DIR"] = str(output_dir(run_dir, step.name, step.outputs[0].name))
+        env["SM_MODEL_DIR"] = str(output_dir(run_dir, step.name, MODEL_OUTPUT))
         env["SM_OUTPUT_DATA_DIR"] = str(run_dir / step.name / "output-data")
         return argv, env
     for inp in present:
         argv += [f"--{inp.name}-dir", str(sources[inp.source])]
     for out in step.outputs:
-        argv += [f"--{out.name}-dir", str(output_dir(run_dir, step.name, out.name))]
+        argv += [f"--{out}-dir", str(output_dir(run_dir, step.name, out))]
     return argv, env
 
 
@@ -143,12 +155,20 @@ def _last_error_line(log: Path) -> str:
 # process of its own (own argv, environment, working directory and log, as in a
 # container), forked from one that already paid the imports (~5 s for Great
 # Expectations alone), instead of a fresh interpreter per step.
-PRELOAD = ("numpy", "pandas", "sklearn", "xgboost", "great_expectations", "mlops.local.runner")
+# The model family adds its own libraries (its LIBRARIES); the fork server starts once per
+# process, with the list of the first pipeline run in it.
+PRELOAD = ("numpy", "pandas", "great_expectations", "mlops.local.runner")
+_family_libraries: list[str] = []
+
+
+def preload_family(libraries: tuple[str, ...]) -> None:
+    """Have the step server import the model family's libraries too (before it starts)."""
+    _family_libraries.extend(name for name in libraries if name not in _family_libraries)
 
 
 def _step_context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(list(PRELOAD))
+    ctx.set_forkserver_preload([*PRELOAD, *_family_libraries])
     return ctx
 
 
@@ -224,10 +244,10 @@ def start_step(
 def pack_training_output(step: Step, sources: dict[str, Path], run_dir: Path) -> None:
     """model.tar.gz of a training step's model folder; downstream steps read the archive,
     as they would read S3ModelArtifacts."""
-    model_dir = output_dir(run_dir, step.name, step.outputs[0].name)
+    model_dir = output_dir(run_dir, step.name, MODEL_OUTPUT)
     archive_dir = run_dir / step.name / "output"
     pack_model(model_dir, archive_dir / MODEL_ARCHIVE)
-    sources[f"{step.name}.{step.outputs[0].name}"] = archive_dir
+    sources[f"{step.name}.{MODEL_OUTPUT}"] = archive_dir
 
 
 def run_step(step: Step, sources: dict[str, Path], run_dir: Path) -> float:
@@ -276,7 +296,7 @@ def write_run_record(run_dir: Path, summary: dict) -> None:
 
 def run_tuning(
     step: Step,
-    graph: Graph,
+    graph: Pipeline,
     sources: dict[str, Path],
     run_dir: Path,
     progress: Callable[[str], None],
@@ -289,7 +309,7 @@ def run_tuning(
     assert graph.tuning is not None
     result = tune(step, graph.tuning, lambda s: start_step(s, sources, run_dir), run_dir, progress)
     step_dir = run_dir / step.name
-    for name in (step.outputs[0].name, "output-data"):
+    for name in (MODEL_OUTPUT, "output-data"):
         shutil.copytree(result.best.folder / name, step_dir / name, dirs_exist_ok=True)
     pack_training_output(step, sources, run_dir)
     for trial in result.trials:
@@ -307,13 +327,65 @@ def run_tuning(
     return result
 
 
+def check_inputs(cfg: Config, data_file: Path) -> None:
+    """Fail early, with one line, on inputs the steps could not use."""
+    check_data_file(data_file)
+    if not cfg.suite_file.is_file():
+        raise UsageError(
+            f"expectation suite not found: {cfg.suite_file} (config data.expectation_suite)"
+        )
+    golden = cfg.golden_file
+    if golden is not None and not golden.is_file():
+        raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
+
+
+def start_run(home: Path, progress: Callable[[str], None]) -> tuple[str, Path]:
+    run_id = new_run_id()
+    run_dir = home / "runs" / run_id
+    run_dir.mkdir(parents=True)
+    progress(f"run {run_id}  ({run_dir})")
+    return run_id, run_dir
+
+
+def execute(
+    graph: Pipeline,
+    sources: dict[str, Path],
+    run_dir: Path,
+    progress: Callable[[str], None],
+    after_step: Callable[[Step, float], None] = lambda step, seconds: None,
+    steps: tuple[str, ...] | None = None,
+) -> None:
+    """Run the graph's steps in order (or only `steps`); StepFailed names the one that failed."""
+    preload_family(_libraries_of(graph))
+    chosen = [s for s in graph.steps if steps is None or s.name in steps]
+    for index, step in enumerate(chosen, 1):
+        progress(f"[{index}/{len(chosen)}] {step.name:<11} {step.description}")
+        start = time.perf_counter()
+        run_step(step, sources, run_dir)
+        seconds = time.perf_counter() - start
+        progress(f"      {step.name:<11} done in {seconds:.1f}s")
+        after_step(step, seconds)
+
+
+def _libraries_of(graph: Pipeline) -> tuple[str, ...]:
+    from mlops.core.model_family import model_family
+
+    train = graph.step(graph.model_step)
+    return tuple(model_family(str(train.hyperparameters.get("model") or "")).LIBRARIES)
+
+
+def read_evaluation(graph: Pipeline, sources: dict[str, Path]) -> dict:
+    """evaluation.json of a run that got past its evaluation step."""
+    return json.loads((sources[graph.evaluation] / EVALUATION_FILE).read_text())
+
+
 def run_pipeline(
     cfg: Config,
     data_file: Path,
     home: Path,
     progress: Callable[[str], None] = print,
     champion: ModelVersion | None = None,
-    graph: Graph | None = None,
+    graph: Pipeline | None = None,
     extra_lineage: dict | None = None,
     tracker: Tracker | None = None,
 ) -> RunResult:
@@ -323,33 +395,24 @@ def run_pipeline(
     metrics, lineage and the registered version; the version's lineage names the run.
     """
     data_file = Path(data_file)
-    check_data_file(data_file)
-    suite_file = cfg.suite_file
-    if not suite_file.is_file():
-        raise UsageError(
-            f"expectation suite not found: {suite_file} (config data.expectation_suite)"
-        )
-    golden = cfg.golden_file
-    if golden is not None and not golden.is_file():
-        raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
+    check_inputs(cfg, data_file)
     for warning in check_task_data(cfg, data_file):
         progress(warning)
-    graph = graph or build_graph(cfg)
-    run_id = new_run_id()
-    run_dir = home / "runs" / run_id
-    run_dir.mkdir(parents=True)
-    progress(f"run {run_id}  ({run_dir})")
+    graph = graph or load_pipeline(cfg)
+    run_id, run_dir = start_run(home, progress)
     data_sha256 = sha256_file(data_file)
     run_lineage = lineage(cfg, data_file, run_id, data_sha256, "local", extra_lineage)
     tracked: TrackedRun = UntrackedRun()
     if tracker is not None:
         progress(f"tracking: {tracker.describe()}")
         tracked = tracker.start_run(run_id, {"mlops.run_id": run_id, **lineage_tags(run_lineage)})
-        tracked.log(RunRecord(params=run_params(cfg)))
+        tracked.log(RunRecord(params=flatten(run_parameters(cfg))))
     champion_archive = Path(champion.model_uri) if champion else None
     if champion:
         progress(f"champion: version {champion.version} (scored on the same test rows)")
-    sources = resolve_sources(graph, run_dir, data_file, suite_file, champion_archive, golden)
+    sources = resolve_sources(
+        graph, run_dir, data_file, cfg.suite_file, champion_archive, cfg.golden_file
+    )
     summary: dict = {
         "run_id": run_id,
         "data_file": str(data_file),
@@ -360,27 +423,32 @@ def run_pipeline(
     summary.update(extra_lineage or {})
     write_run_record(run_dir, summary)  # a killed run still says what it was
     tuning: TuningResult | None = None
+
+    def after_step(step: Step, seconds: float) -> None:
+        summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
+        quarantine = quarantine_of(sources, step)
+        if quarantine:
+            summary["quarantine"] = quarantine
+            progress(quarantine_line(quarantine))
+        tracked.log(step_record(step, graph, run_dir, seconds, tuning))
+
     try:
-        for index, step in enumerate(graph.steps, 1):
-            progress(f"[{index}/{len(graph.steps)}] {step.name:<11} {step.description}")
+        if graph.tuning is None:
+            execute(graph, sources, run_dir, progress, after_step)
+        else:  # the model step is a search; the steps around it run as usual
+            names = [s.name for s in graph.steps]
+            cut = names.index(graph.model_step)
+            execute(graph, sources, run_dir, progress, after_step, tuple(names[:cut]))
+            progress(f"[{cut + 1}/{len(names)}] {graph.model_step:<11} hyperparameter tuning")
             start = time.perf_counter()
-            if step.name == graph.model_step and graph.tuning is not None:
-                tuning = run_tuning(step, graph, sources, run_dir, progress, tracked)
-                summary["tuning"] = tuning.lineage()
-                run_lineage["params"]["train"].update(tuning.best.params)
-                run_lineage["tuning"] = tuning.lineage()
-            else:
-                run_step(step, sources, run_dir)
-            seconds = time.perf_counter() - start
-            summary["steps"][step.name] = {"status": "succeeded", "seconds": round(seconds, 3)}
-            progress(f"      {step.name:<11} done in {seconds:.1f}s")
-            quarantine = quarantine_of(sources, step)
-            if quarantine:
-                summary["quarantine"] = quarantine
-                progress(quarantine_line(quarantine))
-            tracked.log(step_record(step, graph, run_dir, seconds, tuning))
-        evaluation_dir = output_dir(run_dir, graph.evaluation_step, "evaluation")
-        evaluation = json.loads((evaluation_dir / "evaluation.json").read_text())
+            step = graph.step(graph.model_step)
+            tuning = run_tuning(step, graph, sources, run_dir, progress, tracked)
+            summary["tuning"] = tuning.lineage()
+            run_lineage["params"]["train"].update(tuning.best.params)
+            run_lineage["tuning"] = tuning.lineage()
+            after_step(step, time.perf_counter() - start)
+            execute(graph, sources, run_dir, progress, after_step, tuple(names[cut + 1 :]))
+        evaluation = read_evaluation(graph, sources)
         verdict = check_gate(evaluation, graph.gate)
         metrics = metrics_from_evaluation(evaluation)
         progress("metrics: " + "  ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
@@ -394,13 +462,15 @@ def run_pipeline(
         tracking_run = tracked.run_id()
         if tracking_run:
             run_lineage["tracking_run_id"] = tracking_run
+        archive = sources[graph.model] / MODEL_ARCHIVE
+        check_serving_code(archive)
         version = LocalRegistry(home, cfg.model_package_group).register(
-            model_archive=sources[f"{graph.model_step}.model"] / MODEL_ARCHIVE,
-            evaluation=evaluation_dir / "evaluation.json",
+            model_archive=archive,
+            evaluation=sources[graph.evaluation] / EVALUATION_FILE,
             baseline=sources[graph.baseline] / "baseline.json",
             lineage={
                 **run_lineage,
-                LINEAGE_KEY: store_serving_code(home),
+                HELD_OUT_KEY: str(sources[graph.held_out]),
                 **(
                     {"quarantined_rows": summary["quarantine"]["rows"]}
                     if "quarantine" in summary
@@ -420,19 +490,33 @@ def run_pipeline(
         finish_tracking(tracked, summary, run_dir / "run.json", progress)
 
 
-def run_params(cfg: Config) -> dict[str, str]:
-    """The run's configuration as flat parameters (`train.eta`, `gate.max_mse`...)."""
-    return flatten(
-        {
-            "preprocess": cfg.preprocess.model_dump(),
-            "train": dict(cfg.train.hyperparameters),
-            "gate": cfg.gate.model_dump(),
-        }
-    )
+def check_serving_code(archive: Path) -> None:
+    """Refuse to register a model whose serving code breaks the contract (stepkit.contract):
+    the handler in the archive's code/ must define every contract function."""
+    from stepkit.artifact import CODE_DIR
+    from stepkit.contract import ContractError, check_handler_source
+
+    handler = f"{CODE_DIR}/inference.py"
+    with tarfile.open(archive) as tar:
+        try:
+            member = tar.extractfile(handler)
+        except KeyError:
+            member = None
+        if member is None:
+            raise StepFailed(f"not registered: {archive} holds no {handler} (the serving code)")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "inference.py"
+            path.write_bytes(member.read())
+            try:
+                check_handler_source(path)
+            except ContractError as exc:
+                raise StepFailed(
+                    f"not registered: {str(exc).replace(str(path), handler)}"
+                ) from None
 
 
 def step_record(
-    step: Step, graph: Graph, run_dir: Path, seconds: float, tuning: TuningResult | None
+    step: Step, graph: Pipeline, run_dir: Path, seconds: float, tuning: TuningResult | None
 ) -> RunRecord:
     """What a finished step adds to the tracked run."""
     record = RunRecord(metrics={f"seconds_{step.name}": seconds})
@@ -450,7 +534,7 @@ def step_record(
                 tuning_pruned=float(tuning.count("PRUNED")), seconds_tuning=tuning.seconds
             )
     if step.name == graph.evaluation_step:
-        evaluation_file = output_dir(run_dir, step.name, "evaluation") / "evaluation.json"
+        evaluation_file = run_dir / graph.evaluation.replace(".", "/") / EVALUATION_FILE
         if evaluation_file.is_file():
             record.metrics.update(evaluation_metrics(json.loads(evaluation_file.read_text())))
             record.artifacts.append(evaluation_file)

@@ -115,7 +115,7 @@ def exit_code(report: dict) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/input"))
+    p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/raw"))
     p.add_argument("--suite-dir", type=Path, default=Path("/opt/ml/processing/suite"))
     p.add_argument("--report-dir", type=Path, default=Path("/opt/ml/processing/report"))
     p.add_argument("--max-file-mb", type=float, default=2048, help="refuse larger input files")

@@ -6,6 +6,7 @@ import shutil
 
 from mlops.core.code_bundle import STEPS_DIR
 from mlops.local.code_store import LINEAGE_KEY, STORE, code_digest, store_serving_code
+
 from mlops.local.endpoints import prepare_instance
 
 MARKER = "# changed after version 1 was registered\n"

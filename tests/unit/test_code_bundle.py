@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 from mlops.core.code_bundle import STEPS_DIR, bundle_files
+
 from mlops.core.paths import REPO_ROOT
 from model_build.pipeline import BUNDLE_EXTRAS, SERVING_SCRIPT, step_bundle
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlops.core.xgboost_params import XGBOOST_PARAMS
 
 from mlops.core.config import load_config
 from mlops.core.errors import UsageError
-from mlops.core.xgboost_params import XGBOOST_PARAMS
 
 
 def set_hyperparameter(name, value):

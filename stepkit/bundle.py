@@ -2,12 +2,13 @@
 
 Step scripts import their siblings as top-level modules (`from inference import
 model_fn`), so a script's bundle is the script plus every sibling it imports,
-directly or not. The local backend copies the handler's bundle next to each
-deployed model; the SageMaker pipeline packs each step's bundle as sourcedir.tar.gz.
+directly or not. The SageMaker pipeline packs each step's bundle as
+sourcedir.tar.gz; the train step copies the serving handler's bundle into the
+model artifact (`code/`), so a model always travels with the code that serves it.
 
-A bundle also carries the repository's support packages a script imports
-(`stepkit/`): in the container the script's folder is on sys.path, so they
-travel beside it as `<package>/<file>.py`.
+A bundle also carries the support packages a script imports (this package,
+`stepkit/`): in a container the script's folder is on sys.path, so they travel
+beside it as `<package>/<file>.py`.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from mlops.core.paths import REPO_ROOT
-
-STEPS_DIR = REPO_ROOT / "model_build" / "steps"
-# Packages at the repository root that step scripts may import; they ship in the bundles
-# of the scripts that import them. They import no repository code but each other.
+# Packages that step scripts may import; they ship in the bundles of the scripts that
+# import them. They import no project code but each other.
 SUPPORT_PACKAGES = ("stepkit",)
 
 
-def _imported_names(path: Path) -> set[str]:
-    """The top-level names of a file's absolute imports."""
+def imported_names(path: Path) -> set[str]:
+    """The top-level names of a file's absolute imports (function-level ones included)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -34,7 +32,7 @@ def _imported_names(path: Path) -> set[str]:
     return names
 
 
-def handler_sources(code_dir: Path, module: str = "inference") -> list[Path]:
+def module_closure(code_dir: Path, module: str) -> list[Path]:
     """`module`.py and the sibling modules it imports, directly or not: what it needs to run."""
     found: dict[str, Path] = {}
     pending = [module]
@@ -44,7 +42,7 @@ def handler_sources(code_dir: Path, module: str = "inference") -> list[Path]:
         if name in found or not path.is_file():
             continue
         found[name] = path
-        pending += sorted(_imported_names(path))
+        pending += sorted(imported_names(path))
     return sorted(found.values())
 
 
@@ -58,21 +56,23 @@ def package_files(package: Path) -> dict[str, Path]:
 
 
 def bundle_files(
-    script: Path, root: Path = REPO_ROOT, packages: tuple[str, ...] = SUPPORT_PACKAGES
+    script: Path, root: Path, packages: tuple[str, ...] = SUPPORT_PACKAGES
 ) -> dict[str, Path]:
     """Archive name -> file for `script`'s bundle, sorted by name.
 
     The script, the sibling modules it imports (at the top of the archive) and the
-    whole of every support package in `packages` (found under `root`) that any of
-    them imports, directly or through another support package.
+    whole of every support package in `packages` that any of them imports, directly or
+    through another support package. A package is found beside the script (inside a
+    bundle, where it was shipped) or else under `root` (a checkout).
     """
-    files = {path.name: path for path in handler_sources(script.parent, script.stem)}
+    files = {path.name: path for path in module_closure(script.parent, script.stem)}
     pending, shipped = list(files.values()), set()
     while pending:
-        wanted = _imported_names(pending.pop()) & set(packages)
+        wanted = imported_names(pending.pop()) & set(packages)
         for name in sorted(wanted - shipped):
             shipped.add(name)
-            found = package_files(root / name)
+            beside = script.parent / name
+            found = package_files(beside if beside.is_dir() else root / name)
             files.update(found)
             pending += found.values()
     return dict(sorted(files.items()))

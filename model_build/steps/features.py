@@ -1,0 +1,55 @@
+"""features: the fitted preprocessing, written once.
+
+`fit` learns what it needs from the training rows; `transform` turns raw rows into the
+columns the model takes. The train step fits and keeps the state in the model artifact
+(features.json); training, evaluation, batch scoring and every endpoint apply the same
+`transform` with it, so a raw row (as a client sends it) is prepared the same way
+everywhere.
+
+`rows` arrive typed by `stepkit.rows`: number features as floats (NaN when missing),
+text features as their category keys (None when missing). This project keeps every
+feature and encodes each text feature as a category over the levels seen in training
+(the most frequent `max_categories`); a rarer or unseen level is a missing value, which
+the model families handle natively, so it is scored, never refused.
+
+FORK: derive features here (a ratio, a date part, a target encoding): compute what
+they need from `train` in `fit`, add the new column to `columns`, build it in
+`transform`. Keep the state JSON-serialisable.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from stepkit.contract import FeatureSpec
+
+
+def fit(train: pd.DataFrame, spec: FeatureSpec) -> dict:
+    """The state `transform` needs, learnt from the training rows (the target included)."""
+    categories = {}
+    for name in spec.text:
+        counts = train[name].dropna().value_counts()
+        if counts.empty:
+            raise ValueError(f"text feature {name} has no values in the training split")
+        categories[name] = sorted(str(level) for level in counts.index[: spec.max_categories])
+        if len(counts) > spec.max_categories:
+            rare = int(counts.iloc[spec.max_categories :].sum())
+            print(
+                f"warning: {name} has {len(counts)} levels; kept the {spec.max_categories} most "
+                f"frequent, {rare} training rows of rarer levels score as missing"
+            )
+    return {"columns": list(spec.features), "categories": categories}
+
+
+def transform(rows: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """The model's input columns for typed raw rows: numbers, and categories with fixed levels."""
+    categories = state["categories"]
+    columns = {}
+    for name in state["columns"]:
+        if name in categories:
+            levels = categories[name]
+            kept = rows[name].where(rows[name].isin(levels))
+            columns[name] = pd.Categorical(kept, categories=levels)
+        else:
+            columns[name] = rows[name].astype("float64")
+    return pd.DataFrame(columns, index=rows.index)

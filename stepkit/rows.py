@@ -1,0 +1,127 @@
+"""Raw rows as a model takes them: the one reader of feature values, for every path.
+
+Training reads the split files, evaluation the held-out and golden rows, the endpoint
+its requests, batch scoring and monitoring their files and captures: all of them turn
+raw values into a typed frame here, so a value means the same everywhere.
+
+- A number feature is a float. Empty, `nan`, `NA`, `null` and `None` are a missing
+  value (NaN); the model family decides what a missing value means (XGBoost and
+  scikit-learn's HistGradientBoosting learn it). Text that is not a number, and
+  infinity, make the row unscorable, with the reason.
+- A text feature (a category) is kept as its key (`category_key`): 1, 1.0 and "1" are
+  the same level, surrounding blanks do not count, and an empty value is missing.
+  Which levels the model knows is the fitted preprocessing's business (features.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+# Spellings of "no value" in a number column (they can never be numbers themselves).
+MISSING_NUMBER_TEXT = frozenset({"", "nan", "na", "n/a", "null", "none"})
+
+
+class RowError(ValueError):
+    """Rows that cannot be scored; `reasons` holds one entry per row ("" when it can be)."""
+
+    def __init__(self, reasons: np.ndarray):
+        self.reasons = reasons
+        bad = np.flatnonzero(reasons != "")
+        first = int(bad[0]) if bad.size else 0
+        where = f"row {first + 1}: " if len(reasons) > 1 else ""
+        super().__init__(f"{where}{reasons[first]}")
+
+
+def category_key(value: object) -> str | None:
+    """The text a category value is known by, the same in training and serving:
+    1, 1.0, "1" and "1.0" are all "1"; True is "true"; empty, NaN and None are missing."""
+    if value is None or isinstance(value, list | dict):
+        return None
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+        if not math.isfinite(number):
+            return None
+        return str(int(number)) if number.is_integer() else repr(number)
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return category_key(number) if math.isfinite(number) else None
+
+
+def category_keys(values: pd.Series) -> pd.Series:
+    """`category_key` of every value, computed once per distinct value."""
+    distinct = values.dropna().unique()
+    return values.map({v: category_key(v) for v in distinct}).astype(object)
+
+
+def _numbers(name: str, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A column as floats (NaN for missing) and per value the reason it is not one."""
+    reasons = np.full(len(column), "", dtype=object)
+    if pd.api.types.is_bool_dtype(column):
+        reasons[:] = f"{name}: a number is needed, not true/false"
+        return np.full(len(column), np.nan), reasons
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        nan = np.isnan(values)
+        if nan.any():
+            raw = column.to_numpy(dtype=object)
+            for i in np.flatnonzero(nan):
+                value = raw[i]
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    continue
+                if isinstance(value, bool | list | dict) or (
+                    str(value).strip().lower() not in MISSING_NUMBER_TEXT
+                ):
+                    reasons[i] = f"{name} is not a number: {str(value)[:40]!r}"
+    infinite = np.isinf(values)
+    if infinite.any():
+        reasons[infinite & (reasons == "")] = f"{name} is not finite"
+        values[infinite] = np.nan
+    return values, reasons
+
+
+def typed_frame(
+    rows: pd.DataFrame | Sequence[Sequence] | np.ndarray, columns: list[str], text: Sequence[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Raw rows (a frame with these columns, or records in this column order) as a frame of
+    floats and category keys, and per row the first reason it cannot be scored ("")."""
+    if isinstance(rows, pd.DataFrame):
+        frame = rows
+    elif isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f":
+        frame = pd.DataFrame(rows, columns=columns)
+    else:
+        frame = pd.DataFrame(list(rows), columns=columns, dtype=object)
+    text = set(text)
+    out: dict[str, object] = {}
+    reasons = np.full(len(frame), "", dtype=object)
+    for name in columns:
+        if name in text:
+            out[name] = category_keys(frame[name]).to_numpy(dtype=object)
+            continue
+        values, why = _numbers(name, frame[name])
+        out[name] = values
+        first = (reasons == "") & (why != "")
+        reasons[first] = why[first]
+    return pd.DataFrame(out, index=frame.index), reasons
+
+
+def checked_frame(
+    rows: pd.DataFrame | Sequence[Sequence] | np.ndarray, columns: list[str], text: Sequence[str]
+) -> pd.DataFrame:
+    """`typed_frame`, raising RowError when any row cannot be scored."""
+    frame, reasons = typed_frame(rows, columns, text)
+    if (reasons != "").any():
+        raise RowError(reasons)
+    return frame
