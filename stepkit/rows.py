@@ -64,6 +64,28 @@ def category_keys(values: pd.Series) -> pd.Series:
     return values.map({v: category_key(v) for v in distinct}).astype(object)
 
 
+def _number(name: str, value: object) -> tuple[float, str]:
+    """One raw value as a float (NaN for missing) and the reason it is not a number ("")."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan, ""
+    if isinstance(value, bool | np.bool_):
+        return math.nan, f"{name}: a number is needed, not true/false"
+    if isinstance(value, int | float | np.integer | np.floating):
+        try:
+            return float(value), ""
+        except OverflowError:  # an integer past the float range
+            return math.inf, ""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in MISSING_NUMBER_TEXT:
+            return math.nan, ""
+        try:
+            return float(text), ""
+        except ValueError:
+            pass
+    return math.nan, f"{name} is not a number: {str(value)[:40]!r}"
+
+
 def _numbers(name: str, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """A column as floats (NaN for missing) and per value the reason it is not one."""
     reasons = np.full(len(column), "", dtype=object)
@@ -71,20 +93,21 @@ def _numbers(name: str, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         reasons[:] = f"{name}: a number is needed, not true/false"
         return np.full(len(column), np.nan), reasons
     if pd.api.types.is_numeric_dtype(column):
-        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        values = np.array(column.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
     else:
-        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-        nan = np.isnan(values)
-        if nan.any():
-            raw = column.to_numpy(dtype=object)
-            for i in np.flatnonzero(nan):
-                value = raw[i]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    continue
-                if isinstance(value, bool | list | dict) or (
-                    str(value).strip().lower() not in MISSING_NUMBER_TEXT
-                ):
-                    reasons[i] = f"{name} is not a number: {str(value)[:40]!r}"
+        # The fast path for text; what it cannot read (missing spellings, blanks, words,
+        # huge integers) and JSON's true/false (which it would read as 1/0) go one by one.
+        raw = column.to_numpy(dtype=object)
+        try:
+            numeric = pd.to_numeric(column, errors="coerce")
+            values = np.array(numeric.to_numpy(dtype=np.float64, na_value=np.nan), dtype=np.float64)
+        except (OverflowError, TypeError, ValueError):
+            values = np.full(len(column), np.nan)
+        slow = np.isnan(values)
+        if column.dtype == object:
+            slow |= np.fromiter((isinstance(v, bool | np.bool_) for v in raw), bool, len(raw))
+        for i in np.flatnonzero(slow):
+            values[i], reasons[i] = _number(name, raw[i])
     infinite = np.isinf(values)
     if infinite.any():
         reasons[infinite & (reasons == "")] = f"{name} is not finite"

@@ -228,11 +228,12 @@ def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
 
 
 def start_step(
-    step: Step, sources: dict[str, Path], run_dir: Path
+    step: Step, sources: dict[str, Path], run_dir: Path, env: dict[str, str] | None = None
 ) -> tuple[multiprocessing.Process, Path]:
-    """Start one step's process; returns it and the step's log file."""
+    """Start one step's process (with `env` added to its environment); returns it and the
+    step's log file."""
     argv, extra_env = step_command(step, sources, run_dir)
-    extra_env = {**extra_env, RUNNER_PID_ENV: str(os.getpid())}
+    extra_env = {**extra_env, **(env or {}), RUNNER_PID_ENV: str(os.getpid())}
     log = run_dir / step.name / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("$ " + " ".join(argv) + "\n")
@@ -307,7 +308,9 @@ def run_tuning(
     from mlops.local.tuning import tune
 
     assert graph.tuning is not None
-    result = tune(step, graph.tuning, lambda s: start_step(s, sources, run_dir), run_dir, progress)
+    result = tune(
+        step, graph.tuning, lambda s, env: start_step(s, sources, run_dir, env), run_dir, progress
+    )
     step_dir = run_dir / step.name
     for name in (MODEL_OUTPUT, "output-data"):
         shutil.copytree(result.best.folder / name, step_dir / name, dirs_exist_ok=True)

@@ -8,7 +8,9 @@ the others' is stopped early (median pruning). The best trial's model continues
 down the pipeline as a single training's would.
 
 Trials run in threads that each wait on one process, so `parallel` trials use
-`parallel` cores; XGBoost inside a trial gets cores // parallel threads.
+`parallel` cores: each trial's process gets OMP_NUM_THREADS = cores // parallel in its
+environment, which the model families honour (whatever library they train with); the
+machinery writes no hyperparameter of its own.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from mlops.core.config import RangeConfig, TuningConfig
 from mlops.core.errors import StepFailed
-from mlops.core.graph import Step, hyperparameter_args
+from mlops.core.graph import Step
 
 POLL_SECONDS = 0.2
 PRUNE_WARMUP_ROUNDS = 30  # no pruning before a trial has trained this many rounds
@@ -73,8 +75,10 @@ class TuningResult:
         }
 
 
-# Launches one step (the trial's training) in its own process: (process, its log file).
-Launch = Callable[[Step], tuple[Any, Path]]
+# Launches one step (the trial's training) in its own process, with more environment
+# variables: (process, its log file).
+Launch = Callable[[Step, dict[str, str]], tuple[Any, Path]]
+THREADS_ENV = "OMP_NUM_THREADS"
 
 
 def trial_name(number: int) -> str:
@@ -100,22 +104,19 @@ def suggest(trial: Any, ranges: dict[str, RangeConfig]) -> dict[str, Any]:
     return values
 
 
-def step_hyperparameters(step: Step) -> dict[str, str]:
-    args = step.arguments
-    return {
-        flag.removeprefix("--"): value for flag, value in zip(args[::2], args[1::2], strict=True)
-    }
-
-
-def trial_step(step: Step, number: int, params: dict[str, Any], threads: int | None) -> Step:
-    """The training step with the trial's hyperparameters, in a folder of its own; with
-    `threads`, XGBoost's thread count (unless the config sets nthread)."""
-    values: dict[str, Any] = {**step_hyperparameters(step), **params}
-    if threads is not None:
-        values.setdefault("nthread", threads)
+def trial_step(step: Step, number: int, params: dict[str, Any]) -> Step:
+    """The training step with the trial's hyperparameters, in a folder of its own."""
     return replace(
-        step, name=f"{step.name}/{trial_name(number)}", arguments=hyperparameter_args(values)
+        step,
+        name=f"{step.name}/{trial_name(number)}",
+        hyperparameters={**step.hyperparameters, **params},
     )
+
+
+def trial_environment(threads: int | None) -> dict[str, str]:
+    """What a trial's process gets in its environment: its share of the cores, when trials
+    share them (none: the family's own choice, as in a single training)."""
+    return {} if threads is None else {THREADS_ENV: str(threads)}
 
 
 def read_scores(curve: Path, metric: str, after: int) -> list[tuple[int, float]]:
@@ -158,10 +159,10 @@ class _Objective:
         import optuna
 
         start = time.perf_counter()
-        step = trial_step(self.step, trial.number, suggest(trial, self.spec.ranges), self.threads)
+        step = trial_step(self.step, trial.number, suggest(trial, self.spec.ranges))
         folder = self.run_dir / step.name
         metric = self.spec.objective.metric
-        proc, log = self.launch(step)
+        proc, log = self.launch(step, trial_environment(self.threads))
         last = -1
         try:
             while proc.exitcode is None:
@@ -218,8 +219,7 @@ def tune(
     import optuna
 
     parallel = parallel or parallelism(spec)
-    # Parallel trials share the cores; one trial at a time keeps train.py's own choice
-    # (one thread below 100k rows: more are slower there, much slower on a busy machine).
+    # Parallel trials share the cores; one trial at a time keeps the family's own choice.
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     objective = _Objective(step, spec, launch, run_dir, threads)
     study = _study(spec, parallel)

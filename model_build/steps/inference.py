@@ -183,10 +183,15 @@ def records(rows: np.ndarray | list, model: Model) -> np.ndarray | list[list]:
                 f"objects need exactly {names}; missing {missing}, unknown {unknown[:10]}"
             )
         rows = [[row[f] for f in names] for row in rows]
-    widths = {len(row) if isinstance(row, list) else -1 for row in rows}
-    if widths != {len(names)}:
-        got = max(widths, default=0)
-        raise InvalidInput(f"each row needs {len(names)} values ({','.join(names)}), got {got}")
+    for number, row in enumerate(rows, 1):
+        width = len(row) if isinstance(row, list) else 0
+        if width != len(names):
+            where = f"row {number} has {width} values; " if len(rows) > 1 else ""
+            raise InvalidInput(
+                f"{where}each row needs {len(names)} values ({','.join(names)}), got {width}"
+            )
+    if [str(v).strip() for v in rows[0]] == names:
+        raise InvalidInput("send rows without a header: the first row names the features")
     for row in rows:
         for value in row:
             if isinstance(value, list | dict):

@@ -14,6 +14,7 @@ the library version, which must match the one loading it.
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,23 @@ def _score(task: str, y: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.sqrt(np.mean((predicted - y) ** 2)))
 
 
+def threads() -> int | None:
+    """OMP_NUM_THREADS when set (a tuning trial's share of the cores), else None (the
+    library's default). Applied around fit because OpenMP reads the variable once, when the
+    library loads, which may be before a trial's environment is set."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 def fit(X, y, X_val, y_val, params: dict[str, Any], task: str, on_round: RoundCallback) -> Fitted:
+    from threadpoolctl import threadpool_limits
+
     model = _estimator(params, task)
-    if params.get("early_stopping", "auto") is not False:
-        model.fit(X, y, X_val=X_val, y_val=y_val)
-    else:
-        model.fit(X, y)
+    with threadpool_limits(limits=threads(), user_api="openmp"):
+        if params.get("early_stopping", "auto") is not False:
+            model.fit(X, y, X_val=X_val, y_val=y_val)
+        else:
+            model.fit(X, y)
     staged = model.staged_predict_proba if task == "binary_classification" else model.staged_predict
     y_val = np.asarray(y_val, dtype=float)
     for iteration, predicted in enumerate(staged(X_val)):

@@ -39,8 +39,14 @@ OWN_ARGS = ("model", "features", "target", "task", "categorical", "max_categorie
             "positive_label", "threshold")  # fmt: skip
 
 
-def parse_value(text: str) -> int | float | str:
-    """Hyperparameters arrive as strings: give numbers back their type."""
+# How Python's str() (the local runner) and SageMaker write booleans and None.
+LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
+
+
+def parse_value(text: str) -> int | float | str | bool | None:
+    """Hyperparameters arrive as strings: give numbers, booleans and None back their type."""
+    if text in LITERALS:
+        return LITERALS[text]
     for cast in (int, float):
         try:
             return cast(text)
@@ -49,7 +55,7 @@ def parse_value(text: str) -> int | float | str:
     return text
 
 
-def parse_hyperparameters(pairs: list[str]) -> dict[str, int | float | str]:
+def parse_hyperparameters(pairs: list[str]) -> dict[str, int | float | str | bool | None]:
     """`['--max_depth', '3', '--eta', '0.05']` -> `{'max_depth': 3, 'eta': 0.05}`."""
     if len(pairs) % 2:
         raise ValueError(f"hyperparameters must come as --name value pairs, got {pairs}")
