@@ -113,7 +113,9 @@ class RangeConfig(_Section):
 
 
 class ObjectiveConfig(_Section):
-    metric: str = "validation:rmse"
+    # A `validation:<metric>` line the family's training reports; none: the first it reports
+    # (filled in when the config loads, so every reader sees a name).
+    metric: str | None = None
     direction: Literal["minimize", "maximize"] = "minimize"
 
 
@@ -346,15 +348,19 @@ def moved_key(raw: dict) -> str | None:
 
 
 def family_problem(cfg: Config) -> str | None:
-    """What the model family says about train's hyperparameters, tuning ranges and objective."""
+    """What the model family says about train.model, train's hyperparameters, tuning ranges
+    and objective, as `key.path: reason`; None when it has nothing to say."""
     from mlops.core.model_family import config_problem
 
-    family = cfg.model_family
+    try:
+        family = cfg.model_family
+    except UsageError as exc:
+        return f"train.model: {exc}"
     tuning = cfg.train.tuning
     problem = config_problem(
         family, cfg.train.hyperparameters, cfg.task, tuning.ranges if tuning else {}
     )
-    if problem or tuning is None:
+    if problem or tuning is None or tuning.objective.metric is None:
         return problem
     emitted = family.emitted_metrics(dict(cfg.train.hyperparameters), cfg.task)
     if tuning.objective.metric not in emitted:
@@ -363,6 +369,20 @@ def family_problem(cfg: Config) -> str | None:
             f"the {family.NAME} family's training (it reports {', '.join(emitted)})"
         )
     return None
+
+
+def with_family_objective(cfg: Config) -> Config:
+    """The config with a tuning objective named: the first metric the family reports when
+    the config names none."""
+    tuning = cfg.train.tuning
+    if tuning is None or tuning.objective.metric is not None:
+        return cfg
+    metric = cfg.model_family.emitted_metrics(dict(cfg.train.hyperparameters), cfg.task)[0]
+    objective = tuning.objective.model_copy(update={"metric": metric})
+    train = cfg.train.model_copy(
+        update={"tuning": tuning.model_copy(update={"objective": objective})}
+    )
+    return cfg.model_copy(update={"train": train})
 
 
 def first_error(exc: ValidationError) -> str:
@@ -415,4 +435,4 @@ def load_config(path: str | Path | None = None, root: str | Path | None = None) 
     problem = family_problem(cfg)
     if problem:
         raise UsageError(f"bad config {path}: {problem}")
-    return cfg
+    return with_family_objective(cfg)

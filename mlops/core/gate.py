@@ -43,8 +43,11 @@ class Check:
     op: str  # "<=" or ">="
     threshold: float
     passed: bool
+    problem: str = ""  # why the rule could not be checked (a value evaluation.json lacks)
 
     def __str__(self) -> str:
+        if self.problem:
+            return f"{self.metric}: {self.problem}: FAILED"
         verdict = "ok" if self.passed else "FAILED"
         return f"{self.metric} {self.value:.6g} {self.op} {self.threshold:.6g}: {verdict}"
 
@@ -118,6 +121,10 @@ def lookup(evaluation: dict, path: str) -> object:
     return value
 
 
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def check_gate(evaluation: dict, rules: tuple[Rule, ...]) -> Verdict:
     """Every rule that applies to this evaluation; a metric it lacks fails its rule."""
     checks = []
@@ -130,8 +137,14 @@ def check_gate(evaluation: dict, rules: tuple[Rule, ...]) -> Verdict:
             else lookup(evaluation, rule.threshold)
         )
         value = lookup(evaluation, rule.metric)
-        if not isinstance(value, int | float) or not isinstance(threshold, int | float):
-            checks.append(Check(rule.label, float("nan"), rule.op, float("nan"), False))
+        absent = [
+            path
+            for path, found in ((rule.metric, value), (rule.threshold, threshold))
+            if not _is_number(found)
+        ]
+        if absent:
+            problem = f"no number at {absent[0]} in evaluation.json"
+            checks.append(Check(rule.label, float("nan"), rule.op, float("nan"), False, problem))
             continue
         passed = OPS[rule.op](float(value), float(threshold))
         checks.append(Check(rule.label, float(value), rule.op, float(threshold), passed))

@@ -13,9 +13,13 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    from mlops.core.config import RangeConfig
 
 STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 REGISTRY_MODULE = "families"
@@ -46,13 +50,29 @@ def model_family(name: str | None) -> ModuleType:
         raise UsageError(str(exc)) from None
 
 
-def config_problem(family: ModuleType, params: dict, task: str, ranges: dict) -> str | None:
+def range_values(spec: RangeConfig) -> list:
+    """The values of a tuning range a family is asked about: its ends, or every value."""
+    if spec.type == "categorical":
+        return list(spec.values or [])
+    cast = int if spec.type == "integer" else float
+    return [cast(spec.min), cast(spec.max)]
+
+
+def config_problem(
+    family: ModuleType, params: dict, task: str, ranges: dict[str, RangeConfig]
+) -> str | None:
     """The first problem of train's hyperparameters and tuning ranges for this family, as
-    `key.path: reason`, or None."""
-    problem = family.check(dict(params), task)
+    `key.path: reason`, or None. A trial trains on the hyperparameters with the tuned
+    values in place, so each range's values are checked that way (and a hyperparameter
+    only a range sets, e.g. a tuned num_round, counts as set)."""
+    lows = {name: range_values(spec)[0] for name, spec in ranges.items()}
+    known_lows = {name: value for name, value in lows.items() if name in family.PARAMETERS}
+    problem = family.check({**known_lows, **params}, task)
     if problem:
         return f"train.hyperparameters: {problem}"
-    for name in ranges:
-        if name not in family.PARAMETERS:
-            return f"train.tuning.ranges.{name}: not a {family.NAME} hyperparameter"
+    for name, spec in ranges.items():
+        for value in range_values(spec):
+            problem = family.check({**params, **known_lows, name: value}, task)
+            if problem:
+                return f"train.tuning.ranges.{name}: {problem}"
     return None

@@ -4,23 +4,22 @@ The fixture data's cost rises with floor area, install year, occupants and heat 
 and does not depend on HAS_SOLAR or HAS_SHADE: the model must have learned that.
 """
 
-import tarfile
-
 import numpy as np
 import pytest
-from fixture_project.generate import COLUMNS, generate_buildings
-from inference import model_fn
+from fixture_project.generate import FEATURES, generate_buildings
+from fixtures.models import unpack
 
-FEATURES = COLUMNS[:-1]
+from stepkit.artifact import CODE_DIR
+from stepkit.code_loader import load_code
 
 
 @pytest.fixture(scope="module")
 def model(_registered_home, tmp_path_factory):
+    """The registered version, loaded by the serving code its artifact carries."""
     _, result = _registered_home
-    folder = tmp_path_factory.mktemp("model")
-    with tarfile.open(result.version.model_uri) as tar:
-        tar.extractall(folder, filter="data")
-    return model_fn(str(folder))
+    folder = unpack(result.version.model_uri, tmp_path_factory.mktemp("model"))
+    handler = load_code(folder / CODE_DIR)
+    return handler, handler.model_fn(str(folder))
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +28,10 @@ def rows():
 
 
 def predict(model, df):
-    return model.booster.inplace_predict(df[FEATURES].to_numpy(float))
+    handler, loaded = model
+    predictions, reasons = handler.score_frame(loaded, df[FEATURES])
+    assert (reasons == "").all()
+    return predictions
 
 
 @pytest.mark.parametrize(

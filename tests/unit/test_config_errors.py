@@ -1,14 +1,16 @@
-"""Config mistakes a user can fix fail at once, in one line that says where and what."""
+"""Config mistakes a user can fix fail at once, in one line that says where and what: the
+model family checks its own hyperparameters and tuning ranges; a key a release moved says
+where it went."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from mlops.core.xgboost_params import XGBOOST_PARAMS
 
 from mlops.core.config import load_config
 from mlops.core.errors import UsageError
+from mlops.core.model_family import families
+
+SKLEARN_PARAMS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15}
 
 
 def set_hyperparameter(name, value):
@@ -18,14 +20,20 @@ def set_hyperparameter(name, value):
     return mutate
 
 
-def test_a_misspelt_hyperparameter_fails_before_training_with_a_suggestion(config_file):
-    path = config_file(set_hyperparameter("max_dept", 3))
+def refused(path) -> str:
     with pytest.raises(UsageError) as err:
         load_config(path)
     message = str(err.value)
-    assert "train.hyperparameters" in message
-    assert "'max_dept' is not an XGBoost parameter; did you mean 'max_depth'?" in message
-    assert "\n" not in message
+    assert message.startswith("bad config ") and "\n" not in message
+    return message
+
+
+def test_a_misspelt_hyperparameter_fails_before_training_with_a_suggestion(config_file):
+    message = refused(config_file(set_hyperparameter("max_dept", 3)))
+    assert (
+        "train.hyperparameters: 'max_dept' is not an XGBoost parameter; did you mean "
+        "'max_depth'?" in message
+    )
 
 
 @pytest.mark.parametrize("name", ["learning_rate", "reg_lambda", "tree_method", "eval_metric"])
@@ -38,27 +46,56 @@ def test_the_shipped_config_uses_only_known_names():
     assert load_config().train.hyperparameters
 
 
-def test_the_name_list_matches_the_installed_xgboost():
-    """Every parameter the installed xgboost reports in its config is in the list."""
-    import numpy as np
-    import xgboost as xgb
+def test_an_unknown_family_names_the_known_ones(config_file):
+    message = refused(config_file(lambda raw: raw["train"].update(model="lightgbm")))
+    known = ", ".join(sorted(families().FAMILIES))
+    assert f"train.model: unknown model family 'lightgbm': this project has {known}" in message
 
-    rng = np.random.default_rng(0)
-    data = xgb.DMatrix(rng.random((20, 3)), label=rng.random(20))
-    reported = set()
 
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if isinstance(value, str | list) and not key.endswith("param"):
-                    reported.add(key)
-                walk(value)
+def test_the_family_is_the_first_listed_unless_train_model_says(config_file):
+    first = next(iter(families().FAMILIES))
+    default = load_config(config_file(lambda raw: raw["train"].pop("model")))
+    assert default.model_family.NAME == first
 
-    for booster in ("gbtree", "dart", "gblinear"):
-        params = {"objective": "reg:squarederror", "booster": booster}
-        walk(json.loads(xgb.train(params, data, 1).save_config()))
-    structural = {"name", "version", "metrics", "num_trees", "updater_seq"}
-    assert reported - structural <= XGBOOST_PARAMS, sorted(reported - structural - XGBOOST_PARAMS)
+    def sklearn(raw):
+        raw["train"].update(model="sklearn", hyperparameters=SKLEARN_PARAMS)
+
+    cfg = load_config(config_file(sklearn))
+    assert cfg.model_family.NAME == "sklearn" and cfg.model_family.IMAGE == "sklearn"
+
+
+def test_another_familys_hyperparameters_are_refused_by_the_chosen_family(config_file):
+    message = refused(config_file(lambda raw: raw["train"].update(model="sklearn")))
+    assert "train.hyperparameters:" in message and "not a HistGradientBoosting parameter" in message
+
+    def eta(raw):
+        raw["train"].update(model="sklearn", hyperparameters={**SKLEARN_PARAMS, "eta": 0.1})
+
+    assert "'eta' is not a HistGradientBoosting parameter" in refused(config_file(eta))
+
+
+def test_a_family_refuses_what_the_task_cannot_use(config_file):
+    def quantile_classifier(raw):
+        raw["task"] = "binary_classification"
+        raw["gate"].update(min_auc=0.7, max_log_loss=0.6)
+        raw["train"].update(model="sklearn", hyperparameters={**SKLEARN_PARAMS, "quantile": 0.5})
+
+    message = refused(config_file(quantile_classifier))
+    assert "'quantile' is a parameter of regression only" in message
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "hint"),
+    [
+        ("drift", "statistic", "psi", "drift.statistic was removed"),
+        ("sagemaker", "sklearn_image_version", "1.2-1",
+         "sagemaker.sklearn_image_version moved: write sagemaker.image_versions: {sklearn:"),
+        ("sagemaker", "xgboost_image_version", "1.7-1",
+         "sagemaker.xgboost_image_version moved: write sagemaker.image_versions: {xgboost:"),
+    ],
+)  # fmt: skip
+def test_a_moved_key_says_where_it_went(config_file, section, key, value, hint):
+    assert hint in refused(config_file(lambda raw: raw[section].update({key: value})))
 
 
 def test_a_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path):

@@ -1,13 +1,26 @@
 """Local tuning's pieces: Optuna draws within the config's ranges, a trial's step differs
-from the graph's only in the tuned hyperparameters, a curve is read while being written."""
+from the pipeline's only in the tuned hyperparameters, parallel trials share the cores
+through their environment (whatever the family), a curve is read while being written."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import pytest
 
 from mlops.core.config import load_config
-from mlops.core.graph import build_graph
-from mlops.local.tuning import parallelism, read_scores, step_hyperparameters, suggest, trial_step
+from mlops.core.errors import StepFailed
+from mlops.core.graph import load_pipeline
+from mlops.local.tuning import (
+    THREADS_ENV,
+    parallelism,
+    read_scores,
+    suggest,
+    trial_environment,
+    trial_step,
+    tune,
+)
 
 RANGES = {
     "max_depth": {"type": "integer", "min": 2, "max": 9},
@@ -38,19 +51,17 @@ def test_suggestions_stay_in_their_ranges(tuned_cfg):
 
 
 def test_a_trial_changes_only_the_tuned_hyperparameters(tuned_cfg):
-    step = build_graph(tuned_cfg).step("train")
-    trial = trial_step(step, 7, {"max_depth": 4, "eta": 0.2}, threads=1)
+    step = load_pipeline(tuned_cfg).step("train")
+    trial = trial_step(step, 7, {"max_depth": 4, "eta": 0.2})
     assert trial.name == "train/trial-007" and trial.script == step.script
-    before, after = step_hyperparameters(step), step_hyperparameters(trial)
-    assert after["max_depth"] == "4" and after["eta"] == "0.2" and after["nthread"] == "1"
-    assert {k: v for k, v in after.items() if k not in ("max_depth", "eta", "nthread")} == {
-        k: v for k, v in before.items() if k not in ("max_depth", "eta")
-    }
+    assert trial.hyperparameters == {**step.hyperparameters, "max_depth": 4, "eta": 0.2}
+    assert step.hyperparameters["max_depth"] == tuned_cfg.train.hyperparameters["max_depth"]
+    assert "nthread" not in trial.hyperparameters  # threads are the environment's business
 
 
-def test_one_trial_at_a_time_keeps_the_scripts_thread_choice(tuned_cfg):
-    step = build_graph(tuned_cfg).step("train")
-    assert "nthread" not in step_hyperparameters(trial_step(step, 0, {"eta": 0.1}, threads=None))
+def test_parallel_trials_get_their_share_of_the_cores_in_their_environment():
+    assert trial_environment(3) == {THREADS_ENV: "3"}
+    assert trial_environment(None) == {}  # one at a time: the family's own choice
 
 
 def test_parallelism_is_capped_by_trials(tuned_cfg):
@@ -63,3 +74,59 @@ def test_read_scores_skips_the_line_being_written(tmp_path):
     curve.write_text("round,validation:mae,validation:rmse\n0,3,9.5\n1,2,8.5\n2,1,7.")
     assert read_scores(curve, "validation:rmse", -1) == [(0, 9.5), (1, 8.5)]
     assert read_scores(curve, "validation:rmse", 0) == [(1, 8.5)]
+
+
+class Finished:
+    """A trial process that has already exited."""
+
+    def __init__(self, exitcode: int):
+        self.exitcode = exitcode
+
+    def join(self, timeout=None):
+        pass
+
+    def terminate(self):
+        pass
+
+
+def fake_training(run_dir: Path, metric: str, launched: list, fail: set[int] = frozenset()):
+    """A Launch that writes what train.py writes, with a score that falls with max_depth."""
+
+    def launch(step, env):
+        launched.append((step, env))
+        out = run_dir / step.name / "output-data"
+        out.mkdir(parents=True)
+        score = 10.0 - step.hyperparameters["max_depth"]
+        (out / "curve.csv").write_text(f"round,{metric}\n0,{score + 1}\n1,{score}\n")
+        (out / "training.json").write_text(json.dumps({"best": {metric: score}}))
+        number = int(step.name.rsplit("-", 1)[1])
+        return Finished(1 if number in fail else 0), run_dir / step.name / "log.txt"
+
+    return launch
+
+
+def test_tune_runs_each_trial_with_its_values_and_keeps_the_best(tuned_cfg, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    step = load_pipeline(tuned_cfg).step("train")
+    spec = tuned_cfg.train.tuning.model_copy(update={"n_trials": 4, "early_stopping": False})
+    launched: list = []
+    metric = spec.objective.metric
+    result = tune(step, spec, fake_training(tmp_path, metric, launched), tmp_path,
+                  progress=lambda _: None, parallel=2)  # fmt: skip
+    assert len(launched) == 4 and result.count("COMPLETE") == 4
+    assert all(env == {THREADS_ENV: "2"} for _, env in launched)  # 4 cores, 2 at a time
+    for trial_run, _ in launched:
+        tuned = {k: v for k, v in trial_run.hyperparameters.items() if k in RANGES}
+        assert set(tuned) == set(RANGES)
+    depths = [t.params["max_depth"] for t in result.trials]
+    assert result.best.params["max_depth"] == max(depths)
+    assert result.best.value == 10.0 - max(depths)
+    assert result.lineage()["trial_values"][result.best.name] == result.best.value
+
+
+def test_tune_fails_in_one_line_when_no_trial_completes(tuned_cfg, tmp_path):
+    step = load_pipeline(tuned_cfg).step("train")
+    spec = tuned_cfg.train.tuning.model_copy(update={"n_trials": 2, "early_stopping": False})
+    launch = fake_training(tmp_path, spec.objective.metric, [], fail={0, 1})
+    with pytest.raises(StepFailed, match=r"tuning: no trial completed \(train/trial-000 failed"):
+        tune(step, spec, launch, tmp_path, progress=lambda _: None, parallel=1)

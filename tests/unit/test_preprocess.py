@@ -1,4 +1,5 @@
-"""preprocess: split sizes and disjointness, XGBoost CSV layout, baseline statistics."""
+"""preprocess: split sizes and disjointness, raw splits in the input's format, quarantined
+rows left out, baseline statistics."""
 
 import json
 
@@ -6,9 +7,10 @@ import numpy as np
 import pandas as pd
 import preprocess
 import pytest
-from fixture_project.generate import COLUMNS, generate_buildings
+from fixture_project.generate import COLUMNS, FEATURES, TARGET, generate_buildings
 
-FEATURES = COLUMNS[:-1]
+from stepkit.baseline import KLL_K, baseline_statistics, model_monitor_baseline
+from stepkit.rows import typed_frame
 
 
 def test_split_sizes_disjoint_and_deterministic():
@@ -29,7 +31,7 @@ def test_split_refuses_too_few_rows():
 
 def test_baseline_statistics_bins_hold_the_training_proportions():
     train = generate_buildings(5000, seed=3)
-    stats = preprocess.baseline_statistics(train, FEATURES)
+    stats = baseline_statistics(train, FEATURES)
     sqft = stats["features"]["FLOOR_AREA"]
     assert len(sqft["bin_edges"]) == 9 and len(sqft["proportions"]) == 10
     assert sum(sqft["proportions"]) == pytest.approx(1.0)
@@ -39,28 +41,56 @@ def test_baseline_statistics_bins_hold_the_training_proportions():
     assert sum(deck["proportions"]) == pytest.approx(1.0)
 
 
-def test_main_writes_xgboost_layout(tmp_path):
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    generate_buildings(500, seed=2).to_csv(raw / "data.csv", index=False)
-    out = tmp_path / "out"
+def run_main(raw, out, *extra):
     argv = [
-        "--features", ",".join(FEATURES), "--target", "ANNUAL_COST",
-        "--train-ratio", "0.6", "--validation-ratio", "0.2", "--raw-dir", str(raw),
+        "--features", ",".join(FEATURES), "--target", TARGET,
+        "--train-ratio", "0.6", "--validation-ratio", "0.2", "--raw-dir", str(raw), *extra,
     ]  # fmt: skip
     for name in ("train", "validation", "test", "baseline"):
         argv += [f"--{name}-dir", str(out / name)]
     preprocess.main(argv)
-    train = pd.read_csv(out / "train" / "train.csv", header=None)
-    assert train.shape == (300, 9)
-    assert train[0].min() > 10_000  # target first: prices, not years
-    assert np.issubdtype(train[0].dtype, np.number)
+
+
+def test_main_writes_raw_splits_as_the_input_wrote_them(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    source = generate_buildings(500, seed=2)
+    source.loc[3, "GLAZING_RATIO"] = np.nan  # an empty field stays empty
+    source.to_csv(raw / "data.csv", index=False)
+    out = tmp_path / "out"
+    run_main(raw, out)
+    text = {
+        name: (out / name / f"{name}.csv").read_text() for name in ("train", "validation", "test")
+    }
+    assert all(t.splitlines()[0] == ",".join(COLUMNS) for t in text.values())
+    rows = sorted(line for t in text.values() for line in t.splitlines()[1:])
+    written = sorted((raw / "data.csv").read_text().splitlines()[1:])
+    assert rows == written  # every input line, byte for byte, in exactly one split
+    train = pd.read_csv(out / "train" / "train.csv")
+    assert len(train) == 300
     baseline = json.loads((out / "baseline" / "baseline.json").read_text())
     assert baseline["rows"] == 300 and set(baseline["features"]) == set(FEATURES)
     target = baseline["target"]  # for target drift: the training target, binned as a feature
-    assert target["name"] == "ANNUAL_COST" and target["count"] == 300
-    assert target["mean"] == pytest.approx(train[0].mean())
+    assert target["name"] == TARGET and target["count"] == 300
+    assert target["mean"] == pytest.approx(train[TARGET].mean())
     assert sum(target["proportions"]) == pytest.approx(1.0) and len(target["bin_edges"]) == 9
+    for name in ("statistics.json", "constraints.json"):
+        assert json.loads((out / "baseline" / name).read_text())
+
+
+def test_main_leaves_out_the_rows_validate_quarantined(tmp_path):
+    raw, quarantine = tmp_path / "raw", tmp_path / "quarantine"
+    raw.mkdir()
+    quarantine.mkdir()
+    source = generate_buildings(500, seed=2)
+    source.to_csv(raw / "data.csv", index=False)
+    (quarantine / "rows.json").write_text(json.dumps([0, 17]))
+    out = tmp_path / "out"
+    run_main(raw, out, "--quarantine-dir", str(quarantine))
+    kept = pd.concat(pd.read_csv(out / n / f"{n}.csv") for n in ("train", "validation", "test"))
+    assert len(kept) == 498
+    left_out = source.iloc[[0, 17]]
+    assert kept.merge(left_out, how="inner").empty
 
 
 def test_read_raw_names_missing_columns(tmp_path):
@@ -76,7 +106,8 @@ def test_model_monitor_baseline_follows_its_schema():
     train = pd.DataFrame(
         {"count_col": rng.integers(0, 5, 3000), "real_col": rng.normal(-1.0, 2.0, 3000)}
     )
-    statistics, constraints = preprocess.model_monitor_baseline(train, ["count_col", "real_col"])
+    typed, _ = typed_frame(train, ["count_col", "real_col"], [])
+    statistics, constraints = model_monitor_baseline(typed, ["count_col", "real_col"], 0)
     assert statistics["dataset"] == {"item_count": 3000}
     counts, reals = statistics["features"]
     assert (counts["inferred_type"], reals["inferred_type"]) == ("Integral", "Fractional")
@@ -89,7 +120,7 @@ def test_model_monitor_baseline_follows_its_schema():
     assert kll["buckets"][0]["lower_bound"] == num["min"]
     assert kll["buckets"][-1]["upper_bound"] == num["max"]
     (level,) = kll["sketch"]["data"]
-    assert len(level) == preprocess.KLL_K and level == sorted(level)
+    assert len(level) == KLL_K and level == sorted(level)
     assert [c["num_constraints"]["is_non_negative"] for c in constraints["features"]] == [
         True,
         False,

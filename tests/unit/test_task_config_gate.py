@@ -9,17 +9,29 @@ from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame
 
 from mlops.core.config import load_config
 from mlops.core.errors import UsageError
-from mlops.core.gate import check_gate
-from mlops.core.graph import Gate, build_graph
+from mlops.core.gate import check_gate, standard_gate
+from mlops.core.graph import load_pipeline
 from mlops.core.task_data import check_task_data
 
-GATE = Gate(None, None, 5.0, "binary_classification", min_auc=0.8, max_log_loss=0.5)
+
+def churn_gate(tmp_path, golden: bool):
+    """The churn fixture's gate with min_auc 0.8, max_log_loss 0.5 (and a golden set)."""
+
+    def mutate(raw):
+        raw["gate"].update(min_auc=0.8, max_log_loss=0.5)
+        if golden:
+            raw["data"]["golden"] = str(tmp_path / "golden.csv")
+
+    return standard_gate(load_config(write(tmp_path, CHURN_CONFIG, mutate)))
 
 
 def evaluation(auc: float, loss: float, champion_loss: float | None = None) -> dict:
-    ev = {"binary_classification_metrics": {"auc": {"value": auc}, "log_loss": {"value": loss}}}
+    section = "binary_classification_metrics"
+    ev = {section: {"auc": {"value": auc}, "log_loss": {"value": loss}},
+          "champion_log_loss_limit": 1.7e308}  # fmt: skip
     if champion_loss is not None:
-        ev["champion"] = {"binary_classification_metrics": {"log_loss": {"value": champion_loss}}}
+        ev["champion"] = {section: {"log_loss": {"value": champion_loss}}}
+        ev["champion_log_loss_limit"] = champion_loss * 1.05
     return ev
 
 
@@ -34,19 +46,23 @@ def evaluation(auc: float, loss: float, champion_loss: float | None = None) -> d
         (evaluation(0.9, 0.32, champion_loss=0.3), ["log_loss vs champion"]),
     ],
 )
-def test_classification_gate(ev, failed):
-    verdict = check_gate(ev, GATE)
+def test_classification_gate(tmp_path, ev, failed):
+    verdict = check_gate(ev, churn_gate(tmp_path, golden=False))
     assert [c.metric for c in verdict.failures] == failed
     assert verdict.passed is (not failed)
 
 
-def test_classification_gate_checks_the_golden_set():
+def test_classification_gate_checks_the_golden_set(tmp_path):
+    gate = churn_gate(tmp_path, golden=True)
+    assert [r.label for r in gate] == ["auc", "log_loss", "log_loss vs champion", "golden auc",
+                                       "golden log_loss vs champion"]  # fmt: skip
+    assert [r.threshold.name for r in gate[:2]] == ["MinAuc", "MaxLogLoss"]
     ev = evaluation(0.9, 0.3, champion_loss=0.3)
     ev["golden"] = evaluation(0.75, 0.4, champion_loss=0.3)
-    verdict = check_gate(ev, GATE)
+    verdict = check_gate(ev, gate)
     assert [c.metric for c in verdict.failures] == ["golden auc", "golden log_loss vs champion"]
     ev["golden"] = evaluation(0.85, 0.31, champion_loss=0.3)
-    assert check_gate(ev, GATE).passed
+    assert check_gate(ev, gate).passed
 
 
 def write(tmp_path, source, mutate) -> str:
@@ -90,19 +106,27 @@ def test_a_numeric_positive_label_is_read_as_text(tmp_path):
     assert cfg.classification.positive_label == "1"
 
 
-def test_graph_passes_task_and_categories_to_the_steps():
-    graph = build_graph(load_config(CHURN_CONFIG))
-    pre, trn, ev = graph.step("preprocess"), graph.step("train"), graph.step("evaluate")
-    assert pre.arguments[-4:] == ("--task", "binary_classification", "--categorical", "plan,region")
-    assert "--positive_label" in trn.arguments and "--max_categories" in trn.arguments
-    assert ev.arguments[-4:] == ("--task", "binary_classification", "--threshold", "0.5")
-    assert graph.gate.task == "binary_classification" and graph.gate.min_auc == 0.75
+def test_the_pipeline_passes_task_labels_and_categories_to_the_steps():
+    pipe = load_pipeline(load_config(CHURN_CONFIG))
+    pre, trn = pipe.step("preprocess"), pipe.step("train")
+    arguments = dict(zip(pre.arguments[::2], pre.arguments[1::2], strict=True))
+    assert arguments["--task"] == "binary_classification"
+    assert arguments["--categorical"] == "plan,region"
+    hp = trn.hyperparameters
+    assert (hp["task"], hp["categorical"], hp["max_categories"]) == (
+        "binary_classification", "plan,region", 50
+    )  # fmt: skip
+    assert (hp["positive_label"], hp["threshold"]) == ("yes", 0.5)
+    assert [r.label for r in pipe.gate][:2] == ["auc", "log_loss"]
+    assert pipe.gate[0].threshold.value == 0.75
 
 
-def test_the_example_graph_has_no_task_arguments():
-    graph = build_graph(load_config())
-    for step in graph.steps:
-        assert "--task" not in step.arguments and "--categorical" not in step.arguments
+def test_a_regression_without_text_features_passes_no_categories():
+    pipe = load_pipeline(load_config())
+    assert "--categorical" not in pipe.step("preprocess").arguments
+    hp = pipe.step("train").hyperparameters
+    assert hp["task"] == "regression"
+    assert "categorical" not in hp and "positive_label" not in hp and "threshold" not in hp
 
 
 def test_a_target_with_three_values_is_one_clear_usage_error(tmp_path):
