@@ -55,7 +55,7 @@ def test_an_unknown_family_names_the_known_ones(config_file):
 def test_the_family_is_the_first_listed_unless_train_model_says(config_file):
     listed_first = next(iter(families().FAMILIES))
     default = load_config(config_file(lambda raw: raw["train"].pop("model")))
-    assert default.model_family.NAME == listed_first
+    assert listed_first == default.model_family.NAME
 
     def sklearn(raw):
         raw["train"].update(model="sklearn", hyperparameters=SKLEARN_PARAMS)
