@@ -59,9 +59,10 @@ def category_key(value: object) -> str | None:
 
 
 def category_keys(values: pd.Series) -> pd.Series:
-    """`category_key` of every value, computed once per distinct value."""
+    """`category_key` of every value, computed once per distinct value (None for missing)."""
     distinct = values.dropna().unique()
-    return values.map({v: category_key(v) for v in distinct}).astype(object)
+    keys = values.map({v: category_key(v) for v in distinct}).astype(object)
+    return keys.where(keys.notna(), None)
 
 
 def _number(name: str, value: object) -> tuple[float, str]:
@@ -131,7 +132,10 @@ def typed_frame(
     reasons = np.full(len(frame), "", dtype=object)
     for name in columns:
         if name in text:
-            out[name] = category_keys(frame[name]).to_numpy(dtype=object)
+            # object, not pandas' inferred text dtype: a missing key stays None
+            out[name] = pd.Series(
+                category_keys(frame[name]).to_numpy(dtype=object), index=frame.index, dtype=object
+            )
             continue
         values, why = _numbers(name, frame[name])
         out[name] = values
