@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -124,3 +125,43 @@ def test_kill_9_mid_run_then_the_next_run_works(registered_home, data_csv):
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert versions(home) == [1, 2]
+
+
+SKLEARN = {"learning_rate": 0.1, "max_iter": 500, "max_leaf_nodes": 15, "early_stopping": True,
+           "n_iter_no_change": 20, "random_state": 1}  # fmt: skip
+
+
+def test_a_sklearn_family_run_registers_a_version_that_serves(data_csv, config_file, tmp_path):
+    """train.model: sklearn, with its own hyperparameters, through the same pipeline: the
+    registered version's artifact is served by the code it carries, on raw rows."""
+    from mlops.core.config import load_config
+    from mlops.local.artifacts import unpack_version
+    from mlops.local.model_host import load_handlers
+    from mlops.local.runner import run_pipeline
+    from stepkit.splits import read_split
+
+    def sklearn(raw):
+        raw["train"].update(model="sklearn", hyperparameters=SKLEARN)
+
+    cfg = load_config(config_file(sklearn))
+    home = tmp_path / "home"
+    result = run_pipeline(cfg, data_csv, home, progress=lambda _: None)
+    version = LocalRegistry(home, GROUP).describe(result.version.version)
+    assert version.lineage["params"]["train"] == {"model": "sklearn", **SKLEARN}
+    assert version.metrics["r2"] > 0.99
+
+    model_dir, code = unpack_version(version, tmp_path / "served")
+    handlers = load_handlers(code)
+    model = handlers.model_fn(str(model_dir))
+    assert model.manifest["family"] == "sklearn" and "sklearn" in model.manifest["versions"]
+    rows = read_split(Path(version.lineage["held_out_uri"])).head(50)
+    body = rows[model.features].to_csv(header=False, index=False).encode()
+    answer, content_type = handlers.output_fn(
+        handlers.predict_fn(handlers.input_fn(body, "text/csv"), model), "application/json"
+    )
+    predictions = np.asarray(json.loads(answer)["predictions"])
+    target = rows[cfg.data.target].astype(float).to_numpy()
+    assert content_type == "application/json" and len(predictions) == 50
+    assert np.mean(np.abs(predictions - target) / target) < 0.03
+    evaluated = pd.read_csv(result.run_dir / "evaluate" / "evaluation" / "predictions.csv")
+    np.testing.assert_allclose(predictions, evaluated["prediction"].head(50), rtol=1e-12)

@@ -15,6 +15,7 @@ import pytest
 
 from mlops.core.config import load_config
 from mlops.local.runner import output_dir, run_pipeline
+from stepkit.splits import read_split
 
 BAD_ROW = 17
 
@@ -64,9 +65,7 @@ def test_one_bad_row_is_quarantined_and_the_model_trains(data_csv, tmp_path):
 
     total = len(pd.read_csv(data))
     split_rows = sum(
-        len(
-            pd.read_csv(output_dir(result.run_dir, "preprocess", name) / f"{name}.csv", header=None)
-        )
+        len(read_split(output_dir(result.run_dir, "preprocess", name)))
         for name in ("train", "validation", "test")
     )
     assert split_rows == total - 1

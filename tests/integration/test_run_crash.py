@@ -13,7 +13,6 @@ from pathlib import Path
 
 from mlops.core.config import load_config
 from mlops.local.registry import LocalRegistry
-from mlops.local.report import latest_run_dir, read_run, settle_run
 
 
 def alive(pid: int) -> bool:
@@ -58,12 +57,16 @@ def test_killing_the_runner_kills_the_running_step(data_csv, tmp_path):
     finally:
         if runner.poll() is None:
             runner.kill()
+    from mlops.local.report import read_run, settle_run
+
     run_dir = pid_file.parent.parent
     registry = LocalRegistry(home, load_config().model_package_group)
     assert settle_run(read_run(run_dir), registry).status == "killed"
 
 
 def test_a_run_killed_after_registering_is_reported_as_registered(registered_home):
+    from mlops.local.report import latest_run_dir, read_run, settle_run
+
     home, result = registered_home
     run_dir = home / "runs" / result.run_id
     record = json.loads((run_dir / "run.json").read_text())
