@@ -21,6 +21,7 @@ Conventions, so a declaration names data, not paths (they are SageMaker's):
 from __future__ import annotations
 
 import importlib.util
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -148,9 +149,17 @@ class Rule:
     when: str | None = None
 
 
+def hyperparameter_text(value: Any) -> str:
+    """A hyperparameter as the text a training script gets: lists and mappings as JSON
+    (`["rmse", "mae"]`), everything else as str() writes it."""
+    return json.dumps(value) if isinstance(value, list | tuple | dict) else str(value)
+
+
 def hyperparameter_args(params: dict) -> tuple[str, ...]:
     """`{"max_depth": 3}` -> `("--max_depth", "3")`, the way SageMaker passes them."""
-    return tuple(item for key, value in params.items() for item in (f"--{key}", str(value)))
+    return tuple(
+        item for key, value in params.items() for item in (f"--{key}", hyperparameter_text(value))
+    )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import os
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import families
 import features
@@ -43,10 +44,16 @@ OWN_ARGS = ("model", "features", "target", "task", "categorical", "max_categorie
 LITERALS = {"True": True, "true": True, "False": False, "false": False, "None": None}
 
 
-def parse_value(text: str) -> int | float | str | bool | None:
-    """Hyperparameters arrive as strings: give numbers, booleans and None back their type."""
+def parse_value(text: str) -> Any:
+    """Hyperparameters arrive as strings: give numbers, booleans, None, and lists and
+    mappings (written as JSON) back their type."""
     if text in LITERALS:
         return LITERALS[text]
+    if text.startswith(("[", "{")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
     for cast in (int, float):
         try:
             return cast(text)
@@ -55,7 +62,7 @@ def parse_value(text: str) -> int | float | str | bool | None:
     return text
 
 
-def parse_hyperparameters(pairs: list[str]) -> dict[str, int | float | str | bool | None]:
+def parse_hyperparameters(pairs: list[str]) -> dict[str, Any]:
     """`['--max_depth', '3', '--eta', '0.05']` -> `{'max_depth': 3, 'eta': 0.05}`."""
     if len(pairs) % 2:
         raise ValueError(f"hyperparameters must come as --name value pairs, got {pairs}")

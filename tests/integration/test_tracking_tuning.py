@@ -16,6 +16,7 @@ from mlops.core.tracking import PARENT_TAG
 from mlops.local.registry import LocalRegistry
 from mlops.local.runner import run_pipeline
 from mlops.local.tracking import local_tracker, store_uri, tracking_dir
+from stepkit.artifact import archive_manifest
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +57,19 @@ def test_tuned_run_registers_the_best_trial_with_its_lineage(
     assert len(tuning["trial_values"]) == TRIALS - tuning["pruned"] - tuning["failed"]
     assert tuning["best_value"] == min(tuning["trial_values"].values())
     assert tuning["trial_values"][best_name] == tuning["best_value"]
-    # The registered model is the best trial's, byte for byte.
-    best_model = result.run_dir / "train" / best_name / "model" / "xgboost-model.json"
-    kept = result.run_dir / "train" / "model" / "xgboost-model.json"
-    assert kept.read_bytes() == best_model.read_bytes()
+    # The registered model is the best trial's, byte for byte (the manifest's digests), and
+    # each trial trained with its own values.
+    kept = archive_manifest(result.version.model_uri)
+    best = json.loads(
+        (result.run_dir / "train" / best_name / "model" / "manifest.json").read_text()
+    )
+    assert kept["files"] == best["files"]
+    assert kept["hyperparameters"] == {**cfg.train.hyperparameters, **tuning["best_params"]}
+    trained = [
+        json.loads(path.read_text())["hyperparameters"]
+        for path in sorted((result.run_dir / "train").glob("trial-*/model/manifest.json"))
+    ]
+    assert len({(t["max_depth"], t["eta"]) for t in trained}) == len(trained) > 1
     version = LocalRegistry(home, cfg.model_package_group).describe(result.version.version)
     assert version.lineage["tuning"]["best_trial"] == tuning["best_trial"]
     for name, value in tuning["best_params"].items():

@@ -3,31 +3,31 @@ declares (behaviour.monotonic_increasing / monotonic_decreasing) on the model it
 
 from __future__ import annotations
 
-import tarfile
-
 import numpy as np
 import pandas as pd
 import pytest
-from inference import model_fn, predict_fn
 
 from mlops.core.config import Config
+from mlops.local.artifacts import unpack_version
+from mlops.local.model_host import load_handlers
 from mlops.local.runner import run_pipeline
 
 
 @pytest.fixture(scope="module")
 def trained(project: Config, tmp_path_factory):
-    """One pipeline run on the sample: validate, preprocess, train, evaluate, gate, register."""
+    """One pipeline run on the sample: validate, preprocess, train, evaluate, gate, register;
+    the version loaded by the serving code its artifact carries, as an endpoint loads it."""
     home = tmp_path_factory.mktemp("project") / "mlops-home"
     result = run_pipeline(project, project.sample_file, home, progress=lambda _: None)
-    folder = tmp_path_factory.mktemp("project-model")
-    with tarfile.open(result.version.model_uri) as tar:
-        tar.extractall(folder, filter="data")
-    return result, model_fn(str(folder))
+    model_dir, code = unpack_version(result.version, tmp_path_factory.mktemp("project-model"))
+    handlers = load_handlers(code)
+    return result, (handlers, handlers.model_fn(str(model_dir)))
 
 
 def predict(model, df: pd.DataFrame, features: list[str]) -> np.ndarray:
     """Through the serving path (records keyed by feature name), as an endpoint would."""
-    return np.asarray(predict_fn(df[features].to_dict("records"), model), dtype=float)
+    handlers, loaded = model
+    return np.asarray(handlers.predict_fn(df[features].to_dict("records"), loaded), dtype=float)
 
 
 def test_the_pipeline_registers_a_version_that_passed_the_gate(project, trained):

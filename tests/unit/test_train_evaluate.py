@@ -34,6 +34,9 @@ def trained(tmp_path_factory):
         (["--early_stopping", "True", "--warm_start", "false"],
          {"early_stopping": True, "warm_start": False}),
         (["--max_depth", "None"], {"max_depth": None}),
+        (["--eval_metric", '["rmse", "mae"]'], {"eval_metric": ["rmse", "mae"]}),
+        (["--monotone_constraints", '{"A": 1}'], {"monotone_constraints": {"A": 1}}),
+        (["--note", "[not json"], {"note": "[not json"}),
         ([], {}),
     ],
 )  # fmt: skip
@@ -183,3 +186,16 @@ def test_regression_metrics_known_values():
     assert m["r2"]["value"] == pytest.approx(1 - 4 / 5)
     perfect = metrics.regression_metrics(y, y)
     assert perfect["mse"]["value"] == 0 and perfect["r2"]["value"] == 1
+
+
+def test_list_hyperparameters_reach_the_family_as_lists(tmp_path):
+    """A config's list (two eval metrics) goes through the runner's argv and back, and the
+    training curve reports both, as the family declares."""
+    from mlops.core.graph import hyperparameter_args
+
+    params = {**SMALL["xgboost"], "eval_metric": ["mae", "rmse"]}
+    argv = list(hyperparameter_args(params))
+    assert train.parse_hyperparameters(argv) == params
+    train_model(BUILDINGS, tmp_path, params=params)
+    curve = pd.read_csv(tmp_path / "output-data" / train.CURVE_FILE)
+    assert list(curve.columns) == ["round", "validation:mae", "validation:rmse"]
