@@ -13,13 +13,10 @@ import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import Any
 
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPO_ROOT
-
-if TYPE_CHECKING:
-    from mlops.core.config import RangeConfig
 
 STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 REGISTRY_MODULE = "families"
@@ -50,17 +47,16 @@ def model_family(name: str | None) -> ModuleType:
         raise UsageError(str(exc)) from None
 
 
-def range_values(spec: RangeConfig) -> list:
-    """The values of a tuning range a family is asked about: its ends, or every value."""
+def range_values(spec: Any) -> list:
+    """The values of a tuning range (config's RangeConfig) a family is asked about: its
+    ends, or every value."""
     if spec.type == "categorical":
         return list(spec.values or [])
     cast = int if spec.type == "integer" else float
     return [cast(spec.min), cast(spec.max)]
 
 
-def config_problem(
-    family: ModuleType, params: dict, task: str, ranges: dict[str, RangeConfig]
-) -> str | None:
+def config_problem(family: ModuleType, params: dict, task: str, ranges: dict) -> str | None:
     """The first problem of train's hyperparameters and tuning ranges for this family, as
     `key.path: reason`, or None. A trial trains on the hyperparameters with the tuned
     values in place, so each range's values are checked that way (and a hyperparameter
