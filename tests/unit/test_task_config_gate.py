@@ -57,6 +57,8 @@ def test_classification_gate_checks_the_golden_set(tmp_path):
     assert [r.label for r in gate] == ["auc", "log_loss", "log_loss vs champion", "golden auc",
                                        "golden log_loss vs champion"]  # fmt: skip
     assert [r.threshold.name for r in gate[:2]] == ["MinAuc", "MaxLogLoss"]
+    without = churn_gate(tmp_path / "plain", golden=False)
+    assert [r.label for r in without] == ["auc", "log_loss", "log_loss vs champion"]
     ev = evaluation(0.9, 0.3, champion_loss=0.3)
     ev["golden"] = evaluation(0.75, 0.4, champion_loss=0.3)
     verdict = check_gate(ev, gate)
@@ -68,6 +70,7 @@ def test_classification_gate_checks_the_golden_set(tmp_path):
 def write(tmp_path, source, mutate) -> str:
     raw = yaml.safe_load(source.read_text())
     mutate(raw)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
