@@ -6,8 +6,9 @@ The evaluate step loads the challenger's and the champion's code in one process,
 they may differ: while one folder's code is imported, its module names come from that
 folder only, and the modules that held those names before are put back afterwards.
 Each loaded module keeps references to its own siblings, so both versions then run side
-by side. (Import siblings at the top of a module: an import inside a function runs later
-and would find whatever module holds the name then.)
+by side. The support packages a folder ships (stepkit/) are its own in the same way; a
+folder without them uses the process's. (Import siblings at the top of a module: an
+import inside a function runs later and would find whatever module holds the name then.)
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from stepkit.bundle import SUPPORT_PACKAGES
-
 
 def _own_names(folder: Path) -> set[str]:
-    """Top-level module names the folder's files define."""
+    """Top-level module names the folder's files define: its modules and its packages, the
+    support packages it ships (stepkit/) included, so a model trained a year ago reads its
+    rows with the stepkit it was trained with, not today's."""
     names = {p.stem for p in folder.glob("*.py")}
     names |= {p.name for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
-    return names - set(SUPPORT_PACKAGES)
+    return names
 
 
 def load_code(folder: Path | str, module: str = "inference") -> ModuleType:

@@ -53,3 +53,19 @@ def test_an_import_error_inside_leaves_the_process_as_it_was(tmp_path):
     with pytest.raises(ModuleNotFoundError):
         load_code(folder)
     assert set(sys.modules) - modules == set() and str(folder) not in sys.path
+
+
+def test_a_shipped_support_package_is_the_folders_own(tmp_path):
+    """A model's code/ carries the stepkit it was trained with: its handler reads rows with
+    that one, while the process keeps its own."""
+    import stepkit.rows
+
+    folder = tmp_path / "code"
+    (folder / "stepkit").mkdir(parents=True)
+    (folder / "stepkit" / "__init__.py").write_text("")
+    (folder / "stepkit" / "rows.py").write_text("LABEL = 'shipped'\n")
+    (folder / "inference.py").write_text(
+        "import stepkit.rows\n\n\ndef which():\n    return stepkit.rows.LABEL\n"
+    )
+    assert load_code(folder).which() == "shipped"
+    assert sys.modules["stepkit.rows"] is stepkit.rows and not hasattr(stepkit.rows, "LABEL")
