@@ -88,7 +88,14 @@ def targets(rows: pd.DataFrame, model) -> np.ndarray:
 
     target = rows[model.manifest["target"]]
     if model.class_labels is None:
-        return pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+        values = pd.to_numeric(target, errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:  # a metric over them would be NaN, and the gate's verdict meaningless
+            raise ValueError(
+                f"{bad.size} row(s) have no numeric target {target.name}, e.g. row "
+                f"{bad[0] + 1}: {str(target.iloc[bad[0]])!r}"
+            )
+        return values
     keys = category_keys(target)
     unknown = keys[~keys.isin(model.class_labels)]
     if not unknown.empty:

@@ -199,3 +199,17 @@ def test_list_hyperparameters_reach_the_family_as_lists(tmp_path):
     train_model(BUILDINGS, tmp_path, params=params)
     curve = pd.read_csv(tmp_path / "output-data" / train.CURVE_FILE)
     assert list(curve.columns) == ["round", "validation:mae", "validation:rmse"]
+
+
+def test_held_out_rows_without_a_numeric_target_are_refused_in_one_line(trained, tmp_path):
+    model_dir, splits = trained
+    rows = read_split(splits["test"])
+    rows.loc[4, TARGET] = ""
+    rows.loc[9, TARGET] = "n/a"
+    (tmp_path / "test").mkdir()
+    rows.to_csv(tmp_path / "test" / "test.csv", index=False)
+    pack(model_dir, tmp_path / "model")
+    with pytest.raises(
+        ValueError, match=rf"^2 row\(s\) have no numeric target {TARGET}, e.g. row 5: ''$"
+    ):
+        run_evaluate(tmp_path, tmp_path / "test")
