@@ -46,7 +46,7 @@ class DataConfig(_Section):
     # a reviewed, versioned evaluation set (raw CSV with header, in the repo): challenger and
     # champion are both scored on it on every run, beside the new split
     golden: str | None = None
-    # String-valued features, encoded by XGBoost's native categorical support.
+    # String-valued features (categories), which the model family handles natively.
     categorical_features: list[str] = []
     # Levels kept per categorical feature (the most frequent in training); rarer levels
     # are answered as missing values.

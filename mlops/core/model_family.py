@@ -60,7 +60,7 @@ def config_problem(family: ModuleType, params: dict, task: str, ranges: dict) ->
     """The first problem of train's hyperparameters and tuning ranges for this family, as
     `key.path: reason`, or None. A trial trains on the hyperparameters with the tuned
     values in place, so each range's values are checked that way (and a hyperparameter
-    only a range sets, e.g. a tuned num_round, counts as set)."""
+    only a range sets, e.g. a tuned number of rounds, counts as set)."""
     lows = {name: range_values(spec)[0] for name, spec in ranges.items()}
     known_lows = {name: value for name, value in lows.items() if name in family.PARAMETERS}
     problem = family.check({**known_lows, **params}, task)
