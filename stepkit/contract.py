@@ -169,6 +169,13 @@ def check_handler_source(path: Any) -> None:
         if isinstance(node, ast.ImportFrom)
         for alias in node.names
     }
+    defined |= {  # `score_frame = _score_rows`, `InvalidInput = ValueError`
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
     missing = [n for n in (*HANDLER_FUNCTIONS, *HANDLER_ERRORS) if n not in defined]
     if missing:
         raise ContractError(
@@ -195,6 +202,9 @@ def check_model(model: object) -> None:
         labels = model.class_labels
         if model.task == "binary_classification" and (labels is None or len(labels) != 2):
             problems.append("a classifier needs two class_labels [negative, positive]")
+        threshold = model.threshold
+        if not isinstance(threshold, int | float) or not 0 < threshold < 1:
+            problems.append(f"threshold must be a number between 0 and 1, not {threshold!r}")
     if problems:
         raise ContractError(
             f"the model {type(model).__name__} breaks the serving contract: "

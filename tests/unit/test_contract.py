@@ -60,6 +60,17 @@ def test_a_handler_lacking_a_function_or_error_is_refused_by_name(name, tmp_path
     assert err.value.problems == (name,) and "\n" not in str(err.value)
 
 
+def test_a_handler_may_define_by_import_or_assignment(tmp_path):
+    source = HANDLER.read_text().replace("def score_frame(", "def _score_rows(")
+    (tmp_path / "inference.py").write_text(source + "\n\nscore_frame = _score_rows\n")
+    check_handler_source(tmp_path / "inference.py")
+    (tmp_path / "handler.py").write_text(
+        "from inference import InvalidInput, UnsupportedContentType, input_fn, model_fn, "
+        "output_fn, predict_fn, score_frame\n"
+    )
+    check_handler_source(tmp_path / "handler.py")
+
+
 def test_a_handler_that_is_no_python_is_refused(tmp_path):
     (tmp_path / "inference.py").write_text("def model_fn(:\n")
     with pytest.raises(ContractError, match="cannot be read as Python"):
@@ -78,6 +89,8 @@ def test_a_well_formed_model_passes():
         (Served(text_features=["c"]), "text_features must be among features"),
         (Served(task="ranking"), "task must be one of"),
         (Served(class_labels=["yes"]), "a classifier needs two class_labels"),
+        (Served(threshold=1.5), "threshold must be a number between 0 and 1, not 1.5"),
+        (Served(threshold="0.5"), "threshold must be a number between 0 and 1, not '0.5'"),
         (object(), "features; text_features; task; class_labels; threshold"),
     ],
 )
