@@ -10,8 +10,6 @@ from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPORTS_DIR
 
-DEFAULT_REPORTS_DIR = REPORTS_DIR
-
 
 def write_all(text: str, paths: list[Path]) -> None:
     for path in paths:
@@ -21,14 +19,15 @@ def write_all(text: str, paths: list[Path]) -> None:
 
 
 def run_dir_from(args: argparse.Namespace, home_dir: Path) -> Path | None:
+    from mlops.core.run_layout import run_dir
     from mlops.local.report import latest_run_dir
 
     if args.run is None:
         return latest_run_dir(home_dir)
-    run_dir = home_dir / "runs" / args.run
-    if not run_dir.is_dir():
-        raise UsageError(f"no pipeline run {args.run!r} under {home_dir / 'runs'}")
-    return run_dir
+    found = run_dir(home_dir, args.run)
+    if not found.is_dir():
+        raise UsageError(f"no pipeline run {args.run!r} under {found.parent}")
+    return found
 
 
 def cmd_pr(args: argparse.Namespace) -> int:
@@ -37,9 +36,9 @@ def cmd_pr(args: argparse.Namespace) -> int:
 
     cfg = config_from(args)
     home_dir = home()
-    plots_dir = args.plots_dir or args.reports_dir / "plots"
+    plots_dir = args.plots_dir or args.report_dir / "plots"
     report = build_report(
-        cfg, home_dir, run_dir_from(args, home_dir), args.reports_dir, plots_dir, os.environ
+        cfg, home_dir, run_dir_from(args, home_dir), args.report_dir, plots_dir, os.environ
     )
     write_all(render_markdown(report), args.out)
     for name in report.plots:
@@ -99,27 +98,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr = rsub.add_parser(
         "pr",
         help="the PR comment: data checks, challenger vs champion, gate, lineage",
-        description="The challenger (the model of a pipeline run, the latest by default) and "
-        "the champion (the version serving prod, else the latest approved) are scored on the "
-        "same rows, the run's held-out test split. Data checks are read from the reports dir "
-        "(validation.json/.md, drift.json/.md). Writes plots as PNG to the plots dir. Exit 0 "
-        "when the report was written, whatever its verdict: the pipeline's exit code is the "
-        "check.",
+        description="The challenger (the model of a pipeline run, the latest by default) next "
+        "to the champion that run compared it with (the version serving prod, else the latest "
+        "approved), on the same held-out rows: every number is what the run's evaluate step "
+        "wrote (evaluation.json, predictions.csv); no model is scored again. Data checks are "
+        "read from the report dir (validation.json/.md, drift.json/.md). Writes plots as PNG "
+        "to the plots dir. Exit 0 when the report was written, whatever its verdict: the "
+        "pipeline's exit code is the check.",
     )
     add_out_arg(pr)
     pr.add_argument("--run", default=None, help="pipeline run id (default: the latest run)")
     pr.add_argument(
-        "--reports-dir",
         "--report-dir",
         type=Path,
-        default=DEFAULT_REPORTS_DIR,
+        default=REPORTS_DIR,
         help="where `mlops data validate/drift --report-dir` wrote (default: reports/)",
     )
     pr.add_argument(
         "--plots-dir",
         type=Path,
         default=None,
-        help="PNG plots go here (default: REPORTS_DIR/plots)",
+        help="PNG plots go here (default: REPORT_DIR/plots)",
     )
     add_config_arg(pr)
     pr.set_defaults(func=cmd_pr)

@@ -1,25 +1,25 @@
 """The PR report: data checks, the challenger next to the champion, the gate, lineage.
 
-The challenger is the model of one pipeline run; the champion is the registered
-version `mlops.local.champion.resolve_champion` picks. Both are scored here, through
-the serving code (`model_build/steps/inference.py`), on the same rows: the
-challenger run's held-out test split. The Markdown is the PR comment and the
-job summary; plots go to PNG files for the workflow artifact.
+The challenger is the model of one pipeline run; the champion is the registered version
+that run's evaluate step scored beside it, on the same held-out rows. Every number comes
+from what the evaluate step wrote (evaluation.json: both models' metrics, the golden
+set's, the bootstrap intervals, the confusion matrix) and the gate's verdict is
+`mlops.core.gate.check_gate` on that same file: the report scores no model and computes
+no metric. The Markdown is the PR comment and the job summary.
 
-The first half of this module is pure (data in, Markdown out); the second half
-loads runs, registry versions and model archives.
+The first half of this module is pure (data in, Markdown out); the second half reads
+the reports dir and registry versions.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mlops.core.gate import Verdict, check_gate
-from mlops.core.graph import Gate
+from mlops.core.graph import Rule
 from mlops.core.registry import metrics_from_evaluation
 from mlops.core.report_format import human, human_delta, human_pct
 from mlops.core.uncertainty import small_test_warning
@@ -29,6 +29,7 @@ CLASSIFICATION_METRICS = ("auc", "log_loss", "accuracy", "precision", "recall", 
 HIGHER_IS_BETTER = frozenset({"r2", "auc", "accuracy", "precision", "recall", "f1"})
 PRIMARY_METRIC = "mse"  # the gate's comparison with the champion uses it
 CLASSIFICATION_PRIMARY_METRIC = "log_loss"
+CLASSIFICATION_SECTION = "binary_classification_metrics"  # evaluation.json's, for a classifier
 MARKER = "<!-- mlops-pr-report -->"  # lets tools find the comment
 PASSING = "✅ passing"
 FAILING = "❌ failing"
@@ -54,6 +55,7 @@ class RunRecord:
     tracking_experiment: str = ""
     tuning: dict = field(default_factory=dict)  # the search, when train.tuning is on
     feature_snapshot: dict = field(default_factory=dict)
+    champion_version: int | None = None  # the registered version its evaluate step scored
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,8 @@ class Report:
     champion: dict[str, float] | None = None
     champion_version: int | None = None
     champion_note: str = ""  # why the champion was not scored, when it was not
-    verdict: Verdict | None = None
-    gate: Gate | None = None
+    verdict: Verdict | None = None  # the pipeline's gate on the run's evaluation.json
+    allowed_regression_pct: float | None = None  # how much worse than the champion may be
     challenger_lineage: Lineage | None = None
     champion_lineage: Lineage | None = None
     validation: DataSection = DataSection("Data validation", NOT_RUN)
@@ -119,51 +121,60 @@ class Report:
     champion_drift: dict | None = None
 
 
-# ---------------------------------------------------------------- pure: numbers
+# ---------------------------------------------------------------- pure: evaluation.json in
 
 
-def regression_metrics(y_true, y_pred) -> dict[str, float]:
-    """MSE, RMSE, MAE and R², computed as the evaluate step computes them."""
-    import numpy as np
-
-    errors = np.asarray(y_pred, dtype=float) - np.asarray(y_true, dtype=float)
-    mse = float((errors**2).mean())
-    y = np.asarray(y_true, dtype=float)
-    total = float(((y - y.mean()) ** 2).sum())
-    r2 = 1.0 - float((errors**2).sum()) / total if total > 0 else 0.0
-    return {"mse": mse, "rmse": math.sqrt(mse), "mae": float(np.abs(errors).mean()), "r2": r2}
-
-
-def confusion_counts(y_true, prob, threshold: float) -> dict[str, int]:
-    """True/false negatives and positives at the decision threshold."""
-    import numpy as np
-
-    y = np.asarray(y_true).astype(bool)
-    predicted = np.asarray(prob) >= threshold
+def confusion_of(evaluation: dict) -> dict[str, int] | None:
+    """A classifier's confusion matrix as the evaluate step wrote it (actual outside,
+    predicted inside) as tn/fp/fn/tp; None for a regression."""
+    matrix = (evaluation.get(CLASSIFICATION_SECTION) or {}).get("confusion_matrix")
+    if not matrix:
+        return None
     return {
-        "tn": int((~predicted & ~y).sum()),
-        "fp": int((predicted & ~y).sum()),
-        "fn": int((~predicted & y).sum()),
-        "tp": int((predicted & y).sum()),
+        "tn": int(matrix["0"]["0"]),
+        "fp": int(matrix["0"]["1"]),
+        "fn": int(matrix["1"]["0"]),
+        "tp": int(matrix["1"]["1"]),
     }
 
 
-def classification_metrics(y_true, prob, threshold: float) -> dict[str, float]:
-    """AUC, log loss, accuracy, precision, recall and F1, as the evaluate step computes them."""
-    from mlops.core.calibrate_classification import auc, log_loss
-
-    c = confusion_counts(y_true, prob, threshold)
-    precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else 0.0
-    recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+def intervals_of(evaluation: dict) -> dict[str, tuple[float, float]]:
+    """The challenger's bootstrap intervals, per metric, as the evaluate step wrote them."""
     return {
-        "auc": auc(y_true, prob),
-        "log_loss": log_loss(y_true, prob),
-        "accuracy": (c["tp"] + c["tn"]) / sum(c.values()),
-        "precision": precision,
-        "recall": recall,
-        "f1": f1,
+        name: (float(low), float(high))
+        for name, (low, high) in evaluation.get("intervals", {}).items()
     }
+
+
+def roc_curve_of(evaluation: dict) -> tuple[list[float], list[float]] | None:
+    """(false positive rates, true positive rates) of a classifier's ROC curve, thinned by
+    the evaluate step; None for a regression."""
+    curve = (evaluation.get(CLASSIFICATION_SECTION) or {}).get(
+        "receiver_operating_characteristic_curve"
+    )
+    if not curve:
+        return None
+    return list(curve["false_positive_rates"]), list(curve["true_positive_rates"])
+
+
+def from_evaluation(
+    run: RunRecord, evaluation: dict, gate: tuple[Rule, ...], **context: object
+) -> Report:
+    """The report of a run that got through its evaluate step: the numbers are
+    evaluation.json's, the verdict the pipeline's gate rules on it; `context` is the rest
+    (lineage, plots, drift, data sections...)."""
+    champion = evaluation.get("champion")
+    return Report(
+        run=run,
+        rows=int(evaluation.get("rows", 0)),
+        challenger=metrics_from_evaluation(evaluation),
+        champion=metrics_from_evaluation(champion) if champion else None,
+        verdict=check_gate(evaluation, gate),
+        golden=evaluation.get("golden"),
+        intervals=intervals_of(evaluation),
+        confusion=confusion_of(evaluation),
+        **context,
+    )
 
 
 def primary_metric(metrics: Mapping[str, float]) -> str:
@@ -200,27 +211,6 @@ def metric_rows(challenger: dict[str, float], champion: dict[str, float] | None)
     return rows
 
 
-def gate_verdict(
-    challenger: dict[str, float],
-    champion: dict[str, float] | None,
-    gate: Gate,
-    golden: dict | None = None,
-) -> Verdict:
-    """The pipeline's own gate (mlops.core.gate) on these scores, the champion's and the golden
-    set's (as the evaluate step wrote them) included."""
-    section = (
-        "binary_classification_metrics"
-        if gate.task == "binary_classification"
-        else "regression_metrics"
-    )
-    evaluation: dict = {section: {k: {"value": v} for k, v in challenger.items()}}
-    if golden:
-        evaluation["golden"] = golden
-    if champion:
-        evaluation["champion"] = {section: {k: {"value": v} for k, v in champion.items()}}
-    return check_gate(evaluation, gate)
-
-
 def flatten(params: Mapping, prefix: str = "") -> dict[str, object]:
     """`{"train": {"eta": 0.1}}` -> `{"train.eta": 0.1}`."""
     flat: dict[str, object] = {}
@@ -244,7 +234,7 @@ def params_diff(champion: Mapping, challenger: Mapping) -> list[tuple[str, objec
 
 
 def passing(report: Report) -> bool:
-    """A challenger passes when its run got to the gate and the gate (recomputed) holds."""
+    """A challenger passes when its run got through evaluation and the gate holds on it."""
     return (
         report.run is not None
         and report.challenger is not None
@@ -299,8 +289,8 @@ def comparison(report: Report) -> str:
         f"{primary} {human_pct(row.delta_pct or 0, sign=False)} {direction} than "
         f"{champion_label(report)}"
     )
-    if row.change == "worse" and report.gate is not None:
-        allowed = report.gate.max_regression_pct
+    allowed = report.allowed_regression_pct
+    if row.change == "worse" and allowed is not None:
         within = (row.delta_pct or 0) <= allowed
         sentence += f" ({'within' if within else 'beyond'} the +{allowed:g} % the gate allows)"
     return sentence
@@ -356,8 +346,9 @@ def confusion_lines(report: Report) -> list[str]:
         return []
     c = report.confusion
     negative, positive = report.class_labels or ("0", "1")
+    at = f", threshold {report.threshold:g}" if report.threshold is not None else ""
     return [
-        f"### Confusion matrix (challenger, threshold {report.threshold:g})",
+        f"### Confusion matrix (challenger{at})",
         "",
         f"| actual ↓ predicted → | {negative} | {positive} |",
         "|---|---:|---:|",
@@ -385,7 +376,7 @@ def gate_lines(report: Report) -> list[str]:
             f"{human(c.threshold)}: {'ok' if c.passed else 'FAILED'}"
             for c in report.verdict.checks
         ]
-        if report.gate is not None and report.champion is None:
+        if report.champion is None:
             lines.append("- no champion: the comparison check did not apply")
         return lines
     if report.run is not None and report.run.gate_checks:

@@ -1,11 +1,13 @@
-"""How far held-out metrics can be trusted: bootstrap intervals over the held-out rows,
-and a warning when there are too few of them for a gate to mean much."""
+"""How far held-out metrics can be trusted: a warning when there are too few held-out rows
+for a gate to mean much, and bootstrap intervals for `mlops init`'s calibration fit (a
+pipeline run's intervals are the evaluate step's, in evaluation.json: stepkit.metrics)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 SMALL_TEST_ROWS = 200  # below this the gate's figures move by more than they decide
+WARNED_METRICS = ("mse", "auc")  # the warning names the first of these the intervals hold
 BOOTSTRAP_ROUNDS = 1_000
 MAX_DRAWN_VALUES = 20_000_000  # rounds x rows held in memory at once (~160 MB of floats)
 
@@ -27,10 +29,13 @@ def bootstrap_intervals(y, pred, seed: int = 0) -> dict[str, tuple[float, float]
 
 
 def small_test_warning(rows: int, intervals: dict[str, tuple[float, float]]) -> str | None:
-    if rows >= SMALL_TEST_ROWS:
+    """A sentence when `rows` are too few to gate on, quoting the interval of a regression's
+    MSE or a classifier's AUC; None when the rows are enough or no such interval is known."""
+    metric = next((name for name in WARNED_METRICS if name in intervals), None)
+    if rows >= SMALL_TEST_ROWS or metric is None:
         return None
-    low, high = intervals["mse"]
+    low, high = intervals[metric]
     return (
-        f"only {rows} held-out rows: the test MSE's 95 % interval is {low:.4g} to {high:.4g}, "
-        "so the gate cannot tell apart models closer than that"
+        f"only {rows} held-out rows: the test {metric.upper()}'s 95 % interval is "
+        f"{low:.4g} to {high:.4g}, so the gate cannot tell apart models closer than that"
     )

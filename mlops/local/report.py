@@ -1,39 +1,47 @@
-"""The PR report's data on the local backend: the run, both models scored, the plots.
+"""The PR report's data on the local backend: the run's evaluate outputs, the plots.
 
-`build_report` gathers; `mlops.core.report` holds the report's shape and renders it.
+`build_report` gathers what a run's evaluate step wrote (evaluation.json and
+predictions.csv, found through `mlops.core.run_layout` and the declared pipeline) and
+`mlops.core.report` holds the report's shape and renders it. No model is loaded here:
+the champion's drift, too, is read off the predictions the evaluate step wrote.
 """
 
 from __future__ import annotations
 
 import json
-import tarfile
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from mlops.core import drift
+import numpy as np
+import pandas as pd
+
+from mlops.core import drift, monitor, run_layout
 from mlops.core.errors import MlopsError
-from mlops.core.graph import build_graph
+from mlops.core.gate import MAX_REGRESSION_PCT
+from mlops.core.graph import Pipeline, load_pipeline
 from mlops.core.lineage import lineage, sha256_file
+from mlops.core.registry import ModelVersion
 from mlops.core.report import (
+    DataSection,
     Lineage,
     Report,
     RunRecord,
-    classification_metrics,
-    confusion_counts,
-    gate_verdict,
+    confusion_of,
+    from_evaluation,
     lineage_of,
     read_data_section,
-    regression_metrics,
+    roc_curve_of,
     run_url,
 )
 from mlops.core.report_format import classification_charts, human, report_charts
-from mlops.core.uncertainty import bootstrap_intervals
 from mlops.local.champion import resolve_champion
+from mlops.local.drift import reference_predictions
 from mlops.local.registry import LocalRegistry
-from mlops.local.runner import MODEL_ARCHIVE, output_dir
 from mlops.local.server_process import is_running
+from stepkit.artifact import archive_manifest
+from stepkit.rows import typed_frame
+from stepkit.splits import CHAMPION, PREDICTION, Y
 
 NO_MATPLOTLIB = "PNG plots skipped: matplotlib is not installed (`pip install -e '.[report]'`)."
 
@@ -58,6 +66,7 @@ def read_run(run_dir: Path) -> RunRecord:
         tracking_experiment=tracking.get("experiment", ""),
         tuning=data.get("tuning") or {},
         feature_snapshot=data.get("feature_snapshot") or {},
+        champion_version=data.get("champion_version"),
     )
 
 
@@ -81,83 +90,12 @@ def _recorded_pid(run_dir: Path) -> int | None:
     except (OSError, ValueError):
         return None
 
-    return True
-
 
 def latest_run_dir(home: Path) -> Path | None:
     """The newest run with a run.json (run ids sort by start time)."""
-    runs = home / "runs"
+    runs = Path(home) / run_layout.RUNS
     done = sorted(p for p in runs.iterdir() if (p / "run.json").is_file()) if runs.is_dir() else []
     return done[-1] if done else None
-
-
-def read_test_split(folder: Path):
-    """(X, y) of a split folder: CSV files, target first, no header."""
-    import numpy as np
-
-    files = sorted(folder.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no test split in {folder}")
-    data = np.vstack([np.loadtxt(f, delimiter=",", ndmin=2) for f in files])
-    return data[:, 1:], data[:, 0]
-
-
-def read_test_table(folder: Path, features: list[str], categorical: list[str]):
-    """A split folder as raw rows (a DataFrame of the features) and the target as read:
-    for a model with string categories or text labels."""
-    import pandas as pd
-
-    files = sorted(folder.glob("*.csv"))
-    if not files:
-        raise FileNotFoundError(f"no test split in {folder}")
-    names = ["__target__", *features]
-    text = {name: str for name in ["__target__", *categorical]}
-    table = pd.concat(
-        [
-            pd.read_csv(f, header=None, names=names, dtype=text, keep_default_na=False)
-            for f in files
-        ],
-        ignore_index=True,
-    )
-    return table[features], table["__target__"]
-
-
-def targets_for(model, target):
-    """0/1 for a classifier (by its manifest's labels), numbers for a regression."""
-    from model_build.steps.inference import encode_labels
-
-    if model.class_labels is not None:
-        return encode_labels(target, model.class_labels)
-    return target.astype(float).to_numpy()
-
-
-def model_rows(model, frame):
-    """Rows of a raw feature frame in the form predict_fn takes for this model."""
-    if model.categories:
-        return frame[model.features].astype(object).values.tolist()
-    return frame[model.features].to_numpy(dtype=float)
-
-
-def load_model(archive: Path, workdir: Path):
-    """A model.tar.gz loaded through the serving code's model_fn (sha256 checked)."""
-    from model_build.steps.inference import model_fn
-
-    with tarfile.open(archive) as tar:
-        tar.extractall(workdir, filter="data")
-    return model_fn(str(workdir))
-
-
-def predict(model, X):
-    from model_build.steps.inference import predict_fn
-
-    return predict_fn(X, model)
-
-
-def align(X, from_features: list[str], to_features: list[str]):
-    """X's columns (in `from_features` order) reordered for a model expecting `to_features`."""
-    if from_features == to_features:
-        return X
-    return X[:, [from_features.index(f) for f in to_features]]
 
 
 def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path]:
@@ -169,7 +107,6 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
         return []
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     readable = FuncFormatter(lambda value, _: human(value))
@@ -212,56 +149,60 @@ def write_plots(y, challenger_pred, champion_pred, plots_dir: Path) -> list[Path
 
 
 def write_classification_plots(
-    y, challenger_prob, champion_prob, threshold: float, labels, plots_dir: Path
+    curves: dict[str, tuple[list[float], list[float]]],
+    confusion: dict[str, int],
+    labels: tuple[str, str],
+    threshold: float | None,
+    plots_dir: Path,
 ) -> list[Path]:
-    """roc_curve.png (challenger and champion) and confusion_matrix.png (challenger); none
-    without matplotlib (the `report` extra), as for write_plots."""
+    """roc_curve.png (each model's curve, as the evaluate step wrote its points) and
+    confusion_matrix.png (the challenger's counts); none without matplotlib (the `report`
+    extra), as for write_plots."""
     try:
         import matplotlib
     except ImportError:
         return []
-
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay
 
     plots_dir.mkdir(parents=True, exist_ok=True)
+    colors = {"challenger": "tab:blue"}
     fig, ax = plt.subplots(figsize=(6, 6))
-    if champion_prob is not None:
-        RocCurveDisplay.from_predictions(
-            y, champion_prob, name="champion", ax=ax, curve_kwargs={"color": "tab:gray"}
-        )
-    RocCurveDisplay.from_predictions(
-        y,
-        challenger_prob,
-        name="challenger",
-        ax=ax,
-        curve_kwargs={"color": "tab:blue"},
-        plot_chance_level=True,
+    for name, (fpr, tpr) in curves.items():
+        ax.plot(fpr, tpr, label=name, color=colors.get(name, "tab:gray"))
+    ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1, label="chance")
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title="ROC curve (held-out rows)",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
     )
-    ax.set(title="ROC curve (held-out rows)")
+    ax.legend(loc="lower right")
     roc = plots_dir / "roc_curve.png"
     fig.savefig(roc, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
+    counts = np.array([[confusion["tn"], confusion["fp"]], [confusion["fn"], confusion["tp"]]])
     fig, ax = plt.subplots(figsize=(5, 4))
-    predicted = (challenger_prob >= threshold).astype(int)
-    ConfusionMatrixDisplay.from_predictions(
-        y.astype(int), predicted, labels=[0, 1], display_labels=list(labels), ax=ax, colorbar=False
+    ax.imshow(counts, cmap="Blues")
+    for (row, col), count in np.ndenumerate(counts):
+        dark = count > counts.max() / 2
+        ax.text(col, row, str(count), ha="center", va="center", color="white" if dark else "black")
+    ax.set(
+        xticks=[0, 1],
+        yticks=[0, 1],
+        xticklabels=list(labels),
+        yticklabels=list(labels),
+        xlabel="predicted",
+        ylabel="actual",
+        title="Confusion matrix (challenger"
+        + (f", threshold {threshold:g})" if threshold is not None else ")"),
     )
-    ax.set(title=f"Confusion matrix (challenger, threshold {threshold:g})")
     matrix = plots_dir / "confusion_matrix.png"
     fig.savefig(matrix, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return [roc, matrix]
-
-
-def run_paths(graph, run_dir: Path) -> tuple[Path, Path]:
-    """(model archive, test split folder) of a local run, as the runner lays them out."""
-    evaluate = graph.step(graph.evaluation_step)
-    test_source = next(i.source for i in evaluate.inputs if i.name == "test")
-    step, output = test_source.split(".")
-    return run_dir / graph.model_step / "output" / MODEL_ARCHIVE, output_dir(run_dir, step, output)
 
 
 def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
@@ -286,46 +227,69 @@ def challenger_lineage(cfg, home: Path, run: RunRecord) -> Lineage:
     )
 
 
-def _golden_of(run_dir: Path, graph) -> dict | None:
-    """The run's golden-set scores (the evaluate step's), or None."""
-    path = output_dir(run_dir, graph.evaluation_step, "evaluation") / "evaluation.json"
+def read_evaluation(folder: Path) -> dict | None:
+    """The run's evaluation.json, or None when its evaluate step did not finish."""
     try:
-        return json.loads(path.read_text()).get("golden")
+        return json.loads((folder / run_layout.EVALUATION_FILE).read_text())
     except (OSError, ValueError):
         return None
 
 
-def champion_drift(cfg, home: Path, champion, rows, target) -> dict:
+def read_held_out_predictions(folder: Path) -> pd.DataFrame | None:
+    """The evaluate step's predictions.csv beside its evaluation.json, or None."""
+    path = folder / run_layout.HELD_OUT_PREDICTIONS
+    return run_layout.read_predictions(path) if path.is_file() else None
+
+
+def champion_of(cfg, home: Path, run: RunRecord, evaluation: dict) -> ModelVersion | None:
+    """The registered version the run's evaluate step scored as its champion: the one its
+    run.json records (for a run recorded without it, the champion a run would get now)."""
+    if not evaluation.get("champion"):
+        return None
+    if run.champion_version is None:
+        return resolve_champion(cfg, home)
+    try:
+        return LocalRegistry(home, cfg.model_package_group).describe(run.champion_version)
+    except MlopsError:
+        return None
+
+
+def typed_target(rows: pd.DataFrame, baseline: dict) -> pd.DataFrame:
+    """The held-out rows' target typed as the baseline has it (numbers, or category keys)."""
+    stats = baseline.get("target") or {}
+    name = stats.get("name")
+    if name not in rows.columns:
+        return rows  # target_drift says it is missing
+    text = [name] if stats.get("type") == "categorical" else []
+    frame, _ = typed_frame(rows[[name]], [name], text)
+    return frame
+
+
+def champion_drift(
+    champion: ModelVersion, rows: pd.DataFrame, champion_pred: np.ndarray, threshold: float
+) -> dict:
     """The new data against the champion: the target of the challenger run's held-out rows
     against the champion's training target, and the champion's predictions on those rows
-    against its predictions on its own held-out rows (both the PSI of `mlops data drift`).
+    (the evaluate step's) against its predictions on its own held-out rows (both the PSI
+    of `mlops data drift`).
 
     The held-out rows, not the whole new file: they are a random share of it, the rows both
     models were just scored on, and they are what a reviewer reads the metrics on."""
-    from mlops.local.drift import prediction_drift
-
-    threshold = cfg.drift.threshold
-    section = {"version": champion.version, "rows": len(rows), "threshold": threshold}
+    section: dict = {"version": champion.version, "rows": len(rows), "threshold": threshold}
     skipped = []
+    target_row = None
     try:
         baseline = drift.load_baseline(Path(champion.baseline_uri))
     except MlopsError as exc:
-        baseline = {}
         skipped.append(f"target drift skipped: {exc}")
-    target_row = None
-    if baseline:
-        import pandas as pd
-
-        labels = (baseline.get("target") or {}).get("type") == "categorical"
-        values = pd.Series(target).to_numpy() if labels else pd.to_numeric(pd.Series(target))
-        frame = rows.reset_index(drop=True).assign(**{cfg.data.target: values})
-        target_row, why = drift.target_drift(frame, baseline, threshold)
+    else:
+        target_row, why = drift.target_drift(typed_target(rows, baseline), baseline, threshold)
         skipped += [why] if why else []
+    prediction = None
     try:
-        found = prediction_drift(champion, home, rows, threshold)
-        prediction = drift.prediction_row(found.result, found.unscored)
+        result = monitor.prediction_drift(reference_predictions(champion), champion_pred, threshold)
+        prediction = drift.prediction_row(result)
     except MlopsError as exc:
-        prediction = None
         skipped.append(f"prediction drift skipped: {exc}")
     section["target"] = asdict(target_row) if target_row else None
     section["prediction"] = asdict(prediction) if prediction else None
@@ -341,113 +305,126 @@ def _has_quarantine(report_dir: Path) -> bool:
     return bool((data.get("quarantine") or {}).get("rows"))
 
 
-def build_report(
-    cfg,
-    home: Path,
-    run_dir: Path | None,
-    reports_dir: Path,
+def run_validation(run_dir: Path, pipeline: Pipeline) -> DataSection | None:
+    """The run's own validation section when its validate step set rows aside (it says
+    which), else None."""
+    validating = [s.name for s in pipeline.steps if "quarantine" in s.outputs]
+    if not validating:
+        return None
+    folder = run_dir / run_layout.relative(f"{validating[0]}.report")
+    if not _has_quarantine(folder):
+        return None
+    return read_data_section(folder, "validation", "Data validation")
+
+
+def allowed_regression_pct(pipeline: Pipeline) -> float | None:
+    """How much worse than the champion the declared gate lets a challenger be, if it says."""
+    found = pipeline.params.get(MAX_REGRESSION_PCT)
+    return float(found.value) if found is not None else None
+
+
+def classifier_context(evaluation: dict, manifest: dict) -> dict:
+    """A classifier's decision threshold and class labels (negative, positive), from the
+    challenger's manifest; nothing for a regression."""
+    if confusion_of(evaluation) is None:
+        return {}
+    labels = manifest.get("class_labels") or ("0", "1")
+    return {"threshold": manifest.get("threshold"), "class_labels": tuple(map(str, labels))}
+
+
+def pictures(
+    evaluation: dict,
+    predictions: pd.DataFrame | None,
+    context: dict,
+    champion_label: str,
+    target: str,
     plots_dir: Path | None,
-    env: Mapping[str, str],
-) -> Report:
-    """Read the run, score challenger and champion on the run's test rows, write the plots."""
-    graph = build_graph(cfg)
-    sections = {
-        "validation": read_data_section(reports_dir, "validation", "Data validation"),
-        "drift": read_data_section(reports_dir, "drift", "Data drift"),
-    }
-    if run_dir is None:
-        return Report(run=None, gate=graph.gate, **sections)
-    run = settle_run(read_run(run_dir), LocalRegistry(home, cfg.model_package_group))
-    validating = [s.name for s in graph.steps if any(o.name == "quarantine" for o in s.outputs)]
-    run_validation = output_dir(run_dir, validating[0], "report") if validating else run_dir
-    if _has_quarantine(run_validation):  # the run's own section says what it set aside
-        sections["validation"] = read_data_section(run_validation, "validation", "Data validation")
-    archive, test_dir = run_paths(graph, run_dir)
-    if not archive.is_file() or not test_dir.is_dir():
-        return Report(run=run, gate=graph.gate, **sections)
-
-    champion = resolve_champion(cfg, home)
-    with tempfile.TemporaryDirectory() as tmp:
-        model = load_model(archive, Path(tmp) / "challenger")
-        tabular = model.categories or model.class_labels is not None
-        if tabular:
-            frame, target = read_test_table(test_dir, model.features, list(model.categories))
-            X, y = model_rows(model, frame), targets_for(model, target)
-        else:
-            import pandas as pd
-
-            X, y = read_test_split(test_dir)
-            frame, target = pd.DataFrame(X, columns=model.features), y
-        challenger_pred = predict(model, X)
-        champion_pred, note = None, ""
-        if champion is None:
-            note = "No approved champion yet: the challenger is reported alone."
-        elif not Path(champion.model_uri).is_file():
-            note = f"Champion v{champion.version}'s model is not on this machine ({champion.model_uri}): not scored."
-        else:
-            old = load_model(Path(champion.model_uri), Path(tmp) / "champion")
-            if set(old.features) != set(model.features):
-                note = (
-                    f"Champion v{champion.version} uses other features ({', '.join(old.features)}): "
-                    "it cannot be scored on the challenger's rows."
-                )
-            elif (old.class_labels is None) != (model.class_labels is None):
-                note = f"Champion v{champion.version} is a model of another task: not scored."
-            elif tabular:
-                champion_pred = predict(old, model_rows(old, frame))
-            else:
-                champion_pred = predict(old, align(X, model.features, old.features))
-    new_data_drift = (
-        champion_drift(cfg, home, champion, frame, target) if champion_pred is not None else None
-    )
-
-    golden = _golden_of(run_dir, graph)
-    classifier = model.class_labels is not None
-    threshold = float(model.threshold)
-    label = f"champion v{champion.version}" if champion_pred is not None else "champion"
-    if classifier:
-        challenger_metrics = classification_metrics(y, challenger_pred, threshold)
-        champion_metrics = (
-            classification_metrics(y, champion_pred, threshold)
-            if champion_pred is not None
-            else None
-        )
+) -> dict:
+    """The report's charts (Mermaid, drawn in the comment) and PNG plots (when matplotlib
+    is installed), all from the evaluate step's predictions and evaluation.json."""
+    if predictions is None:
+        return {}
+    y = predictions[Y].to_numpy(dtype=float)
+    pred = predictions[PREDICTION].to_numpy(dtype=float)
+    old = predictions[CHAMPION].to_numpy(dtype=float)
+    champion_pred = old if evaluation.get("champion") and not np.isnan(old).all() else None
+    confusion = confusion_of(evaluation)
+    if confusion is None:
+        charts = report_charts(y, pred, champion_pred, champion_label, target)
+        plots = write_plots(y, pred, champion_pred, plots_dir) if plots_dir else []
+    else:
+        charts = classification_charts(y, pred, champion_pred, champion_label)
+        curves = {
+            name: curve
+            for name, curve in (
+                (champion_label, roc_curve_of(evaluation.get("champion") or {})),
+                ("challenger", roc_curve_of(evaluation)),
+            )
+            if curve is not None
+        }
         plots = (
             write_classification_plots(
-                y, challenger_pred, champion_pred, threshold, model.class_labels, plots_dir
+                curves, confusion, context["class_labels"], context["threshold"], plots_dir
             )
             if plots_dir
             else []
         )
-        charts = classification_charts(y, challenger_pred, champion_pred, label)
-    else:
-        challenger_metrics = regression_metrics(y, challenger_pred)
-        champion_metrics = (
-            regression_metrics(y, champion_pred) if champion_pred is not None else None
+    return {
+        "charts": tuple(charts),
+        "plots": tuple(p.name for p in plots),
+        "plots_note": "" if plots or not plots_dir else NO_MATPLOTLIB,
+    }
+
+
+def build_report(
+    cfg,
+    home: Path,
+    run_dir: Path | None,
+    report_dir: Path,
+    plots_dir: Path | None,
+    env: Mapping[str, str],
+) -> Report:
+    """The report of a run (None: no run found) from what its evaluate step wrote, with the
+    data checks of `report_dir`; PNG plots go to `plots_dir` (None: no plots)."""
+    pipeline = load_pipeline(cfg)
+    common = {
+        "validation": read_data_section(report_dir, "validation", "Data validation"),
+        "drift": read_data_section(report_dir, "drift", "Data drift"),
+        "allowed_regression_pct": allowed_regression_pct(pipeline),
+    }
+    if run_dir is None:
+        return Report(run=None, **common)
+    run = settle_run(read_run(run_dir), LocalRegistry(home, cfg.model_package_group))
+    common["validation"] = run_validation(run_dir, pipeline) or common["validation"]
+    folder = run_layout.evaluation_folder(home, run.run_id, pipeline)
+    evaluation = read_evaluation(folder)
+    if evaluation is None:
+        return Report(run=run, **common)
+    champion = champion_of(cfg, home, run, evaluation)
+    label = f"champion v{champion.version}" if champion else "champion"
+    predictions = read_held_out_predictions(folder)
+    archive = run_layout.model_archive(home, run.run_id, pipeline)
+    context = classifier_context(evaluation, archive_manifest(archive) if archive.is_file() else {})
+    drawn = pictures(evaluation, predictions, context, label, cfg.data.target, plots_dir)
+    new_data_drift = None
+    if champion is not None and predictions is not None:
+        held_out = run_layout.read_held_out(run_layout.held_out_folder(home, run.run_id, pipeline))
+        new_data_drift = champion_drift(
+            champion, held_out, predictions[CHAMPION].to_numpy(dtype=float), cfg.drift.threshold
         )
-        plots = write_plots(y, challenger_pred, champion_pred, plots_dir) if plots_dir else []
-        charts = report_charts(y, challenger_pred, champion_pred, label, cfg.data.target)
-    return Report(
-        run=run,
-        rows=len(y),
-        challenger=challenger_metrics,
-        champion=champion_metrics,
-        champion_version=champion.version if champion and champion_metrics else None,
-        champion_note=note,
-        verdict=gate_verdict(challenger_metrics, champion_metrics, graph.gate, golden),
-        golden=golden,
-        gate=graph.gate,
+    return from_evaluation(
+        run,
+        evaluation,
+        pipeline.gate,
+        champion_version=champion.version if champion else None,
+        champion_note=""
+        if evaluation.get("champion")
+        else "No approved champion yet: the challenger is reported alone.",
         challenger_lineage=challenger_lineage(cfg, home, run),
-        champion_lineage=lineage_of(champion) if champion_metrics else None,
-        plots=tuple(p.name for p in plots),
+        champion_lineage=lineage_of(champion) if champion else None,
         artifact_url=run_url(env),
-        charts=tuple(charts),
-        plots_note="" if plots or not plots_dir else NO_MATPLOTLIB,
-        confusion=confusion_counts(y, challenger_pred, threshold) if classifier else None,
-        threshold=threshold if classifier else None,
-        class_labels=tuple(model.class_labels) if classifier else None,
-        # bootstrap intervals are of the regression metrics
-        intervals={} if classifier else bootstrap_intervals(y, challenger_pred),
         champion_drift=new_data_drift,
-        **sections,
+        **context,
+        **drawn,
+        **common,
     )

@@ -421,6 +421,7 @@ def run_pipeline(
         "data_file": str(data_file),
         "status": "running",
         "pid": os.getpid(),
+        "champion_version": champion.version if champion else None,  # what evaluate scored
         "steps": {},
     }
     summary.update(extra_lineage or {})

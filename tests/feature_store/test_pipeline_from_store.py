@@ -43,7 +43,7 @@ def test_pipeline_trains_on_a_snapshot_and_records_it(fs_config, home, write_csv
 
     md_path = tmp_path / "pr.md"
     reports = tmp_path / "reports"
-    assert run(["report", "pr", "--out", str(md_path), "--reports-dir", str(reports), *cfg]) == 0
+    assert run(["report", "pr", "--out", str(md_path), "--report-dir", str(reports), *cfg]) == 0
     md = md_path.read_text()
     assert f"| feature snapshot | `fs-fixture` as of {as_of}, 1200 rows, sha256 `" in md
 

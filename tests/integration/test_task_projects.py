@@ -58,7 +58,7 @@ def test_classifier_from_data_to_prod(project, tmp_path, capsys):
 
     reports = tmp_path / "reports"
     code, out, err = mlops(
-        capsys, "report", "pr", "--out", str(tmp_path / "pr.md"), "--reports-dir", str(reports),
+        capsys, "report", "pr", "--out", str(tmp_path / "pr.md"), "--report-dir", str(reports),
         *config,
     )  # fmt: skip
     assert code == 0, err

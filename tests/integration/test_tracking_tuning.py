@@ -93,7 +93,7 @@ def test_tuned_run_registers_the_best_trial_with_its_lineage(
     # The PR report links the run and summarises the search; its plots join the run.
     out = home.parent / "pr.md"
     config = home.parent / "config.yaml"
-    assert mlops(["report", "pr", "--out", str(out), "--reports-dir", str(home.parent / "r"),
+    assert mlops(["report", "pr", "--out", str(out), "--report-dir", str(home.parent / "r"),
                   "--config", str(config)]) == 0  # fmt: skip
     text = out.read_text()
     assert f"Tracked as MLflow run `{run.info.run_id}`" in text

@@ -60,6 +60,20 @@ def test_plots_are_skipped_without_matplotlib(monkeypatch, tmp_path):
     assert write_plots(y, y, None, tmp_path / "plots") == []
 
 
+def test_classifier_plots_are_drawn_from_the_evaluate_steps_numbers_without_sklearn(
+    monkeypatch, tmp_path
+):
+    from mlops.local.report import write_classification_plots
+
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # the machinery needs no model library
+    curves = {"champion v1": ([0.0, 0.4, 1.0], [0.0, 0.7, 1.0]),
+              "challenger": ([0.0, 0.2, 1.0], [0.0, 0.8, 1.0])}  # fmt: skip
+    confusion = {"tn": 50, "fp": 7, "fn": 9, "tp": 34}
+    plots = write_classification_plots(curves, confusion, ("no", "yes"), 0.5, tmp_path)
+    assert [p.name for p in plots] == ["roc_curve.png", "confusion_matrix.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in plots)
+
+
 def test_a_classifier_chart_shows_observed_rate_and_probabilities_by_score_tenth():
     rng = np.random.default_rng(1)
     prob = rng.uniform(0, 1, 400)

@@ -1,13 +1,14 @@
-"""Bootstrap intervals of held-out metrics, and the small-held-out-set warning in the report."""
+"""How far held-out metrics can be trusted: bootstrap intervals (mlops init's calibration),
+and the report's interval line and small-held-out-set warning, read off evaluation.json."""
 
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from mlops.core.graph import Gate
-from mlops.core.report import Report, RunRecord, fmt, regression_metrics, render_markdown
+from mlops.core.report import RunRecord, fmt, from_evaluation, render_markdown
 from mlops.core.uncertainty import SMALL_TEST_ROWS, bootstrap_intervals, small_test_warning
+from stepkit import metrics
 
 
 def predictions(rows: int, seed: int = 0):
@@ -19,7 +20,7 @@ def predictions(rows: int, seed: int = 0):
 def test_intervals_hold_the_point_estimates_and_narrow_with_more_rows():
     y, pred = predictions(100)
     small = bootstrap_intervals(y, pred)
-    point = regression_metrics(y, pred)
+    point = {k: v["value"] for k, v in metrics.regression_metrics(y, pred).items()}
     assert small["mse"][0] < point["mse"] < small["mse"][1]
     assert small["r2"][0] < point["r2"] < small["r2"][1] <= 1
     big = bootstrap_intervals(*predictions(5000))
@@ -32,21 +33,24 @@ def test_intervals_hold_the_point_estimates_and_narrow_with_more_rows():
 def test_small_held_out_sets_are_warned_about():
     intervals = {"mse": (18.0, 33.0), "r2": (0.9, 0.95)}
     warning = small_test_warning(SMALL_TEST_ROWS - 1, intervals)
-    assert warning.startswith(f"only {SMALL_TEST_ROWS - 1} held-out rows") and "18 to 33" in warning
+    assert warning.startswith(f"only {SMALL_TEST_ROWS - 1} held-out rows: the test MSE's")
+    assert "18 to 33" in warning
     assert small_test_warning(SMALL_TEST_ROWS, intervals) is None
+    auc = small_test_warning(50, {"auc": (0.61, 0.84), "log_loss": (0.4, 0.6)})
+    assert "the test AUC's 95 % interval is 0.61 to 0.84" in auc
+    assert small_test_warning(50, {}) is None  # nothing known, nothing claimed
 
 
-def test_the_report_shows_the_interval_and_warns_on_few_rows():
+def test_the_report_shows_the_evaluate_steps_interval_and_warns_on_few_rows():
     y, pred = predictions(60)
-    report = Report(
-        run=RunRecord("r1", Path("/runs/r1"), "registered", version=1),
-        rows=len(y),
-        challenger=regression_metrics(y, pred),
-        gate=Gate(max_mse=100.0, min_r2=0.5, max_regression_pct=5.0),
-        intervals=bootstrap_intervals(y, pred),
-    )
+    evaluation = {
+        **metrics.task_metrics("regression", y, pred, 0.5),
+        "intervals": metrics.bootstrap_intervals("regression", y, pred),
+        "rows": len(y),
+    }
+    report = from_evaluation(RunRecord("r1", Path("/runs/r1"), "registered"), evaluation, ())
     md = render_markdown(report)
-    low, high = report.intervals["mse"]
+    low, high = evaluation["intervals"]["mse"]
     assert f"95 % bootstrap interval over these rows: mse {fmt(low)} to {fmt(high)}" in md
     assert f"⚠️ only 60 held-out rows: the test MSE's 95 % interval is {low:.4g}" in md
     assert "⚠️" not in render_markdown(replace(report, rows=5000))

@@ -206,6 +206,13 @@ def test_comment_job_runs_no_pr_code_and_gets_the_report_as_an_artifact():
     args = shlex.split(report["run"])
     assert "reports/pr-report.md" in args and "$GITHUB_STEP_SUMMARY" in args
     assert upload["with"]["path"].rstrip("/") == "reports"
+    checks = [
+        shlex.split(s["run"])
+        for s in jobs["pipeline"]["steps"]
+        if re.search(r" data (validate|drift) ", s.get("run", ""))
+    ]
+    written = {argv[argv.index("--report-dir") + 1] for argv in checks}  # one spelling for all
+    assert len(checks) == 2 and written == {args[args.index("--report-dir") + 1]} == {"reports"}
 
 
 def test_pr_pipeline_job_runs_the_offline_path():
