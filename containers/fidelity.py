@@ -156,7 +156,7 @@ def run_steps(cfg, pythons: dict[str, Path], image_of: dict[str, str], work: Pat
     evaluation = json.loads((sources[pipe.evaluation] / "evaluation.json").read_text())
     section = next(v for k, v in evaluation.items() if k.endswith("_metrics"))
     figures = ", ".join(f"{k} {v['value']:.3f}" for k, v in section.items() if k in ("r2", "auc"))
-    print(f"{family:<8} evaluate    {figures}", flush=True)
+    print(f"{family:<8} metrics     {figures}", flush=True)
     return pipe, sources, model
 
 

@@ -69,7 +69,13 @@ from mlops.core.graph import (
 from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX, run_parameters
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import PENDING
-from mlops.core.run_layout import BASELINE_FILE, EVALUATION_FILE, HELD_OUT_KEY, MODEL_ARCHIVE
+from mlops.core.run_layout import (
+    BASELINE_FILE,
+    EVALUATION_FILE,
+    HELD_OUT_KEY,
+    MODEL_ARCHIVE,
+    RUNS,
+)
 from stepkit.artifact import SERVING_ENTRY
 from stepkit.bundle import bundle_files
 
@@ -618,15 +624,11 @@ class _Renderer:
         )
         return {**values, **lineage}
 
-    def value(self, item: str | Param) -> Any:
-        """A declared value as the definition holds it: a Param is its pipeline parameter."""
-        return self.params[item.name] if isinstance(item, Param) else item
-
     def output_uri(self, step: Step, output: str) -> Any:
         """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>` (mlops.core.run_layout)."""
         execution_id = self.sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
         return self.sdk.Join(
-            on="/", values=[self.target.uri("runs"), execution_id, step.name, output]
+            on="/", values=[self.target.uri(RUNS), execution_id, step.name, output]
         )
 
     def arguments(self, step: Step) -> list:

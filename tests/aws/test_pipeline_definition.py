@@ -344,3 +344,15 @@ def test_a_render_without_wheels_names_the_step_that_lacks_them(cfg, target, tmp
 
     rendered = render_pipeline(cfg, target, wheels_dir=tmp_path)
     assert rendered.missing_wheels == ("validate",)
+
+
+def test_a_declared_parameter_named_like_one_of_the_templates_is_refused(cfg, target, graph):
+    """A Param named GitCommit would silently become the lineage's commit parameter."""
+    from dataclasses import replace
+
+    from mlops.core.errors import UsageError
+    from mlops.core.graph import Param, Rule
+
+    rule = Rule("x", "regression_metrics.mse.value", "<=", Param("GitCommit", 1.0))
+    with pytest.raises(UsageError, match="Param GitCommit has the name of a pipeline parameter"):
+        p.render_pipeline(cfg, target, replace(graph, gate=(rule,)))
