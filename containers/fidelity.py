@@ -1,12 +1,19 @@
-"""`make fidelity`: the step scripts and the serving handler, run under the Python and
-library versions of the SageMaker images the pipeline uses (containers/images.json).
+"""`make fidelity`: the pipeline's steps and the serving handler, run under the Python and
+library versions of the SageMaker images they run on (containers/images.json), for every
+model family the project lists (model_build/steps/families.py).
 
 No Docker: one uv venv per image (build/fidelity/<image>/), with the image's pins, and
-for the scikit-learn image the validate step's wheels installed with --no-index (the
-proof that `make wheels` ships everything the job needs). Then, on a generated sample:
-validate, preprocess, train, evaluate, each with its image's interpreter and the local
-runner's path mapping; and the trained model served through sagemaker-containers'
-Transformer and Worker (what the XGBoost container runs) with good and bad requests.
+for a step that ships a requirements file (validate) its wheels installed with
+--no-index (the proof that `make wheels` ships everything the job needs). Then, per
+family, on the first rows of the committed sample: every step of the declared pipeline
+(model_build/pipeline.py) with its image's interpreter, from its own extracted bundle,
+with the local runner's path mapping (train writes the model with its serving code;
+evaluate scores it with that code); and the trained model served through
+sagemaker-containers' Transformer and Worker (what the family's serving container runs)
+with good and bad requests.
+
+The configured family keeps the config's hyperparameters; the others train with their
+own defaults (`defaults(task)`).
 
 The Python for an image: $FIDELITY_PYTHON_<major>_<minor> if set (an interpreter
 path), else uv finds or downloads that version.
@@ -14,11 +21,13 @@ path), else uv finds or downloads that version.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -27,32 +36,32 @@ from containers.images import Image, configured_images, load_images
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENVS = REPO_ROOT / "build" / "fidelity"
 UV = Path(sys.executable).with_name("uv")
-ROWS = 1500
+ROWS = 1500  # of the committed sample: enough to train, few enough to stay quick
 
 
 def python_for(image: Image) -> str:
     return os.environ.get(f"FIDELITY_PYTHON_{image.python.replace('.', '_')}", image.python)
 
 
-def install_plan(image: Image, wheels: Path | None) -> list[list[str]]:
-    """`uv pip install` argument lists that make a venv hold what the image holds."""
+def install_plan(image: Image, requirements: list[Path], wheels: Path | None) -> list[list[str]]:
+    """`uv pip install` argument lists that make a venv hold what the image holds, and the
+    requirements files its steps ship, from their wheels only."""
     plain = [n for n in image.packages if n not in image.without_dependencies]
     plan = [image.pinned(sorted(plain))]
     if image.without_dependencies:
         plan.append(["--no-deps", *image.pinned(image.without_dependencies)])
     if image.also:
         plan.append(list(image.also))
-    if wheels is not None:
-        requirements = REPO_ROOT / "model_build" / "steps" / "requirements.txt"
-        plan.append(["--no-index", "--find-links", str(wheels), "-r", str(requirements)])
+    for path in requirements:
+        plan.append(["--no-index", "--find-links", str(wheels), "-r", str(path)])
     return plan
 
 
-def ensure_venv(image: Image, wheels: Path | None) -> Path:
+def ensure_venv(image: Image, requirements: list[Path], wheels: Path | None) -> Path:
     """The image's venv, rebuilt only when what it should hold changed."""
     venv = VENVS / image.name
     python = venv / "bin" / "python"
-    plan = install_plan(image, wheels)
+    plan = install_plan(image, requirements, wheels)
     want = json.dumps({"python": python_for(image), "plan": plan, "patches": image.patches})
     marker = venv / ".fidelity.json"
     if marker.is_file() and marker.read_text() == want:
@@ -76,26 +85,42 @@ def ensure_venv(image: Image, wheels: Path | None) -> Path:
     return python
 
 
-def unpacked_bundle(script: str, extras: tuple[str, ...], wheels: Path | None, into: Path) -> Path:
-    """A step's sourcedir.tar.gz, as the pipeline uploads it, extracted as the job does."""
-    import io
-    import tarfile
-
-    from model_build.pipeline import step_bundle
-
-    body = step_bundle(REPO_ROOT / "model_build" / "steps", script, extras, wheels)
+def unpacked(bundle: bytes, into: Path) -> Path:
+    """A sourcedir.tar.gz, as the pipeline uploads it, extracted as the job does."""
     into.mkdir(parents=True)
-    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
         tar.extractall(into, filter="data")
     return into
 
 
-def run_steps(pythons: dict[str, Path], image_of: dict[str, str], work: Path) -> Path:
-    """Every graph step with its image's interpreter, from its own bundle (so a module the
-    bundle lacks fails here too); returns the trained model archive."""
-    from mlops.core.config import load_config
-    from mlops.core.datagen import generate_houses
-    from mlops.core.graph import build_graph
+def family_configs(cfg) -> list:
+    """The config as it is, then the config with each other listed family (its defaults)."""
+    from mlops.core.model_family import families
+
+    configs = [cfg]
+    for name, family in families().FAMILIES.items():
+        if name == cfg.model_family.NAME:
+            continue
+        train = cfg.train.model_copy(
+            update={"model": name, "hyperparameters": family.defaults(cfg.task), "tuning": None}
+        )
+        configs.append(cfg.model_copy(update={"train": train}))
+    return configs
+
+
+def sample_rows(cfg, path: Path) -> Path:
+    """The first ROWS rows of the committed sample (data.sample), header included."""
+    if cfg.sample_file is None or not cfg.sample_file.is_file():
+        raise SystemExit("error: fidelity runs on the committed sample: set data.sample")
+    with cfg.sample_file.open() as f:
+        path.write_text("".join(line for _, line in zip(range(ROWS + 1), f, strict=False)))
+    return path
+
+
+def run_steps(cfg, pythons: dict[str, Path], image_of: dict[str, str], work: Path):
+    """Every declared step with its image's interpreter, from its own bundle (so a module the
+    bundle lacks fails here too); returns the pipeline, its sources and the model archive."""
+    from mlops.core.graph import MODEL_OUTPUT, load_pipeline
     from mlops.local.runner import (
         MODEL_ARCHIVE,
         output_dir,
@@ -103,82 +128,100 @@ def run_steps(pythons: dict[str, Path], image_of: dict[str, str], work: Path) ->
         resolve_sources,
         step_command,
     )
-    from model_build.pipeline import BUNDLE_EXTRAS, WHEELS_DIR
+    from mlops.sagemaker.pipeline_definition import WHEELS_DIR, step_bundle
 
-    cfg = load_config()
-    data = work / "sample.csv"
-    generate_houses(ROWS, seed=11).to_csv(data, index=False)
-    graph = build_graph(cfg)
-    run_dir = work / "runs" / "fidelity"
+    family = cfg.model_family.NAME
+    pipe = load_pipeline(cfg)
+    data = sample_rows(cfg, work / "sample.csv")
+    run_dir = work / "runs" / family
     run_dir.mkdir(parents=True)
-    sources = resolve_sources(graph, run_dir, data, REPO_ROOT / cfg.data.expectation_suite, None)
-    for step in graph.steps:
+    sources = resolve_sources(pipe, run_dir, data, cfg.suite_file, None, cfg.golden_file)
+    model = None
+    for step in pipe.steps:
         argv, env = step_command(step, sources, run_dir)
-        script = Path(step.script).name
-        code = unpacked_bundle(
-            script,
-            BUNDLE_EXTRAS.get(step.name, ()),
-            REPO_ROOT / WHEELS_DIR / step.name,
-            work / "code" / step.name,
+        bundle = step_bundle(
+            step.script_path, step.ships, REPO_ROOT, REPO_ROOT / WHEELS_DIR / step.name
         )
-        argv[:2] = [str(pythons[image_of[step.image]]), str(code / script)]
-        print(f"{step.name:<11} {image_of[step.image]}", flush=True)
+        code = unpacked(bundle, work / "code" / family / step.name)
+        argv[:2] = [str(pythons[image_of[step.image]]), str(code / step.script_path.name)]
+        print(f"{family:<8} {step.name:<11} {image_of[step.image]}", flush=True)
         base = {"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp")}
         subprocess.run(argv, env={**base, **env}, check=True, cwd=code)
         if step.kind == "training":
             archive = run_dir / step.name / "output" / MODEL_ARCHIVE
-            pack_model(output_dir(run_dir, step.name, step.outputs[0].name), archive)
-            sources[f"{step.name}.{step.outputs[0].name}"] = archive.parent
-            model = archive
-    evaluation = json.loads(
-        (output_dir(run_dir, graph.evaluation_step, "evaluation") / "evaluation.json").read_text()
-    )
-    print(f"evaluate   r2 {evaluation['regression_metrics']['r2']['value']:.3f}", flush=True)
-    return model
+            pack_model(output_dir(run_dir, step.name, MODEL_OUTPUT), archive)
+            sources[f"{step.name}.{MODEL_OUTPUT}"] = archive.parent
+            if f"{step.name}.{MODEL_OUTPUT}" == pipe.model:
+                model = archive
+    evaluation = json.loads((sources[pipe.evaluation] / "evaluation.json").read_text())
+    section = next(v for k, v in evaluation.items() if k.endswith("_metrics"))
+    figures = ", ".join(f"{k} {v['value']:.3f}" for k, v in section.items() if k in ("r2", "auc"))
+    print(f"{family:<8} metrics     {figures}", flush=True)
+    return pipe, sources, model
 
 
-def serve_check(python: Path, model: Path, held_out: Path, work: Path) -> None:
-    """The handler behind the container's own Transformer and Worker (a Flask app)."""
+def serve_check(python: Path, model: Path, held_out: Path, image: str, work: Path) -> None:
+    """The handler behind the serving container's own Transformer and Worker (a Flask app),
+    from the serving bundle the register step ships (SAGEMAKER_SUBMIT_DIRECTORY)."""
+    from mlops.sagemaker.pipeline_definition import SERVING_SCRIPT, step_bundle
+
     base = work / "opt-ml"
     (base / "model").mkdir(parents=True)
     shutil.unpack_archive(model, base / "model", format="gztar")
-    from model_build.pipeline import SERVING_SCRIPT
-
     script = Path(__file__).with_name("serve_check.py")
-    code = unpacked_bundle(SERVING_SCRIPT, (), None, work / "code" / "serving")
+    steps_dir = REPO_ROOT / "model_build" / "steps"
+    code = unpacked(step_bundle(steps_dir / SERVING_SCRIPT, root=REPO_ROOT), work / "serving")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "SAGEMAKER_BASE_DIR": str(base),
         "PYTHONPATH": str(code),  # the container puts the submit directory on the path
         "HELD_OUT": str(held_out),
+        "IMAGE": image,
     }
     subprocess.run([python, script], env=env, check=True, cwd=work)
 
 
 def main() -> int:
     from mlops.core.config import load_config
-    from model_build.pipeline import WHEELS_DIR
+    from mlops.core.graph import load_pipeline
+    from mlops.sagemaker.pipeline_definition import REQUIREMENTS, WHEELS_DIR
 
     images = load_images()
-    image_of = configured_images(load_config())
-    missing = sorted(set(image_of.values()) - set(images))
+    configs = family_configs(load_config())
+    image_of = configured_images(configs[0])
+    pipes = [load_pipeline(cfg) for cfg in configs]
+    used = sorted({s.image for pipe in pipes for s in pipe.steps})
+    missing = sorted({image_of.get(name, name) for name in used} - set(images))
     if missing:
         print(f"error: {', '.join(missing)} not in containers/images.json", file=sys.stderr)
         return 2
-    wheels = REPO_ROOT / WHEELS_DIR / "validate"
-    if not any(wheels.glob("*.whl")):
-        print("error: no wheels in build/wheels/validate: run `make wheels` first", file=sys.stderr)
-        return 2
+    shipped = {  # image -> (step, its requirements file), for steps whose wheels ship
+        s.image: (s.name, s.script_path.parent / REQUIREMENTS)
+        for pipe in pipes
+        for s in pipe.steps
+        if REQUIREMENTS in s.ships
+    }
+    for step, _ in shipped.values():
+        if not any((REPO_ROOT / WHEELS_DIR / step).glob("*.whl")):
+            print(
+                f"error: no wheels in {WHEELS_DIR / step}: run `make wheels` first", file=sys.stderr
+            )
+            return 2
     pythons = {}
-    for framework, name in image_of.items():
-        image = images[name]
-        print(f"venv {name}: Python {image.python}, {len(image.packages)} pins", flush=True)
-        pythons[name] = ensure_venv(image, wheels if framework == "sklearn" else None)
-    with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
-        model = run_steps(pythons, image_of, Path(tmp))
-        (held_out,) = Path(tmp).glob("runs/fidelity/preprocess/test/*.csv")
-        serve_check(pythons[image_of["xgboost"]], model, held_out, Path(tmp))
-    print("fidelity: the steps and the handler ran under the images' versions")
+    for name in used:
+        image = images[image_of[name]]
+        step, requirements = shipped.get(name, (None, None))
+        print(f"venv {image.name}: Python {image.python}, {len(image.packages)} pins", flush=True)
+        wheels = REPO_ROOT / WHEELS_DIR / step if step else None
+        pythons[image.name] = ensure_venv(image, [requirements] if requirements else [], wheels)
+    for cfg in configs:
+        with tempfile.TemporaryDirectory(prefix="fidelity-") as tmp:
+            work = Path(tmp)
+            pipe, sources, model = run_steps(cfg, pythons, image_of, work)
+            serving = image_of[pipe.step(pipe.model_step).image]
+            serve_check(pythons[serving], model, sources[pipe.held_out], serving, work)
+    families = ", ".join(cfg.model_family.NAME for cfg in configs)
+    print(f"fidelity: the steps and the handler ran under the images' versions ({families})")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""images.json: which image serves which step, its Python and its pinned packages."""
+"""images.json: the SageMaker framework images the steps run on, their Python and pins."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ IMAGES_FILE = Path(__file__).with_name("images.json")
 
 @dataclass(frozen=True)
 class Image:
-    name: str  # "<framework>-<image version>", as in model_build/config.yaml
+    name: str  # "<framework>-<image version>", as in config sagemaker.image_versions
     python: str
     platforms: tuple[str, ...]
-    steps: tuple[str, ...]
     packages: dict[str, str]
     source: str
     without_dependencies: tuple[str, ...] = ()  # installed with --no-deps
@@ -41,7 +40,6 @@ def load_images(path: Path = IMAGES_FILE) -> dict[str, Image]:
             name,
             spec["python"],
             tuple(spec["platforms"]),
-            tuple(spec["steps"]),
             dict(spec["packages"]),
             spec["source"],
             tuple(spec.get("without_dependencies", ())),
@@ -54,9 +52,9 @@ def load_images(path: Path = IMAGES_FILE) -> dict[str, Image]:
 
 
 def configured_images(cfg) -> dict[str, str]:
-    """framework -> the images.json key of the version model_build/config.yaml names."""
-    sm = cfg.sagemaker
+    """framework -> the images.json key of the version the config names
+    (sagemaker.image_versions: {sklearn: "1.9-0", ...} -> {"sklearn": "sklearn-1.9-0"})."""
     return {
-        "sklearn": f"sklearn-{sm.sklearn_image_version}",
-        "xgboost": f"xgboost-{sm.xgboost_image_version}",
+        framework: f"{framework}-{version}"
+        for framework, version in cfg.sagemaker.image_versions.items()
     }

@@ -1,6 +1,7 @@
 """`make wheels`: the wheels of the packages a step needs and its image lacks, for the
-image's Python and platform, in build/wheels/<step>/ (model_build/pipeline.py ships them
-in the step's bundle, and the job installs them with --no-index: no internet needed).
+image's Python and platform, in build/wheels/<step>/: for every step of the pipeline
+(model_build/pipeline.py) that ships a requirements.txt. mlops.sagemaker.pipeline_definition
+puts them in the step's bundle, and the job installs them with --no-index: no internet needed.
 
 Resolved against the image's own pins (images.json), then the wheels of packages the
 image already has are dropped: pip finds those installed and leaves them alone.
@@ -18,7 +19,6 @@ from pathlib import Path
 from containers.images import Image, configured_images, load_images, normalized
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 
 
 def wheel_project(filename: str) -> str:
@@ -54,19 +54,20 @@ def download(image: Image, requirements: Path, into: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     from mlops.core.config import load_config
-    from mlops.core.graph import build_graph
-    from model_build.pipeline import BUNDLE_EXTRAS, REQUIREMENTS, WHEELS_DIR
+    from mlops.core.graph import load_pipeline
+    from mlops.sagemaker.pipeline_definition import REQUIREMENTS, WHEELS_DIR
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=REPO_ROOT / WHEELS_DIR)
     args = parser.parse_args(argv)
     cfg = load_config()
     images, names = load_images(), configured_images(cfg)
-    for step in build_graph(cfg).steps:
-        if REQUIREMENTS not in BUNDLE_EXTRAS.get(step.name, ()):
+    for step in load_pipeline(cfg).steps:
+        if REQUIREMENTS not in step.ships:
             continue
         image = images[names[step.image]]
-        kept = download(image, STEPS_DIR / REQUIREMENTS, args.out / step.name)
+        requirements = step.script_path.parent / REQUIREMENTS
+        kept = download(image, requirements, args.out / step.name)
         size = sum((args.out / step.name / k).stat().st_size for k in kept) / 1e6
         print(
             f"{step.name}: {len(kept)} wheels ({size:.1f} MB) for {image.name}, Python {image.python}"

@@ -48,8 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     run = psub.add_parser(
         "run",
-        help="validate, preprocess, train, evaluate, gate, register",
-        description="Run the training pipeline. Exit 0 when a model version was "
+        help="the steps model_build/pipeline.py declares, the gate, register",
+        description="Run the training pipeline model_build/pipeline.py declares (its steps, "
+        "then the quality gate, then registration). Exit 0 when a model version was "
         "registered (as PendingManualApproval), 1 when a step or the quality gate "
         "failed (nothing is registered then), 2 on bad input. With --backend sagemaker: "
         "upload code and data, upsert and start the SageMaker pipeline, wait and report. "
@@ -98,8 +99,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     definition = psub.add_parser(
         "definition",
         help="the SageMaker pipeline definition JSON (offline, no credentials)",
-        description="Render the SageMaker pipeline definition JSON from the step graph, "
-        "offline. Without a role and bucket, clearly fake placeholders are used.",
+        description="Render the SageMaker pipeline definition JSON of the pipeline "
+        "model_build/pipeline.py declares, offline. Without a role and bucket, clearly fake "
+        "placeholders are used.",
     )
     add_config_arg(definition)
     add_target_args(definition)

@@ -43,7 +43,8 @@ from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import ModelVersion
-from mlops.core.smoke import SmokeRows, smoke_limit, smoke_test_endpoint
+from mlops.core.run_layout import HELD_OUT_KEY, read_held_out
+from mlops.core.smoke import SmokeRows, smoke_limit, smoke_rows, smoke_test_endpoint
 from mlops.core.stages import StageConfig, load_stage_config
 from mlops.sagemaker.monitor import TEMPLATE as MONITORING_TEMPLATE
 from mlops.sagemaker.monitor import (
@@ -66,7 +67,8 @@ TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 CFN_ROLE_ENV = "MLOPS_CFN_ROLE_ARN"
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 POLL_SECONDS = 15.0
-HELD_OUT_FILE = "test.csv"
+# Versions registered before `held_out_uri`: their split file beside the baseline.
+LEGACY_HELD_OUT_FILE = "test.csv"
 
 
 @dataclass(frozen=True)
@@ -314,36 +316,91 @@ def deploy_monitoring(
     )
 
 
-def held_out_uri(version: ModelVersion) -> str:
-    """The test split of the run that trained `version`, next to its registered baseline.
+def held_out_uri(version: ModelVersion) -> tuple[str, bool]:
+    """(S3 URI, legacy) of the held-out rows of the run that trained `version`.
 
-    preprocess writes both under one step prefix (`.../preprocess/baseline/baseline.json`
-    and `.../preprocess/test/test.csv`); the baseline URI is the one the registry holds,
-    resolved by SageMaker even when the step came from the cache.
+    A version records its held-out folder in its lineage (`held_out_uri`: raw rows, CSV
+    with a header, one or more files). A version registered before that (legacy) has
+    them in `.../preprocess/test/test.csv` beside its registered baseline
+    (`.../preprocess/baseline/baseline.json`), headerless with the target first.
     """
+    recorded = version.lineage.get(HELD_OUT_KEY)
+    if recorded:
+        if not str(recorded).startswith("s3://"):
+            raise MlopsError(
+                f"model version {version.version}'s held-out rows are not in S3: {recorded}"
+            )
+        return str(recorded).rstrip("/"), False
     parts = version.baseline_uri.rsplit("/", 2)
     if len(parts) != 3 or not version.baseline_uri.startswith("s3://"):
         raise MlopsError(
-            f"model version {version.version} has no S3 baseline: cannot find its held-out rows"
+            f"model version {version.version} has no {HELD_OUT_KEY} and no S3 baseline: "
+            "cannot find its held-out rows"
         )
-    return f"{parts[0]}/test/{HELD_OUT_FILE}"
+    return f"{parts[0]}/test/{LEGACY_HELD_OUT_FILE}", True
 
 
-def held_out_rows(s3: Any, version: ModelVersion, rows: int):
-    """The smoke test's rows (mlops.core.smoke.SmokeRows) from the version's held-out split in S3:
-    what `mlops.core.smoke.rows_for_version` reads from $MLOPS_HOME for a local version.
-    `s3` None: a client of your AWS setup."""
-    from mlops.core.smoke import read_smoke_rows
+def held_out_keys(s3: Any, uri: str) -> list[str]:
+    """The CSV objects of a held-out folder in S3, in key order (as read_split orders files)."""
+    bucket, prefix = split_s3_uri(uri + "/")
+    keys: list[str] = []
+    with aws_errors(f"cannot list the held-out rows {uri}"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", []) if o["Key"].endswith(".csv")]
+    if not keys:
+        raise MlopsError(f"no held-out rows (.csv) under {uri}")
+    return sorted(keys)
 
-    s3 = s3 or _clients()[1]
-    uri = held_out_uri(version)
-    bucket, key = split_s3_uri(uri)
-    with tempfile.TemporaryDirectory(prefix="mlops-held-out-") as tmp:
-        path = Path(tmp) / HELD_OUT_FILE
-        with aws_errors(f"cannot read the held-out rows {uri}"):
+
+def download_held_out(s3: Any, uri: str, rows: int, folder: Path) -> None:
+    """Enough of a held-out folder's files for `rows` rows (a split may span many files)."""
+    bucket = split_s3_uri(uri + "/")[0]
+    found = 0
+    for index, key in enumerate(held_out_keys(s3, uri)):
+        path = folder / f"{index:06d}.csv"  # keeps the key order
+        with aws_errors(f"cannot read the held-out rows s3://{bucket}/{key}"):
             s3.download_file(bucket, key, str(path))
-        smoke_rows = read_smoke_rows(path, rows)
-    return type(smoke_rows)(smoke_rows.lines, smoke_rows.targets, uri)
+        found += len(read_held_out(path, rows))
+        if found >= rows:
+            return
+
+
+def legacy_smoke_rows(path: Path, cfg: Config, rows: int, source: str) -> SmokeRows:
+    """The first rows of a split written before splits had a header: the target, then the
+    config's features in order."""
+    import pandas as pd
+
+    frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False, nrows=rows)
+    columns = [cfg.data.target, *cfg.data.features]
+    if frame.shape[1] != len(columns):
+        raise MlopsError(
+            f"{source} has {frame.shape[1]} columns; the config's target and features are "
+            f"{len(columns)}: the version was trained on other columns"
+        )
+    frame.columns = columns
+    return smoke_rows(frame, cfg.data.features, cfg.data.target, source)
+
+
+def held_out_rows(s3: Any, cfg: Config, version: ModelVersion, rows: int) -> SmokeRows:
+    """The smoke test's rows from the version's held-out rows in S3: what
+    `mlops.core.smoke.rows_for_version` reads from $MLOPS_HOME for a local version.
+
+    The request columns are the config's features and target (reading the model's own
+    manifest would mean downloading its model.tar.gz): a version trained on other columns
+    than the checkout's config names fails the smoke test, with the missing column named.
+    `s3` None: a client of your AWS setup."""
+    s3 = s3 or _clients()[1]
+    uri, legacy = held_out_uri(version)
+    with tempfile.TemporaryDirectory(prefix="mlops-held-out-") as tmp:
+        folder = Path(tmp)
+        if legacy:
+            bucket, key = split_s3_uri(uri)
+            with aws_errors(f"cannot read the held-out rows {uri}"):
+                s3.download_file(bucket, key, str(folder / LEGACY_HELD_OUT_FILE))
+            return legacy_smoke_rows(folder / LEGACY_HELD_OUT_FILE, cfg, rows, uri)
+        download_held_out(s3, uri, rows, folder)
+        frame = read_held_out(folder, rows)
+    return smoke_rows(frame, cfg.data.features, cfg.data.target, uri)
 
 
 def _env(name: str) -> str:
@@ -396,7 +453,7 @@ def deploy_stage(
     monitored = deploy_monitoring(
         cloudformation, cfg, stage_config, monitoring, progress, cfn_role, sleep
     )
-    rows = held_out_rows(s3, version, cfg.smoke_test.rows)
+    rows = held_out_rows(s3, cfg, version, cfg.smoke_test.rows)
     smoke = (smoke_test or smoke_test_endpoint)(name, rows, smoke_limit(cfg), None)
     progress(smoke.summary())
     if not smoke.passed:
@@ -480,7 +537,7 @@ class SageMakerDeployer:
         return self.registry.describe(number), name
 
     def smoke_rows(self, version: ModelVersion, rows: int) -> SmokeRows:
-        return held_out_rows(None, version, rows)
+        return held_out_rows(None, self.cfg, version, rows)
 
     def promotable_staging(self, prod_config: StageConfig, progress: Progress) -> ModelVersion:
         """The same checks as locally, with the stack telling what serves staging."""

@@ -1,26 +1,38 @@
-"""The SageMaker Pipeline, rendered from the step graph with the SageMaker Python SDK v3.
+"""The SageMaker Pipeline, rendered from the project's declaration with the SageMaker SDK v3.
 
-`mlops.core.graph.build_graph(cfg)` declares the steps once; this module renders the
-same steps, scripts, arguments and gate into SDK objects:
+`model_build/pipeline.py` declares the pipeline (`mlops.core.graph.load_pipeline`): its
+steps, scripts, images, data flow and gate rules. This module renders that one
+declaration as SDK objects, step for step, with nothing of its own about any model:
 
-    validate -> preprocess -> train -> evaluate -> gate -> register
-                                                        \\-> gate-failed
+    <the declared steps, in order> -> gate -> register
+                                           \\-> gate-failed
+
+- a processing step runs its script on its image (a framework image of
+  `sagemaker.image_versions`) with its arguments; inputs and outputs are the folders of
+  the graph's convention (`Step.container_path`);
+- a training step runs its script in script mode with its hyperparameters; its output
+  is the model (model.tar.gz); with train.tuning the model step is a tuning job;
+- a `Param` (in arguments or a gate rule) is a pipeline parameter of the same name;
+- each gate rule is one condition of the ConditionStep, on evaluation.json;
+- register (not in a PR's pipeline) adds the model to the model package group, served
+  by the model step's image with the serving handler, with its metrics and lineage.
 
 It is the only module that imports the SDK, and only inside `render_pipeline`
 (the import costs seconds; no other `mlops` command pays it).
 
 Code travels as content-addressed bundles: each step's script plus the sibling
-modules and support packages (`stepkit/`) it imports is packed into a reproducible
-`sourcedir.tar.gz` under
-`s3://<bucket>/<prefix>/code/<sha256>/`. Every S3 write the SDK would make while
-rendering is recorded instead of performed (`Upload`), so rendering needs no
-network and no credentials; `mlops pipeline run --backend sagemaker` puts the
-recorded objects before it upserts. The same commit renders the same definition,
-byte for byte, and a step whose code did not change keeps its cache key.
+modules and support packages (`stepkit/`) it imports, and the files it `ships`, is
+packed into a reproducible `sourcedir.tar.gz` under `s3://<bucket>/<prefix>/code/<sha256>/`.
+Every S3 write the SDK would make while rendering is recorded instead of performed
+(`Upload`), so rendering needs no network and no credentials; `mlops pipeline run
+--backend sagemaker` puts the recorded objects before it upserts. The same commit
+renders the same definition, byte for byte, and a step whose code did not change keeps
+its cache key.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import io
@@ -37,25 +49,42 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from mlops.core.code_bundle import bundle_files
 from mlops.core.config import Config
 from mlops.core.errors import UsageError
 from mlops.core.feature_store import SNAPSHOT_PREFIX
-from mlops.core.graph import GOLDEN, RAW_DATA, SUITE, Graph, Step, build_graph
-from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX
+from mlops.core.graph import (
+    CHAMPION,
+    CODE_ROOT,
+    DATA,
+    GOLDEN,
+    MODEL_OUTPUT,
+    SUITE,
+    Param,
+    Pipeline,
+    Rule,
+    Step,
+    hyperparameter_args,
+    load_pipeline,
+)
+from mlops.core.lineage import NO_VALUE, PARAMS_PREFIX, run_parameters
 from mlops.core.paths import REPO_ROOT
 from mlops.core.registry import PENDING
+from mlops.core.run_layout import (
+    BASELINE_FILE,
+    EVALUATION_FILE,
+    HELD_OUT_KEY,
+    MODEL_ARCHIVE,
+    RUNS,
+)
+from stepkit.artifact import SERVING_ENTRY
+from stepkit.bundle import bundle_files
 
 # Pipeline parameter names: `mlops pipeline run --backend sagemaker` passes values by these.
+# The gate's and the steps' numbers are parameters too, named by their `Param`s.
 INPUT_DATA = "InputDataUri"
 CHAMPION_MODEL = "ChampionModelUri"
 PROCESSING_INSTANCE_TYPE = "ProcessingInstanceType"
 TRAINING_INSTANCE_TYPE = "TrainingInstanceType"
-MAX_MSE = "MaxMse"
-MIN_R2 = "MinR2"
-MAX_REGRESSION_PCT = "MaxRegressionPct"
-MIN_AUC = "MinAuc"
-MAX_LOG_LOSS = "MaxLogLoss"
 GIT_COMMIT = "GitCommit"
 PR_NUMBER = "PrNumber"
 DATA_SHA256 = "DataSha256"
@@ -71,31 +100,30 @@ SNAPSHOT_PARAMETERS = {
     "FeatureSnapshotQuerySha256": f"{SNAPSHOT_PREFIX}query_sha256",
     "FeatureSnapshotQueryUri": f"{SNAPSHOT_PREFIX}query_uri",
 }
-
-# Step arguments that render as pipeline parameters (thresholds), not as constants.
-ARGUMENT_PARAMETERS = {"--max-regression-pct": MAX_REGRESSION_PCT}
-# Extra files a step's bundle carries. The scikit-learn image lacks Great Expectations, so
-# its wheels ship inside the validate step's bundle, and the requirements file the SDK's
-# runproc.sh installs says --no-index: the job needs no internet (a VPC without NAT,
-# network isolation). `make wheels` downloads them for the image's Python and platform
-# into build/wheels/<step>/. (Not a custom ECR image: no Docker build, no registry to
-# secure and patch, and the content-addressed bundle is uploaded once per change.)
-BUNDLE_EXTRAS = {"validate": ("requirements.txt",)}
+# A step that ships a requirements file installs it from wheels in its own bundle: the
+# requirements file the SDK's runproc.sh installs says --no-index, so the job needs no
+# internet (a VPC without NAT, network isolation). `make wheels` downloads them for the
+# image's Python and platform into build/wheels/<step>/. (Not a custom ECR image: no
+# Docker build, no registry to secure and patch, and the content-addressed bundle is
+# uploaded once per change.)
 REQUIREMENTS = "requirements.txt"
 WHEELS_ENV = "MLOPS_WHEELS_DIR"
 WHEELS_DIR = Path("build") / "wheels"
 OFFLINE_INSTALL = b"# only the wheels shipped in this bundle\n--no-index\n--find-links wheels\n"
-# The container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so that
-# bad requests are 4xx in the XGBoost serving container (see endpoint_handler.py).
-SERVING_SCRIPT = "endpoint_handler.py"
+# The serving container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so
+# that bad requests are 4xx in the framework's serving container (see endpoint_handler.py).
+SERVING_SCRIPT = SERVING_ENTRY
 GATE_STEP = "gate"
 FAIL_STEP = "gate-failed"
 REGISTER_STEP = "register"
-EVALUATION_FILE = "evaluation.json"
-MODEL_ARCHIVE = "model.tar.gz"
-BASELINE_FILE = "baseline.json"
+EVALUATION_PROPERTY_FILE = "evaluation"
 CACHE_EXPIRY = "P30D"
 CONTENT_TYPES = ["text/csv", "application/json"]
+CONDITIONS = {"<=": "ConditionLessThanOrEqualTo", ">=": "ConditionGreaterThanOrEqualTo"}
+# CustomerMetadataProperties (the CreateModelPackage API): at most 50 entries, each value
+# 1-256 letters, digits, spaces or _.:/=+-@.
+MAX_METADATA_ENTRIES = 50
+METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 TELEMETRY_OPT_OUT = {
     "SchemaVersion": "1.0",
     "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}},
@@ -110,12 +138,12 @@ METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
 def metric_definitions(step: Step) -> list[dict[str, str]]:
-    """Regexes for the `<name>=<value>` lines the training script logs (train.py)."""
+    """Regexes for the `<name>=<value>` lines the training script logs (its `metrics`)."""
     return [{"Name": name, "Regex": re.escape(name) + "=" + METRIC_VALUE} for name in step.metrics]
 
 
 def tuning_ranges(sdk: SimpleNamespace, tuning: Any) -> dict[str, Any]:
-    """The config's ranges as the SDK's parameter ranges."""
+    """The config's ranges (over the family's parameters, checked at load) as the SDK's."""
     ranges: dict[str, Any] = {}
     for name, r in tuning.ranges.items():
         if r.type == "categorical":
@@ -203,42 +231,87 @@ def reproducible_tar_gz(files: dict[str, bytes]) -> bytes:
     return packed.getvalue()
 
 
-def step_bundle(
-    steps_dir: Path, script: str, extras: tuple[str, ...] = (), wheels: Path | None = None
-) -> bytes:
-    """sourcedir.tar.gz for one script: it, the sibling modules it imports (transitively:
-    scripts import siblings as top-level modules), the support packages they import
-    (`stepkit/...`) and `extras`; nothing else. A requirements file installs from the
-    bundle's `wheels/` only (the wheels in `wheels`)."""
-    files = {name: p.read_bytes() for name, p in bundle_files(steps_dir / script).items()}
-    files.update({name: (steps_dir / name).read_bytes() for name in extras})
+def bundle_contents(
+    script: Path, ships: tuple[str, ...] = (), root: Path = REPO_ROOT, wheels: Path | None = None
+) -> dict[str, bytes]:
+    """Archive name -> bytes of a step's sourcedir: the script with its import closure
+    (sibling modules, support packages found under `root`), and each file it ships (named
+    beside the script): a .py file with its own closure, any other file as it is. A
+    requirements file installs from the bundle's `wheels/` only (the wheels in `wheels`)."""
+    paths = bundle_files(script, root)
+    for name in ships:
+        shipped = script.parent / name
+        if not shipped.is_file():
+            raise UsageError(f"{script.name} ships {name}, which is not in {script.parent}")
+        paths.update(bundle_files(shipped, root) if shipped.suffix == ".py" else {name: shipped})
+    files = {name: path.read_bytes() for name, path in sorted(paths.items())}
     if REQUIREMENTS in files:
         files[REQUIREMENTS] = OFFLINE_INSTALL + files[REQUIREMENTS]
         for wheel in sorted(wheels.glob("*.whl")) if wheels else ():
             files[f"wheels/{wheel.name}"] = wheel.read_bytes()
-    return reproducible_tar_gz(files)
+    return files
+
+
+def step_bundle(
+    script: Path, ships: tuple[str, ...] = (), root: Path = REPO_ROOT, wheels: Path | None = None
+) -> bytes:
+    """sourcedir.tar.gz of `bundle_contents`, byte for byte the same for the same files."""
+    return reproducible_tar_gz(bundle_contents(script, ships, root, wheels))
 
 
 def hyperparameters(step: Step) -> dict[str, str]:
-    """A training step's `--name value` arguments as the hyperparameter map SageMaker takes."""
-    args = step.arguments
+    """A training step's hyperparameters as SageMaker takes them (text): the `--name value`
+    arguments its script gets, exactly as the local runner passes them."""
+    args = hyperparameter_args(step.hyperparameters)
     return {
         flag.removeprefix("--"): value for flag, value in zip(args[::2], args[1::2], strict=True)
     }
 
 
-def lineage_metadata(cfg: Config, params: dict[str, Any], run_id: Any) -> dict[str, Any]:
-    """CustomerMetadataProperties: lineage as flat string values (the API allows no JSON)."""
+def metadata_text(value: Any) -> str:
+    """A setting as a metadata value: lists and mappings as space-separated items (the API
+    allows no brackets or quotes), anything else as str() writes it."""
+    if isinstance(value, list | tuple):
+        return " ".join(metadata_text(item) for item in value)
+    if isinstance(value, dict):
+        return " ".join(f"{key}={metadata_text(item)}" for key, item in value.items())
+    return str(value)
+
+
+def flat_parameters(cfg: Config) -> dict[str, str]:
+    """The run's settings (`mlops.core.lineage.run_parameters`) as flat metadata entries
+    `params.<section>.<name>`; UsageError, at render rather than when the run registers,
+    for a value the API would refuse."""
+    flat = {}
+    for section, settings in run_parameters(cfg).items():
+        for key, value in settings.items():
+            text = metadata_text(value)
+            if not METADATA_VALUE.match(text):
+                raise UsageError(
+                    f"{section}.{key}: {text[:80]!r} cannot be recorded in the model "
+                    "registry's metadata (1-256 letters, digits, spaces or _.:/=+-@)"
+                )
+            flat[f"{PARAMS_PREFIX}{section}.{key}"] = text
+    return flat
+
+
+def lineage_metadata(
+    cfg: Config, params: dict[str, Any], run_id: Any, held_out: Any
+) -> dict[str, Any]:
+    """CustomerMetadataProperties: what local lineage records, as flat string values, and
+    `held_out_uri`, where the version's raw held-out rows are (the step's own output URI,
+    right even when the step came from the cache)."""
     values: dict[str, Any] = {key: params[name] for name, key in LINEAGE_PARAMETERS.items()}
     # Resolved values of a run without the store may leave the snapshot's out.
     values.update({key: params.get(name, NO_VALUE) for name, key in SNAPSHOT_PARAMETERS.items()})
     values.update(data_file=params[INPUT_DATA], run_id=run_id, backend="sagemaker")
-    for section, settings in (
-        ("preprocess", cfg.preprocess.model_dump()),
-        ("train", cfg.train.hyperparameters),
-    ):
-        for key, value in settings.items():
-            values[f"{PARAMS_PREFIX}{section}.{key}"] = str(value)
+    values[HELD_OUT_KEY] = held_out
+    values.update(flat_parameters(cfg))
+    if len(values) > MAX_METADATA_ENTRIES:
+        raise UsageError(
+            f"the registered version's lineage would have {len(values)} metadata entries; "
+            f"SageMaker allows {MAX_METADATA_ENTRIES} (fewer train.hyperparameters?)"
+        )
     return values
 
 
@@ -279,7 +352,7 @@ def _import_sdk() -> SimpleNamespace:
     """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    from sagemaker.core import image_uris, model_metrics, parameter, processing, shapes
+    from sagemaker.core import model_metrics, parameter, processing, shapes
     from sagemaker.core.workflow import (
         conditions,
         execution_variables,
@@ -295,7 +368,6 @@ def _import_sdk() -> SimpleNamespace:
     root.handlers[:] = handlers
     root.setLevel(level)
     return SimpleNamespace(
-        image_uris=image_uris,
         conditions=conditions,
         parameters=parameters,
         ExecutionVariables=execution_variables.ExecutionVariables,
@@ -333,9 +405,17 @@ def _import_sdk() -> SimpleNamespace:
     )
 
 
+@functools.cache
+def _boto_session(region: str) -> Any:
+    """One boto3 session per region and process: a new one parses botocore's service models
+    again (seconds for SageMaker's), and a render makes no request with it."""
+    import boto3
+
+    return boto3.Session(region_name=region)
+
+
 def _recording_session(sdk: SimpleNamespace, target: Target, recorder: _Recorder) -> Any:
     """A PipelineSession whose S3 writes are recorded, and that never probes for a bucket."""
-    import boto3
 
     class RecordingSession(sdk.PipelineSession):
         def default_bucket(self) -> str:
@@ -352,28 +432,32 @@ def _recording_session(sdk: SimpleNamespace, target: Target, recorder: _Recorder
             return recorder.put(f"s3://{bucket}/{key}", data)
 
     return RecordingSession(
-        boto_session=boto3.Session(region_name=target.region),
+        boto_session=_boto_session(target.region),
         default_bucket=target.bucket,
         sagemaker_config=TELEMETRY_OPT_OUT,
     )
 
 
+# SDK defaults configs already validated in this process (they are ours: the telemetry
+# opt-out, or none), so that later renders skip the schema check too.
+_VALIDATED_CONFIGS: list[dict | None] = []
+
+
 @contextmanager
 def _config_validated_once() -> Iterator[None]:
-    """Validate each SDK defaults config once per render, not on every lookup.
+    """Validate each SDK defaults config once per process, not on every lookup.
 
     The SDK re-checks its whole JSON schema on each of ~70 config lookups (~0.2 s
-    each); our config (the telemetry opt-out) never changes during a render.
+    each); our config (the telemetry opt-out) never changes.
     """
     from sagemaker.core.config.config_manager import SageMakerConfig
 
     original = SageMakerConfig.__dict__["validate_sagemaker_config"]
-    validated: list[dict] = []
 
     def validate_once(sagemaker_config: dict | None = None) -> None:
-        if sagemaker_config not in validated:
+        if sagemaker_config not in _VALIDATED_CONFIGS:
             original.__func__(sagemaker_config)
-            validated.append(json.loads(json.dumps(sagemaker_config)))
+            _VALIDATED_CONFIGS.append(json.loads(json.dumps(sagemaker_config)))
 
     SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
     try:
@@ -382,25 +466,45 @@ def _config_validated_once() -> Iterator[None]:
         SageMakerConfig.validate_sagemaker_config = original
 
 
+@contextmanager
+def _no_local_mode_sessions() -> Iterator[None]:
+    """No local-mode session for each processing step: the SDK builds a
+    LocalSagemakerClient (a LocalSession, and with it a boto3 session that parses the
+    service models again: ~0.5 s) only to read one of its method names. A render never
+    runs local mode."""
+    from sagemaker.core.local.local_session import LocalSagemakerClient
+
+    original = LocalSagemakerClient.__dict__["__init__"]
+
+    def without_session(self, sagemaker_session=None) -> None:
+        self.sagemaker_session = sagemaker_session
+
+    LocalSagemakerClient.__init__ = without_session
+    try:
+        yield
+    finally:
+        LocalSagemakerClient.__init__ = original
+
+
 def render_pipeline(
     cfg: Config,
     target: Target,
-    graph: Graph | None = None,
+    pipe: Pipeline | None = None,
     repo_root: Path = REPO_ROOT,
     wheels_dir: Path | None = None,
 ) -> RenderedPipeline:
-    """The pipeline definition JSON for `cfg`, and the objects it needs in S3.
+    """The pipeline definition JSON for `cfg` (the project's declared pipeline, or `pipe`),
+    and the objects it needs in S3. `repo_root`: the checkout whose step code is bundled.
     `wheels_dir`: default $MLOPS_WHEELS_DIR, else build/wheels in `repo_root`."""
+    pipe = pipe or load_pipeline(cfg)
     wheels_dir = wheels_dir or Path(os.environ.get(WHEELS_ENV) or repo_root / WHEELS_DIR)
     env = {"AWS_DEFAULT_REGION": target.region, "SAGEMAKER_VALIDATE_ROLE": "false"}
     with _environment_defaults(env), warnings.catch_warnings():
         # "Running within a PipelineSession, there will be No Wait, No Logs...": expected.
         warnings.simplefilter("ignore", UserWarning)
         sdk = _import_sdk()
-        with _config_validated_once():
-            renderer = _Renderer(sdk, cfg, target, graph or build_graph(cfg), repo_root)
-            renderer.wheels_dir = wheels_dir
-            return renderer.render()
+        with _config_validated_once(), _no_local_mode_sessions():
+            return _Renderer(sdk, cfg, target, pipe, repo_root, wheels_dir).render()
 
 
 @contextmanager
@@ -415,54 +519,80 @@ def _environment_defaults(values: dict[str, str]) -> Iterator[None]:
             os.environ.pop(name, None)
 
 
-def _image_uri(sdk: SimpleNamespace, name: str, region: str, version: str) -> str:
+def image_version(cfg: Config, image: str, step: str) -> str:
+    """The version of a framework image the config names (sagemaker.image_versions)."""
+    versions = cfg.sagemaker.image_versions
+    if image not in versions:
+        raise UsageError(
+            f"step {step} runs on the {image!r} image, but config sagemaker.image_versions "
+            f"names no version of it (it has {', '.join(sorted(versions)) or 'none'})"
+        )
+    return versions[image]
+
+
+@functools.cache
+def _image_uri(image: str, region: str, version: str) -> str:
     """The framework image, or one line naming the config key when the SDK knows no such
-    version (it raises a multi-line ValueError)."""
+    image or version (it raises a multi-line ValueError). Cached: the SDK reads its image
+    tables from disk on every call."""
+    from sagemaker.core import image_uris
+
     try:
-        return sdk.image_uris.retrieve(name, region, version=version)
+        return image_uris.retrieve(image, region, version=version)
     except ValueError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown version"
         raise UsageError(
-            f"config sagemaker.{name}_image_version {version!r} is not a SageMaker {name} "
+            f"config sagemaker.image_versions.{image} {version!r} is not a SageMaker {image} "
             f"image version in {region}: {reason[:200]}"
         ) from None
 
 
+def output_name(source: str) -> str:
+    """`"evaluate.evaluation"` -> the step's output name, `"evaluation"`."""
+    return source.split(".", 1)[1]
+
+
 class _Renderer:
-    """Step graph -> SDK objects -> definition JSON, for one config and target."""
+    """Declared pipeline -> SDK objects -> definition JSON, for one config and target."""
 
     def __init__(
-        self, sdk: SimpleNamespace, cfg: Config, target: Target, graph: Graph, repo_root: Path
+        self,
+        sdk: SimpleNamespace,
+        cfg: Config,
+        target: Target,
+        pipe: Pipeline,
+        repo_root: Path,
+        wheels_dir: Path,
     ):
-        self.sdk, self.cfg, self.target, self.graph = sdk, cfg, target, graph
+        self.sdk, self.cfg, self.target, self.pipe = sdk, cfg, target, pipe
+        self.repo_root, self.wheels_dir = repo_root, wheels_dir
+        self.code_root = repo_root / CODE_ROOT.relative_to(REPO_ROOT)
         self.recorder = _Recorder(target)
-        self.wheels_dir = repo_root / WHEELS_DIR
         self.missing_wheels: list[str] = []
         self.session = _recording_session(sdk, target, self.recorder)
-        self.steps_dir = repo_root / "model_build" / "steps"
-        suite = cfg.suite_file
         self.images = {
-            name: _image_uri(sdk, name, target.region, version)
-            for name, version in (
-                ("sklearn", cfg.sagemaker.sklearn_image_version),
-                ("xgboost", cfg.sagemaker.xgboost_image_version),
+            step.image: _image_uri(
+                step.image, target.region, image_version(cfg, step.image, step.name)
             )
+            for step in pipe.steps
         }
         self.params = self.parameters()
+        suite = cfg.suite_file
         self.sources: dict[str, Any] = {
-            RAW_DATA: self.params[INPUT_DATA],
+            DATA: self.params[INPUT_DATA],
             SUITE: self.recorder.code(suite.name, suite.read_bytes()),
-            "champion": self.params[CHAMPION_MODEL],
+            CHAMPION: self.params[CHAMPION_MODEL],
         }
         golden = cfg.golden_file
         if golden is not None:  # shipped like the suite: reviewed data in the repository
             self.sources[GOLDEN] = self.recorder.code(golden.name, golden.read_bytes())
         self.cache = sdk.CacheConfig(enable_caching=True, expire_after=CACHE_EXPIRY)
-        self.rendered: dict[str, Any] = {}  # graph step name -> SDK step
+        self.rendered: dict[str, Any] = {}  # declared step name -> SDK step
 
     def parameters(self) -> dict[str, Any]:
-        """Pipeline parameters, defaults from config: what a run may override."""
-        p, sm, gate = self.sdk.parameters, self.cfg.sagemaker, self.graph.gate
+        """Pipeline parameters, defaults from config: what a run may override. The declared
+        `Param`s (step arguments, gate thresholds) are Float parameters of their names."""
+        p, sm = self.sdk.parameters, self.cfg.sagemaker
         no_champion = self.recorder.code(
             "no-champion.txt", b"No champion model: evaluate scores the challenger only.\n"
         )
@@ -475,55 +605,58 @@ class _Renderer:
             TRAINING_INSTANCE_TYPE: p.ParameterString(
                 TRAINING_INSTANCE_TYPE, sm.training_instance_type
             ),
-            **self.gate_parameters(),
-            MAX_REGRESSION_PCT: p.ParameterFloat(MAX_REGRESSION_PCT, gate.max_regression_pct),
+        }
+        lineage = {
             GIT_COMMIT: p.ParameterString(GIT_COMMIT, "unknown"),
             PR_NUMBER: p.ParameterString(PR_NUMBER, NO_VALUE),
             DATA_SHA256: p.ParameterString(DATA_SHA256, "unknown"),
             **{name: p.ParameterString(name, NO_VALUE) for name in SNAPSHOT_PARAMETERS},
         }
-        return values
-
-    def gate_parameters(self) -> dict[str, Any]:
-        """The task's gate thresholds as pipeline parameters."""
-        p, gate = self.sdk.parameters, self.graph.gate
-        if gate.task == "binary_classification":
-            return {
-                MIN_AUC: p.ParameterFloat(MIN_AUC, gate.min_auc),
-                MAX_LOG_LOSS: p.ParameterFloat(MAX_LOG_LOSS, gate.max_log_loss),
-            }
-        return {
-            MAX_MSE: p.ParameterFloat(MAX_MSE, gate.max_mse),
-            MIN_R2: p.ParameterFloat(MIN_R2, gate.min_r2),
-        }
+        declared = self.pipe.params
+        clash = sorted(set(declared) & (set(values) | set(lineage)))
+        if clash:
+            raise UsageError(
+                f"model_build/pipeline.py: Param {clash[0]} has the name of a pipeline "
+                "parameter of the template's: rename it"
+            )
+        values.update(
+            {name: p.ParameterFloat(name, float(q.value)) for name, q in declared.items()}
+        )
+        return {**values, **lineage}
 
     def output_uri(self, step: Step, output: str) -> Any:
-        """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>`."""
+        """`s3://<bucket>/<prefix>/runs/<execution id>/<step>/<output>` (mlops.core.run_layout)."""
         execution_id = self.sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
         return self.sdk.Join(
-            on="/", values=[self.target.uri("runs"), execution_id, step.name, output]
+            on="/", values=[self.target.uri(RUNS), execution_id, step.name, output]
         )
 
     def arguments(self, step: Step) -> list:
-        """The graph's argv, with threshold values replaced by their pipeline parameters."""
-        args: list = list(step.arguments)
-        for i, flag in enumerate(step.arguments[:-1]):
-            if flag in ARGUMENT_PARAMETERS:
-                args[i + 1] = self.params[ARGUMENT_PARAMETERS[flag]].to_string()
-        return args
+        """The declared argv, each Param as its pipeline parameter (as text)."""
+        return [
+            self.params[a.name].to_string() if isinstance(a, Param) else a for a in step.arguments
+        ]
 
-    def bundle(self, step: Step, extras: tuple[str, ...] = ()) -> tuple[str, str]:
+    def present_inputs(self, step: Step) -> list:
+        """The step's inputs that exist in this run: an optional pipeline input that is not
+        configured (no golden set) is left out, as the local runner leaves it out."""
+        present = [inp for inp in step.inputs if inp.source in self.sources]
+        for inp in step.inputs:
+            if inp.source not in self.sources and not inp.optional:
+                raise UsageError(f"step {step.name}: input {inp.name} has no source {inp.source}")
+        return present
+
+    def bundle(self, step: Step) -> tuple[str, str]:
         """(S3 URI, sha256) of a step's sourcedir.tar.gz."""
         wheels = self.wheels_dir / step.name
-        if REQUIREMENTS in extras and not any(wheels.glob("*.whl")):
+        if REQUIREMENTS in step.ships and not any(wheels.glob("*.whl")):
             self.missing_wheels.append(step.name)
-        body = step_bundle(self.steps_dir, Path(step.script).name, extras, wheels)
+        body = step_bundle(self.code_root / step.script, step.ships, self.repo_root, wheels)
         return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
 
     def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
         sdk = self.sdk
-        extras = BUNDLE_EXTRAS.get(step.name, ())
-        bundle, digest = self.bundle(step, extras)
+        bundle, digest = self.bundle(step)
         processor = sdk.FrameworkProcessor(
             image_uri=self.images[step.image],
             command=["python3"],
@@ -540,37 +673,41 @@ class _Renderer:
                 input_name=inp.name,
                 s3_input=sdk.ProcessingS3Input(
                     s3_uri=self.sources[inp.source],
-                    local_path=inp.container_path,
+                    local_path=step.container_path(inp.name),
                     s3_data_type="S3Prefix",
                     s3_input_mode="File",
                 ),
             )
-            for inp in step.inputs
+            for inp in self.present_inputs(step)
         ]
         outputs = [
             sdk.ProcessingOutput(
-                output_name=out.name,
+                output_name=name,
                 s3_output=sdk.ProcessingS3Output(
-                    s3_uri=self.output_uri(step, out.name),
-                    local_path=out.container_path,
+                    s3_uri=self.output_uri(step, name),
+                    local_path=step.container_path(name),
                     s3_upload_mode="EndOfJob",
                 ),
             )
-            for out in step.outputs
+            for name in step.outputs
         ]
         step_args = processor.run(
             code=Path(step.script).name,
             source_dir=bundle,
-            requirements=extras[0] if extras else None,
+            requirements=REQUIREMENTS if REQUIREMENTS in step.ships else None,
             inputs=inputs,
             outputs=outputs,
             arguments=self.arguments(step),
             job_name=f"{step.name}-{digest[:12]}",  # names the SDK's helper-script keys
         )
         property_files = None
-        if step.name == self.graph.evaluation_step:
+        if step.name == self.pipe.evaluation_step:
             property_files = [
-                sdk.PropertyFile(name="evaluation", output_name="evaluation", path=EVALUATION_FILE)
+                sdk.PropertyFile(
+                    name=EVALUATION_PROPERTY_FILE,
+                    output_name=output_name(self.pipe.evaluation),
+                    path=EVALUATION_FILE,
+                )
             ]
         return sdk.ProcessingStep(
             name=step.name,
@@ -581,13 +718,15 @@ class _Renderer:
             depends_on=depends_on,
         )
 
+    def tuned(self, step: Step) -> bool:
+        return self.pipe.tuning is not None and step.name == self.pipe.model_step
+
     def training_step(self, step: Step, depends_on: list[str] | None) -> Any:
         sdk = self.sdk
         bundle, _ = self.bundle(step)
-        tuned = self.graph.tuning is not None and step.name == self.graph.model_step
         static = hyperparameters(step)
-        if tuned:  # the tuner sets these per training job
-            static = {k: v for k, v in static.items() if k not in self.graph.tuning.ranges}
+        if self.tuned(step):  # the tuner sets these per training job
+            static = {k: v for k, v in static.items() if k not in self.pipe.tuning.ranges}
         trainer = sdk.ModelTrainer(
             training_image=self.images[step.image],
             role=self.target.role_arn,
@@ -607,9 +746,9 @@ class _Renderer:
                 data_source=self.sources[inp.source],
                 content_type="text/csv",
             )
-            for inp in step.inputs
+            for inp in self.present_inputs(step)
         ]
-        if tuned:
+        if self.tuned(step):
             return self.tuning_step(step, trainer, channels, depends_on)
         step_args = trainer.train(input_data_config=channels)
         return sdk.TrainingStep(
@@ -624,7 +763,7 @@ class _Renderer:
         self, step: Step, trainer: Any, channels: list, depends_on: list[str] | None
     ) -> Any:
         """train.tuning as a SageMaker tuning job (Bayesian) over the training step's jobs."""
-        sdk, tuning = self.sdk, self.graph.tuning
+        sdk, tuning = self.sdk, self.pipe.tuning
         warm_start = None
         if tuning.warm_start_from:
             warm_start = sdk.WarmStartConfig(
@@ -656,7 +795,7 @@ class _Renderer:
             depends_on=depends_on,
         )
 
-    def model_artifacts(self, step: Step, sdk_step: Any) -> Any:
+    def model_artifacts(self, sdk_step: Any) -> Any:
         """Where a training step's model.tar.gz is: its job's, or the best tuning job's."""
         if isinstance(sdk_step, self.sdk.TuningStep):
             # The best job by the objective (the SDK's get_top_model_s3_uri reads
@@ -667,33 +806,42 @@ class _Renderer:
             )
         return sdk_step.properties.ModelArtifacts.S3ModelArtifacts
 
-    def graph_steps(self) -> list[Any]:
-        """Every graph step, in order; each waits for the one before, as the local runner does."""
+    def declared_steps(self) -> list[Any]:
+        """Every declared step, in order; each waits for the one before, as locally."""
         rendered = []
-        for index, step in enumerate(self.graph.steps):
-            depends_on = [self.graph.steps[index - 1].name] if index else None
+        for index, step in enumerate(self.pipe.steps):
+            depends_on = [self.pipe.steps[index - 1].name] if index else None
             make = self.training_step if step.kind == "training" else self.processing_step
             sdk_step = make(step, depends_on)
             rendered.append(sdk_step)
             self.rendered[step.name] = sdk_step
             for out in step.outputs:
-                props = sdk_step.properties
-                self.sources[f"{step.name}.{out.name}"] = (
-                    self.model_artifacts(step, sdk_step)
-                    if step.kind == "training"
-                    else props.ProcessingOutputConfig.Outputs[out.name].S3Output.S3Uri
+                self.sources[f"{step.name}.{out}"] = (
+                    self.model_artifacts(sdk_step)
+                    if step.kind == "training" and out == MODEL_OUTPUT
+                    else sdk_step.properties.ProcessingOutputConfig.Outputs[out].S3Output.S3Uri
                 )
         return rendered
 
+    def serving_image(self) -> str:
+        """The model step's image: the family's, which trains, evaluates and serves it."""
+        return self.pipe.step(self.pipe.model_step).image
+
     def register_step(self) -> Any:
-        """ModelStep registering the trained model, served by inference.py, with its lineage."""
-        sdk, graph = self.sdk, self.graph
+        """ModelStep registering the model, served by the serving handler on the family's
+        image, with its metrics and lineage."""
+        sdk, pipe = self.sdk, self.pipe
+        model_step = pipe.step(pipe.model_step)
         serving_bundle = self.recorder.code(
-            "sourcedir.tar.gz", step_bundle(self.steps_dir, SERVING_SCRIPT)
+            "sourcedir.tar.gz",
+            step_bundle(
+                (self.code_root / model_step.script).parent / SERVING_SCRIPT, root=self.repo_root
+            ),
         )
+        image = self.serving_image()
         builder = sdk.ModelBuilder(
-            s3_model_data_url=self.sources[f"{graph.model_step}.model"],
-            image_uri=self.images["xgboost"],
+            s3_model_data_url=self.sources[pipe.model],
+            image_uri=self.images[image],
             role_arn=self.target.role_arn,
             sagemaker_session=self.session,
             dependencies=None,
@@ -702,25 +850,28 @@ class _Renderer:
                 "SAGEMAKER_SUBMIT_DIRECTORY": serving_bundle,
             },
         )
-        evaluation = self.sources[f"{graph.evaluation_step}.evaluation"]
         metrics = sdk.ModelMetrics(
             model_statistics=sdk.MetricsSource(
-                s3_uri=sdk.Join(on="/", values=[evaluation, EVALUATION_FILE]),
+                s3_uri=sdk.Join(on="/", values=[self.sources[pipe.evaluation], EVALUATION_FILE]),
                 content_type="application/json",
             ),
             model_data_statistics=sdk.MetricsSource(
-                s3_uri=sdk.Join(on="/", values=[self.sources[graph.baseline], BASELINE_FILE]),
+                s3_uri=sdk.Join(on="/", values=[self.sources[pipe.baseline], BASELINE_FILE]),
                 content_type="application/json",
             ),
         )
         metadata = lineage_metadata(
-            self.cfg, self.params, sdk.ExecutionVariables.PIPELINE_EXECUTION_ID
+            self.cfg,
+            self.params,
+            sdk.ExecutionVariables.PIPELINE_EXECUTION_ID,
+            self.sources[pipe.held_out],
         )
-        if graph.tuning is not None:  # the values are the best job's: name it instead
-            for name in graph.tuning.ranges:
+        if pipe.tuning is not None:  # the values are the best job's: name it instead
+            for name in pipe.tuning.ranges:
                 metadata[f"{PARAMS_PREFIX}train.{name}"] = "tuned"
-            tuning_step = self.rendered[graph.model_step]
+            tuning_step = self.rendered[pipe.model_step]
             metadata["best_training_job"] = tuning_step.properties.BestTrainingJob.TrainingJobName
+        family = self.cfg.model_family.NAME
         step_args = builder.register(
             model_package_group_name=self.cfg.model_package_group,
             content_types=CONTENT_TYPES,
@@ -728,130 +879,59 @@ class _Renderer:
             # A constant, not a parameter: no caller of StartPipelineExecution can ask
             # for a version that is approved on arrival (and so deployed by the rule).
             approval_status=PENDING,
-            description=f"{self.cfg.model_package_group}: XGBoost "
-            f"{self.cfg.sagemaker.xgboost_image_version}",
+            description=f"{self.cfg.model_package_group}: {family} model, served on the "
+            f"SageMaker {image} {image_version(self.cfg, image, pipe.model_step)} image",
             model_metrics=metrics,
             customer_metadata_properties=metadata,
         )
         return sdk.ModelStep(name=REGISTER_STEP, step_args=step_args)
 
+    def threshold(self, rule: Rule, metric: Any) -> Any:
+        """A rule's threshold: its parameter, or another value of evaluation.json (such as
+        the champion's limit)."""
+        if isinstance(rule.threshold, Param):
+            return self.params[rule.threshold.name]
+        return metric(rule.threshold)
+
+    def condition(self, rule: Rule, metric: Any) -> Any:
+        """One gate rule as a condition: its metric against its threshold."""
+        kind = getattr(self.sdk.conditions, CONDITIONS[rule.op])
+        return kind(left=metric(rule.metric), right=self.threshold(rule, metric))
+
+    def failure_message(self, metric: Any) -> Any:
+        """The FailStep's message: every rule, with the values it compared."""
+        values: list[Any] = ["quality gate failed (every rule must hold):"]
+        for rule in self.pipe.gate:
+            name = rule.threshold.name if isinstance(rule.threshold, Param) else rule.threshold
+            values += [f" {rule.label}: {rule.metric} ", metric(rule.metric)]
+            values += [f" {rule.op} {name} ", self.threshold(rule, metric), ";"]
+        return self.sdk.Join(on="", values=values)
+
     def gate_step(self, evaluate: Any) -> Any:
-        """The gate of mlops/core/gate.py: mse <= MaxMse, r2 >= MinR2, mse <= champion_mse_limit;
-        with a golden set (data.golden), its r2 >= MinR2 and its mse <= its champion limit."""
-        sdk, c = self.sdk, self.sdk.conditions
-        evaluation = evaluate.property_files[0]
+        """The declared gate (mlops/core/gate.py): one condition per rule, all must hold.
+
+        A rule's `when` needs no condition here: evaluate writes a champion limit that
+        does not apply as the largest float, so it never binds."""
+        sdk = self.sdk
+        (evaluation,) = evaluate.property_files
 
         def metric(path: str) -> Any:
             return sdk.JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=path)
 
-        if self.graph.gate.task == "binary_classification":
-            return self.classification_gate_step(metric)
-
-        mse = metric("regression_metrics.mse.value")
-        r2 = metric("regression_metrics.r2.value")
-        champion_limit = metric("champion_mse_limit")
-        conditions = [
-            c.ConditionLessThanOrEqualTo(left=mse, right=self.params[MAX_MSE]),
-            c.ConditionGreaterThanOrEqualTo(left=r2, right=self.params[MIN_R2]),
-            c.ConditionLessThanOrEqualTo(left=mse, right=champion_limit),
-        ]
-        message = [
-            "quality gate failed: needs mse <= ",
-            self.params[MAX_MSE],
-            ", r2 >= ",
-            self.params[MIN_R2],
-            " and mse <= champion_mse_limit ",
-            champion_limit,
-            "; got mse ",
-            mse,
-            ", r2 ",
-            r2,
-        ]
-        if self.cfg.golden_file is not None:
-            # gate.py's golden rules; evaluate writes golden.champion_mse_limit (the float
-            # maximum without a champion, as at the top level), so the limit never binds then.
-            golden_mse = metric("golden.regression_metrics.mse.value")
-            golden_r2 = metric("golden.regression_metrics.r2.value")
-            golden_limit = metric("golden.champion_mse_limit")
-            conditions += [
-                c.ConditionGreaterThanOrEqualTo(left=golden_r2, right=self.params[MIN_R2]),
-                c.ConditionLessThanOrEqualTo(left=golden_mse, right=golden_limit),
-            ]
-            message += [
-                "; golden set: needs r2 >= MinR2 and mse <= golden champion_mse_limit ",
-                golden_limit,
-                ", got r2 ",
-                golden_r2,
-                ", mse ",
-                golden_mse,
-            ]
         return sdk.ConditionStep(
             name=GATE_STEP,
-            description="the quality gate of mlops/core/gate.py, with the same thresholds",
-            conditions=conditions,
+            description="the quality gate of model_build/pipeline.py, with the same thresholds",
+            conditions=[self.condition(rule, metric) for rule in self.pipe.gate],
             if_steps=[self.register_step()] if self.target.registers else [],
-            else_steps=[
-                sdk.FailStep(name=FAIL_STEP, error_message=sdk.Join(on="", values=message))
-            ],
-        )
-
-    def classification_gate_step(self, metric: Any) -> Any:
-        """auc >= MinAuc, log_loss <= MaxLogLoss, log_loss <= champion_log_loss_limit; with a
-        golden set, its auc >= MinAuc and its log_loss <= its champion limit."""
-        sdk, c = self.sdk, self.sdk.conditions
-        auc = metric("binary_classification_metrics.auc.value")
-        log_loss = metric("binary_classification_metrics.log_loss.value")
-        champion_limit = metric("champion_log_loss_limit")
-        conditions = [
-            c.ConditionGreaterThanOrEqualTo(left=auc, right=self.params[MIN_AUC]),
-            c.ConditionLessThanOrEqualTo(left=log_loss, right=self.params[MAX_LOG_LOSS]),
-            c.ConditionLessThanOrEqualTo(left=log_loss, right=champion_limit),
-        ]
-        message = [
-            "quality gate failed: needs auc >= ",
-            self.params[MIN_AUC],
-            ", log_loss <= ",
-            self.params[MAX_LOG_LOSS],
-            " and log_loss <= champion_log_loss_limit ",
-            champion_limit,
-            "; got auc ",
-            auc,
-            ", log_loss ",
-            log_loss,
-        ]
-        if self.cfg.golden_file is not None:  # gate.py's golden rules, as for regression
-            golden_auc = metric("golden.binary_classification_metrics.auc.value")
-            golden_loss = metric("golden.binary_classification_metrics.log_loss.value")
-            golden_limit = metric("golden.champion_log_loss_limit")
-            conditions += [
-                c.ConditionGreaterThanOrEqualTo(left=golden_auc, right=self.params[MIN_AUC]),
-                c.ConditionLessThanOrEqualTo(left=golden_loss, right=golden_limit),
-            ]
-            message += [
-                "; golden set: needs auc >= MinAuc and log_loss <= golden champion_log_loss_limit ",
-                golden_limit,
-                ", got auc ",
-                golden_auc,
-                ", log_loss ",
-                golden_loss,
-            ]
-        return sdk.ConditionStep(
-            name=GATE_STEP,
-            description="the quality gate of mlops/core/gate.py, with the same thresholds",
-            conditions=conditions,
-            if_steps=[self.register_step()],
-            else_steps=[
-                sdk.FailStep(name=FAIL_STEP, error_message=sdk.Join(on="", values=message))
-            ],
+            else_steps=[sdk.FailStep(name=FAIL_STEP, error_message=self.failure_message(metric))],
         )
 
     def render(self) -> RenderedPipeline:
-        steps = self.graph_steps()
-        evaluate = next(s for s in steps if s.name == self.graph.evaluation_step)
+        steps = self.declared_steps()
         pipeline = self.sdk.Pipeline(
             name=self.target.pipeline_name or pipeline_name(self.cfg),
             parameters=list(self.params.values()),
-            steps=[*steps, self.gate_step(evaluate)],
+            steps=[*steps, self.gate_step(self.rendered[self.pipe.evaluation_step])],
             pipeline_experiment_config=None,
             sagemaker_session=self.session,
         )

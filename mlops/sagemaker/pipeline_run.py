@@ -1,6 +1,6 @@
 """`mlops pipeline definition|run --backend sagemaker`: render, upload, upsert, start, wait.
 
-Rendering (model_build/pipeline.py) imports the SageMaker SDK and records the S3
+Rendering (mlops.sagemaker.pipeline_definition) imports the SageMaker SDK and records the S3
 objects the definition refers to; everything that talks to AWS here is plain
 boto3, so tests can run it against moto or botocore's Stubber.
 
@@ -42,8 +42,6 @@ PLACEHOLDER_REGION = "us-east-1"
 PLACEHOLDER_ROLE = f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/mlops-sagemaker-execution"
 PLACEHOLDER_BUCKET = f"mlops-artifacts-{PLACEHOLDER_ACCOUNT}"
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
-# What CustomerMetadataProperties values may hold (letters, digits, spaces, _.:/=+-@).
-METADATA_VALUE = re.compile(r"^[\w .:/=+\-@]{1,256}$")
 DONE = ("Succeeded", "Failed", "Stopped")
 POLL_SECONDS = 30.0
 
@@ -56,7 +54,7 @@ def region_from(args: argparse.Namespace) -> str | None:
 
 def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = False):
     """The account-specific part of a render: region, execution role, artifact bucket."""
-    from model_build.pipeline import Target
+    from mlops.sagemaker.pipeline_definition import Target
 
     region = region_from(args)
     role = getattr(args, "role_arn", None) or os.environ.get(ROLE_ENV)
@@ -85,7 +83,7 @@ def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = Fals
     target = Target(region=region, role_arn=role, bucket=bucket, prefix=cfg.model_package_group)
     if getattr(args, "scope", "main") == "pr":
         from mlops.core.lineage import pr_number
-        from model_build.pipeline import pr_target
+        from mlops.sagemaker.pipeline_definition import pr_target
 
         number = getattr(args, "pr_number", None) or pr_number()
         if not number.isdigit():
@@ -98,7 +96,7 @@ def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = Fals
 
 def print_definition(cfg: Config, args: argparse.Namespace) -> int:
     """Print the pipeline definition JSON: offline, no credentials needed."""
-    from model_build.pipeline import render_pipeline
+    from mlops.sagemaker.pipeline_definition import render_pipeline
 
     target = target_from(cfg, args, placeholders=True)
     if target.role_arn == PLACEHOLDER_ROLE or target.bucket == PLACEHOLDER_BUCKET:
@@ -166,7 +164,7 @@ def snapshot_parameters(s3: Any, target, snapshot: dict) -> dict[str, str]:
     under its own hash (a metadata value holds 256 characters, an Athena query more), beside
     the run's data (where the build role may write); the version records hash and URI."""
     from mlops.core.feature_store import SNAPSHOT_PREFIX, query_sha256
-    from model_build.pipeline import SNAPSHOT_PARAMETERS
+    from mlops.sagemaker.pipeline_definition import SNAPSHOT_PARAMETERS
 
     digest = query_sha256(snapshot["query"])
     uri = target.uri("data", "feature-snapshot-queries", f"{digest}.sql")
@@ -211,6 +209,8 @@ def upsert_pipeline(sagemaker: Any, name: str, definition: str, role_arn: str, d
 def check_metadata_values(values: dict[str, str]) -> None:
     """Lineage values end in CustomerMetadataProperties: refuse what the API would reject
     at the end of the run, before the run starts."""
+    from mlops.sagemaker.pipeline_definition import METADATA_VALUE
+
     for name, value in values.items():
         if not METADATA_VALUE.match(value):
             raise UsageError(
@@ -318,7 +318,7 @@ def run_parameters(
 ) -> dict[str, str]:
     """Values for the pipeline parameters this run sets (the rest keep their defaults).
     `snapshot`: the feature-store snapshot's parameters (`snapshot_parameters`), if any."""
-    from model_build import pipeline as p
+    from mlops.sagemaker import pipeline_definition as p
 
     lineage = {
         p.GIT_COMMIT: git_commit or "unknown",
@@ -335,7 +335,7 @@ def run_parameters(
 
 def run_lineage(parameters: dict[str, str]) -> dict[str, str]:
     """The lineage a run's parameters carry, under the names the registry uses."""
-    from model_build import pipeline as p
+    from mlops.sagemaker import pipeline_definition as p
 
     names = {**p.LINEAGE_PARAMETERS, **p.SNAPSHOT_PARAMETERS}
     lineage = {key: parameters[name] for name, key in names.items() if name in parameters}
@@ -362,14 +362,16 @@ def run_sagemaker_pipeline(
     A waited-for execution is tracked on the managed MLflow server, when one is configured.
     `snapshot`: the feature-store snapshot the data is (`Snapshot.lineage()`), recorded in
     the registered version's metadata."""
+    from mlops.core.graph import load_pipeline
     from mlops.core.lineage import git_commit, pr_number
+    from mlops.sagemaker.pipeline_definition import render_pipeline
     from mlops.sagemaker.tracking import ExecutionTracking, sagemaker_tracker
-    from model_build.pipeline import render_pipeline
 
     target = target_from(cfg, args)
+    pipe = load_pipeline(cfg)
     sagemaker, s3, cloudformation = _with_cloudformation(aws, target.region)
     data_uri, data_sha256 = input_data(s3, target, str(args.data))
-    rendered = render_pipeline(cfg, target)
+    rendered = render_pipeline(cfg, target, pipe)
     if rendered.missing_wheels:
         raise UsageError(
             f"step {', '.join(rendered.missing_wheels)}: its packages ship as wheels with its "
@@ -403,7 +405,7 @@ def run_sagemaker_pipeline(
         rendered.name,
         rendered.definition,
         target.role_arn,
-        f"{cfg.model_package_group}: validate, preprocess, train, evaluate, gate"
+        f"{cfg.model_package_group}: {', '.join(s.name for s in pipe.steps)}, gate"
         + (", register" if target.registers else " (PR run: registers nothing)"),
     )
     execution_arn = start_execution(sagemaker, rendered.name, parameters)
@@ -411,7 +413,9 @@ def run_sagemaker_pipeline(
     print(f"started:  {execution_arn}")
     if not getattr(args, "wait", True):
         return 0
-    tracking = ExecutionTracking(tracker if tracker is not None else sagemaker_tracker(cfg), cfg)
+    tracking = ExecutionTracking(
+        tracker if tracker is not None else sagemaker_tracker(cfg), cfg, pipe.evaluation
+    )
     tracking.start(execution_arn, run_lineage(parameters))
     report = None
     try:

@@ -12,8 +12,9 @@ Where `ModelVersion` fields come from:
 - baseline_uri: ModelMetrics.ModelDataQuality (preprocess's baseline.json);
 - lineage: CustomerMetadataProperties, flat string values because the API allows
   no JSON there: git_commit, pr_number, data_sha256, data_file, run_id (the
-  pipeline execution id), backend, and `params.<section>.<name>` entries that are
-  folded back into `params`.
+  pipeline execution id), backend, held_out_uri (the S3 folder of the run's raw
+  held-out rows, which the smoke test reads; absent on versions registered before
+  it), and `params.<section>.<name>` entries that are folded back into `params`.
 
 boto3 is imported lazily; AWS errors become one-line `MlopsError`s.
 """

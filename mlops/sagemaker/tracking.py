@@ -22,7 +22,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mlops.core.config import Config
+from mlops.core.lineage import run_parameters
 from mlops.core.mlflow_tracker import MlflowTracker
+from mlops.core.run_layout import EVALUATION_FILE, RUNS, s3_output
 from mlops.core.tracking import (
     FAILED,
     FINISHED,
@@ -62,11 +64,11 @@ def sagemaker_tracker(
     return MlflowTracker(arn, cfg.experiment, where=arn)
 
 
-def evaluation_uri(target: Any, execution_arn: str) -> str:
-    """Where the pipeline's evaluate step wrote evaluation.json for this execution
-    (model_build/pipeline.py: runs/<execution id>/<step>/<output>)."""
+def evaluation_uri(target: Any, execution_arn: str, evaluation: str) -> str:
+    """Where the execution's evaluation.json is: in the folder of the declared pipeline's
+    `evaluation` output ("evaluate.evaluation"), laid out as mlops.core.run_layout says."""
     execution_id = execution_arn.rsplit("/", 1)[-1]
-    return target.uri("runs", execution_id, "evaluate", "evaluation", "evaluation.json")
+    return f"{s3_output(target.uri(RUNS, execution_id), evaluation)}/{EVALUATION_FILE}"
 
 
 def read_evaluation(s3: Any, uri: str) -> dict:
@@ -81,8 +83,9 @@ def read_evaluation(s3: Any, uri: str) -> dict:
 class ExecutionTracking:
     """One pipeline execution as one tracked run (never raises)."""
 
-    def __init__(self, tracker: MlflowTracker | None, cfg: Config):
-        self.tracker, self.cfg = tracker, cfg
+    def __init__(self, tracker: MlflowTracker | None, cfg: Config, evaluation: str):
+        """`evaluation`: the declared pipeline's evaluation output (`Pipeline.evaluation`)."""
+        self.tracker, self.cfg, self.evaluation = tracker, cfg, evaluation
         self.run: TrackedRun = UntrackedRun()
 
     def start(self, execution_arn: str, lineage: dict[str, str]) -> None:
@@ -93,23 +96,13 @@ class ExecutionTracking:
         self.run = self.tracker.start_run(
             name, {"execution_arn": execution_arn, **lineage_tags(lineage)}
         )
-        self.run.log(
-            RunRecord(
-                params=flatten(
-                    {
-                        "preprocess": self.cfg.preprocess.model_dump(),
-                        "train": dict(self.cfg.train.hyperparameters),
-                        "gate": self.cfg.gate.model_dump(),
-                    }
-                )
-            )
-        )
+        self.run.log(RunRecord(params=flatten(run_parameters(self.cfg))))
 
     def finish(self, sagemaker: Any, s3: Any, target: Any, execution_arn: str, report: Any) -> None:
         """Metrics, status and registered package; the package's metadata gets the run id."""
         if self.tracker is None:
             return
-        evaluation = read_evaluation(s3, evaluation_uri(target, execution_arn))
+        evaluation = read_evaluation(s3, evaluation_uri(target, execution_arn, self.evaluation))
         status = getattr(report, "status", "Unknown")
         package = getattr(report, "model_package_arn", "") if report else ""
         tags = {"status": status, "gate": "passed" if package else "not passed"}

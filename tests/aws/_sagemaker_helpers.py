@@ -56,3 +56,13 @@ def create_package(
             "SupportedResponseMIMETypes": ["text/csv"],
         },
     )["ModelPackageArn"]
+
+
+def held_out_csv(cfg, rows: int, start: int = 0) -> str:
+    """Held-out rows as preprocess writes them: the input's columns (features, then the
+    target), a header, raw values; row i's features are i-based, its target 1000 + i."""
+    lines = [",".join(cfg.columns)]
+    for i in range(start, start + rows):
+        features = [str(10 * i + k) for k in range(len(cfg.data.features))]
+        lines.append(",".join([*features, str(1000 + i)]))
+    return "\n".join(lines) + "\n"

@@ -13,14 +13,14 @@ import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
 
 from mlops.core.config import load_config
-from mlops.core.graph import build_graph
+from mlops.core.graph import load_pipeline
 
 
 @pytest.fixture(scope="session", autouse=True)
 def wheels_dir(tmp_path_factory):
     """What `make wheels` leaves for the validate step, as one small fixed file: bundles (and
     so the golden definition) stay deterministic, and runs find the wheels they require."""
-    from model_build.pipeline import WHEELS_ENV
+    from mlops.sagemaker.pipeline_definition import WHEELS_ENV
 
     root = tmp_path_factory.mktemp("wheels")
     (root / "validate").mkdir()
@@ -37,12 +37,13 @@ def cfg():
 
 @pytest.fixture(scope="session")
 def graph(cfg):
-    return build_graph(cfg)
+    """The fixture project's declared pipeline (model_build/pipeline.py)."""
+    return load_pipeline(cfg)
 
 
 @pytest.fixture(scope="session")
 def target(cfg):
-    from model_build.pipeline import Target
+    from mlops.sagemaker.pipeline_definition import Target
 
     return Target(region=REGION, role_arn=ROLE_ARN, bucket=BUCKET, prefix=cfg.model_package_group)
 
@@ -50,7 +51,7 @@ def target(cfg):
 @pytest.fixture(scope="session")
 def rendered(cfg, target):
     """The pipeline rendered once per session (the SDK import alone costs seconds)."""
-    from model_build.pipeline import render_pipeline
+    from mlops.sagemaker.pipeline_definition import render_pipeline
 
     return render_pipeline(cfg, target)
 

@@ -13,7 +13,6 @@ from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
 
 import mlops.sagemaker.pipeline_run as pipeline_run
 from mlops.core.lineage import sha256_file
-from mlops.core.report import snapshot_text
 from mlops.sagemaker.pipeline_run import SageMakerPipelineRunner
 from mlops.sagemaker.registry import lineage_from_metadata
 
@@ -47,7 +46,9 @@ def run_on_moto(aws, rendered, target, monkeypatch):
     """A SageMaker runner against moto (the session's render reused), and what it started."""
     s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
     s3.create_bucket(Bucket=BUCKET)
-    monkeypatch.setattr("model_build.pipeline.render_pipeline", lambda *_a, **_k: rendered)
+    monkeypatch.setattr(
+        "mlops.sagemaker.pipeline_definition.render_pipeline", lambda *_a, **_k: rendered
+    )
     starts: list[dict] = []
     sagemaker.meta.events.register(
         "provide-client-params.sagemaker.StartPipelineExecution",
@@ -110,6 +111,8 @@ def test_a_run_from_a_snapshot_records_it_and_stores_its_query(cfg, data_csv, ru
     }
     assert not any(k.startswith("feature_snapshot.") for k in lineage)
     # ...and the PR report names it as it does a local version's.
+    from mlops.core.report import snapshot_text
+
     cell = snapshot_text(lineage["feature_snapshot"])
     assert cell.startswith(f"`energy-costs` as of {AS_OF}, 10000 rows, sha256 ")
 

@@ -396,8 +396,9 @@ def seed(cfg, versions: int) -> dict:
     s3.create_bucket(Bucket=BUCKET)
     sagemaker.create_model_package_group(ModelPackageGroupName=group)
     width = len(cfg.data.features)
-    rows = [[100_000.0 + 1_000 * i] + [float(i + j) for j in range(width)] for i in range(30)]
-    held_out = "\n".join(",".join(repr(v) for v in row) for row in rows) + "\n"
+    rows = [[float(i + j) for j in range(width)] + [100_000.0 + 1_000 * i] for i in range(30)]
+    lines = [",".join(cfg.columns)] + [",".join(map(repr, row)) for row in rows]
+    held_out = "\n".join(lines) + "\n"
     evaluation = {"regression_metrics": {"mse": {"value": 1.0}, "r2": {"value": 0.95}}}
     for version in range(1, versions + 1):
         run = f"{group}/runs/exec{version}"
@@ -406,7 +407,7 @@ def seed(cfg, versions: int) -> dict:
             (f"{run}/preprocess/baseline/baseline.json", "{}"),
             (f"{run}/preprocess/baseline/statistics.json", "{}"),  # Model Monitor's baseline
             (f"{run}/preprocess/baseline/constraints.json", "{}"),
-            (f"{run}/preprocess/test/test.csv", held_out),
+            (f"{run}/preprocess/test/test.csv", held_out),  # raw rows, with a header
         ):
             s3.put_object(Bucket=BUCKET, Key=key, Body=body.encode())
         sagemaker.create_model_package(
@@ -436,8 +437,12 @@ def seed(cfg, versions: int) -> dict:
                     }
                 },
             },
+            CustomerMetadataProperties={
+                "held_out_uri": f"s3://{BUCKET}/{run}/preprocess/test",
+                "run_id": f"exec{version}",
+            },
         )
-    return {",".join(repr(v) for v in row[1:]): row[0] for row in rows}
+    return {",".join(map(repr, row[:-1])): row[-1] for row in rows}
 
 
 def fake_endpoint(targets: dict[str, float]):

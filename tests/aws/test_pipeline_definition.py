@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 from _sagemaker_helpers import ROLE_ARN, pipeline_steps, strings
 
-from model_build import pipeline as p
+from mlops.core.lineage import run_parameters
+from mlops.sagemaker import pipeline_definition as p
+from stepkit.bundle import bundle_files as stepkit_bundle
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,8 +65,9 @@ def test_parameters_default_to_the_config(definition, cfg, target):
 
 
 def test_images_instances_and_caching(steps, cfg):
-    sklearn = f"sagemaker-scikit-learn:{cfg.sagemaker.sklearn_image_version}-cpu-py3"
-    xgboost = f"sagemaker-xgboost:{cfg.sagemaker.xgboost_image_version}"
+    versions = cfg.sagemaker.image_versions
+    sklearn = f"sagemaker-scikit-learn:{versions['sklearn']}-cpu-py3"
+    xgboost = f"sagemaker-xgboost:{versions['xgboost']}"
     for name, image in (("validate", sklearn), ("preprocess", sklearn), ("evaluate", xgboost)):
         args = steps[name]["Arguments"]
         assert args["AppSpecification"]["ImageUri"].endswith(image), name
@@ -122,20 +125,17 @@ def test_gate_checks_mse_r2_and_the_champion_limit(steps):
     ]
 
 
-def test_fail_message_names_metrics_and_thresholds(steps):
+def test_fail_message_names_every_rule_with_its_values(steps, graph):
     values = steps["gate-failed"]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
     text = "".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+    assert text.startswith("quality gate failed")
+    for rule in graph.gate:
+        assert f" {rule.label}: {rule.metric} " in text, rule.label
+        assert f'"Path": "{rule.metric}"' in text, rule.label
     for fragment in (
-        "quality gate failed",
-        "mse <= ",
-        '"Parameters.MaxMse"',
-        "r2 >= ",
-        '"Parameters.MinR2"',
-        "champion_mse_limit",
-        '"regression_metrics.mse.value"',
-        '"regression_metrics.r2.value"',
-        "golden set: needs r2 >= MinR2",
-        '"golden.champion_mse_limit"',
+        ' <= MaxMse {"Get": "Parameters.MaxMse"}',
+        ' >= MinR2 {"Get": "Parameters.MinR2"}',
+        ' <= golden.champion_mse_limit {"Std:JsonGet"',
     ):
         assert fragment in text
 
@@ -158,11 +158,29 @@ def test_registration_pending_with_metrics_and_lineage(steps, cfg):
     assert metadata["data_sha256"] == {"Get": "Parameters.DataSha256"}
     assert metadata["data_file"] == {"Get": "Parameters.InputDataUri"}
     assert metadata["run_id"] == {"Get": "Execution.PipelineExecutionId"}
+    # where the version's raw held-out rows are: the step's own output, cached or not
+    assert metadata["held_out_uri"] == {
+        "Get": "Steps.preprocess.ProcessingOutputConfig.Outputs['test'].S3Output.S3Uri"
+    }
+    # the run's settings as the local lineage records them (mlops.core.lineage)
+    flat = {k: v for k, v in metadata.items() if k.startswith("params.")}
+    assert flat == {
+        f"params.{section}.{key}": str(value)
+        for section, values in run_parameters(cfg).items()
+        for key, value in values.items()
+    }
+    assert metadata["params.train.model"] == "xgboost"
     assert metadata["params.train.max_depth"] == str(cfg.train.hyperparameters["max_depth"])
-    assert metadata["params.preprocess.seed"] == str(cfg.preprocess.seed)
+    assert metadata["params.gate.max_mse"] == str(cfg.gate.max_mse)
     container = args["InferenceSpecification"]["Containers"][0]
     assert container["ModelDataUrl"] == {"Get": "Steps.train.ModelArtifacts.S3ModelArtifacts"}
+    assert container["Image"].endswith(
+        f"sagemaker-xgboost:{cfg.sagemaker.image_versions['xgboost']}"
+    )
     assert container["Environment"]["SAGEMAKER_PROGRAM"] == "endpoint_handler.py"
+    assert args["ModelPackageDescription"] == (
+        "energy-costs: xgboost model, served on the SageMaker xgboost 3.2-0 image"
+    )
 
 
 def bundle_files(rendered, uri: str) -> dict[str, bytes]:
@@ -179,16 +197,35 @@ def test_every_code_object_the_definition_names_is_uploaded(rendered, definition
         assert uri in uploaded or any(u.startswith(uri.rstrip("/") + "/") for u in uploaded), uri
 
 
-def test_serving_bundle_is_inference_and_its_siblings(rendered, steps):
+def test_serving_bundle_is_the_handler_and_what_it_imports(rendered, steps):
     env = steps["register"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
     files = bundle_files(rendered, env["SAGEMAKER_SUBMIT_DIRECTORY"])
-    assert {"endpoint_handler.py", "inference.py"} <= set(files)
+    steps_dir = REPO_ROOT / "model_build" / "steps"
+    expected = {
+        name: path.read_bytes()
+        for name, path in stepkit_bundle(steps_dir / "endpoint_handler.py", REPO_ROOT).items()
+    }
+    assert files == expected
+    assert {"endpoint_handler.py", "inference.py", "features.py", "stepkit/contract.py"} <= set(
+        files
+    )
     assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
+
+
+def test_the_training_bundle_ships_the_serving_code_it_copies_into_the_model(rendered, steps):
+    """train.py writes code/ into the artifact from its own folder: in the training job
+    that is the bundle, so the handler and its imports must be in it."""
+    channels = {c["ChannelName"]: c for c in steps["train"]["Arguments"]["InputDataConfig"]}
+    code = channels["code"]["DataSource"]["S3DataSource"]["S3Uri"]
+    files = bundle_files(rendered, code)
+    assert {"train.py", "families.py", "model_xgboost.py", "model_sklearn.py"} <= set(files)
+    serving = stepkit_bundle(REPO_ROOT / "model_build" / "steps" / "endpoint_handler.py", REPO_ROOT)
+    assert set(serving) <= set(files)
 
 
 def copy_checkout(destination: Path) -> Path:
     """The files a render reads, in another folder (as a second checkout would hold them)."""
-    for folder in ("model_build/steps",):
+    for folder in ("model_build/steps", "stepkit"):
         shutil.copytree(
             REPO_ROOT / folder,
             destination / folder,
@@ -266,13 +303,25 @@ def test_bad_target_is_a_usage_error(args, message, capsys):
 def test_an_image_version_the_sdk_does_not_know_is_one_line_naming_the_key(cfg, target, rendered):
     from mlops.core.errors import UsageError
 
+    versions = {**cfg.sagemaker.image_versions, "xgboost": "9.9-9"}
     bad = cfg.model_copy(
-        update={"sagemaker": cfg.sagemaker.model_copy(update={"xgboost_image_version": "9.9-9"})}
+        update={"sagemaker": cfg.sagemaker.model_copy(update={"image_versions": versions})}
     )
     with pytest.raises(UsageError) as err:
         p.render_pipeline(bad, target)
     message = str(err.value)
-    assert "sagemaker.xgboost_image_version '9.9-9'" in message and "\n" not in message
+    assert "sagemaker.image_versions.xgboost '9.9-9'" in message and "\n" not in message
+
+
+def test_an_image_without_a_configured_version_is_one_line_naming_the_step(cfg, target):
+    from mlops.core.errors import UsageError
+
+    versions = {"sklearn": cfg.sagemaker.image_versions["sklearn"]}
+    bad = cfg.model_copy(
+        update={"sagemaker": cfg.sagemaker.model_copy(update={"image_versions": versions})}
+    )
+    with pytest.raises(UsageError, match="step train runs on the 'xgboost' image, but config "):
+        p.render_pipeline(bad, target)
 
 
 def test_validate_installs_only_the_wheels_its_bundle_ships(rendered, steps, wheels_dir):
@@ -291,7 +340,19 @@ def test_validate_installs_only_the_wheels_its_bundle_ships(rendered, steps, whe
 
 
 def test_a_render_without_wheels_names_the_step_that_lacks_them(cfg, target, tmp_path):
-    from model_build.pipeline import render_pipeline
+    from mlops.sagemaker.pipeline_definition import render_pipeline
 
     rendered = render_pipeline(cfg, target, wheels_dir=tmp_path)
     assert rendered.missing_wheels == ("validate",)
+
+
+def test_a_declared_parameter_named_like_one_of_the_templates_is_refused(cfg, target, graph):
+    """A Param named GitCommit would silently become the lineage's commit parameter."""
+    from dataclasses import replace
+
+    from mlops.core.errors import UsageError
+    from mlops.core.graph import Param, Rule
+
+    rule = Rule("x", "regression_metrics.mse.value", "<=", Param("GitCommit", 1.0))
+    with pytest.raises(UsageError, match="Param GitCommit has the name of a pipeline parameter"):
+        p.render_pipeline(cfg, target, replace(graph, gate=(rule,)))

@@ -172,7 +172,7 @@ def test_champion_is_what_prod_serves_not_the_latest_approved(aws, cfg):
 
 @pytest.fixture(scope="module")
 def pr_rendered(cfg, target):
-    from model_build.pipeline import pr_target, render_pipeline
+    from mlops.sagemaker.pipeline_definition import pr_target, render_pipeline
 
     return render_pipeline(cfg, pr_target(cfg, target, "7"))
 

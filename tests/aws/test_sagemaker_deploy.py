@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
-from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION, create_package
+from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION, create_package, held_out_csv
 from botocore.stub import ANY, Stubber
 
 from mlops.core.errors import MlopsError
@@ -19,6 +19,7 @@ from mlops.sagemaker.deploy import (
     TEMPLATE,
     deploy_stack,
     deploy_stage,
+    held_out_rows,
     held_out_uri,
     live_version,
     stack_parameters,
@@ -28,14 +29,18 @@ from mlops.sagemaker.registry import SageMakerRegistry
 ROLE = f"arn:aws:iam::{MOTO_ACCOUNT}:role/mlops-sagemaker-execution"
 PACKAGE = f"arn:aws:sagemaker:{REGION}:{MOTO_ACCOUNT}:model-package/energy-costs/2"
 BASELINE = f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/baseline/baseline.json"
+HELD_OUT = f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test"
 STACK_ID = f"arn:aws:cloudformation:{REGION}:{MOTO_ACCOUNT}:stack/energy-costs-staging/1"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def version(number: int = 2, status: str = "Approved") -> ModelVersion:
+def version(number: int = 2, status: str = "Approved", held_out: str = HELD_OUT) -> ModelVersion:
+    """A registered version; `held_out` "": one registered before lineage recorded it."""
+    lineage = {"held_out_uri": held_out} if held_out else {}
     return ModelVersion(
-        "energy-costs", number, status, "", {}, {}, "s3://b/model.tar.gz", "", BASELINE, arn=PACKAGE
-    )
+        "energy-costs", number, status, "", {}, lineage, "s3://b/model.tar.gz", "", BASELINE,
+        arn=PACKAGE,
+    )  # fmt: skip
 
 
 def cloudformation_client():
@@ -231,15 +236,18 @@ def test_failed_update_prints_the_events_that_explain_it(parameters):
 
 
 @pytest.fixture
-def held_out(aws, monkeypatch):
-    """Account settings in the environment and a held-out split in (moto's) S3."""
+def held_out(aws, monkeypatch, cfg):
+    """Account settings in the environment and a held-out split in (moto's) S3: two files
+    under the version's held-out prefix (a split may be written in parts)."""
     monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", ROLE)
     monkeypatch.setenv("MLOPS_ARTIFACT_BUCKET", BUCKET)
     monkeypatch.delenv("MLOPS_CFN_ROLE_ARN", raising=False)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    rows = "".join(f"{100000 + i},{2000 + i},{1500 + i}\n" for i in range(30))
-    s3.put_object(Bucket=BUCKET, Key="energy-costs/runs/exec2/preprocess/test/test.csv", Body=rows)
+    prefix = HELD_OUT.removeprefix(f"s3://{BUCKET}/")
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/part-0.csv", Body=held_out_csv(cfg, 12))
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/part-1.csv", Body=held_out_csv(cfg, 30, 12))
+    s3.put_object(Bucket=BUCKET, Key=f"{prefix}-other/part-0.csv", Body=b"not,this\n")
     return s3
 
 
@@ -281,9 +289,13 @@ def test_deploy_stage_smoke_tests_held_out_rows_from_s3(held_out, cfg):
     assert (result.endpoint_name, result.version, result.changed) == ("ep-s", 2, False)
     ((name, rows, max_mape, url),) = tested
     assert (name, max_mape, url) == ("ep-s", cfg.smoke_test.max_mape_pct, None)
-    assert len(rows.lines) == cfg.smoke_test.rows
-    assert (rows.lines[0], rows.targets[0]) == ("2000,1500", 100000.0)
-    assert rows.source == f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test/test.csv"
+    # the first rows of the files in key order: all of part-0, then part-1's first
+    assert cfg.smoke_test.rows == 20 and len(rows.lines) == 20
+    features = len(cfg.data.features)
+    assert rows.lines[0] == ",".join(str(k) for k in range(features))  # no target, no header
+    assert rows.lines[12] == ",".join(str(120 + k) for k in range(features))
+    assert rows.targets == [1000.0 + i for i in range(20)]
+    assert rows.source == HELD_OUT
 
 
 def test_deploy_stage_fails_on_a_failing_smoke_test(held_out, cfg):
@@ -297,13 +309,44 @@ def test_deploy_stage_fails_on_a_failing_smoke_test(held_out, cfg):
     )
 
 
-def test_held_out_rows_sit_next_to_the_baseline():
-    assert held_out_uri(version()) == (
-        f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test/test.csv"
-    )
+def test_a_version_records_where_its_held_out_rows_are():
+    assert held_out_uri(version()) == (HELD_OUT, False)
+    assert held_out_uri(version(held_out=HELD_OUT + "/")) == (HELD_OUT, False)
+    with pytest.raises(MlopsError, match="held-out rows are not in S3: /runs/1/preprocess/test"):
+        held_out_uri(version(held_out="/runs/1/preprocess/test"))
+
+
+def test_an_older_version_has_its_held_out_file_beside_the_baseline():
+    """Registered before lineage held `held_out_uri`: preprocess wrote test.csv next to the
+    registered baseline, headerless with the target first."""
+    legacy = f"s3://{BUCKET}/energy-costs/runs/exec2/preprocess/test/test.csv"
+    assert held_out_uri(version(held_out="")) == (legacy, True)
     local = ModelVersion("g", 1, "Approved", "", {}, {}, "/m.tar.gz", "", "/tmp/baseline.json")
-    with pytest.raises(MlopsError, match="has no S3 baseline"):
+    with pytest.raises(MlopsError, match="has no held_out_uri and no S3 baseline"):
         held_out_uri(local)
+
+
+def test_an_older_versions_rows_are_read_target_first(aws, cfg):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    features = len(cfg.data.features)
+    rows = "".join(
+        f"{500 + i}," + ",".join(str(i + k) for k in range(features)) + "\n" for i in range(30)
+    )
+    s3.put_object(Bucket=BUCKET, Key="energy-costs/runs/exec2/preprocess/test/test.csv", Body=rows)
+    read = held_out_rows(s3, cfg, version(held_out=""), 5)
+    assert read.targets == [500.0, 501.0, 502.0, 503.0, 504.0]
+    assert read.lines[1] == ",".join(str(1 + k) for k in range(features))
+    too_few = cfg.model_copy(update={"data": cfg.data.model_copy(update={"features": ["a"]})})
+    with pytest.raises(MlopsError, match="has 9 columns; the config's target and features are 2"):
+        held_out_rows(s3, too_few, version(held_out=""), 5)
+
+
+def test_a_held_out_prefix_without_rows_is_one_line(aws, cfg):
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    with pytest.raises(MlopsError, match=f"no held-out rows \\(.csv\\) under {HELD_OUT}$"):
+        held_out_rows(s3, cfg, version(), 5)
 
 
 def test_missing_account_settings_are_named(cfg, monkeypatch):

@@ -11,7 +11,7 @@ import json
 import boto3
 import pytest
 from _fake_aws import FakeCloudFormation, record_calls
-from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION
+from _sagemaker_helpers import BUCKET, MOTO_ACCOUNT, REGION, held_out_csv
 
 from mlops.core.errors import MlopsError
 from mlops.core.paths import REPO_ROOT
@@ -33,11 +33,14 @@ def run_prefix(number: int) -> str:
 def version(number: int) -> ModelVersion:
     arn = f"arn:aws:sagemaker:{REGION}:{MOTO_ACCOUNT}:model-package/energy-costs/{number}"
     baseline = f"{run_prefix(number)}/baseline/baseline.json"
-    return ModelVersion("energy-costs", number, "Approved", "", {}, {}, "", "", baseline, arn=arn)
+    lineage = {"held_out_uri": f"{run_prefix(number)}/test"}
+    return ModelVersion(
+        "energy-costs", number, "Approved", "", {}, lineage, "", "", baseline, arn=arn
+    )
 
 
 @pytest.fixture
-def account(aws, monkeypatch):
+def account(aws, monkeypatch, cfg):
     """Two versions' run outputs in moto's S3 (held-out rows; Model Monitor baselines for
     both unless a test removes one), the account settings, a fake CloudFormation."""
     monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", ROLE)
@@ -46,10 +49,9 @@ def account(aws, monkeypatch):
     monkeypatch.delenv("MLOPS_MODEL_MONITOR_IMAGE", raising=False)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=BUCKET)
-    rows = "".join(f"{100000 + i},{2000 + i},{1500 + i}\n" for i in range(30))
     for number in (1, 2):
         run = f"energy-costs/runs/exec{number}/preprocess"
-        s3.put_object(Bucket=BUCKET, Key=f"{run}/test/test.csv", Body=rows)
+        s3.put_object(Bucket=BUCKET, Key=f"{run}/test/test.csv", Body=held_out_csv(cfg, 30))
         for name in ("statistics.json", "constraints.json"):
             s3.put_object(Bucket=BUCKET, Key=f"{run}/baseline/{name}", Body=b"{}")
     calls, fakes = record_calls(monkeypatch)

@@ -10,8 +10,9 @@ from _sagemaker_helpers import BUCKET, GROUP
 
 from mlops.cli.backends import open_registry
 from mlops.core.errors import UsageError
+from mlops.core.lineage import run_parameters
+from mlops.sagemaker.pipeline_definition import NO_VALUE, lineage_metadata
 from mlops.sagemaker.registry import SageMakerRegistry, lineage_from_metadata
-from model_build.pipeline import NO_VALUE, lineage_metadata
 
 
 def register_version(cfg, n: int, mse: float, pr_number: str = NO_VALUE) -> str:
@@ -30,7 +31,9 @@ def register_version(cfg, n: int, mse: float, pr_number: str = NO_VALUE) -> str:
         "DataSha256": f"{n:064x}",
         "InputDataUri": f"s3://{BUCKET}/{GROUP}/data/{n:064x}/houses.csv",
     }
-    metadata = lineage_metadata(cfg, params, run_id=f"exec{n}")
+    metadata = lineage_metadata(
+        cfg, params, run_id=f"exec{n}", held_out=f"s3://{BUCKET}/{prefix}/preprocess/test"
+    )
     response = sagemaker.create_model_package(
         ModelPackageGroupName=GROUP,
         ModelApprovalStatus="PendingManualApproval",
@@ -85,8 +88,10 @@ def test_list_has_versions_metrics_and_lineage(registry, cfg):
     assert two.lineage["backend"] == "sagemaker"
     assert two.lineage["pr_number"] == ""  # "none" on SageMaker, empty like the local registry
     assert versions[2].lineage["pr_number"] == "17"
-    assert two.lineage["params"]["train"] == dict(cfg.train.hyperparameters)
-    assert two.lineage["params"]["preprocess"] == cfg.preprocess.model_dump()
+    assert two.lineage["params"] == run_parameters(cfg)  # as a local version records them
+    assert two.lineage["params"]["train"]["model"] == "xgboost"
+    # where the run's held-out rows are: what deploy's smoke test reads
+    assert two.lineage["held_out_uri"] == f"s3://{BUCKET}/{GROUP}/runs/exec2/preprocess/test"
 
 
 def test_approve_reject_and_latest_approved(registry):
@@ -164,8 +169,36 @@ def test_lineage_round_trip(cfg):
         "DataSha256": "f" * 64,
         "InputDataUri": "s3://b/k",
     }
-    metadata = lineage_metadata(cfg, params, run_id="exec")
+    metadata = lineage_metadata(cfg, params, run_id="exec", held_out="s3://b/runs/exec/p/test")
     assert all(isinstance(v, str) and 0 < len(v) <= 256 for v in metadata.values())
+    assert len(metadata) <= 50  # the API's limit on CustomerMetadataProperties
     lineage = lineage_from_metadata(metadata)
     assert lineage["pr_number"] == "12"
-    assert lineage["params"]["train"]["eta"] == cfg.train.hyperparameters["eta"]
+    assert lineage["held_out_uri"] == "s3://b/runs/exec/p/test"
+    assert lineage["params"] == run_parameters(cfg)
+
+
+def test_lineage_over_the_apis_entry_limit_is_refused_at_render(cfg):
+    many = {f"p{i}": i for i in range(40)}
+    train = cfg.train.model_copy(update={"hyperparameters": many})
+    params = {"GitCommit": "a", "PrNumber": "none", "DataSha256": "f", "InputDataUri": "s3://b/k"}
+    with pytest.raises(
+        UsageError, match=r"would have 6[0-9] metadata entries; SageMaker allows 50"
+    ):
+        lineage_metadata(cfg.model_copy(update={"train": train}), params, "exec", "s3://b/t")
+
+
+def with_hyperparameters(cfg, hyperparameters: dict):
+    train = cfg.train.model_copy(update={"hyperparameters": hyperparameters})
+    return cfg.model_copy(update={"train": train})
+
+
+def test_a_list_setting_is_recorded_in_the_apis_alphabet(cfg):
+    """The API allows no brackets or quotes in metadata values: a list is its items."""
+    params = {"GitCommit": "a", "PrNumber": "none", "DataSha256": "f", "InputDataUri": "s3://b/k"}
+    listed = with_hyperparameters(cfg, {"eval_metric": ["rmse", "mae"], "max_depth": 3})
+    metadata = lineage_metadata(listed, params, "exec", "s3://b/t")
+    assert metadata["params.train.eval_metric"] == "rmse mae"
+    bad = with_hyperparameters(cfg, {"objective": "reg:squared(error)"})
+    with pytest.raises(UsageError, match=r"^train.objective: 'reg:squared\(error\)' cannot be"):
+        lineage_metadata(bad, params, "exec", "s3://b/t")

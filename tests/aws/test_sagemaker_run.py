@@ -68,7 +68,7 @@ def prerendered(rendered, target, monkeypatch):
         assert run_target == target
         return rendered
 
-    monkeypatch.setattr("model_build.pipeline.render_pipeline", render)
+    monkeypatch.setattr("mlops.sagemaker.pipeline_definition.render_pipeline", render)
 
 
 def test_run_uploads_upserts_and_starts(bucket, prerendered, cfg, data_csv, capsys, monkeypatch):

@@ -29,7 +29,9 @@ EVALUATION = {
 
 @pytest.fixture
 def prerendered(rendered, target, monkeypatch):
-    monkeypatch.setattr("model_build.pipeline.render_pipeline", lambda *a, **k: rendered)
+    monkeypatch.setattr(
+        "mlops.sagemaker.pipeline_definition.render_pipeline", lambda *a, **k: rendered
+    )
 
 
 def run_args(data):
@@ -45,7 +47,11 @@ def steps_reported(monkeypatch, steps: list[dict], status: str, s3, target) -> N
     real_wait = wait_for_execution
 
     def stubbed_wait(client, execution_arn, *args, **kwargs):
-        bucket, key = evaluation_uri(target, execution_arn).removeprefix("s3://").split("/", 1)
+        bucket, key = (
+            evaluation_uri(target, execution_arn, "evaluate.evaluation")
+            .removeprefix("s3://")
+            .split("/", 1)
+        )
         s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(EVALUATION).encode())
         stubbed = boto3.client("sagemaker", region_name=REGION)
         with Stubber(stubbed) as stub:

@@ -9,25 +9,25 @@ import json
 
 import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
-from evaluate import champion_log_loss_limit
 from fixtures.tasks import CHURN_CONFIG, project_config
 from test_parity import resolve
 
 from mlops.core.config import load_config
-from mlops.core.gate import champion_mse_limit
-from mlops.core.graph import build_graph
+from mlops.core.graph import load_pipeline
+from stepkit.metrics import champion_limit
 
 pytestmark = pytest.mark.aws
 
 
 @pytest.fixture(scope="module")
 def churn(tmp_path_factory):
-    from model_build.pipeline import Target, render_pipeline
+    from mlops.sagemaker.pipeline_definition import Target, render_pipeline
 
     cfg = load_config(project_config(CHURN_CONFIG, tmp_path_factory.mktemp("churn")))
     target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
-    definition = json.loads(render_pipeline(cfg, target).definition)
-    return cfg, build_graph(cfg), definition, pipeline_steps(definition)
+    graph = load_pipeline(cfg)
+    definition = json.loads(render_pipeline(cfg, target, graph).definition)
+    return cfg, graph, definition, pipeline_steps(definition)
 
 
 def json_get(path: str) -> dict:
@@ -48,25 +48,42 @@ def test_gate_reads_auc_and_log_loss_from_the_classification_report(churn):
          "RightValue": json_get("champion_log_loss_limit")},
     ]  # fmt: skip
     message = json.dumps(steps["gate-failed"]["Arguments"]["ErrorMessage"])
-    assert "auc >= " in message and "Parameters.MaxLogLoss" in message
+    assert " >= MinAuc " in message and "Parameters.MaxLogLoss" in message
+    # the classifier's main pipeline registers when the gate passes
+    assert [s["Name"] for s in steps["gate"]["Arguments"]["IfSteps"]] == ["register"]
+
+
+def test_a_pr_pipeline_of_a_classifier_registers_nothing(churn):
+    """PR code never reaches the model package group, whatever the task."""
+    from mlops.sagemaker.pipeline_definition import Target, pr_target, render_pipeline
+
+    cfg, graph, _, _ = churn
+    target = pr_target(cfg, Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group), "7")
+    rendered = render_pipeline(cfg, target, graph)
+    steps = pipeline_steps(json.loads(rendered.definition))
+    assert steps["gate"]["Arguments"]["IfSteps"] == []
+    assert "gate-failed" in steps and "register" not in steps
+    assert "ModelPackageGroupName" not in rendered.definition
 
 
 def test_thresholds_are_the_configs_numbers_and_no_regression_parameter_is_left(churn):
     cfg, graph, definition, _ = churn
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
-    assert defaults["MinAuc"] == graph.gate.min_auc == cfg.gate.min_auc
-    assert defaults["MaxLogLoss"] == graph.gate.max_log_loss == cfg.gate.max_log_loss
+    assert defaults["MinAuc"] == graph.params["MinAuc"].value == cfg.gate.min_auc
+    assert defaults["MaxLogLoss"] == graph.params["MaxLogLoss"].value == cfg.gate.max_log_loss
     assert defaults["MaxRegressionPct"] == cfg.gate.max_regression_pct
     assert "MaxMse" not in defaults and "MinR2" not in defaults
 
 
-@pytest.mark.parametrize("name", ["preprocess", "evaluate"])
+@pytest.mark.parametrize("name", ["validate", "preprocess", "evaluate"])
 def test_processing_steps_get_the_task_arguments(churn, name):
     _, graph, definition, steps = churn
     args = steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"]
     resolved = [resolve(a, definition) for a in args]
-    assert resolved == list(graph.step(name).arguments)
-    assert resolved[resolved.index("--task") + 1] == "binary_classification"
+    assert resolved == [str(a) for a in graph.step(name).arguments]
+    if name == "preprocess":
+        assert resolved[resolved.index("--task") + 1] == "binary_classification"
+        assert resolved[resolved.index("--categorical") + 1] == "plan,region"
 
 
 def test_training_gets_categories_labels_and_threshold(churn):
@@ -75,14 +92,14 @@ def test_training_gets_categories_labels_and_threshold(churn):
     assert hp["task"] == "binary_classification"
     assert hp["categorical"] == "plan,region"
     assert (hp["positive_label"], hp["threshold"], hp["max_categories"]) == ("yes", "0.5", "50")
-    pairs = [item for k, v in hp.items() for item in (f"--{k}", v)]
-    assert pairs == list(graph.step("train").arguments)
+    assert hp == {k: str(v) for k, v in graph.step("train").hyperparameters.items()}
 
 
 @pytest.mark.parametrize(("champion", "pct"), [(0.4, 5.0), (0.25, 0.0)])
-def test_evaluate_writes_the_log_loss_limit_the_local_gate_computes(champion, pct):
-    report = {"champion": {"binary_classification_metrics": {"log_loss": {"value": champion}}}}
-    assert champion_log_loss_limit(report, pct) == champion_mse_limit(champion, pct)
+def test_the_log_loss_limit_evaluate_writes_is_the_champions_times_the_allowance(champion, pct):
+    report = {"binary_classification_metrics": {"log_loss": {"value": champion}}}
+    limit = champion_limit("binary_classification", report, pct)
+    assert limit == pytest.approx(champion * (1 + pct / 100), rel=1e-12)
 
 
 def test_the_sagemaker_registry_reads_a_classifiers_evaluation(aws):
@@ -90,9 +107,9 @@ def test_the_sagemaker_registry_reads_a_classifiers_evaluation(aws):
     does (ModelMetrics.ModelQuality), read back by the registry as the task's metrics."""
     import boto3
     import numpy as np
-    from evaluate import classification_metrics
 
     from mlops.sagemaker.registry import SageMakerRegistry
+    from stepkit.metrics import classification_metrics
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
@@ -137,7 +154,7 @@ def churn_with_golden(tmp_path_factory):
     import yaml
     from fixtures.tasks import churn_frame
 
-    from model_build.pipeline import Target, render_pipeline
+    from mlops.sagemaker.pipeline_definition import Target, render_pipeline
 
     folder = tmp_path_factory.mktemp("churn-golden")
     golden = folder / "golden.csv"
@@ -148,24 +165,25 @@ def churn_with_golden(tmp_path_factory):
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     cfg = load_config(path)
     target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
-    definition = json.loads(render_pipeline(cfg, target).definition)
-    return cfg, build_graph(cfg), definition, pipeline_steps(definition)
+    graph = load_pipeline(cfg)
+    definition = json.loads(render_pipeline(cfg, target, graph).definition)
+    return cfg, graph, definition, pipeline_steps(definition)
 
 
 def classification_evaluation(golden_auc, golden_loss, golden_champion_loss=None) -> dict:
     """evaluation.json as evaluate writes it: a good challenger, no champion on the new split."""
-    pct = 5.0
+    pct, task = 5.0, "binary_classification"
     evaluation = {
         "binary_classification_metrics": {"auc": {"value": 0.85}, "log_loss": {"value": 0.4}}
     }
-    evaluation["champion_log_loss_limit"] = champion_log_loss_limit(evaluation, pct)
+    evaluation["champion_log_loss_limit"] = champion_limit(task, None, pct)
     metrics = {"auc": {"value": golden_auc}, "log_loss": {"value": golden_loss}}
     golden = {"rows": 40, "binary_classification_metrics": metrics}
+    champion = None
     if golden_champion_loss is not None:
-        golden["champion"] = {
-            "binary_classification_metrics": {"log_loss": {"value": golden_champion_loss}}
-        }
-    golden["champion_log_loss_limit"] = champion_log_loss_limit(golden, pct)
+        champion = {"binary_classification_metrics": {"log_loss": {"value": golden_champion_loss}}}
+        golden["champion"] = champion
+    golden["champion_log_loss_limit"] = champion_limit(task, champion, pct)
     evaluation["golden"] = golden
     return evaluation
 
@@ -187,7 +205,7 @@ def test_sagemaker_conditions_decide_the_golden_rule_as_the_local_gate(
     from mlops.core.gate import check_gate
 
     cfg, graph, definition, steps = churn_with_golden
-    assert graph.gate.min_auc > 0.70 and cfg.gate.max_regression_pct == 5.0
+    assert cfg.gate.min_auc > 0.70 and cfg.gate.max_regression_pct == 5.0
     evaluation = classification_evaluation(golden_auc, golden_loss, golden_champion_loss)
     without_golden = {k: v for k, v in evaluation.items() if k != "golden"}
     assert check_gate(without_golden, graph.gate).passed  # the golden rule alone decides

@@ -11,12 +11,12 @@ import re
 import tarfile
 
 import numpy as np
+import pandas as pd
 import pytest
 from _sagemaker_helpers import pipeline_steps
 
-from mlops.core.graph import build_graph
-from mlops.core.paths import REPO_ROOT
-from model_build.pipeline import hyperparameters, render_pipeline
+from mlops.core.graph import load_pipeline
+from mlops.sagemaker.pipeline_definition import hyperparameters, render_pipeline
 
 TUNING = {
     "objective": {"metric": "validation:rmse", "direction": "minimize"},
@@ -76,7 +76,7 @@ def test_training_is_a_tuning_step_with_the_configured_search(tuned, tuned_cfg):
 
 def test_static_hyperparameters_are_the_graphs_minus_the_tuned(tuned, tuned_cfg):
     _, steps = tuned
-    local = build_graph(tuned_cfg).step("train")
+    local = load_pipeline(tuned_cfg).step("train")
     static = steps["train"]["Arguments"]["TrainingJobDefinition"]["StaticHyperParameters"]
     expected = {k: v for k, v in hyperparameters(local).items() if k not in TUNING["ranges"]}
     assert {k: v for k, v in static.items() if not k.startswith("sagemaker_")} == expected
@@ -84,7 +84,7 @@ def test_static_hyperparameters_are_the_graphs_minus_the_tuned(tuned, tuned_cfg)
     rendered, _ = tuned
     body = next(u.body for u in rendered.uploads if u.uri == static["sagemaker_submit_directory"])
     with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-        assert tar.extractfile("train.py").read() == (REPO_ROOT / local.script).read_bytes()
+        assert tar.extractfile("train.py").read() == local.script_path.read_bytes()
 
 
 def test_the_objective_regex_reads_what_train_py_prints(tuned, tmp_path, capsys):
@@ -98,12 +98,12 @@ def test_the_objective_regex_reads_what_train_py_prints(tuned, tmp_path, capsys)
     rng = np.random.default_rng(0)
     for channel in ("train", "validation"):
         X = rng.random((200, 2))
-        rows = np.column_stack([X[:, 0] * 10 + rng.random(200), X])
+        rows = pd.DataFrame({"a": X[:, 0], "b": X[:, 1], "y": X[:, 0] * 10 + rng.random(200)})
         (tmp_path / channel).mkdir()
-        np.savetxt(tmp_path / channel / "data.csv", rows, delimiter=",")
+        rows.to_csv(tmp_path / channel / "data.csv", index=False)  # raw rows, with a header
     train.main(
         [
-            "--features", "a,b", "--target", "y",
+            "--model", "xgboost", "--features", "a,b", "--target", "y",
             "--train", str(tmp_path / "train"), "--validation", str(tmp_path / "validation"),
             "--model-dir", str(tmp_path / "model"), "--output-data-dir", str(tmp_path / "out"),
             "--num_round", "200", "--early_stopping_rounds", "5", "--eta", "0.3",
