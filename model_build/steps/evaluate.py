@@ -119,10 +119,17 @@ def evaluate(
                 f"the champion is a model of another task ({champion.model.task}) than "
                 f"{task}: a task change needs a new model_package_group"
             )
-        champion_predicted = champion.score(rows)
-        report["champion"] = metrics.task_metrics(
-            task, y, champion_predicted, champion.model.threshold
-        )
+        missing = [f for f in champion.model.features if f not in rows.columns]
+        if missing:  # a feature the project dropped since: nothing to compare on these rows
+            report["champion_note"] = (
+                f"the champion was not scored: these rows lack its feature(s) {missing}"
+            )
+            print(f"warning: {report['champion_note']}")
+        else:
+            champion_predicted = champion.score(rows)
+            report["champion"] = metrics.task_metrics(
+                task, y, champion_predicted, champion.model.threshold
+            )
     report[metrics.LIMITS[task]] = metrics.champion_limit(
         task, report.get("champion"), max_regression_pct
     )

@@ -213,3 +213,18 @@ def test_held_out_rows_without_a_numeric_target_are_refused_in_one_line(trained,
         ValueError, match=rf"^2 row\(s\) have no numeric target {TARGET}, e.g. row 5: ''$"
     ):
         run_evaluate(tmp_path, tmp_path / "test")
+
+
+def test_a_champion_needing_a_dropped_feature_is_skipped_with_a_note(trained, tmp_path):
+    """A project that drops a feature still evaluates its challenger: the champion, which
+    needs the dropped column, is left unscored and evaluation.json says why."""
+    model_dir, splits = trained
+    fewer = Data(BUILDINGS.frame.drop(columns=[FEATURES[-1]]), FEATURES[:-1], TARGET)
+    challenger_dir, challenger_splits = train_model(fewer, tmp_path / "fewer")
+    pack(challenger_dir, tmp_path / "model")
+    pack(model_dir, tmp_path / "champion")
+    out = run_evaluate(tmp_path, challenger_splits["test"])
+    report = json.loads((out / "evaluation.json").read_text())
+    assert "champion" not in report and report["champion_mse_limit"] > 1e300
+    assert f"lack its feature(s) ['{FEATURES[-1]}']" in report["champion_note"]
+    assert read_predictions(out / "predictions.csv")["champion"].isna().all()
