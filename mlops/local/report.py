@@ -376,6 +376,16 @@ def pictures(
     }
 
 
+def champion_note(evaluation: dict, champion) -> str:
+    """Why no champion figures are shown, when they are not (evaluate says when it could
+    not score the champion)."""
+    if evaluation.get("champion"):
+        return ""
+    if evaluation.get("champion_note"):
+        return f"Champion v{champion.version if champion else '?'}: {evaluation['champion_note']}."
+    return "No approved champion yet: the challenger is reported alone."
+
+
 def build_report(
     cfg,
     home: Path,
@@ -417,9 +427,7 @@ def build_report(
         evaluation,
         pipeline.gate,
         champion_version=champion.version if champion else None,
-        champion_note=""
-        if evaluation.get("champion")
-        else "No approved champion yet: the challenger is reported alone.",
+        champion_note=champion_note(evaluation, champion),
         challenger_lineage=challenger_lineage(cfg, home, run),
         champion_lineage=lineage_of(champion) if champion else None,
         artifact_url=run_url(env),

@@ -408,3 +408,14 @@ def test_a_classifiers_confusion_matrix_is_the_evaluate_steps():
                                                                  "1": {"0": 9, "1": 34}}}}  # fmt: skip
     assert confusion_of(ev) == {"tn": 50, "fp": 7, "fn": 9, "tp": 34}
     assert confusion_of({SECTION: {}}) is None
+
+
+def test_a_champion_evaluate_could_not_score_is_explained_not_called_missing():
+    from types import SimpleNamespace
+
+    from mlops.local.report import champion_note
+
+    note = "the champion was not scored: these rows lack its feature(s) ['X']"
+    assert champion_note({"champion_note": note}, SimpleNamespace(version=3)) == f"Champion v3: {note}."
+    assert champion_note({}, None).startswith("No approved champion yet")
+    assert champion_note({"champion": {"regression_metrics": {}}}, None) == ""
