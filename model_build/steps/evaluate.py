@@ -58,8 +58,12 @@ class Scorer:
     def manifest(self) -> dict:
         return getattr(self.model, "manifest", {})
 
+    def missing(self, rows: pd.DataFrame) -> list[str]:
+        """The model's features these rows lack."""
+        return [f for f in self.model.features if f not in rows.columns]
+
     def score(self, rows: pd.DataFrame) -> np.ndarray:
-        missing = [f for f in self.model.features if f not in rows.columns]
+        missing = self.missing(rows)
         if missing:
             raise ValueError(f"the rows lack the model's feature(s) {missing}")
         predictions, reasons = self.handler.score_frame(self.model, rows)
@@ -119,7 +123,7 @@ def evaluate(
                 f"the champion is a model of another task ({champion.model.task}) than "
                 f"{task}: a task change needs a new model_package_group"
             )
-        missing = [f for f in champion.model.features if f not in rows.columns]
+        missing = champion.missing(rows)
         if missing:  # a feature the project dropped since: nothing to compare on these rows
             report["champion_note"] = (
                 f"the champion was not scored: these rows lack its feature(s) {missing}"

@@ -41,6 +41,9 @@ class Fixed:
     def manifest(self) -> dict:
         return self.model.manifest
 
+    def missing(self, rows: pd.DataFrame) -> list[str]:
+        return []
+
     def score(self, rows: pd.DataFrame) -> np.ndarray:
         return self.predictions
 

@@ -416,6 +416,9 @@ def test_a_champion_evaluate_could_not_score_is_explained_not_called_missing():
     from mlops.local.report import champion_note
 
     note = "the champion was not scored: these rows lack its feature(s) ['X']"
-    assert champion_note({"champion_note": note}, SimpleNamespace(version=3)) == f"Champion v3: {note}."
+    assert (
+        champion_note({"champion_note": note}, SimpleNamespace(version=3))
+        == f"Champion v3: {note}."
+    )
     assert champion_note({}, None).startswith("No approved champion yet")
     assert champion_note({"champion": {"regression_metrics": {}}}, None) == ""
