@@ -39,8 +39,11 @@ OWN_ARGS = ("model", "features", "target", "task", "categorical", "max_categorie
             "positive_label", "threshold")  # fmt: skip
 
 
-def parse_value(text: str) -> int | float | str:
-    """Hyperparameters arrive as strings: give numbers back their type."""
+def parse_value(text: str) -> bool | int | float | str:
+    """Hyperparameters arrive as strings: give booleans and numbers back their type
+    (a config's `true` arrives as "True", or "true" when JSON-encoded)."""
+    if text in ("True", "true", "False", "false"):
+        return text in ("True", "true")
     for cast in (int, float):
         try:
             return cast(text)
@@ -49,7 +52,7 @@ def parse_value(text: str) -> int | float | str:
     return text
 
 
-def parse_hyperparameters(pairs: list[str]) -> dict[str, int | float | str]:
+def parse_hyperparameters(pairs: list[str]) -> dict[str, bool | int | float | str]:
     """`['--max_depth', '3', '--eta', '0.05']` -> `{'max_depth': 3, 'eta': 0.05}`."""
     if len(pairs) % 2:
         raise ValueError(f"hyperparameters must come as --name value pairs, got {pairs}")
