@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from sklearn.metrics import log_loss, roc_auc_score
 
-from mlops.core.calibrate_classification import calibrate_classification
+from mlops.core.calibrate_classification import auc, calibrate_classification
+from mlops.core.calibrate_classification import log_loss as core_log_loss
 
 
 def evaluate_outputs(y, prob, prevalence: float) -> tuple[dict, pd.DataFrame]:
@@ -77,3 +80,12 @@ def test_the_smoke_floor_comes_from_draws_of_the_predictions_at_the_threshold():
     # at a threshold of 0.8 every positive is missed: the floor falls with the accuracy
     strict = calibrate_classification(evaluation, right, smoke_rows=20, threshold=0.8)
     assert strict.min_accuracy < 0.7
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_reports_auc_and_log_loss_match_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    prob = rng.integers(1, 10, 300) / 10  # many ties
+    assert auc(y, prob) == pytest.approx(roc_auc_score(y, prob))
+    assert core_log_loss(y, prob) == pytest.approx(log_loss(y, prob))
