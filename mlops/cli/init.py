@@ -130,10 +130,10 @@ smoke_test:
 """
 CLASSIFICATION_GATE = """\
 gate:
-  # REVIEW: calibrated on {test_rows} held-out rows (stratified). Baseline ({family}): AUC
-  # {b_auc:.4f} (95 % interval {b_auc_lo:.4f} to {b_auc_hi:.4f}), log loss {b_ll:.4f}
-  # ({b_ll_lo:.4f} to {b_ll_hi:.4f}); always the training share of positives: log loss
-  # {n_ll:.4f}, AUC 0.5.
+  # REVIEW: calibrated on {test_rows} held-out rows (stratified).
+  # Baseline ({family}): AUC {b_auc:.4f} (95 % interval {b_auc_lo:.4f} to {b_auc_hi:.4f}),
+  # log loss {b_ll:.4f} ({b_ll_lo:.4f} to {b_ll_hi:.4f}); always the training share of
+  # positives: log loss {n_ll:.4f}, AUC 0.5.
   min_auc: {min_auc}
   max_log_loss: {max_log_loss}
   # A challenger may be at most this much worse (log loss, %) than the approved

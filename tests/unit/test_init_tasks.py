@@ -170,7 +170,7 @@ def test_a_classification_config_gets_the_calibrated_gate_and_quotes_the_label(t
     assert (cfg.gate.min_auc, cfg.gate.max_log_loss) == (cal.min_auc, cal.max_log_loss)
     assert cfg.smoke_test.min_accuracy == cal.min_accuracy
     assert cfg.train.hyperparameters["objective"] == "binary:logistic"
-    assert f"Baseline (xgboost): AUC\n  # {cal.baseline['auc']:.4f}" in text
+    assert f"Baseline (xgboost): AUC {cal.baseline['auc']:.4f} (95 % interval" in text
 
 
 def test_init_runs_the_steps_up_to_evaluate_without_validation():
