@@ -7,32 +7,30 @@ import json
 import os
 import tempfile
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import yaml
 
-from mlops.core import profiling
+from mlops.core import profiling, run_layout
 from mlops.core import profiling_classification as binary
-from mlops.core.calibrate_classification import ClassificationCalibration
-from mlops.core.config import DEFAULT_CONFIG, load_config
+from mlops.core.calibrate_classification import (
+    ClassificationCalibration,
+    calibrate_classification,
+)
+from mlops.core.config import DEFAULT_CONFIG, Config, load_config
 from mlops.core.deploy import endpoint_name
-from mlops.core.errors import UsageError
+from mlops.core.errors import StepFailed, UsageError
+from mlops.core.graph import SUITE, Pipeline, load_pipeline
+from mlops.core.model_family import families, model_family
 from mlops.core.paths import REPO_ROOT
 from mlops.core.stages import STAGES
 
-# What the written config starts from; the gate and smoke test are calibrated.
-HYPERPARAMETERS = {
-    "objective": "reg:squarederror",
-    "max_depth": 3,
-    "eta": 0.05,
-    "subsample": 0.9,
-    "min_child_weight": 1,
-    "num_round": 3000,
-    "early_stopping_rounds": 50,
-    "seed": 42,
-}
+Calibrated = profiling.Calibration | ClassificationCalibration
 THRESHOLD = 0.5  # the decision threshold init writes (classification.threshold)
 SPLIT = (0.6, 0.2, 42)  # train ratio, validation ratio, seed
 SMOKE_ROWS = 20
@@ -48,7 +46,7 @@ task: {task}
 data:
   # REVIEW: left out: {left_out}
   features: {features}
-  # String features, encoded by XGBoost's native categorical support.
+  # String features, taken as categories by the model family.
   categorical_features: {categorical}
   max_categories: {max_categories}        # levels kept per categorical feature
   target: {target}
@@ -67,13 +65,15 @@ preprocess:
   seed: {seed}
 
 train:
-  # Passed to xgboost.train; num_round and early_stopping_rounds are its arguments.
+  model: {model}             # the model family: model_build/steps/families.py lists them
+  # {family_doc}
+  # Its hyperparameters (the family's defaults), checked by it when the config loads.
   hyperparameters:
 {hyperparameters}
 
-{gate}
+{classification}{gate}
 drift:
-  statistic: psi             # population stability index, per feature
+  # population stability index (PSI) per feature, target and prediction
   threshold: 0.2
   fail_on_drift: false
 
@@ -88,9 +88,31 @@ behaviour:
 """
 
 
+@dataclass(frozen=True)
+class Sections:
+    """The parts of the config that depend on the task and the calibration."""
+
+    gate: str
+    smoke: str
+    classification: str = ""  # the classification section, for a classifier
+
+
+# The staged config's gate, before calibration: it loads and binds nothing (init's own
+# run of the steps checks no gate).
+PROVISIONAL_GATE = {
+    "regression": {"max_mse": ".inf", "min_r2": "-.inf"},
+    "binary_classification": {"min_auc": "0.0", "max_log_loss": ".inf"},
+}
+CLASSIFICATION = """\
+classification:
+  # {label_note}
+  positive_label: {positive}
+  threshold: {threshold}             # a probability at or above it answers the positive label
+
+"""
 REGRESSION_GATE = """\
 gate:
-  # REVIEW: calibrated on {test_rows} held-out rows. Baseline: MSE {b_mse:.6g}
+  # REVIEW: calibrated on {test_rows} held-out rows. Baseline ({family}): MSE {b_mse:.6g}
   # (95 % interval {b_mse_lo:.6g} to {b_mse_hi:.6g}), R2 {b_r2:.4f}; predicting the mean:
   # MSE {n_mse:.6g}, R2 {n_r2:.4f}.
   max_mse: {max_mse}
@@ -107,15 +129,11 @@ smoke_test:
   max_mape_pct: {max_mape_pct}
 """
 CLASSIFICATION_GATE = """\
-classification:
-  # {label_note}
-  positive_label: {positive}
-  threshold: {threshold}             # a probability at or above it answers the positive label
-
 gate:
-  # REVIEW: calibrated on {test_rows} held-out rows (stratified). Baseline: AUC {b_auc:.4f}
-  # (95 % interval {b_auc_lo:.4f} to {b_auc_hi:.4f}), log loss {b_ll:.4f} ({b_ll_lo:.4f} to
-  # {b_ll_hi:.4f}); always the training share of positives: log loss {n_ll:.4f}, AUC 0.5.
+  # REVIEW: calibrated on {test_rows} held-out rows (stratified).
+  # Baseline ({family}): AUC {b_auc:.4f} (95 % interval {b_auc_lo:.4f} to {b_auc_hi:.4f}),
+  # log loss {b_ll:.4f} ({b_ll_lo:.4f} to {b_ll_hi:.4f}); always the training share of
+  # positives: log loss {n_ll:.4f}, AUC 0.5.
   min_auc: {min_auc}
   max_log_loss: {max_log_loss}
   # A challenger may be at most this much worse (log loss, %) than the approved
@@ -131,10 +149,29 @@ smoke_test:
 """
 
 
-def regression_sections(cal: profiling.Calibration) -> tuple[str, str]:
+def classification_section(positive: str, label_note: str | None) -> str:
+    return CLASSIFICATION.format(
+        label_note=f"REVIEW: {label_note}" if label_note else "by its name",
+        positive=json.dumps(positive),  # quoted: YAML would read yes/no as booleans
+        threshold=THRESHOLD,
+    )
+
+
+def provisional_sections(task: str, classification: str = "") -> Sections:
+    """What the staged config holds until the run it makes possible calibrates it."""
+    values = "".join(f"  {key}: {value}\n" for key, value in PROVISIONAL_GATE[task].items())
+    return Sections(
+        gate=f"gate:\n{values}  max_regression_pct: 5.0\n",
+        smoke=f"smoke_test:\n  rows: {SMOKE_ROWS}\n",
+        classification=classification,
+    )
+
+
+def regression_sections(cal: profiling.Calibration, family: str) -> Sections:
     b, n = cal.baseline, cal.naive
     gate = REGRESSION_GATE.format(
         test_rows=cal.test_rows,
+        family=family,
         b_mse=b["mse"],
         b_mse_lo=b["mse_interval"][0],
         b_mse_hi=b["mse_interval"][1],
@@ -147,18 +184,16 @@ def regression_sections(cal: profiling.Calibration) -> tuple[str, str]:
     smoke = REGRESSION_SMOKE.format(
         smoke_rows=cal.smoke_rows, b_mape=b["mape_pct"], max_mape_pct=cal.max_mape_pct
     )
-    return gate, smoke
+    return Sections(gate, smoke)
 
 
 def classification_sections(
-    cal: ClassificationCalibration, positive: str, label_note: str | None
-) -> tuple[str, str]:
+    cal: ClassificationCalibration, family: str, classification: str
+) -> Sections:
     b, n = cal.baseline, cal.naive
     gate = CLASSIFICATION_GATE.format(
-        label_note=f"REVIEW: {label_note}" if label_note else "by its name",
-        positive=json.dumps(positive),  # quoted: YAML would read yes/no as booleans
-        threshold=THRESHOLD,
         test_rows=cal.test_rows,
+        family=family,
         b_auc=b["auc"],
         b_auc_lo=b["auc_interval"][0],
         b_auc_hi=b["auc_interval"][1],
@@ -172,7 +207,7 @@ def classification_sections(
     smoke = CLASSIFICATION_SMOKE.format(
         smoke_rows=cal.smoke_rows, b_acc=b["accuracy"], min_accuracy=cal.min_accuracy
     )
-    return gate, smoke
+    return Sections(gate, smoke, classification)
 
 
 FEATURE_STORE = """\
@@ -206,11 +241,18 @@ def feature_store_section(prof: profiling.Profile) -> str:
     )
 
 
+def family_doc(family: ModuleType) -> str:
+    """The family's own one-line description (its docstring's first line)."""
+    doc = (family.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else f"the {family.NAME} model family"
+
+
 def render_config(
     name: str,
     source: str,
     prof: profiling.Profile,
-    sections: tuple[str, str],
+    family: ModuleType,
+    sections: Sections,
     suite: str,
     candidates: dict[str, float],
 ) -> str:
@@ -231,20 +273,17 @@ def render_config(
         train=SPLIT[0],
         validation=SPLIT[1],
         seed=SPLIT[2],
+        model=family.NAME,
+        family_doc=family_doc(family),
         hyperparameters=textwrap.indent(
-            yaml.safe_dump(hyperparameters(prof.task), sort_keys=False), "    "
+            yaml.safe_dump(family.defaults(prof.task), sort_keys=False).rstrip("\n"), "    "
         ),
-        gate=sections[0],
-        smoke=sections[1],
+        classification=sections.classification,
+        gate=sections.gate,
+        smoke=sections.smoke,
         feature_store=feature_store_section(prof),
         candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
     )
-
-
-def hyperparameters(task: str) -> dict:
-    if task == "binary_classification":
-        return {**HYPERPARAMETERS, "objective": "binary:logistic"}
-    return HYPERPARAMETERS
 
 
 def read_data(path: Path):
@@ -268,28 +307,77 @@ def write_temp(destination: Path, text: str) -> Path:
     return Path(tmp)
 
 
-def check_staged(config: Path, suite: Path, sample: Path) -> None:
+def check_staged(config: Path, suite: Path, sample: Path, root: Path) -> Config:
     """The written config loads and the sample passes the written suite: else nothing moves."""
     from model_build.steps import validate
 
-    load_config(config, root=REPO_ROOT)
+    cfg = load_config(config, root=root)
     report = validate.validate_file(sample, suite, 2048, date.today())
     if not report["success"]:
         raise UsageError(f"the sample fails its own starter suite: {report['summary']}")
+    return cfg
+
+
+def calibration_steps(graph: Pipeline) -> tuple[str, ...]:
+    """The pipeline's steps up to the one writing the evaluation, without those that check
+    the data against the suite (init has just checked its sample against it; a step
+    reading a skipped one's output finds it empty, as when nothing was quarantined)."""
+    names = [s.name for s in graph.steps]
+    upto = graph.steps[: names.index(graph.evaluation_step) + 1]
+    return tuple(s.name for s in upto if all(i.source != SUITE for i in s.inputs))
+
+
+CALIBRATION_RUN = "init"  # the run id of init's run, in its throwaway home
+
+
+def calibration_run(
+    graph: Pipeline, data: Path, suite: Path, progress: Callable[[str], None]
+) -> tuple[dict, pd.DataFrame]:
+    """evaluation.json and predictions.csv of the project's own steps run on `data`, in a
+    temporary folder laid out as $MLOPS_HOME (removed afterwards, failed or not)."""
+    from mlops.local.runner import execute, resolve_sources
+
+    with tempfile.TemporaryDirectory(prefix="mlops-init-", ignore_cleanup_errors=True) as tmp:
+        home = Path(tmp)
+        run_dir = run_layout.run_dir(home, CALIBRATION_RUN)
+        run_dir.mkdir(parents=True)
+        rows = home / "data.csv"  # the steps read the .csv files of their input folder
+        rows.symlink_to(data)
+        sources = resolve_sources(graph, run_dir, rows, suite, champion=None, golden=None)
+        try:
+            execute(graph, sources, run_dir, progress, steps=calibration_steps(graph))
+        except StepFailed as exc:  # its log goes with the folder: the reason is in the line
+            reason = str(exc).split(" [log: ", 1)[0]
+            raise StepFailed(
+                f"init's run of the project's steps on {data.name}: {reason}"
+            ) from None
+        folder = run_layout.evaluation_folder(home, CALIBRATION_RUN, graph)
+        evaluation = json.loads((folder / run_layout.EVALUATION_FILE).read_text())
+        predictions = run_layout.read_predictions(folder / run_layout.HELD_OUT_PREDICTIONS)
+    return evaluation, predictions
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    init_project(args, REPO_ROOT)
+    return 0
+
+
+def init_project(args: argparse.Namespace, root: Path) -> Calibrated:
+    """Write the config, suite and sample of the project at `root` (the checkout's own
+    folders; a test or bench passes another) from the data, calibrated by a run of its
+    steps; returns the calibration written."""
     data = args.data.resolve()
     name = profiling.project_name(args.name or data.stem)
     suite_rel = f"data_checks/expectations/{name.replace('-', '_')}.json"
-    config_file, suite_file = DEFAULT_CONFIG, REPO_ROOT / suite_rel
-    sample_file = REPO_ROOT / SAMPLE
+    config_file = root / DEFAULT_CONFIG.relative_to(REPO_ROOT)
+    suite_file, sample_file = root / suite_rel, root / SAMPLE
     if data == sample_file.resolve():
         raise UsageError(f"{args.data} is where the sample goes: pass the data from elsewhere")
     existing = [p for p in (config_file, suite_file, sample_file) if p.exists()]
     if existing and not args.force:
-        names = ", ".join(str(p.relative_to(REPO_ROOT)) for p in existing)
+        names = ", ".join(str(p.relative_to(root)) for p in existing)
         raise UsageError(f"{names} exist: --force replaces them (the example's are meant to go)")
+    family = model_family(args.model)
 
     df = read_data(args.data)
     prof = profiling.profile(df, args.target, args.task, keep=args.keep)
@@ -300,12 +388,16 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"  feature store: record id {prof.record_id}, event time {prof.event_time}")
     if prof.categorical_names:
         print(f"  string categories: {', '.join(prof.categorical_names)}")
-    sections, target = calibrate_task(df, prof)
+    classification, target = task_target(df, prof)
     candidates = profiling.monotonic_candidates(df, prof.feature_names, target)
     suite = profiling.starter_suite(prof, name.replace("-", "_"), args.data.name)
     sample = profiling.sample_rows(df, prof.columns)
+
+    def config_text(sections: Sections) -> str:
+        return render_config(name, args.data.name, prof, family, sections, suite_rel, candidates)
+
     files = {
-        config_file: render_config(name, args.data.name, prof, sections, suite_rel, candidates),
+        config_file: config_text(provisional_sections(prof.task, classification)),
         suite_file: json.dumps(suite, indent=2) + "\n",
         sample_file: sample.to_csv(index=False),
     }
@@ -313,46 +405,61 @@ def cmd_init(args: argparse.Namespace) -> int:
     try:
         for dest, text in files.items():
             temps[dest] = write_temp(dest, text)
-        check_staged(temps[config_file], temps[suite_file], temps[sample_file])
+        staged = check_staged(temps[config_file], temps[suite_file], temps[sample_file], root)
+        graph = load_pipeline(staged)
+        steps = ", ".join(calibration_steps(graph))
+        print(f"calibrating: the project's {steps} on all {prof.rows} rows (a throwaway run)")
+        evaluation, predictions = calibration_run(
+            graph, data, temps[suite_file], lambda line: print(f"  {line}")
+        )
+        cal, sections = calibrate_task(evaluation, predictions, prof, family.NAME, classification)
+        files[config_file] = config_text(sections)
+        temps[config_file].write_text(files[config_file])
+        load_config(temps[config_file], root=root)
         for dest, tmp in temps.items():
             os.replace(tmp, dest)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
-    print_written(name, files, len(sample), suite)
-    return 0
+    print_written(name, files, len(sample), suite, root)
+    return cal
 
 
-def calibrate_task(df, prof: profiling.Profile) -> tuple[tuple[str, str], object]:
-    """The config's gate and smoke sections from a baseline fit, with the figures printed;
-    and the target as the monotonic candidates should see it (0/1 for a classifier)."""
-    features, categorical = prof.feature_names, prof.categorical_names
+def task_target(df: pd.DataFrame, prof: profiling.Profile) -> tuple[str, object]:
+    """The classification section (a classifier's positive label, printed) and the target
+    as the monotonic candidates should see it (0/1 for a classifier)."""
+    if prof.task != "binary_classification":
+        return "", prof.target.name
+    target = df[prof.target.name]
+    positive, note = binary.positive_label(target)
+    print(f"  positive label: {positive!r}" + (f" (REVIEW: {note})" if note else ""))
+    labels = binary.encode_labels(target, positive)
+    return classification_section(positive, note), pd.Series(labels, index=df.index)
+
+
+def calibrate_task(
+    evaluation: dict,
+    predictions: pd.DataFrame,
+    prof: profiling.Profile,
+    family: str,
+    classification: str,
+) -> tuple[Calibrated, Sections]:
+    """The calibration from evaluate's outputs (its figures printed) and the config's gate
+    and smoke sections."""
     if prof.task == "binary_classification":
-        positive, note = binary.positive_label(df[prof.target.name])
-        target = df[prof.target.name]
-        print(f"  positive label: {positive!r}" + (f" (REVIEW: {note})" if note else ""))
-        print("calibrating: a quick baseline fit and the training share of positives on ")
-        print("  held-out rows (stratified) ...")
-        hp = hyperparameters(prof.task)
-        cal = binary.calibrate_binary(
-            df, features, categorical, target, positive, hp, SPLIT, SMOKE_ROWS
-        )
-        print_classification(cal)
-        labels = binary.encode_labels(target, positive)
-        return classification_sections(cal, positive, note), pd.Series(labels, index=df.index)
-    print("calibrating: a quick baseline fit and the mean predictor on held-out rows ...")
-    cal = profiling.calibrate(
-        df, features, prof.target.name, HYPERPARAMETERS, SPLIT, SMOKE_ROWS, categorical
-    )
-    print_calibration(cal)
-    return regression_sections(cal), prof.target.name
+        cal = calibrate_classification(evaluation, predictions, SMOKE_ROWS, THRESHOLD)
+        print_classification(cal, family)
+        return cal, classification_sections(cal, family, classification)
+    cal = profiling.calibrate(evaluation, predictions, SMOKE_ROWS)
+    print_calibration(cal, family)
+    return cal, regression_sections(cal, family)
 
 
-def print_classification(cal: ClassificationCalibration) -> None:
+def print_classification(cal: ClassificationCalibration, family: str) -> None:
     b, n = cal.baseline, cal.naive
     print(f"  held-out rows: {cal.test_rows}")
     print(
-        f"  baseline (XGBoost): AUC {b['auc']:.4f} (95 % {b['auc_interval'][0]:.4f} to "
+        f"  baseline ({family}): AUC {b['auc']:.4f} (95 % {b['auc_interval'][0]:.4f} to "
         f"{b['auc_interval'][1]:.4f}), log loss {b['log_loss']:.4f} (95 % "
         f"{b['log_loss_interval'][0]:.4f} to {b['log_loss_interval'][1]:.4f}), "
         f"accuracy {b['accuracy']:.3f}"
@@ -367,11 +474,11 @@ def print_classification(cal: ClassificationCalibration) -> None:
         print(f"  warning: {warning}")
 
 
-def print_calibration(cal: profiling.Calibration) -> None:
+def print_calibration(cal: profiling.Calibration, family: str) -> None:
     b, n = cal.baseline, cal.naive
     print(f"  held-out rows: {cal.test_rows}")
     print(
-        f"  baseline (XGBoost): MSE {b['mse']:.4g} (95 % {b['mse_interval'][0]:.4g} to "
+        f"  baseline ({family}): MSE {b['mse']:.4g} (95 % {b['mse_interval'][0]:.4g} to "
         f"{b['mse_interval'][1]:.4g}), R2 {b['r2']:.4f} (95 % {b['r2_interval'][0]:.4f} to "
         f"{b['r2_interval'][1]:.4f}), MAPE {b['mape_pct']:.3g} %"
     )
@@ -384,12 +491,14 @@ def print_calibration(cal: profiling.Calibration) -> None:
         print(f"  warning: {warning}")
 
 
-def print_written(name: str, files: dict[Path, str], sample_rows: int, suite: dict) -> None:
+def print_written(
+    name: str, files: dict[Path, str], sample_rows: int, suite: dict, root: Path
+) -> None:
     config, suite_file, sample = files
     print("wrote:")
-    print(f"  {config.relative_to(REPO_ROOT)}")
-    print(f"  {suite_file.relative_to(REPO_ROOT)} ({len(suite['expectations'])} expectations)")
-    print(f"  {sample.relative_to(REPO_ROOT)} ({sample_rows} rows)")
+    print(f"  {config.relative_to(root)}")
+    print(f"  {suite_file.relative_to(root)} ({len(suite['expectations'])} expectations)")
+    print(f"  {sample.relative_to(root)} ({sample_rows} rows)")
     print("names that follow from the project name:")
     print(f"  model package group {name}; pipeline {name}-pipeline")
     for stage in STAGES:
@@ -412,6 +521,15 @@ def suite_has_sets(suite: dict) -> bool:
     return any(e["type"] == "expect_column_values_to_be_in_set" for e in suite["expectations"])
 
 
+def family_names() -> list[str] | None:
+    """The project's model families, or None when families.py cannot be read (init then
+    says why in one line, not the parser of every command)."""
+    try:
+        return list(families().FAMILIES)
+    except UsageError:
+        return None
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "init",
@@ -419,21 +537,33 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Profile a CSV and write model_build/config.yaml, a starter Great "
         "Expectations suite in data_checks/expectations/ and the committed sample "
         f"{SAMPLE}. The gate thresholds and the smoke-test tolerance are calibrated from "
-        "a quick baseline fit and a mean predictor on held-out rows (figures shown). "
+        "a run of the project's own steps on the data (preprocess, train and evaluate of "
+        "model_build/pipeline.py, in a temporary folder): the model's held-out metrics, their "
+        "bootstrap intervals and the naive predictor's, as evaluate wrote them (figures "
+        "shown). --model picks the model family (model_build/steps/families.py); its default "
+        "hyperparameters are written. "
         "String columns become categorical features; constant and ID-like columns, and string "
         f"columns of more than {profiling.MAX_LEVELS} levels, are left out unless --keep names "
         "them. A column of ISO-8601 timestamps and one named like an id (else distinct on "
         "every row) are proposed as feature_store.event_time and record_id, not features. "
         "--task binary_classification takes a two-label target (yes/no, true/false, "
-        "1/0 or any two values), detects the positive label, splits stratified and calibrates "
-        "the AUC floor, log-loss ceiling and smoke-test accuracy floor. Exit 2 on unusable "
-        "input (no such column, constant, empty or non-binary target, too few rows).",
+        "1/0 or any two values), detects the positive label, and calibrates the AUC floor, "
+        "log-loss ceiling and smoke-test accuracy floor on the pipeline's stratified split. "
+        "Exit 2 on unusable input (no such column, constant, empty or non-binary target, too "
+        "few rows); exit 1 when a step of the project fails on the data.",
         epilog="example: mlops init --data ~/diabetes.csv --target progression --force",
     )
     p.add_argument("--data", type=Path, required=True, help="CSV with a header row (only read)")
     p.add_argument("--target", required=True, help="the column to predict")
     p.add_argument(
         "--task", choices=profiling.TASKS, default="regression", help="(default: regression)"
+    )
+    names = family_names()
+    p.add_argument(
+        "--model",
+        choices=names,
+        default=names[0] if names else None,
+        help="the model family (default: %(default)s, the first families.py lists)",
     )
     p.add_argument("--name", help="project name (default: from the data file's name)")
     p.add_argument(

@@ -1,15 +1,15 @@
-"""Calibration of a binary classifier's gate and smoke floor from a baseline fit.
+"""Calibration of a binary classifier's gate and smoke floor from the evaluate step's outputs.
 
 Pure functions for `mlops init --task binary_classification` (the command lives with
-`mlops init`, mlops/cli/init.py; it reads the file, splits it like the pipeline, fits
-the template's XGBoost on the training rows and calls `calibrate_classification` with
-the held-out labels and probabilities). The same reasoning as for regression: the
-thresholds come from the fork's own data, with the figures behind them, and a model no
-better than the naive one (always the training share of positives) must fail the gate.
+`mlops init`, mlops/cli/init.py; it runs the project's own steps on the data and hands
+over what evaluate wrote: evaluation.json and predictions.csv). The same reasoning as
+for regression: the thresholds come from the fork's own data and model, with the
+figures behind them, and a model no better than the naive one (always the training
+share of positives) must fail the gate.
 
-- min_auc: the bottom of the baseline's 95 % bootstrap AUC interval less 0.02, and
+- min_auc: the bottom of the model's 95 % bootstrap AUC interval less 0.02, and
   above 0.5 (the naive model's AUC)
-- max_log_loss: a fifth above the top of the baseline's log-loss interval, and below
+- max_log_loss: a fifth above the top of the model's log-loss interval, and below
   the naive model's log loss (else halfway between them, with a warning)
 - min_accuracy (smoke test): the accuracy `smoke_rows` held-out rows fall below in
   1 % of draws, less 0.05
@@ -23,16 +23,19 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-BOOTSTRAP_ROUNDS = 1_000
-SMALL_TEST_ROWS = 200
+from mlops.core.registry import metrics_from_evaluation
+from stepkit.splits import PREDICTION, Y
+
+SMALL_TEST_ROWS = 200  # below this the held-out AUC moves by more than the gate decides
+NAIVE_FIGURES = ("auc", "log_loss", "accuracy")
 EPS = 1e-15
 
 
 @dataclass(frozen=True)
 class ClassificationCalibration:
     test_rows: int
-    baseline: dict  # auc, log_loss, accuracy, and their 95 % intervals
-    naive: dict  # the constant predictor of the training prevalence
+    baseline: dict  # auc, log_loss, accuracy, and the 95 % intervals of the first two
+    naive: dict  # the constant predictor of the training share of positives
     min_auc: float
     max_log_loss: float
     min_accuracy: float
@@ -44,6 +47,8 @@ class ClassificationCalibration:
         return {"min_auc": self.min_auc, "max_log_loss": self.max_log_loss}
 
 
+# auc and log_loss serve mlops.core.report's re-scoring only (calibration reads evaluate's
+# figures): they go when the PR report reads evaluate's outputs too.
 def auc(y: np.ndarray, prob: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney, ties counted half); 0.5 without both classes."""
     y = np.asarray(y).astype(bool)
@@ -53,10 +58,8 @@ def auc(y: np.ndarray, prob: np.ndarray) -> float:
     order = np.argsort(prob, kind="mergesort")
     ranks = np.empty(len(prob))
     sorted_prob = np.asarray(prob)[order]
-    # average ranks over ties
     _, first, counts = np.unique(sorted_prob, return_index=True, return_counts=True)
-    average = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(average, counts)
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # average ranks over ties
     return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
@@ -66,25 +69,9 @@ def log_loss(y: np.ndarray, prob: np.ndarray) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
-def accuracy(y: np.ndarray, prob: np.ndarray, threshold: float = 0.5) -> float:
-    return float(np.mean((np.asarray(prob) >= threshold) == np.asarray(y).astype(bool)))
-
-
 def _round(value: float, down: bool, digits: int = 3) -> float:
     scale = 10**digits
     return (math.floor if down else math.ceil)(value * scale) / scale
-
-
-def bootstrap_intervals(y: np.ndarray, prob: np.ndarray, seed: int = 0) -> dict:
-    """95 % intervals of AUC and log loss over resamples of the held-out rows."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(y), (BOOTSTRAP_ROUNDS, len(y)))
-    aucs = np.array([auc(y[d], prob[d]) for d in draws])
-    losses = np.array([log_loss(y[d], prob[d]) for d in draws])
-    return {
-        "auc_interval": [float(v) for v in np.percentile(aucs, [2.5, 97.5])],
-        "log_loss_interval": [float(v) for v in np.percentile(losses, [2.5, 97.5])],
-    }
 
 
 def smoke_accuracy_floor(
@@ -99,29 +86,20 @@ def smoke_accuracy_floor(
 
 
 def calibrate_classification(
-    y_test: np.ndarray,
-    prob_test: np.ndarray,
-    train_prevalence: float,
-    smoke_rows: int,
-    threshold: float = 0.5,
+    evaluation: dict, predictions: pd.DataFrame, smoke_rows: int, threshold: float = 0.5
 ) -> ClassificationCalibration:
-    """Gate thresholds and the smoke floor from a baseline's held-out probabilities."""
-    y = np.asarray(y_test).astype(int)
-    prob = np.asarray(prob_test, dtype=float)
-    if len(np.unique(y)) != 2:
-        raise ValueError("the held-out rows need both classes to calibrate a classifier")
+    """Gate thresholds and the smoke floor from evaluate's evaluation.json (the model's
+    held-out metrics, their `intervals`, the `naive` model's) and predictions.csv (the
+    held-out 0/1 labels and probabilities, for the smoke draws)."""
+    metrics, intervals = metrics_from_evaluation(evaluation), evaluation["intervals"]
     baseline = {
-        "auc": auc(y, prob),
-        "log_loss": log_loss(y, prob),
-        "accuracy": accuracy(y, prob, threshold),
-        **bootstrap_intervals(y, prob),
+        "auc": metrics["auc"],
+        "log_loss": metrics["log_loss"],
+        "accuracy": metrics["accuracy"],
+        "auc_interval": tuple(intervals["auc"]),
+        "log_loss_interval": tuple(intervals["log_loss"]),
     }
-    prior = np.full(len(y), min(max(train_prevalence, EPS), 1 - EPS))
-    naive = {
-        "auc": 0.5,
-        "log_loss": log_loss(y, prior),
-        "accuracy": accuracy(y, prior, threshold),
-    }
+    naive = {name: evaluation["naive"][name] for name in NAIVE_FIGURES}
     warnings = []
     min_auc = _round(baseline["auc_interval"][0] - 0.02, down=True)
     max_log_loss = _round(baseline["log_loss_interval"][1] * 1.2, down=False)
@@ -132,15 +110,17 @@ def calibrate_classification(
             "the baseline is barely better than always answering the training share of "
             "positives: the gate is set halfway between them; look at the features first"
         )
-    if len(y) < SMALL_TEST_ROWS:
+    test_rows = int(evaluation["rows"])
+    if test_rows < SMALL_TEST_ROWS:
         low, high = baseline["auc_interval"]
         warnings.append(
-            f"only {len(y)} held-out rows: the test AUC's 95 % interval is {low:.3f} to "
+            f"only {test_rows} held-out rows: the test AUC's 95 % interval is {low:.3f} to "
             f"{high:.3f}, so the gate cannot tell apart models closer than that"
         )
-    rows = min(smoke_rows, len(y))
+    y, prob = predictions[Y].to_numpy(float), predictions[PREDICTION].to_numpy(float)
+    rows = min(smoke_rows, test_rows)
     return ClassificationCalibration(
-        test_rows=len(y),
+        test_rows=test_rows,
         baseline=baseline,
         naive=naive,
         min_auc=min_auc,
@@ -149,37 +129,3 @@ def calibrate_classification(
         smoke_rows=rows,
         warnings=tuple(warnings),
     )
-
-
-def fit_baseline_classifier(
-    features: pd.DataFrame,
-    labels: np.ndarray,
-    categorical: list[str],
-    hyperparameters: dict,
-    splits: tuple[np.ndarray, np.ndarray, np.ndarray],
-) -> np.ndarray:
-    """Held-out probabilities of XGBoost (binary:logistic, native categoricals) trained with
-    the template's hyperparameters on the `splits` (train, validation, test row indices)."""
-    import xgboost as xgb
-
-    frame = features.copy()
-    for name in categorical:
-        frame[name] = frame[name].astype(str).astype("category")
-    train, validation, test = splits
-    params = {
-        k: v for k, v in hyperparameters.items() if k not in ("num_round", "early_stopping_rounds")
-    }
-    params.update(objective="binary:logistic", eval_metric="logloss", nthread=2)
-
-    def matrix(rows: np.ndarray) -> xgb.DMatrix:
-        return xgb.DMatrix(frame.iloc[rows], label=labels[rows], enable_categorical=True)
-
-    booster = xgb.train(
-        params,
-        matrix(train),
-        num_boost_round=int(hyperparameters.get("num_round", 1000)),
-        evals=[(matrix(validation), "validation")],
-        early_stopping_rounds=int(hyperparameters.get("early_stopping_rounds", 50)),
-        verbose_eval=False,
-    )
-    return booster.predict(matrix(test), iteration_range=(0, booster.best_iteration + 1))

@@ -1,10 +1,10 @@
 """`mlops init`'s core: profile a data set, write its starter suite, calibrate its gate.
 
-Pure functions on a DataFrame; the command in mlops/cli/init.py reads the file and
-writes the results. Calibration fits a quick baseline (XGBoost with the template's
-hyperparameters) and a naive predictor (the training mean) on a split like the
-pipeline's, and bootstraps the held-out rows, so the thresholds a fork starts with
-come from its own data and the figures behind them are shown.
+Pure functions on a DataFrame; the command in mlops/cli/init.py reads the file, runs
+the project's own steps on it and writes the results. Calibration reads what the
+evaluate step wrote for the project's model (its held-out metrics, their bootstrap
+intervals, the naive predictor's, its predictions), so the thresholds a fork starts
+with come from its own data and model, and the figures behind them are shown.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import pandas as pd
 
 from mlops.core.config import TASKS, DataConfig
 from mlops.core.errors import UsageError
-from mlops.core.uncertainty import bootstrap_intervals, small_test_warning
+from mlops.core.registry import metrics_from_evaluation
+from mlops.core.uncertainty import small_test_warning
+from stepkit.splits import PREDICTION, Y
 
 __all__ = ["TASKS"]  # `--task` choices: the config's, one source of truth
 # A string column with more levels than training keeps (data.max_categories) is left out
@@ -357,8 +359,8 @@ def sample_rows(df: pd.DataFrame, columns: list[str], seed: int = 0) -> pd.DataF
 @dataclass(frozen=True)
 class Calibration:
     test_rows: int
-    baseline: dict  # mse, r2, mape_pct, and 95 % intervals mse_interval, r2_interval
-    naive: dict  # mse, r2, mape_pct of predicting the training mean
+    baseline: dict  # mse, r2 and their 95 % intervals (evaluate's), mape_pct
+    naive: dict  # mse, r2 (evaluate's), mape_pct of predicting the training mean
     max_mse: float
     min_r2: float
     max_mape_pct: float
@@ -366,20 +368,10 @@ class Calibration:
     warnings: tuple[str, ...] = ()
 
 
-def split_indices(rows: int, train: float, validation: float, seed: int):
-    order = np.random.default_rng(seed).permutation(rows)
-    a, b = int(rows * train), int(rows * (train + validation))
-    return order[:a], order[a:b], order[b:]
-
-
 def mape_pct(y: np.ndarray, pred: np.ndarray) -> float:
+    """The smoke test's measure (mlops.core.smoke): over the rows whose target is not zero."""
     nonzero = y != 0
     return float(np.mean(np.abs(pred[nonzero] - y[nonzero]) / np.abs(y[nonzero])) * 100)
-
-
-def r2(y: np.ndarray, pred: np.ndarray) -> float:
-    total = float(((y - y.mean()) ** 2).sum())
-    return 1.0 - float(((y - pred) ** 2).sum()) / total if total > 0 else 0.0
 
 
 def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) -> float:
@@ -395,75 +387,30 @@ def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) 
     )
 
 
-def model_frame(df: pd.DataFrame, features: list[str], categorical=()) -> pd.DataFrame:
-    """The features as XGBoost takes them: numbers as floats, strings as categories
-    (the same text keys the steps use: stripped)."""
-    frame = df[features].copy()
-    for name in features:
-        if name in categorical:
-            frame[name] = frame[name].astype("string").str.strip().astype("category")
-        else:
-            frame[name] = frame[name].astype(float)
-    return frame
+def calibrate(evaluation: dict, predictions: pd.DataFrame, smoke_rows: int) -> Calibration:
+    """Gate thresholds and the smoke-test tolerance from the evaluate step's outputs.
 
-
-def fit_baseline(X: pd.DataFrame, y, hyperparameters: dict, splits) -> np.ndarray:
-    """Held-out predictions of XGBoost with the template's hyperparameters (X from
-    model_frame: native categorical support for its string columns)."""
-    import xgboost as xgb
-
-    train, validation, test = splits
-    params = {
-        k: v for k, v in hyperparameters.items() if k not in ("num_round", "early_stopping_rounds")
-    }
-
-    def matrix(rows, label=True):
-        return xgb.DMatrix(X.iloc[rows], label=y[rows] if label else None, enable_categorical=True)
-
-    booster = xgb.train(
-        {**params, "nthread": 2},
-        matrix(train),
-        num_boost_round=int(hyperparameters.get("num_round", 1000)),
-        evals=[(matrix(validation), "validation")],
-        early_stopping_rounds=int(hyperparameters.get("early_stopping_rounds", 50)),
-        verbose_eval=False,
-    )
-    return booster.predict(matrix(test, False), iteration_range=(0, booster.best_iteration + 1))
-
-
-def calibrate(
-    df: pd.DataFrame,
-    features: list[str],
-    target: str,
-    hyperparameters: dict,
-    split: tuple[float, float, int],
-    smoke_rows: int,
-    categorical=(),
-) -> Calibration:
-    """Gate thresholds and the smoke-test tolerance from a baseline fit on held-out rows.
-
-    max_mse: a fifth above the top of the baseline's 95 % MSE interval, and below the
+    `evaluation` is its evaluation.json (the model's held-out metrics, their 95 %
+    bootstrap `intervals`, the `naive` predictor's: the training mean), `predictions`
+    its predictions.csv; nothing is scored or recomputed here but the smoke test's MAPE.
+    max_mse: a fifth above the top of the model's 95 % MSE interval, and below the
     naive predictor's MSE (a model no better than the mean must fail). min_r2: the
     bottom of the R² interval less 0.02, never below 0. max_mape_pct: see smoke_mape_limit.
     """
-    X = model_frame(df, features, categorical)
-    y = df[target].to_numpy(float)
-    splits = split_indices(len(df), *split)
-    train, _, test = splits
-    pred = fit_baseline(X, y, hyperparameters, splits)
-    naive_pred = np.full(len(test), y[train].mean())
-    y_test = y[test]
+    metrics, intervals = metrics_from_evaluation(evaluation), evaluation["intervals"]
+    y, pred = predictions[Y].to_numpy(float), predictions[PREDICTION].to_numpy(float)
+    naive_pred = np.full(len(y), evaluation["naive"]["constant"])
     baseline = {
-        "mse": float(np.mean((y_test - pred) ** 2)),
-        "r2": r2(y_test, pred),
-        "mape_pct": mape_pct(y_test, pred),
+        "mse": metrics["mse"],
+        "r2": metrics["r2"],
+        "mape_pct": mape_pct(y, pred),
+        "mse_interval": tuple(intervals["mse"]),
+        "r2_interval": tuple(intervals["r2"]),
     }
-    intervals = bootstrap_intervals(y_test, pred)
-    baseline["mse_interval"], baseline["r2_interval"] = intervals["mse"], intervals["r2"]
     naive = {
-        "mse": float(np.mean((y_test - naive_pred) ** 2)),
-        "r2": r2(y_test, naive_pred),
-        "mape_pct": mape_pct(y_test, naive_pred),
+        "mse": evaluation["naive"]["mse"],
+        "r2": evaluation["naive"]["r2"],
+        "mape_pct": mape_pct(y, naive_pred),
     }
     warnings = []
     max_mse = _round(baseline["mse_interval"][1] * 1.2, down=False)
@@ -474,17 +421,18 @@ def calibrate(
             "between them; look at the features before trusting the gate"
         )
     min_r2 = max(0.0, _round(baseline["r2_interval"][0] - 0.02, down=True))
-    small = small_test_warning(len(test), intervals)
+    test_rows = int(evaluation["rows"])
+    small = small_test_warning(test_rows, {"mse": baseline["mse_interval"]})
     if small:
         warnings.append(small)
-    rows = min(smoke_rows, len(test))
+    rows = min(smoke_rows, test_rows)
     return Calibration(
-        test_rows=len(test),
+        test_rows=test_rows,
         baseline=baseline,
         naive=naive,
         max_mse=max_mse,
         min_r2=min_r2,
-        max_mape_pct=smoke_mape_limit(y_test, pred, rows),
+        max_mape_pct=smoke_mape_limit(y, pred, rows),
         smoke_rows=rows,
         warnings=tuple(warnings),
     )

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops.cli.init import render_config
+from mlops.cli.init import provisional_sections, render_config
 from mlops.core import profiling
+from mlops.core.model_family import model_family
 
 
 def records(rows: int = 300, seed: int = 0) -> pd.DataFrame:
@@ -29,7 +30,8 @@ def records(rows: int = 300, seed: int = 0) -> pd.DataFrame:
 
 
 def config_text(prof: profiling.Profile) -> dict:
-    text = render_config("fork", "data.csv", prof, ("", ""), "suite.json", {})
+    sections = provisional_sections(prof.task)
+    text = render_config("fork", "data.csv", prof, model_family(None), sections, "suite.json", {})
     return yaml.safe_load(text)
 
 
@@ -58,7 +60,8 @@ def test_an_unnamed_distinct_column_is_the_record_id():
 )
 def test_without_both_columns_the_section_is_a_commented_example(drop, found):
     prof = profiling.profile(records().drop(columns=drop), "y")
-    text = render_config("fork", "data.csv", prof, ("", ""), "suite.json", {})
+    sections = provisional_sections(prof.task)
+    text = render_config("fork", "data.csv", prof, model_family(None), sections, "suite.json", {})
     assert "feature_store" not in yaml.safe_load(text)
     assert f"found in this data: {found}" in text and "# feature_store:" in text
 

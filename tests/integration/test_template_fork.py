@@ -117,7 +117,7 @@ def test_a_fork_with_its_own_data_is_green_with_config_edits_only(tmp_path, fork
     assert done.returncode == 0, done.stdout + done.stderr
     assert "left out visit_id: ID-like" in done.stdout
     assert "left out clinic: constant" in done.stdout
-    assert re.search(r"baseline \(XGBoost\): MSE [\d.e+]+ \(95 % ", done.stdout)
+    assert re.search(r"baseline \(xgboost\): MSE [\d.e+]+ \(95 % ", done.stdout)
     assert "only 80 held-out rows" in done.stdout  # 400 rows: the small-data warning
 
     # The review: declare that progression must not fall as bmi rises.

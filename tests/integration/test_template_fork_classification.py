@@ -45,7 +45,7 @@ def test_a_classification_fork_with_string_categories_passes_its_gate(tmp_path, 
     assert cfg["classification"]["positive_label"] == "left"  # the rarer, flagged for review
     rare = (df.status == "left").sum()
     assert f"'left' is the less frequent one ({rare} rows" in done.stdout
-    baseline_auc = float(re.search(r"baseline \(XGBoost\): AUC ([\d.]+)", done.stdout).group(1))
+    baseline_auc = float(re.search(r"baseline \(xgboost\): AUC ([\d.]+)", done.stdout).group(1))
     gate, smoke = cfg["gate"], cfg["smoke_test"]
     assert 0.5 < gate["min_auc"] < baseline_auc
     suite = (fork / "data_checks" / "expectations" / "subs.json").read_text()

@@ -1,75 +1,91 @@
-"""Calibration of a classifier's gate and smoke floor from held-out probabilities."""
+"""Calibration of a classifier's gate and smoke floor from what the evaluate step wrote."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
 from mlops.core.calibrate_classification import auc, calibrate_classification
+from mlops.core.calibrate_classification import log_loss as core_log_loss
 
 
-def held_out(rows: int, signal: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def evaluate_outputs(y, prob, prevalence: float) -> tuple[dict, pd.DataFrame]:
+    """What the evaluate step writes for these held-out rows (evaluation.json, predictions)."""
+    from stepkit import metrics
+
+    task = "binary_classification"
+    evaluation = metrics.task_metrics(task, y, prob, 0.5)
+    evaluation["intervals"] = metrics.bootstrap_intervals(task, y, prob)
+    evaluation["naive"] = metrics.naive_metrics(task, y, prevalence, 0.5)
+    evaluation["rows"] = len(y)
+    predictions = pd.DataFrame({"target": y.astype(str), "y": y, "prediction": prob})
+    return evaluation, predictions
+
+
+def held_out(rows: int, signal: float, seed: int = 0) -> tuple[dict, pd.DataFrame]:
     """Labels with a 30 % positive share and probabilities that carry `signal` about them."""
     rng = np.random.default_rng(seed)
-    y = (rng.random(rows) < 0.3).astype(int)
+    y = (rng.random(rows) < 0.3).astype(float)
     logit = -0.85 + signal * (y - 0.3) + rng.normal(0, 1, rows)
-    return y, 1 / (1 + np.exp(-logit))
+    return evaluate_outputs(y, 1 / (1 + np.exp(-logit)), prevalence=0.3)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_auc_matches_sklearn_with_ties(seed):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, 300)
-    prob = rng.integers(0, 10, 300) / 10  # many ties
-    assert auc(y, prob) == pytest.approx(roc_auc_score(y, prob))
-
-
-def test_thresholds_sit_between_the_baseline_and_the_naive_model():
-    y, prob = held_out(2000, signal=3.0)
-    cal = calibrate_classification(y, prob, train_prevalence=0.3, smoke_rows=40)
-    assert cal.baseline["auc"] == pytest.approx(roc_auc_score(y, prob))
-    assert cal.baseline["log_loss"] == pytest.approx(log_loss(y, prob))
-    assert 0.5 < cal.min_auc < cal.baseline["auc"]
+def test_thresholds_sit_between_the_model_and_the_naive_model():
+    evaluation, predictions = held_out(2000, signal=3.0)
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=40)
+    section = evaluation["binary_classification_metrics"]
+    assert cal.baseline["auc"] == section["auc"]["value"]
+    assert cal.baseline["accuracy"] == section["accuracy"]["value"]
+    assert 0.5 < cal.min_auc < cal.baseline["auc_interval"][0] < cal.baseline["auc"]
     assert cal.baseline["log_loss"] < cal.max_log_loss < cal.naive["log_loss"]
     assert cal.min_accuracy < cal.baseline["accuracy"]
-    assert cal.warnings == ()
+    assert cal.test_rows == 2000 and cal.smoke_rows == 40 and cal.warnings == ()
     assert cal.gate() == {"min_auc": cal.min_auc, "max_log_loss": cal.max_log_loss}
 
 
-def test_a_baseline_no_better_than_the_prior_is_flagged_and_still_gated():
-    y, prob = held_out(2000, signal=0.05)
-    cal = calibrate_classification(y, prob, train_prevalence=0.3, smoke_rows=20)
+def test_the_figures_are_evaluates_not_computed_again():
+    evaluation, predictions = held_out(500, signal=3.0)
+    section = evaluation["binary_classification_metrics"]
+    section["auc"]["value"], section["log_loss"]["value"] = 0.9, 0.3  # not the rows'
+    evaluation["intervals"] = {"auc": [0.85, 0.95], "log_loss": [0.25, 0.35]}
+    evaluation["naive"].update(log_loss=0.6, accuracy=0.7)
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=20)
+    assert (cal.baseline["auc"], cal.baseline["log_loss"]) == (0.9, 0.3)
+    assert cal.naive == {"auc": 0.5, "log_loss": 0.6, "accuracy": 0.7}
+    assert cal.min_auc == 0.83  # the interval's bottom less 0.02
+    assert cal.max_log_loss == 0.42  # a fifth above the interval's top
+
+
+def test_a_model_no_better_than_the_prior_is_flagged_and_still_gated():
+    evaluation, predictions = held_out(2000, signal=0.05)
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=20)
     assert any("barely better" in w for w in cal.warnings)
     assert cal.max_log_loss <= max(cal.naive["log_loss"], cal.baseline["log_loss"]) + 1e-3
     assert cal.min_auc > 0.5 or cal.baseline["auc"] <= 0.5
 
 
 def test_few_held_out_rows_are_warned_about():
-    y, prob = held_out(120, signal=3.0)
-    cal = calibrate_classification(y, prob, train_prevalence=0.3, smoke_rows=200)
+    evaluation, predictions = held_out(120, signal=3.0)
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=200)
     assert cal.smoke_rows == 120
     assert any("only 120 held-out rows" in w for w in cal.warnings)
 
 
-def test_one_class_cannot_be_calibrated():
-    with pytest.raises(ValueError, match="both classes"):
-        calibrate_classification(np.zeros(50), np.full(50, 0.2), 0.2, 10)
+def test_the_smoke_floor_comes_from_draws_of_the_predictions_at_the_threshold():
+    evaluation, predictions = held_out(400, signal=3.0)
+    right = predictions.assign(prediction=predictions.y * 0.5 + 0.25)  # 0.75 or 0.25: all right
+    assert calibrate_classification(evaluation, right, smoke_rows=20).min_accuracy == 0.95
+    # at a threshold of 0.8 every positive is missed: the floor falls with the accuracy
+    strict = calibrate_classification(evaluation, right, smoke_rows=20, threshold=0.8)
+    assert strict.min_accuracy < 0.7
 
 
-def test_baseline_fit_on_fixture_rows_with_string_categories_calibrates_the_gate():
-    from fixtures.tasks import churn_frame
-
-    from mlops.core.calibrate_classification import fit_baseline_classifier
-
-    df = churn_frame(3000, seed=8)
-    labels = (df.churned == "yes").to_numpy(int)
-    order = np.random.default_rng(0).permutation(len(df))
-    splits = (order[:1800], order[1800:2400], order[2400:])
-    features = df.drop(columns="churned")
-    params = {"max_depth": 3, "eta": 0.3, "num_round": 60, "early_stopping_rounds": 10}
-    prob = fit_baseline_classifier(features, labels, ["plan", "region"], params, splits)
-    cal = calibrate_classification(labels[splits[2]], prob, labels[splits[0]].mean(), 40)
-    assert 0.75 < cal.baseline["auc"] < 0.95  # the generator's signal, not a perfect fit
-    assert 0.5 < cal.min_auc < cal.baseline["auc"]
-    assert cal.max_log_loss < cal.naive["log_loss"]
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_reports_auc_and_log_loss_match_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 300)
+    prob = rng.integers(1, 10, 300) / 10  # many ties
+    assert auc(y, prob) == pytest.approx(roc_auc_score(y, prob))
+    assert core_log_loss(y, prob) == pytest.approx(log_loss(y, prob))

@@ -1,6 +1,6 @@
-"""`mlops init` wired to classification and string categories: what a column becomes, what
-is refused, the positive label, the stratified split and the calibrated thresholds, and a
-config that loads. Small generated frames; no column names of the example."""
+"""`mlops init` wired to classification, string categories and model families: what a
+column becomes, what is refused, the positive label, the config it stages and the one it
+writes, and which steps it runs. Small generated frames; no column names of the example."""
 
 import numpy as np
 import pandas as pd
@@ -11,8 +11,6 @@ from mlops.core import profiling
 from mlops.core import profiling_classification as binary
 from mlops.core.config import TASKS, load_config
 from mlops.core.errors import UsageError
-
-HYPER = {"max_depth": 3, "eta": 0.2, "num_round": 200, "early_stopping_rounds": 20, "seed": 1}
 
 
 def frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -101,62 +99,100 @@ def test_otherwise_the_less_frequent_label_is_positive_with_a_review_note():
     assert "'churn' is the less frequent one (10 rows against 30 for 'stay')" in note
 
 
-@pytest.mark.parametrize("positive", ["yes", "no"])  # the positive label sorting first or last
-def test_the_split_is_stratified_and_the_pipelines(positive):
-    from model_build.steps.preprocess import binary_labels, stratified_split
+def classifier_outputs(df: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
+    """evaluation.json and predictions.csv as evaluate writes them, for a model that scores
+    the outcome's own logit on the frame's last fifth."""
+    from stepkit import metrics
 
-    df = frame(500)
-    labels = binary.encode_labels(df.outcome, positive)
-    train, validation, test = binary.stratified_indices(binary.strata(df.outcome), 0.6, 0.2, 42)
-    assert sorted([*train, *validation, *test]) == list(range(500))
-    for part in (train, validation, test):
-        assert abs(labels[part].mean() - labels.mean()) < 0.02
-    steps = stratified_split(df.assign(i=range(500)), 0.6, 0.2, 42, binary_labels(df.outcome))
-    assert list(steps.test.i) == list(test)
-
-
-def test_binary_calibration_puts_the_gate_between_the_baseline_and_the_naive_model():
-    df = frame(1500)
-    split = (0.6, 0.2, 4)
-    cal = binary.calibrate_binary(
-        df, ["tier", "load"], ["tier"], df.outcome, "yes", HYPER, split, 20
-    )
-    b = cal.baseline
-    assert cal.test_rows == 300 and b["auc"] > 0.75
-    assert 0.5 < cal.min_auc < b["auc_interval"][0] <= b["auc"]
-    assert b["log_loss"] < cal.max_log_loss < cal.naive["log_loss"]
-    assert 0 < cal.min_accuracy < b["accuracy"]
-    # without the string category the signal is mostly gone: the category reaches the model
-    blind = binary.calibrate_binary(df, ["load"], [], df.outcome, "yes", HYPER, split, 20)
-    assert blind.baseline["auc"] < b["auc"] - 0.1
+    test = df.tail(len(df) // 5)
+    y = (test.outcome == "yes").to_numpy(float)
+    prob = np.clip(0.15 + 0.7 * y + np.random.default_rng(1).normal(0, 0.2, len(y)), 0.01, 0.99)
+    task = "binary_classification"
+    evaluation = {
+        **metrics.task_metrics(task, y, prob, init.THRESHOLD),
+        "intervals": metrics.bootstrap_intervals(task, y, prob),
+        "naive": metrics.naive_metrics(task, y, float(y.mean()), init.THRESHOLD),
+        "rows": len(y),
+    }
+    return evaluation, pd.DataFrame({"target": test.outcome, "y": y, "prediction": prob})
 
 
-def test_regression_calibration_uses_string_categories():
-    rng = np.random.default_rng(2)
-    city = rng.choice(["a", "b", "c", "d"], 800)
-    size = rng.uniform(20, 100, 800)
-    price = size * pd.Series(city).map({"a": 10, "b": 20, "c": 30, "d": 40}).to_numpy()
-    df = pd.DataFrame({"city": city, "size": size, "price": price + rng.normal(0, 30, 800)})
-    hyper = {**HYPER, "objective": "reg:squarederror"}
-    cal = profiling.calibrate(df, ["city", "size"], "price", hyper, (0.6, 0.2, 42), 20, ["city"])
-    assert cal.baseline["r2"] > 0.95 and cal.max_mse < cal.naive["mse"]
+def write_config(tmp_path, df, task, family_name, sections=None) -> tuple[str, object]:
+    """The config init writes for `df` (provisional unless `sections` are given), loaded."""
+    from mlops.core.model_family import model_family
 
-
-def test_a_classification_config_renders_loads_and_quotes_the_label(tmp_path):
-    df = frame(400)
-    prof = profiling.profile(df, "outcome", "binary_classification")
-    cal = binary.calibrate_binary(
-        df, prof.feature_names, ["tier"], df.outcome, "yes", HYPER, init.SPLIT, 20
-    )
-    sections = init.classification_sections(cal, "yes", None)
-    text = init.render_config("t-proj", "t.csv", prof, sections, "suite.json", {})
+    prof = profiling.profile(df, "outcome", task)
+    family = model_family(family_name)
+    classification = init.classification_section("yes", None) if task != "regression" else ""
+    sections = sections or init.provisional_sections(task, classification)
+    text = init.render_config("t-proj", "t.csv", prof, family, sections, "suite.json", {})
     (tmp_path / "config.yaml").write_text(text)
-    cfg = load_config(tmp_path / "config.yaml", root=tmp_path)
+    return text, load_config(tmp_path / "config.yaml", root=tmp_path)
+
+
+@pytest.mark.parametrize("family", ["xgboost", "sklearn"])
+@pytest.mark.parametrize("task", TASKS)
+def test_the_staged_config_loads_with_the_familys_defaults_and_a_gate_that_binds_nothing(
+    tmp_path, task, family
+):
+    from mlops.core.gate import check_gate
+    from mlops.core.graph import load_pipeline
+    from mlops.core.model_family import model_family
+
+    df = frame(300) if task != "regression" else frame(300).assign(outcome=lambda d: d.load * 3)
+    text, cfg = write_config(tmp_path, df, task, family)
+    assert cfg.train.model == family
+    assert cfg.train.hyperparameters == model_family(family).defaults(task)
+    assert "statistic" not in text and "sagemaker:" not in text
+    worst = {"regression_metrics": {"mse": {"value": 1e300}, "r2": {"value": -1e300}},
+             "binary_classification_metrics": {"auc": {"value": 0.0}, "log_loss": {"value": 1e300}},
+             "champion_mse_limit": 1e308, "champion_log_loss_limit": 1e308}  # fmt: skip
+    assert check_gate(worst, load_pipeline(cfg).gate).passed
+
+
+def test_a_scikit_learn_config_names_no_other_model_library(tmp_path):
+    text, cfg = write_config(tmp_path, frame(300), "binary_classification", "sklearn")
+    assert "xgboost" not in text.lower() and "HistGradientBoosting" in text  # the family's words
+    assert cfg.model_family.NAME == "sklearn"
+
+
+def test_a_classification_config_gets_the_calibrated_gate_and_quotes_the_label(tmp_path):
+    from mlops.core.calibrate_classification import calibrate_classification
+
+    df = frame(1000)
+    cal = calibrate_classification(*classifier_outputs(df), smoke_rows=init.SMOKE_ROWS)
+    sections = init.classification_sections(
+        cal, "xgboost", init.classification_section("yes", None)
+    )
+    text, cfg = write_config(tmp_path, df, "binary_classification", "xgboost", sections)
     assert cfg.task == "binary_classification" and cfg.classification.positive_label == "yes"
     assert cfg.data.categorical_features == ["tier"]
     assert (cfg.gate.min_auc, cfg.gate.max_log_loss) == (cal.min_auc, cal.max_log_loss)
     assert cfg.smoke_test.min_accuracy == cal.min_accuracy
     assert cfg.train.hyperparameters["objective"] == "binary:logistic"
+    assert f"Baseline (xgboost): AUC {cal.baseline['auc']:.4f} (95 % interval" in text
+
+
+def test_init_runs_the_steps_up_to_evaluate_without_validation():
+    from mlops.core.graph import load_pipeline
+
+    assert init.calibration_steps(load_pipeline(load_config())) == (
+        "preprocess",
+        "train",
+        "evaluate",
+    )
+
+
+def test_model_is_one_of_the_projects_families_the_first_by_default():
+    from mlops.cli import build_parser
+    from mlops.core.model_family import families
+
+    parse = build_parser().parse_args
+    base = ["init", "--data", "d.csv", "--target", "y"]
+    assert parse(base).model == next(iter(families().FAMILIES)) == "xgboost"
+    assert parse([*base, "--model", "sklearn"]).model == "sklearn"
+    with pytest.raises(SystemExit):
+        parse([*base, "--model", "lightgbm"])
 
 
 def test_a_true_false_target_gets_the_label_the_steps_and_the_run_check_accept(tmp_path):

@@ -1,5 +1,5 @@
 """`mlops init`'s core: what a data set's columns become, what is refused, how the gate
-is calibrated from a baseline and the mean predictor."""
+is calibrated from what the evaluate step wrote (the model's and the mean predictor's)."""
 
 import numpy as np
 import pandas as pd
@@ -82,29 +82,73 @@ def test_a_column_with_nulls_gets_no_not_null_expectation():
     assert ("expect_column_values_to_not_be_null", "group") in kinds
 
 
-def calibrate(df):
-    hyper = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.1, "num_round": 300}
-    return profiling.calibrate(df, ["dose", "group"], "response", hyper, (0.6, 0.2, 42), 20)
+def evaluate_outputs(y, pred, naive: float) -> tuple[dict, pd.DataFrame]:
+    """What the evaluate step writes for these held-out rows (evaluation.json, predictions)."""
+    from stepkit import metrics
+
+    evaluation = metrics.task_metrics("regression", y, pred, 0.5)
+    evaluation["intervals"] = metrics.bootstrap_intervals("regression", y, pred)
+    evaluation["naive"] = metrics.naive_metrics("regression", y, naive, 0.5)
+    evaluation["rows"] = len(y)
+    predictions = pd.DataFrame({"target": y.astype(str), "y": y, "prediction": pred})
+    return evaluation, predictions
 
 
-def test_calibration_puts_the_gate_between_the_baseline_and_the_mean_predictor():
-    cal = calibrate(data(1000))
+def held_out(rows: int, noise: float, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+    """A model within `noise` of targets that vary by about 15 around 60."""
+    rng = np.random.default_rng(seed)
+    y = 60 + rng.normal(0, 15, rows)
+    return evaluate_outputs(y, y + rng.normal(0, noise, rows), naive=60.0)
+
+
+def test_calibration_puts_the_gate_between_the_model_and_the_mean_predictor():
+    cal = profiling.calibrate(*held_out(200, noise=2.0), smoke_rows=20)
     b, n = cal.baseline, cal.naive
     assert b["mse_interval"][0] < b["mse"] < b["mse_interval"][1] < cal.max_mse < n["mse"]
     assert 0 <= cal.min_r2 < b["r2_interval"][0] <= b["r2"]
     assert b["r2"] > 0.9 and abs(n["r2"]) < 0.05
     assert b["mape_pct"] < cal.max_mape_pct < n["mape_pct"]
-    assert cal.test_rows == 200 and cal.warnings == ()
+    assert cal.test_rows == 200 and cal.smoke_rows == 20 and cal.warnings == ()
+
+
+def test_calibration_reads_what_evaluate_wrote_and_computes_no_metric_again():
+    evaluation, predictions = held_out(300, noise=2.0)
+    evaluation["regression_metrics"]["mse"]["value"] = 7.0  # not what the rows give
+    evaluation["regression_metrics"]["r2"]["value"] = 0.5
+    evaluation["intervals"] = {"mse": [5.0, 10.0], "r2": [0.4, 0.6]}
+    evaluation["naive"].update(mse=500.0, r2=-0.01)
+    evaluation["rows"] = 300
+    cal = profiling.calibrate(evaluation, predictions, smoke_rows=20)
+    assert cal.baseline["mse"] == 7.0 and cal.baseline["r2"] == 0.5
+    assert cal.baseline["mse_interval"] == (5.0, 10.0) and cal.naive["mse"] == 500.0
+    assert cal.max_mse == 12.0  # a fifth above the interval's top
+    assert cal.min_r2 == 0.38  # the interval's bottom less 0.02
+
+
+def test_a_model_barely_better_than_the_mean_gets_a_gate_halfway_and_a_warning():
+    cal = profiling.calibrate(*held_out(1000, noise=14.0), smoke_rows=20)
+    assert cal.max_mse == profiling._round((cal.baseline["mse"] + cal.naive["mse"]) / 2, False)
+    assert cal.baseline["mse"] < cal.max_mse < cal.naive["mse"]
+    assert any("barely better than predicting the mean" in w for w in cal.warnings)
 
 
 def test_a_small_held_out_set_is_warned_about_with_its_interval():
-    cal = calibrate(data(200))
+    cal = profiling.calibrate(*held_out(40, noise=2.0), smoke_rows=20)
     assert cal.test_rows == 40
     low, high = cal.baseline["mse_interval"]
     assert any(
         f"only 40 held-out rows: the test MSE's 95 % interval is {low:.4g} to {high:.4g}" in w
         for w in cal.warnings
     )
+
+
+def test_the_smoke_limit_comes_from_draws_of_the_predictions():
+    evaluation, predictions = held_out(500, noise=0.0)
+    exact = profiling.calibrate(evaluation, predictions, smoke_rows=20)
+    assert exact.baseline["mape_pct"] == 0.0 and exact.max_mape_pct == 0.0
+    off = predictions.assign(prediction=predictions.y * 1.1)  # every row 10 % high
+    limit = profiling.calibrate(evaluation, off, smoke_rows=20).max_mape_pct
+    assert 12.0 <= limit <= 13.0  # 10 % and a fifth more, rounded up to two digits
 
 
 @pytest.mark.parametrize(
