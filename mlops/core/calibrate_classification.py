@@ -28,7 +28,6 @@ from stepkit.splits import PREDICTION, Y
 
 SMALL_TEST_ROWS = 200  # below this the held-out AUC moves by more than the gate decides
 NAIVE_FIGURES = ("auc", "log_loss", "accuracy")
-EPS = 1e-15
 
 
 @dataclass(frozen=True)
@@ -45,28 +44,6 @@ class ClassificationCalibration:
     def gate(self) -> dict:
         """The `gate:` values for the written config."""
         return {"min_auc": self.min_auc, "max_log_loss": self.max_log_loss}
-
-
-# auc and log_loss serve mlops.core.report's re-scoring only (calibration reads evaluate's
-# figures): they go when the PR report reads evaluate's outputs too.
-def auc(y: np.ndarray, prob: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); 0.5 without both classes."""
-    y = np.asarray(y).astype(bool)
-    positives, negatives = int(y.sum()), int((~y).sum())
-    if not positives or not negatives:
-        return 0.5
-    order = np.argsort(prob, kind="mergesort")
-    ranks = np.empty(len(prob))
-    sorted_prob = np.asarray(prob)[order]
-    _, first, counts = np.unique(sorted_prob, return_index=True, return_counts=True)
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # average ranks over ties
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def log_loss(y: np.ndarray, prob: np.ndarray) -> float:
-    p = np.clip(np.asarray(prob, dtype=float), EPS, 1 - EPS)
-    y = np.asarray(y, dtype=float)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def _round(value: float, down: bool, digits: int = 3) -> float:

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import log_loss, roc_auc_score
 
-from mlops.core.calibrate_classification import auc, calibrate_classification
-from mlops.core.calibrate_classification import log_loss as core_log_loss
+from mlops.core.calibrate_classification import calibrate_classification
+from stepkit.metrics import auc
+from stepkit.metrics import log_loss as core_log_loss
 
 
 def evaluate_outputs(y, prob, prevalence: float) -> tuple[dict, pd.DataFrame]:

@@ -218,7 +218,7 @@ def test_held_out_rows_without_a_numeric_target_are_refused_in_one_line(trained,
 def test_a_champion_needing_a_dropped_feature_is_skipped_with_a_note(trained, tmp_path):
     """A project that drops a feature still evaluates its challenger: the champion, which
     needs the dropped column, is left unscored and evaluation.json says why."""
-    model_dir, splits = trained
+    model_dir, _ = trained
     fewer = Data(BUILDINGS.frame.drop(columns=[FEATURES[-1]]), FEATURES[:-1], TARGET)
     challenger_dir, challenger_splits = train_model(fewer, tmp_path / "fewer")
     pack(challenger_dir, tmp_path / "model")

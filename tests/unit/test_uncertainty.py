@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from mlops.core.report import RunRecord, fmt, from_evaluation, render_markdown
-from mlops.core.uncertainty import SMALL_TEST_ROWS, bootstrap_intervals, small_test_warning
+from mlops.core.uncertainty import SMALL_TEST_ROWS, small_test_warning
 from stepkit import metrics
 
 
@@ -15,6 +15,10 @@ def predictions(rows: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     y = rng.normal(100, 20, rows)
     return y, y + rng.normal(0, 5, rows)  # MSE near 25, R² near 0.94
+
+
+def bootstrap_intervals(y, pred):
+    return metrics.bootstrap_intervals("regression", y, pred)
 
 
 def test_intervals_hold_the_point_estimates_and_narrow_with_more_rows():
