@@ -88,7 +88,7 @@ def _numbers(name: str, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     infinite = np.isinf(values)
     if infinite.any():
         reasons[infinite & (reasons == "")] = f"{name} is not finite"
-        values[infinite] = np.nan
+        values = np.where(infinite, np.nan, values)  # `values` may be a read-only view
     return values, reasons
 
 

@@ -64,7 +64,6 @@ from mlops.local.endpoints import (
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
 from mlops.local.server_process import ping, spawn_server, stop_server
-from stepkit.artifact import CODE_DIR
 
 
 def deploy_local(
@@ -122,7 +121,6 @@ def _deploy_claimed(
     )
     settings = ServerSettings(
         model_dir=str(folder / "model"),
-        code_dir=str(folder / "model" / CODE_DIR),
         endpoint_name=name,
         stage=stage,
         version=version.version,
