@@ -31,6 +31,7 @@ import numpy as np
 from mlops.core import drift
 from mlops.core.errors import UsageError
 from mlops.core.interfaces import Progress
+from stepkit.rows import typed_frame
 
 OK, VIOLATION, NO_DATA = "ok", "violation", "no data"
 REFERENCE_BINS = 10
@@ -141,6 +142,16 @@ def join_labels(requests: list, labels: dict[str, float]) -> tuple[np.ndarray, n
     return np.asarray(predictions, dtype=float), np.asarray(truths, dtype=float)
 
 
+def feature_columns(rows: np.ndarray, baseline: dict) -> dict[str, np.ndarray]:
+    """Captured raw rows typed as the model's reader typed them when it scored them
+    (`stepkit.rows`: numbers as floats, NaN when missing; text features as category keys),
+    by the baseline's feature names and types."""
+    names = list(baseline["features"])
+    text = [n for n, stats in baseline["features"].items() if stats.get("type") == "categorical"]
+    frame, _ = typed_frame(rows, names, text)
+    return {name: frame[name].to_numpy() for name in names}
+
+
 def version_section(
     version: int,
     rows: np.ndarray,
@@ -152,7 +163,6 @@ def version_section(
     quality_result: dict | None,
 ) -> dict:
     """The report of one version's traffic; `violations` lists what crossed a line."""
-    names = list(baseline["features"])
     section = {"version": version, "rows": len(rows), "violations": []}
     if len(rows) < min_rows:
         section["note"] = f"{len(rows)} captured rows, fewer than monitor.min_rows {min_rows}"
@@ -160,8 +170,7 @@ def version_section(
         if quality_result and quality_result["violated"]:
             section["violations"].append(quality_violation(quality_result))
         return section
-    columns = {name: rows[:, i] for i, name in enumerate(names)}
-    results = drift.compare(columns, baseline, threshold)
+    results = drift.compare(feature_columns(rows, baseline), baseline, threshold)
     section["features"] = [asdict(r) for r in results]
     for r in results:
         if r.drifted:
