@@ -16,6 +16,7 @@ from mlops.cli import run
 from mlops.core import drift
 from mlops.core.config import load_config
 from mlops.core.errors import UsageError
+from stepkit.baseline import baseline_statistics
 
 CFG = load_config()
 FEATURES = CFG.data.features
@@ -25,7 +26,7 @@ THRESHOLD = CFG.drift.threshold
 def training_baseline(rows: int = 4000, seed: int = 3) -> dict:
     """The baseline exactly as the pipeline makes it: statistics of the training split."""
     splits = preprocess.split_data(generate_buildings(rows, seed), 0.6, 0.2, seed=42)
-    return preprocess.baseline_statistics(splits.train, FEATURES)
+    return baseline_statistics(splits.train, FEATURES)
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +209,7 @@ TARGET = CFG.data.target
 
 def baseline_with_target(rows: int = 4000, seed: int = 3) -> dict:
     splits = preprocess.split_data(generate_buildings(rows, seed), 0.6, 0.2, seed=42)
-    return preprocess.baseline_statistics(splits.train, FEATURES, (), TARGET, "regression")
+    return baseline_statistics(splits.train, FEATURES, (), splits.train[TARGET], "regression")
 
 
 def test_target_times_1_3_is_target_drift_while_no_feature_drifts():
@@ -245,7 +246,7 @@ def test_a_classifier_target_drifts_by_its_label_proportions():
     train = pd.DataFrame(
         {"x": rng.normal(size=3000), "left": rng.choice(["no", "yes"], 3000, p=[0.8, 0.2])}
     )
-    baseline = preprocess.baseline_statistics(train, ["x"], (), "left", "binary_classification")
+    baseline = baseline_statistics(train, ["x"], (), train["left"], "binary_classification")
     assert baseline["target"]["type"] == "categorical"
     assert baseline["target"]["frequencies"]["yes"] == pytest.approx((train.left == "yes").mean())
     same = train.sample(1000, random_state=1)
