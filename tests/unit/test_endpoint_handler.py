@@ -97,3 +97,24 @@ def test_the_container_accepts_the_module():
     handlers = {"input_fn", "predict_fn", "output_fn"}
     assert handlers.isdisjoint(vars(endpoint_handler))
     assert callable(endpoint_handler.model_fn) and callable(endpoint_handler.transform_fn)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_request_of_numbers_is_typed_as_the_general_reader_types_it(seed):
+    """predict_fn's fast path (a float matrix, stepkit.rows._float_frame) gives the values
+    and reasons the column-by-column reader gives for the same rows."""
+    import numpy as np
+
+    from stepkit.rows import typed_frame
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(40, 5))
+    matrix[rng.random(matrix.shape) < 0.1] = np.nan
+    matrix[rng.random(matrix.shape) < 0.05] = np.inf
+    matrix[rng.random(matrix.shape) < 0.05] = -np.inf
+    names = ["a", "b", "c", "d", "e"]
+    fast, fast_reasons = typed_frame(matrix, names, [])
+    general, reasons = typed_frame(matrix.astype(object).tolist(), names, [])
+    np.testing.assert_array_equal(fast.to_numpy(), general.to_numpy(dtype=float))
+    assert fast_reasons.tolist() == reasons.tolist()
+    assert any(r.endswith("is not finite") for r in reasons)
