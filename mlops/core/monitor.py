@@ -31,7 +31,6 @@ import numpy as np
 from mlops.core import drift
 from mlops.core.errors import UsageError
 from mlops.core.interfaces import Progress
-from stepkit.rows import typed_frame
 
 OK, VIOLATION, NO_DATA = "ok", "violation", "no data"
 REFERENCE_BINS = 10
@@ -143,13 +142,12 @@ def join_labels(requests: list, labels: dict[str, float]) -> tuple[np.ndarray, n
 
 
 def feature_columns(rows: np.ndarray, baseline: dict) -> dict[str, np.ndarray]:
-    """Captured raw rows typed as the model's reader typed them when it scored them
-    (`stepkit.rows`: numbers as floats, NaN when missing; text features as category keys),
-    by the baseline's feature names and types."""
-    names = list(baseline["features"])
-    text = [n for n, stats in baseline["features"].items() if stats.get("type") == "categorical"]
-    frame, _ = typed_frame(rows, names, text)
-    return {name: frame[name].to_numpy() for name in names}
+    """Captured raw rows (in the baseline's feature order) typed as the model's reader typed
+    them when it scored them (`mlops.core.drift.baseline_columns`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=list(baseline["features"]), dtype=object)
+    return drift.baseline_columns(frame, baseline)
 
 
 def version_section(
