@@ -6,7 +6,7 @@ answered them:
 - feature drift: PSI of every feature against the version's training baseline
   (`mlops.core.drift`, the same statistic as `mlops data drift`);
 - prediction drift: PSI of the predictions against the version's own predictions on its
-  held-out split (deciles of those as bins);
+  held-out rows, as its evaluate step wrote them (deciles of those as bins);
 - model quality, when ground truth is given (joined by inference id): MSE, RMSE, MAE, R²
   against the version's evaluation metrics; a violation when the MSE is more than
   `monitor.max_mse_increase_pct` above the version's test MSE.

@@ -19,8 +19,8 @@ keeps serving, and the command exits 1. Every attempt, refused ones included, is
 a row of the `deployments` table in `$MLOPS_HOME/registry.db`.
 
 State: `$MLOPS_HOME/endpoints/<stage>/endpoint.json` says what serves the stage;
-each server instance has a folder beside it with its model, inference code, logs
-and pids (`mlops.local.endpoints`); the history of attempts and smoke tests is
+each server instance has a folder beside it with its unpacked model artifact (whose
+code/ serves it), logs and pids (`mlops.local.endpoints`); the history of attempts and smoke tests is
 `mlops.local.deploy_history`. `LocalDeployer` is this backend's
 `mlops.core.interfaces.Deployer`; which version goes where, and the record of every
 attempt, is `mlops.core.deploy`'s business.
