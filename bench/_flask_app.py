@@ -1,9 +1,9 @@
 """The baseline of bench/endpoint.py: a minimal Flask app serving the same inference.py.
 
 Flask behind gunicorn is the stack SageMaker's own XGBoost serving container uses.
-Run by gunicorn (`_flask_app:app`) with BENCH_MODEL_DIR (an extracted model.tar.gz)
-and BENCH_CODE_DIR (the folder holding inference.py) in the environment; each worker
-loads the model at import, as the project's server does in each of its workers.
+Run by gunicorn (`_flask_app:app`) with BENCH_MODEL_DIR (an extracted model.tar.gz,
+whose code/ holds inference.py) in the environment; each worker loads the model at
+import, as the project's server does in each of its workers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 
 from flask import Flask, Response, request
 
-sys.path.insert(0, os.environ["BENCH_CODE_DIR"])
+sys.path.insert(0, os.path.join(os.environ["BENCH_MODEL_DIR"], "code"))
 import inference
 
 model = inference.model_fn(os.environ["BENCH_MODEL_DIR"])

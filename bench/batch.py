@@ -44,18 +44,21 @@ def big_csv(rows: int, chunk: int = 1_000_000) -> Path:
 
 
 def limit_child(data: str, archive: str) -> None:
-    """The physical limit: whole file into memory, one inplace_predict on all cores."""
+    """The physical limit: whole file into memory, one inplace_predict on all cores (the
+    booster loaded by the family code the artifact carries)."""
     import tarfile
 
     import pandas as pd
-    import xgboost as xgb
+
+    from stepkit.code_loader import load_code
 
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(archive) as tar:
             tar.extractall(tmp, filter="data")
         manifest = json.loads((Path(tmp) / "manifest.json").read_text())
-        booster = xgb.Booster()
-        booster.load_model(Path(tmp) / manifest["model_file"])
+        families = load_code(Path(tmp) / "code", "families")
+        booster = families.family(manifest["family"]).load(Path(tmp) / "model")
+    booster.set_param({"nthread": len(os.sched_getaffinity(0))})
     frame = pd.read_csv(data)
     predictions = booster.inplace_predict(frame[manifest["features"]].to_numpy(float))
     assert len(predictions) == len(frame)

@@ -53,16 +53,16 @@ def instance(root: Path, name: str, model_dir: Path, capture_to: Path | None) ->
     return folder / "model"
 
 
-def start(model_dir: Path, code_dir: Path, workers: int, log: Path) -> tuple:
+def start(model_dir: Path, workers: int, log: Path) -> tuple:
     port = free_port()
     argv = [sys.executable, "-m", "mlops.local.server", "--model-dir", str(model_dir),
-            "--code-dir", str(code_dir), "--workers", str(workers), "--port", str(port)]  # fmt: skip
+            "--workers", str(workers), "--port", str(port)]  # fmt: skip
     proc = subprocess.Popen(argv, stdout=log.open("w"), stderr=subprocess.STDOUT)
     wait_for_ping(port, proc)
     return proc, port
 
 
-def in_process(model_dir: Path, code_dir: Path, root: Path, blocks: int = 20) -> float:
+def in_process(model_dir: Path, root: Path, blocks: int = 20) -> float:
     """Capture's CPU cost alone: the ASGI app called directly, capture on vs off, in
     alternating blocks of 500 requests (no sockets, no second process): time ratio."""
     import asyncio
@@ -70,11 +70,10 @@ def in_process(model_dir: Path, code_dir: Path, root: Path, blocks: int = 20) ->
 
     from mlops.local.capture import Capture, CaptureSettings
     from mlops.local.endpoint_app import EndpointApp, ServerSettings
-    from mlops.local.model_host import load_handlers
+    from mlops.local.model_host import load_model
 
-    handlers = load_handlers(code_dir)
-    model = handlers.model_fn(str(model_dir))
-    settings = ServerSettings(str(model_dir), str(code_dir), endpoint_name="bench")
+    handlers, model = load_model(model_dir)
+    settings = ServerSettings(str(model_dir), endpoint_name="bench")
     capture = Capture(CaptureSettings(str(root / "inproc"), "bench", "v1-inproc", 100))
     apps = {
         OFF: EndpointApp(settings, handlers, model),
@@ -167,14 +166,12 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-capture-") as tmp:
         root = Path(tmp)
-        model_dir, code_dir = prepare_model(args.model_archive, root)
+        model_dir = prepare_model(args.model_archive, root)
         captured = root / "capture"
         servers = {
-            OFF: start(instance(root, "off", model_dir, None), code_dir, args.workers,
-                       root / "off.log"),
-            ON: start(instance(root, "on", model_dir, captured), code_dir, args.workers,
-                      root / "on.log"),
-            CONTROL: start(instance(root, "control", model_dir, None), code_dir, args.workers,
+            OFF: start(instance(root, "off", model_dir, None), args.workers, root / "off.log"),
+            ON: start(instance(root, "on", model_dir, captured), args.workers, root / "on.log"),
+            CONTROL: start(instance(root, "control", model_dir, None), args.workers,
                            root / "control.log"),
         }  # fmt: skip
         try:
@@ -187,7 +184,7 @@ def main() -> int:
             for proc, _ in servers.values():
                 proc.terminate()
                 proc.wait(timeout=30)
-        ratio_in_process = in_process(model_dir, code_dir, root)
+        ratio_in_process = in_process(model_dir, root)
         lines = sum(len(f.read_text().splitlines()) for f in captured.rglob("*.jsonl"))
         size_mb = sum(f.stat().st_size for f in captured.rglob("*.jsonl")) / 2**20
     on_off = median_ratio(rates, ON, OFF)

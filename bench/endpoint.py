@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from _common import CACHE, REPO_ROOT, sample_csv
+from _common import CACHE, sample_csv
 
 BENCH_DIR = Path(__file__).resolve().parent
 TARGET_RATIO = 1.5
@@ -140,12 +140,12 @@ OURS_UNBATCHED = "mlops.local.server --no-batching"
 BASELINE = "flask + gunicorn (sync)"
 
 
-def start_servers(model_dir: Path, code_dir: Path, workers: int, log_dir: Path) -> dict:
-    env = {**os.environ, "BENCH_MODEL_DIR": str(model_dir), "BENCH_CODE_DIR": str(code_dir)}
+def start_servers(model_dir: Path, workers: int, log_dir: Path) -> dict:
+    env = {**os.environ, "BENCH_MODEL_DIR": str(model_dir)}
     ports = {name: free_port() for name in (OURS, OURS_UNBATCHED, BASELINE)}
     ours = [
         sys.executable, "-m", "mlops.local.server", "--model-dir", str(model_dir),
-        "--code-dir", str(code_dir), "--workers", str(workers),
+        "--workers", str(workers),
     ]  # fmt: skip
     argvs = {
         OURS: [*ours, "--port", str(ports[OURS])],
@@ -166,8 +166,9 @@ def start_servers(model_dir: Path, code_dir: Path, workers: int, log_dir: Path) 
     return servers
 
 
-def prepare_model(archive: Path | None, workdir: Path) -> tuple[Path, Path]:
-    """(model dir, code dir): the archive given, or a model trained by the pipeline."""
+def prepare_model(archive: Path | None, workdir: Path) -> Path:
+    """The unpacked artifact (its code/ serves it): the archive given, or a model trained by
+    the pipeline."""
     if archive is None:
         from mlops.core.config import load_config
         from mlops.local.runner import run_pipeline
@@ -179,12 +180,7 @@ def prepare_model(archive: Path | None, workdir: Path) -> tuple[Path, Path]:
     model_dir.mkdir()
     with tarfile.open(archive) as tar:
         tar.extractall(model_dir, filter="data")
-    code_dir = workdir / "code"
-    code_dir.mkdir()
-    (code_dir / "inference.py").write_bytes(
-        (REPO_ROOT / "model_build" / "steps" / "inference.py").read_bytes()
-    )
-    return model_dir, code_dir
+    return model_dir
 
 
 def sample_rows(count: int = 200) -> list[str]:
@@ -233,8 +229,8 @@ def main() -> int:
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-endpoint-") as tmp:
-        model_dir, code_dir = prepare_model(args.model_archive, Path(tmp))
-        servers = start_servers(model_dir, code_dir, args.workers, Path(tmp))
+        model_dir = prepare_model(args.model_archive, Path(tmp))
+        servers = start_servers(model_dir, args.workers, Path(tmp))
         try:
             requests = request_bytes(sample_rows())
             measure(servers, requests, 400 * len(servers), 4, 1)  # warm up

@@ -112,8 +112,22 @@ def _numbers(name: str, column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     infinite = np.isinf(values)
     if infinite.any():
         reasons[infinite & (reasons == "")] = f"{name} is not finite"
-        values[infinite] = np.nan
+        values = np.where(infinite, np.nan, values)  # `values` may be a read-only view
     return values, reasons
+
+
+def _float_frame(rows: np.ndarray, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    """`typed_frame` of a float matrix without text features (what a request of numbers
+    parses into): one frame over the matrix, instead of a column at a time, which costs
+    ten times as much for a request of one row. The same values and reasons."""
+    values = rows.astype(np.float64, copy=False)
+    reasons = np.full(len(values), "", dtype=object)
+    infinite = np.isinf(values)
+    if infinite.any():
+        for row in np.flatnonzero(infinite.any(axis=1)):
+            reasons[row] = f"{columns[int(np.argmax(infinite[row]))]} is not finite"
+        values = np.where(infinite, np.nan, values)
+    return pd.DataFrame(values, columns=columns), reasons
 
 
 def typed_frame(
@@ -121,6 +135,8 @@ def typed_frame(
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Raw rows (a frame with these columns, or records in this column order) as a frame of
     floats and category keys, and per row the first reason it cannot be scored ("")."""
+    if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f" and not text:
+        return _float_frame(rows, columns)
     if isinstance(rows, pd.DataFrame):
         frame = rows
     elif isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f":

@@ -89,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="score a CSV or Parquet file with a model version",
         description="Score every row of --data with a model version (--version N, or the "
         "version serving --stage; default: prod's) and write --out. Local: the file is "
-        "streamed in chunks of batch.chunk_rows through the version's inference code on "
+        "streamed in chunks of batch.chunk_rows through the serving code its artifact carries, on "
         "every core; the column data.id_column, when configured, is carried through; rows "
         "that cannot be scored go to <out>.rejects.csv with the reason, and the job fails "
         "(exit 1, nothing written) when they are more than batch.max_reject_pct of the "

@@ -126,6 +126,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from mlops.core import drift
     from stepkit import UnusableInput
     from stepkit.csv_input import read_csv_checked
+    from stepkit.splits import read_split
 
     cfg = config_from(args)
     version = None
@@ -140,9 +141,10 @@ def cmd_drift(args: argparse.Namespace) -> int:
         baseline_file = Path(version.baseline_uri)
     baseline = drift.load_baseline(baseline_file)
     try:
-        df = read_csv_checked(args.file, cfg.data.max_file_mb)
+        read_csv_checked(args.file, cfg.data.max_file_mb)  # one line for an unusable file
     except UnusableInput as exc:
         raise UsageError(str(exc)) from None
+    df = read_split(args.file)  # every value as written, typed below as training typed it
     threshold = cfg.drift.threshold
     results = drift.compare(drift.baseline_columns(df, baseline), baseline, threshold)
     target, target_skipped = drift.target_drift(df, baseline, threshold)

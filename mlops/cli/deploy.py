@@ -88,10 +88,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     deployer = open_deployer(args.backend, cfg, registry, home())
     stages = [args.stage] if args.stage else list(STAGES)
     report = [deployer.stage_status(s) for s in stages]
-    fmt = "json" if args.json else args.format
-    if fmt == "json":
+    if args.json:
         print_json({s["stage"]: s for s in report})
-    elif fmt == "env":
+    elif args.env:
         print("\n".join(env_lines(report, prefixed=args.stage is None)))
     else:
         print_status_table(report)
@@ -205,11 +204,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     version = resolve_version(_registry(args, cfg), stage_config, args.version)
     port = stage_config.local.port if args.port is None else args.port
     with tempfile.TemporaryDirectory(prefix="mlops-serve-") as tmp:
-        model_dir, code_dir = unpack_version(version, Path(tmp))
+        model_dir, _ = unpack_version(version, Path(tmp))
         print(f"handler: the serving code in version {version.version}'s artifact")
         settings = ServerSettings(
             model_dir=str(model_dir),
-            code_dir=str(code_dir),
             endpoint_name=endpoint_name(cfg.model_package_group, args.stage),
             stage=args.stage,
             version=version.version,
@@ -265,14 +263,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     status = esub.add_parser("status", help="per stage: version, url, pid, health, approval")
     status.add_argument("--stage", choices=STAGES, default=None, help="one stage (default: all)")
-    status.add_argument(
-        "--format",
-        choices=("text", "json", "env"),
-        default="text",
-        help="env: key=value lines (version=, url=, ...; prefixed with the stage when "
-        "--stage is not given), e.g. for $GITHUB_OUTPUT",
+    output = status.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="machine-readable output")
+    output.add_argument(
+        "--env",
+        action="store_true",
+        help="key=value lines (version=, url=, ...; prefixed with the stage when --stage "
+        "is not given), e.g. for $GITHUB_OUTPUT",
     )
-    status.add_argument("--json", action="store_true", help="same as --format json")
     add_backend_arg(status)
     add_config_arg(status)
     status.set_defaults(func=cmd_status)

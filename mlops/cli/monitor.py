@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="drift and quality of a stage's captured traffic (exit 1 on a violation)",
         description="Compare what a stage's endpoint captured with the model version that "
         "served it: PSI per feature against the version's training baseline, PSI of the "
-        "predictions against the version's predictions on its held-out split, and, with "
+        "predictions against the version's predictions on its held-out rows (its evaluate "
+        "step's), and, with "
         "--labels, MSE/RMSE/MAE/R² against the version's test metrics (violation when MSE "
         "is over monitor.max_mse_increase_pct above it). Corrupt capture lines are skipped "
         "and counted. Writes monitor.json and monitor.md. Exit 0 no violation (or no "

@@ -1,8 +1,8 @@
 """Batch scoring: what a job is, what it reports, and what each backend implements.
 
 `mlops batch predict` scores a whole file with one model version: the local
-backend (`mlops.local.batch`) streams it through the version's own inference code
-on this machine's cores; the SageMaker backend (`mlops.sagemaker.batch`) runs a
+backend (`mlops.local.batch`) streams it through the serving code the version's
+artifact carries, on this machine's cores; the SageMaker backend (`mlops.sagemaker.batch`) runs a
 batch transform job from the version's model package. Both answer a `BatchResult`.
 Pure rules live here: file formats, the reject budget, the summary line.
 """

@@ -11,7 +11,8 @@
 
 Files live under `<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/<name>.jsonl`, as SageMaker
 writes them to S3. The local endpoint writes the same (`mlops.local.capture`), so this one
-reader serves both backends: it turns records into feature rows and predictions.
+reader serves both backends: it turns records into feature rows (raw values, as the
+request held them: typing them is `stepkit.rows`'s, as for every other path) and predictions.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class CapturedRequest:
     event_id: str
     inference_id: str
     time: datetime
-    rows: np.ndarray  # 2-D, features in the model's order
+    rows: np.ndarray  # 2-D (object), raw values, features in the model's order
     predictions: np.ndarray  # 1-D, one per row
     version: int | None = None  # the model version that answered, when known
 
@@ -107,6 +108,8 @@ def parse_time(text: str) -> datetime:
 
 
 def _input_rows(payload: dict, features: list[str]) -> np.ndarray:
+    """The request's rows as raw values (text from CSV, JSON's own values), in `features`'
+    order: a request of text categories reads as well as one of numbers."""
     text = _text(payload)
     kind = _encoding(payload.get("observedContentType", ""))
     if kind == "JSON" or (kind == "BASE64" and text.lstrip()[:1] in "[{"):
@@ -118,9 +121,10 @@ def _input_rows(payload: dict, features: list[str]) -> np.ndarray:
         rows = [[row[f] for f in features] if isinstance(row, dict) else row for row in body]
     else:
         rows = [r for r in csv.reader(io.StringIO(text)) if r]
-    matrix = np.asarray(rows, dtype=float)
-    if matrix.ndim != 2 or matrix.shape[1] != len(features):
+    if not rows or any(not isinstance(r, list) or len(r) != len(features) for r in rows):
         raise CorruptRecord(f"input rows are not {len(features)} features wide")
+    matrix = np.empty((len(rows), len(features)), dtype=object)
+    matrix[:] = rows
     return matrix
 
 

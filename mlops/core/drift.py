@@ -31,10 +31,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from mlops.core.errors import UsageError
 from stepkit.baseline import MISSING as BASELINE_MISSING
 from stepkit.baseline import level_names
+from stepkit.rows import typed_frame
 
 EPSILON = 1e-4  # stands in for an empty bin's proportion
 MISSING = BASELINE_MISSING  # the baseline's level for empty categorical values
@@ -89,8 +91,6 @@ def feature_drift(name: str, values: np.ndarray, stats: dict, threshold: float) 
 def level_text(values) -> np.ndarray:
     """Categorical values as the baseline names them: their category key, empty as MISSING
     (stepkit.baseline, which the preprocess step wrote the baseline with)."""
-    import pandas as pd
-
     return level_names(pd.Series(values, dtype=object)).to_numpy(dtype=object)
 
 
@@ -117,17 +117,25 @@ def categorical_drift(name: str, values, stats: dict, threshold: float) -> Featu
 
 
 def baseline_columns(df, baseline: dict) -> dict[str, np.ndarray]:
-    """The baseline's features from a DataFrame: float arrays, or raw values for the
-    categorical ones; UsageError for text where the baseline has numbers."""
+    """The baseline's features present in a DataFrame, typed as training typed them
+    (`stepkit.rows`: numbers as floats, NaN when missing; text features as category keys).
+    Read the file as text (`stepkit.splits.read_split`): "NA" is then a level, as it was
+    in training, not a missing value. UsageError for text where the baseline has numbers."""
     features = baseline["features"]
-    categorical = [n for n, s in features.items() if s.get("type") == "categorical"]
-    out = numeric_columns(df, [n for n in features if n not in categorical])
-    out.update({n: df[n].to_numpy(dtype=object) for n in categorical if n in df.columns})
-    return out
+    names = [n for n in features if n in df.columns]
+    text = [n for n in names if features[n].get("type") == "categorical"]
+    typed, reasons = typed_frame(df[names], names, text)
+    bad = np.flatnonzero(reasons != "")
+    if bad.size:
+        raise UsageError(
+            f"row {bad[0] + 1}: {reasons[bad[0]]} ({bad.size} row(s) like it): "
+            "run `mlops data validate` first"
+        )
+    return {name: typed[name].to_numpy() for name in names}
 
 
 def compare(columns: dict[str, np.ndarray], baseline: dict, threshold: float) -> list[FeatureDrift]:
-    """Drift of every baseline feature; `columns` maps column names to numeric arrays."""
+    """Drift of every baseline feature; `columns` are `baseline_columns`' typed columns."""
     features = baseline["features"]
     missing = [name for name in features if name not in columns]
     if missing:
@@ -140,22 +148,6 @@ def compare(columns: dict[str, np.ndarray], baseline: dict, threshold: float) ->
     ]
 
 
-def numeric_columns(df, names: list[str]) -> dict[str, np.ndarray]:
-    """The named columns of a DataFrame as float arrays; UsageError for a text column."""
-    import pandas as pd
-
-    out = {}
-    for name in names:
-        if name not in df.columns:
-            continue
-        if not pd.api.types.is_numeric_dtype(df[name]):
-            raise UsageError(
-                f"column {name!r} is not numeric ({df[name].dtype}): run `mlops data validate` first"
-            )
-        out[name] = df[name].to_numpy(dtype=float, na_value=np.nan)
-    return out
-
-
 def target_drift(df, baseline: dict, threshold: float) -> tuple[FeatureDrift | None, str]:
     """The target column's drift against the training target, or (None, why it was skipped)."""
     stats = baseline.get("target")
@@ -166,7 +158,9 @@ def target_drift(df, baseline: dict, threshold: float) -> tuple[FeatureDrift | N
         return None, f"target drift skipped: the data has no {name!r} column"
     if stats.get("type") == "categorical":
         return categorical_drift(name, df[name].to_numpy(dtype=object), stats, threshold), ""
-    return feature_drift(name, numeric_columns(df, [name])[name], stats, threshold), ""
+    # as the baseline took the training target: a value that is not a number is missing
+    values = pd.to_numeric(df[name], errors="coerce").to_numpy(dtype=float)
+    return feature_drift(name, values, stats, threshold), ""
 
 
 def prediction_row(result: dict, unscored: int = 0) -> FeatureDrift:

@@ -6,7 +6,7 @@ answered them:
 - feature drift: PSI of every feature against the version's training baseline
   (`mlops.core.drift`, the same statistic as `mlops data drift`);
 - prediction drift: PSI of the predictions against the version's own predictions on its
-  held-out split (deciles of those as bins);
+  held-out rows, as its evaluate step wrote them (deciles of those as bins);
 - model quality, when ground truth is given (joined by inference id): MSE, RMSE, MAE, R²
   against the version's evaluation metrics; a violation when the MSE is more than
   `monitor.max_mse_increase_pct` above the version's test MSE.
@@ -141,6 +141,15 @@ def join_labels(requests: list, labels: dict[str, float]) -> tuple[np.ndarray, n
     return np.asarray(predictions, dtype=float), np.asarray(truths, dtype=float)
 
 
+def feature_columns(rows: np.ndarray, baseline: dict) -> dict[str, np.ndarray]:
+    """Captured raw rows (in the baseline's feature order) typed as the model's reader typed
+    them when it scored them (`mlops.core.drift.baseline_columns`)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows), columns=list(baseline["features"]), dtype=object)
+    return drift.baseline_columns(frame, baseline)
+
+
 def version_section(
     version: int,
     rows: np.ndarray,
@@ -152,7 +161,6 @@ def version_section(
     quality_result: dict | None,
 ) -> dict:
     """The report of one version's traffic; `violations` lists what crossed a line."""
-    names = list(baseline["features"])
     section = {"version": version, "rows": len(rows), "violations": []}
     if len(rows) < min_rows:
         section["note"] = f"{len(rows)} captured rows, fewer than monitor.min_rows {min_rows}"
@@ -160,8 +168,7 @@ def version_section(
         if quality_result and quality_result["violated"]:
             section["violations"].append(quality_violation(quality_result))
         return section
-    columns = {name: rows[:, i] for i, name in enumerate(names)}
-    results = drift.compare(columns, baseline, threshold)
+    results = drift.compare(feature_columns(rows, baseline), baseline, threshold)
     section["features"] = [asdict(r) for r in results]
     for r in results:
         if r.drifted:

@@ -86,12 +86,14 @@ class SmokeResult:
 
 
 def smoke_rows(frame: pd.DataFrame, features: list[str], target: str, source: str) -> SmokeRows:
-    """Held-out rows (text, as the input had them) as CSV request lines and their targets."""
-    if frame.empty:
-        raise MlopsError(f"no rows in {source}")
+    """Held-out rows (text, as the input had them) as CSV request lines and their targets;
+    a row without a target cannot be judged and is left out."""
     missing = [c for c in [*features, target] if c not in frame.columns]
     if missing:
         raise MlopsError(f"{source} lacks column(s) {missing}")
+    frame = frame[frame[target].astype(str).str.strip() != ""]
+    if frame.empty:
+        raise MlopsError(f"no rows with a target in {source}")
     lines = []
     for values in frame[features].itertuples(index=False, name=None):
         buffer = io.StringIO()

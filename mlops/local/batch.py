@@ -2,12 +2,14 @@
 
 The input is read `batch.chunk_rows` rows at a time (CSV or Parquet), so memory stays
 bounded whatever the file size. Each chunk is scored in a worker process (one per core,
-one XGBoost thread each, as the endpoint's workers are) with `inference.py`'s
-`model_fn`/`predict_fn` and the feature order of the version's manifest: the code the
-endpoint runs. A row that cannot be scored (an empty, non-numeric or infinite feature)
-goes to `<out>.rejects.csv` with the reason; the job fails only when the rejected share
-is over `batch.max_reject_pct`. Output and rejects are written to temporary files and
-renamed at the end: they appear whole or not at all. Chunks come back in input order.
+one XGBoost thread each, as the endpoint's workers are) by the `score_frame` of the
+serving code the version's artifact carries (`mlops.local.model_host.load_model`): the
+code its endpoint runs, reading raw values as a request's. A row that cannot be scored
+(text in a number feature, an infinite value) goes to `<out>.rejects.csv` with the
+reason; an empty value is a missing one, which the model scores. The job fails only when
+the rejected share is over `batch.max_reject_pct`. Output and rejects are written to
+temporary files and renamed at the end: they appear whole or not at all. Chunks come
+back in input order.
 """
 
 from __future__ import annotations
@@ -37,8 +39,7 @@ from mlops.core.batch import (
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.interfaces import Progress
 from mlops.local.artifacts import unpack_version
-from mlops.local.model_host import load_handlers
-from stepkit.artifact import CODE_DIR
+from mlops.local.model_host import load_model
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
 REASON_COLUMN = "reason"
@@ -56,9 +57,8 @@ class ChunkScorer:
     """The version's own handler and model, loaded once; scores chunks of raw rows through
     the handler's `score_frame` (the serving path's reader: text categories, missing values)."""
 
-    def __init__(self, code_dir: str, model_dir: str, id_column: str | None):
-        self.handlers = load_handlers(Path(code_dir))
-        self.model = self.handlers.model_fn(model_dir)
+    def __init__(self, model_dir: str, id_column: str | None):
+        self.handlers, self.model = load_model(model_dir)
         self.features = list(self.model.features)
         self.id_column = id_column
 
@@ -86,9 +86,9 @@ class ChunkScorer:
 _WORKER: ChunkScorer | None = None
 
 
-def _init_worker(code_dir: str, model_dir: str, id_column: str | None) -> None:
+def _init_worker(model_dir: str, id_column: str | None) -> None:
     global _WORKER
-    _WORKER = ChunkScorer(code_dir, model_dir, id_column)
+    _WORKER = ChunkScorer(model_dir, id_column)
 
 
 def _score_in_worker(frame: pd.DataFrame, first_row: int) -> ChunkScores:
@@ -231,7 +231,7 @@ class LocalBatchScorer:
         first, second = next(chunks, None), next(chunks, None)
         if first is None or len(first) == 0:
             raise MlopsError(f"{job.data} has no data rows")
-        initargs = (str(folder / "model" / CODE_DIR), str(folder / "model"), job.id_column)
+        initargs = (str(folder / "model"), job.id_column)
         rows = scored = 0
         last_report = start
         pending: deque[Future] = deque()

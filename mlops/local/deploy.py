@@ -19,8 +19,8 @@ keeps serving, and the command exits 1. Every attempt, refused ones included, is
 a row of the `deployments` table in `$MLOPS_HOME/registry.db`.
 
 State: `$MLOPS_HOME/endpoints/<stage>/endpoint.json` says what serves the stage;
-each server instance has a folder beside it with its model, inference code, logs
-and pids (`mlops.local.endpoints`); the history of attempts and smoke tests is
+each server instance has a folder beside it with its unpacked model artifact (whose
+code/ serves it), logs and pids (`mlops.local.endpoints`); the history of attempts and smoke tests is
 `mlops.local.deploy_history`. `LocalDeployer` is this backend's
 `mlops.core.interfaces.Deployer`; which version goes where, and the record of every
 attempt, is `mlops.core.deploy`'s business.
@@ -64,7 +64,6 @@ from mlops.local.endpoints import (
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
 from mlops.local.server_process import ping, spawn_server, stop_server
-from stepkit.artifact import CODE_DIR
 
 
 def deploy_local(
@@ -122,7 +121,6 @@ def _deploy_claimed(
     )
     settings = ServerSettings(
         model_dir=str(folder / "model"),
-        code_dir=str(folder / "model" / CODE_DIR),
         endpoint_name=name,
         stage=stage,
         version=version.version,

@@ -41,8 +41,8 @@ def version_scorer(version: ModelVersion) -> Iterator[ChunkScorer]:
     """A scorer of the version's model through its own serving code, for the duration of the
     block (the artifact unpacked into a temporary folder)."""
     with tempfile.TemporaryDirectory(prefix="mlops-drift-") as tmp:
-        model_dir, code_dir = unpack_version(version, Path(tmp))
-        yield ChunkScorer(str(code_dir), str(model_dir), None)
+        model_dir, _ = unpack_version(version, Path(tmp))
+        yield ChunkScorer(str(model_dir), None)
 
 
 def reference_predictions(version: ModelVersion) -> np.ndarray:

@@ -23,11 +23,10 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mlops.local.capture import Capture, open_capture
-from mlops.local.model_host import Batcher, Handlers, load_handlers, skip_unused_sklearn
+from mlops.local.model_host import Batcher, Handlers, load_model
 
 log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
 
@@ -40,8 +39,7 @@ JSON_TYPE = b"application/json"
 class ServerSettings:
     """What one server serves; JSON-serialisable so worker processes can rebuild it."""
 
-    model_dir: str
-    code_dir: str
+    model_dir: str  # an unpacked model artifact: its code/ serves it
     endpoint_name: str = "local"
     stage: str = ""
     version: int | None = None
@@ -217,10 +215,8 @@ async def read_body(receive: Callable, limit: int) -> bytes | None:
 
 
 def build_app(settings: ServerSettings, serving_process: bool = False) -> EndpointApp:
-    """Load the handlers and the model (model_fn checks its sha256) into an app.
+    """The model and the handlers of its own code (checked against the artifact's manifest
+    first, `mlops.local.model_host.load_model`) in an app.
     `serving_process`: this process only serves (it may skip importing scikit-learn)."""
-    if serving_process:
-        skip_unused_sklearn(Path(settings.model_dir))
-    handlers = load_handlers(Path(settings.code_dir))
-    model = handlers.model_fn(settings.model_dir)
+    handlers, model = load_model(settings.model_dir, serving_process)
     return EndpointApp(settings, handlers, model, capture=open_capture(settings.model_dir))

@@ -1,7 +1,7 @@
 """The on-disk state of the local backend's stages, under $MLOPS_HOME/endpoints/.
 
 `<stage>/endpoint.json` says which server serves the stage; each server instance has
-a folder beside it with its model, inference code, logs and pids; `<stage>/.lock`
+a folder beside it with its unpacked model artifact (whose code/ serves it), logs and pids; `<stage>/.lock`
 keeps deployments to one stage one at a time. Kept apart from `mlops.local.deploy`
 so that what serves a stage can be read without the deployment logic.
 """

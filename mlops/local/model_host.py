@@ -1,9 +1,16 @@
-"""The model side of a local endpoint: loading inference.py's handlers, scoring in batches.
+"""The model side of a local endpoint: loading a model with its own handlers, scoring in batches.
 
-The handlers (`model_fn`, `input_fn`, `predict_fn`, `output_fn`) come from the model
-artifact's own `code/`, loaded as SageMaker's serving container loads them. `Batcher` scores requests that arrive
-together with one predict_fn call. Both are kept apart from the HTTP handling in
-`mlops.local.endpoint_app` because they are about the model, not about the protocol.
+A model artifact carries the code that serves it (`code/`: inference.py and its siblings,
+stepkit/artifact.py). `load_model` checks every file of the artifact against the sha256
+its manifest records, and refuses files the manifest does not list, *before* importing
+that code; then it imports the handlers (`model_fn`, `input_fn`, `predict_fn`,
+`output_fn`, `score_frame`) from there, as SageMaker's serving container does, and loads
+the model with them. The endpoint, batch scoring and drift all load models here, so a
+version is always scored by its own code, whatever the checkout holds today.
+
+`Batcher` scores requests that arrive together with one predict_fn call. Both are kept
+apart from the HTTP handling in `mlops.local.endpoint_app` because they are about the
+model, not about the protocol.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops.core.errors import MlopsError
+from stepkit.artifact import CODE_DIR, MANIFEST, IntegrityError, read_manifest
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,54 @@ def skip_unused_sklearn(model_dir: Path) -> None:
         sys.modules["sklearn"] = None  # type: ignore[assignment]  # `import sklearn` -> ImportError
 
 
+def verify_artifact(model_dir: Path) -> dict:
+    """The manifest of an unpacked artifact, once every file it lists matches its sha256 and
+    no other file is there (an unlisted `code/numpy.py` or `__pycache__/` would be imported
+    as readily as the listed code); MlopsError naming the first file that fails."""
+    try:
+        manifest = read_manifest(model_dir)
+    except IntegrityError as exc:
+        raise MlopsError(str(exc)) from None
+    listed = {*manifest["files"], MANIFEST}
+    unlisted = sorted(
+        name
+        for path in model_dir.rglob("*")
+        if path.is_file() and (name := path.relative_to(model_dir).as_posix()) not in listed
+    )
+    if unlisted:
+        raise MlopsError(
+            f"{unlisted[0]} is in the model artifact but not in its manifest; refusing to load"
+        )
+    return manifest
+
+
+def load_model(model_dir: Path | str, serving_process: bool = False) -> tuple[Handlers, Any]:
+    """The handlers of the artifact's own code and the model they load, after checking the
+    artifact (`verify_artifact`). `serving_process`: this process only serves (it may skip
+    importing scikit-learn, see skip_unused_sklearn)."""
+    model_dir = Path(model_dir).resolve()
+    verify_artifact(model_dir)
+    if serving_process:
+        skip_unused_sklearn(model_dir)
+    handlers = load_handlers(model_dir / CODE_DIR)
+    return handlers, handlers.model_fn(str(model_dir))
+
+
 def load_handlers(code_dir: Path, module_name: str = "inference") -> Handlers:
     """Import `<code_dir>/inference.py` with its siblings from the same folder (see
-    stepkit.code_loader), checked against the serving contract (stepkit.contract)."""
+    stepkit.code_loader), checked against the serving contract (stepkit.contract).
+    No bytecode is written into the folder: it stays exactly what the manifest lists."""
     from stepkit.code_loader import load_code
     from stepkit.contract import ContractError, check_handler
 
     code_dir = Path(code_dir).resolve()
     if not (code_dir / f"{module_name}.py").is_file():
         raise MlopsError(f"handler module not found: {code_dir / module_name}.py")
-    module = load_code(code_dir, module_name)
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        module = load_code(code_dir, module_name)
+    finally:
+        sys.dont_write_bytecode = writes_bytecode
     try:
         check_handler(module)
     except ContractError as exc:

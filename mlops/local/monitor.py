@@ -2,9 +2,9 @@
 
 Reads the local endpoint's capture files (`mlops.local.capture`), groups the requests by
 the model version that answered them (named in each file's name), and compares them with
-that version's training baseline and with its own predictions on its held-out split
-(scored by the version's stored handler, as `mlops.local.drift` scores). The rules and the report
-are `mlops.core.monitor`'s.
+that version's training baseline and with its own predictions on its held-out rows (which
+its evaluate step wrote, `mlops.local.drift.reference_predictions`). The rules and the
+report are `mlops.core.monitor`'s.
 """
 
 from __future__ import annotations

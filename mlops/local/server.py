@@ -174,8 +174,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m mlops.local.server", description=__doc__.splitlines()[0]
     )
-    p.add_argument("--model-dir", type=Path, required=True, help="extracted model.tar.gz")
-    p.add_argument("--code-dir", type=Path, required=True, help="folder holding inference.py")
+    p.add_argument(
+        "--model-dir", type=Path, required=True, help="extracted model.tar.gz (its code/ serves it)"
+    )
     p.add_argument("--host", default=DEFAULT_HOST, help=f"default {DEFAULT_HOST}")
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port (default 8080)")
     p.add_argument("--workers", type=int, default=1)
@@ -216,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     settings = ServerSettings(
         model_dir=str(args.model_dir.resolve()),
-        code_dir=str(args.code_dir.resolve()),
         endpoint_name=args.endpoint_name,
         stage=args.stage,
         version=args.version,

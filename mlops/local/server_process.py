@@ -78,8 +78,6 @@ def server_argv(
         SERVER_MODULE,
         "--model-dir",
         settings.model_dir,
-        "--code-dir",
-        settings.code_dir,
         "--host",
         host,
         "--port",

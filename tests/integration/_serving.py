@@ -9,21 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import tarfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
+from fixtures.artifacts import pack, train_artifact
 
 from mlops.core.paths import REPO_ROOT
 from mlops.local.endpoint_app import ServerSettings
 from mlops.local.server import WATCH_PID_ENV
 from mlops.local.server_process import ServerProcess, spawn_server, stop_server
-
-STEPS_DIR = REPO_ROOT / "model_build" / "steps"
 
 
 def free_port() -> int:
@@ -37,16 +35,6 @@ def extract(archive: Path, target: Path) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(target, filter="data")
     return target
-
-
-def code_dir(folder: Path) -> Path:
-    """inference.py and what it imports, as a deployment copies them."""
-    from mlops.core.code_bundle import handler_sources
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for source in handler_sources(STEPS_DIR):
-        shutil.copy2(source, folder / source.name)
-    return folder
 
 
 @contextmanager
@@ -72,12 +60,12 @@ def running_server(
     limits: dict | None = None,
     **kwargs,
 ) -> Iterator[ServerProcess]:
-    """A real `python -m mlops.local.server` on a free port, stopped on exit; `limits` are
-    ServerSettings fields (timeouts, size limits, connection cap)."""
+    """A real `python -m mlops.local.server` on a free port serving the unpacked artifact
+    `model_dir` with its own code, stopped on exit; `limits` are ServerSettings fields
+    (timeouts, size limits, connection cap)."""
     settings = ServerSettings(
         **(limits or {}),
         model_dir=str(model_dir),
-        code_dir=str(code_dir(workdir / "code")),
         endpoint_name=endpoint_name,
         stage="test",
         version=version,
@@ -91,23 +79,14 @@ def running_server(
         stop_server(server.pid)
 
 
-def constant_model_archive(folder: Path, features: list[str], price: float = 1.0) -> Path:
-    """A well-formed model.tar.gz (manifest, sha256) whose every prediction is about `price`:
-    it loads and answers, but a smoke test against real prices must fail."""
-    import train
-
-    from mlops.local.runner import pack_model
-
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(50, len(features)))
-    y = np.full(50, price)
-    params = {"objective": "reg:squarederror", "num_round": 2, "base_score": price}
-    booster = train.train_model(X, y, X, y, params, features)
-    model_dir = folder / "model"
-    train.save_model(
-        booster, model_dir, {"feature_names": features, "target": "ANNUAL_COST", "params": params}
-    )
-    return pack_model(model_dir, folder / "model.tar.gz")
+def constant_model_archive(folder: Path, rows: pd.DataFrame, target: str, price: float) -> Path:
+    """A well-formed model.tar.gz (manifest, sha256, its own serving code) trained on `rows`
+    with every target set to `price`: it loads and answers about `price` for any row, so a
+    smoke test against the real targets must fail."""
+    constant = rows.assign(**{target: price})
+    params = {"objective": "reg:squarederror", "num_round": 2, "max_depth": 2}
+    model_dir = train_artifact(folder, constant, target, params=params)
+    return pack(model_dir, folder / "model.tar.gz")
 
 
 def deploy_config_copy(folder: Path, prod_workers: int = 1) -> Path:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import sys
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mlops.cli import run
 from mlops.core.config import load_config
+from mlops.core.run_layout import local_held_out, predictions_file, read_held_out
 from mlops.local.registry import LocalRegistry
+from stepkit.splits import PREDICTION, read_predictions
 
 
 def _approve(home: Path) -> None:
@@ -24,32 +22,27 @@ def _rows(data_csv: Path, n: int) -> pd.DataFrame:
     return pd.read_csv(data_csv, nrows=n)
 
 
-def _expected(home: Path, frame: pd.DataFrame, tmp_path: Path) -> np.ndarray:
-    """The version's booster on the same rows, through the handler: the reference."""
+def _held_out(home: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """Version 1's raw held-out rows and its evaluate step's predictions for them: what
+    scoring those rows must give (the same model, its own code, the same reader)."""
     version = LocalRegistry(home, load_config().model_package_group).describe(1)
-    folder = tmp_path / "reference"
-    with tarfile.open(version.model_uri) as tar:
-        tar.extractall(folder, filter="data")
-    steps = Path(__file__).resolve().parents[2] / "model_build" / "steps"
-    sys.path.insert(0, str(steps))
-    import inference
-
-    model = inference.model_fn(str(folder))
-    return inference.predict_fn(frame[model.features].to_numpy(float), model)
+    rows = read_held_out(local_held_out(version, home))
+    evaluated = read_predictions(Path(predictions_file(version.evaluation_uri)))
+    return rows, evaluated[PREDICTION].to_numpy()
 
 
 def test_scores_in_chunks_on_workers_keeps_ids_and_rejects_bad_rows(
-    registered_home, data_csv, tmp_path, config_file, capsys
+    registered_home, tmp_path, config_file, capsys
 ):
     home, _ = registered_home
     _approve(home)
-    cfg = load_config()
-    features = cfg.data.features
-    frame = _rows(data_csv, 1200)
+    features = load_config().data.features
+    held_out, evaluated = _held_out(home)
+    frame = held_out.head(1200).copy()
     frame.insert(0, "key", [f"k{i}" for i in range(len(frame))])
-    frame[features[1]] = frame[features[1]].astype(object)
-    frame.loc[7, features[1]] = "abc"
-    frame.loc[900, features[0]] = None
+    frame.loc[7, features[1]] = "abc"  # text in a number feature: rejected
+    frame.loc[900, features[0]] = ""  # empty: a missing value, scored
+    frame.loc[901, features[2]] = "inf"  # rejected
     data = tmp_path / "in.csv"
     frame.to_csv(data, index=False)
     config = config_file(lambda raw: raw["data"].update(id_column="key"))
@@ -57,55 +50,43 @@ def test_scores_in_chunks_on_workers_keeps_ids_and_rejects_bad_rows(
 
     code = run(
         [
-            "batch",
-            "predict",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--version",
-            "1",
-            "--workers",
-            "2",
-            "--chunk-rows",
-            "250",
-            "--config",
-            str(config),
+            "batch", "predict", "--data", str(data), "--out", str(out), "--version", "1",
+            "--workers", "2", "--chunk-rows", "250", "--config", str(config),
         ]
-    )
+    )  # fmt: skip
 
     assert code == 0
     scored = pd.read_csv(out)
     assert list(scored.columns) == ["key", "prediction"]
-    assert len(scored) == 1198
-    assert "k7" not in set(scored["key"]) and "k900" not in set(scored["key"])
-    assert scored["key"].tolist() == [k for k in frame["key"] if k not in ("k7", "k900")]
-    good = frame.drop(index=[7, 900])
-    good = good.assign(**{features[1]: pd.to_numeric(good[features[1]])})
-    np.testing.assert_allclose(scored["prediction"], _expected(home, good, tmp_path), rtol=1e-6)
-    rejects = pd.read_csv(tmp_path / "out" / "scores.rejects.csv")
-    assert rejects["row"].tolist() == [8, 901]
-    assert rejects["key"].tolist() == ["k7", "k900"]
+    assert scored["key"].tolist() == [k for k in frame["key"] if k not in ("k7", "k901")]
+    kept = np.delete(np.arange(1200), [7, 901])
+    unchanged = scored["key"] != "k900"
+    np.testing.assert_array_equal(scored["prediction"][unchanged], evaluated[kept][kept != 900])
+    assert scored["prediction"][~unchanged].item() != evaluated[900]  # scored without it
+    rejects = pd.read_csv(tmp_path / "out" / "scores.rejects.csv", dtype=str)
+    assert rejects["row"].tolist() == ["8", "902"]
+    assert rejects["key"].tolist() == ["k7", "k901"]
     assert rejects["reason"].tolist() == [
         f"{features[1]} is not a number: 'abc'",
-        f"{features[0]} is empty",
+        f"{features[2]} is not finite",
     ]
+    assert rejects[features[2]].tolist() == [held_out.loc[7, features[2]], "inf"]  # as read
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert "scored 1,198 of 1,200 rows with model version 1" in line
     assert "2 rejected (0.17%)" in line
 
 
-def test_parquet_in_and_out(registered_home, data_csv, tmp_path):
+def test_parquet_in_and_out(registered_home, tmp_path):
     home, _ = registered_home
     _approve(home)
-    frame = _rows(data_csv, 300)
+    held_out, evaluated = _held_out(home)
     data = tmp_path / "in.parquet"
-    frame.to_parquet(data)
+    held_out.head(300).apply(pd.to_numeric).to_parquet(data)  # typed columns, not text
     out = tmp_path / "out.parquet"
     assert run(["batch", "predict", "--data", str(data), "--out", str(out), "--stage", "prod"]) == 0
     scored = pd.read_parquet(out)
     assert list(scored.columns) == ["prediction"]
-    np.testing.assert_allclose(scored["prediction"], _expected(home, frame, tmp_path), rtol=1e-6)
+    np.testing.assert_array_equal(scored["prediction"], evaluated[:300])
     assert not (tmp_path / "out.rejects.csv").exists()
 
 
@@ -164,14 +145,3 @@ def test_bad_inputs_are_one_line_errors(registered_home, data_csv, tmp_path, cap
     assert run(["batch", "predict", "--data", str(data), "--out", out + ".txt"]) == 2
     assert "unknown format '.txt'" in capsys.readouterr().err
     assert not Path(out).exists()
-
-
-@pytest.mark.parametrize("value, reason", [("", "is empty"), ("inf", "is not finite")])
-def test_feature_matrix_reasons(value, reason):
-    from mlops.local.batch import feature_matrix
-
-    frame = pd.read_csv(__import__("io").StringIO(f"a,b\n1,2\n3,{value}\n"))
-    matrix, reasons = feature_matrix(frame, ["a", "b"])
-    assert matrix[0].tolist() == [1.0, 2.0]
-    assert reasons.tolist() == ["", f"b {reason}"]
-    json.dumps(reasons.tolist())

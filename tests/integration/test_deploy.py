@@ -7,7 +7,6 @@ copy of model_deploy/ with free ports; every server is stopped at teardown.
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 from _serving import constant_model_archive, deploy_config_copy, set_pin
-from fixture_project.generate import COLUMNS
+from fixture_project.generate import TARGET, generate_buildings
 
 from mlops.cli import run
 from mlops.core.config import load_config
@@ -52,13 +51,11 @@ class Stages:
         ).version
 
     def register_wrong_model(self, tmp: Path) -> int:
-        """A model that loads and answers but predicts ~1 for every house."""
+        """A model that loads and answers but predicts ~1 for every building; its lineage
+        names version 1's held-out rows (the smoke test's)."""
         v1 = self.registry.describe(1)
-        run_dir = self.home / "runs" / "wrong-model-run" / "preprocess" / "test"
-        run_dir.mkdir(parents=True)
-        shutil.copy(self.home / "runs" / v1.lineage["run_id"] / "preprocess/test/test.csv", run_dir)
-        archive = constant_model_archive(tmp, COLUMNS[:-1], price=1.0)
-        lineage = {**v1.lineage, "run_id": "wrong-model-run"}
+        archive = constant_model_archive(tmp, generate_buildings(200, seed=1), TARGET, 1.0)
+        lineage = {**v1.lineage, "run_id": "wrong-model-run"}  # its own registry folder
         return self.registry.register(
             archive, Path(v1.evaluation_uri), Path(v1.baseline_uri), lineage
         ).version

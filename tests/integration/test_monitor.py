@@ -10,7 +10,8 @@ from _serving import deploy_config_copy
 
 from mlops.cli import run
 from mlops.core.config import load_config
-from mlops.core.smoke import held_out_file, runtime_client
+from mlops.core.run_layout import local_held_out, read_held_out
+from mlops.core.smoke import runtime_client
 from mlops.local.capture import capture_files, captured_lines, wait_for_capture
 from mlops.local.endpoints import read_endpoint, stop_all_servers
 from mlops.local.registry import LocalRegistry
@@ -26,7 +27,7 @@ def staging(registered_home, tmp_path, monkeypatch):
     monkeypatch.setenv("MLOPS_DEPLOY_DIR", str(deploy_config_copy(tmp_path / "model_deploy")))
     monkeypatch.setenv(WATCH_PID_ENV, str(os.getpid()))
     assert run(["deploy", "--stage", "staging"]) == 0
-    held_out = pd.read_csv(held_out_file(registry.describe(1), home), header=None)
+    held_out = read_held_out(local_held_out(registry.describe(1), home)).astype(float)
     yield home, cfg, held_out
     stop_all_servers(home)
 
@@ -54,7 +55,8 @@ def monitor(capsys, *extra):
 
 def test_monitor_judges_captured_traffic(staging, tmp_path, capsys):
     home, cfg, held_out = staging
-    rows, truth = held_out.iloc[:300, 1:].to_numpy(float), held_out.iloc[:300, 0].to_numpy(float)
+    rows = held_out[cfg.data.features].to_numpy()[:300]
+    truth = held_out[cfg.data.target].to_numpy()[:300]
     send(home, rows, "ok")
     labels = tmp_path / "labels.csv"
     pd.DataFrame({"inference_id": [f"ok-{i}" for i in range(300)], cfg.data.target: truth}).to_csv(

@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import shutil
 import subprocess
 import threading
 import time
@@ -11,7 +12,6 @@ import boto3
 import numpy as np
 import pytest
 from _serving import (
-    code_dir,
     constant_model_archive,
     extract,
     running_server,
@@ -19,11 +19,13 @@ from _serving import (
 )
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from fixture_project.generate import COLUMNS
+from fixture_project.generate import COLUMNS, TARGET, generate_buildings
 
 from mlops.core.errors import MlopsError
+from mlops.core.run_layout import local_held_out, predictions_file, read_held_out
 from mlops.local.endpoint_app import ServerSettings
 from mlops.local.server_process import is_running, ping, spawn_server
+from stepkit.splits import PREDICTION, read_predictions
 
 FEATURES = COLUMNS[:-1]
 ENDPOINT = "energy-costs-test"
@@ -41,9 +43,14 @@ def served(_registered_home, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def test_rows(served):
+    """The version's raw held-out rows as CSV request lines, and its evaluate step's
+    predictions for them."""
     _, _, result = served
-    data = np.loadtxt(result.run_dir / "preprocess" / "test" / "test.csv", delimiter=",")
-    return data[:, 1:], data[:, 0]
+    home = result.run_dir.parent.parent
+    held_out = read_held_out(local_held_out(result.version, home))
+    lines = [",".join(row) for row in held_out[FEATURES].itertuples(index=False)]
+    evaluated = read_predictions(Path(predictions_file(result.version.evaluation_uri)))
+    return lines, evaluated[PREDICTION].to_numpy(), held_out[TARGET].astype(float).to_numpy()
 
 
 def runtime(url: str):
@@ -69,10 +76,6 @@ def post(url: str, path: str, body: bytes, content_type: str | None, method: str
         conn.close()
 
 
-def csv_line(row) -> str:
-    return ",".join(repr(float(v)) for v in row)
-
-
 def test_ping_reports_the_model_and_the_server_binds_loopback(served):
     server, _, _ = served
     assert server.url.startswith("http://127.0.0.1:")
@@ -81,33 +84,27 @@ def test_ping_reports_the_model_and_the_server_binds_loopback(served):
     assert answer["model_version"] == 1 and answer["endpoint_name"] == ENDPOINT
 
 
-def test_boto3_invoke_endpoint_matches_the_model_on_held_out_rows(served, test_rows):
-    """An unmodified sagemaker-runtime client; answers equal inference.py's in-process ones."""
-    import inference
-
-    server, model_dir, _ = served
-    X, y = test_rows
-    model = inference.model_fn(str(model_dir))
-    expected = model.booster.inplace_predict(X[:50])
+def test_boto3_invoke_endpoint_answers_what_evaluate_predicted(served, test_rows):
+    """An unmodified sagemaker-runtime client sends raw held-out rows, as a client would:
+    each answer is the evaluate step's prediction for that row (train/serve consistency)."""
+    server, _, _ = served
+    lines, evaluated, truth = test_rows
     client = runtime(server.url)
     got = []
-    for row in X[:50]:
-        response = client.invoke_endpoint(
-            EndpointName=ENDPOINT, ContentType="text/csv", Body=csv_line(row)
-        )
+    for line in lines[:50]:
+        response = client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=line)
         assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
         assert response["InvokedProductionVariant"] == "AllTraffic"
         got.append(json.loads(response["Body"].read())["predictions"][0])
-    assert np.allclose(got, expected, rtol=0, atol=0)
-    mape = np.mean(np.abs(np.array(got) - y[:50]) / y[:50]) * 100
-    assert mape < 5
+    np.testing.assert_array_equal(got, evaluated[:50])
+    assert np.mean(np.abs(np.array(got) - truth[:50]) / truth[:50]) * 100 < 5
 
 
 def test_json_objects_and_csv_accept(served, test_rows):
     server, _, _ = served
-    X, _ = test_rows
+    lines, evaluated, _ = test_rows
     client = runtime(server.url)
-    objects = [dict(zip(FEATURES, row, strict=True)) for row in X[:3].tolist()]
+    objects = [dict(zip(FEATURES, map(float, line.split(",")), strict=True)) for line in lines[:3]]
     as_json = client.invoke_endpoint(
         EndpointName=ENDPOINT, ContentType="application/json", Body=json.dumps(objects)
     )
@@ -116,11 +113,32 @@ def test_json_objects_and_csv_accept(served, test_rows):
         EndpointName=ENDPOINT,
         ContentType="text/csv",
         Accept="text/csv",
-        Body="\n".join(csv_line(r) for r in X[:3]),
+        Body="\n".join(lines[:3]),
     )
     assert as_csv["ContentType"] == "text/csv"
     assert [float(v) for v in as_csv["Body"].read().decode().split()] == predictions
-    assert len(predictions) == 3
+    assert predictions == evaluated[:3].tolist()
+
+
+def test_missing_values_are_scored_as_missing(served):
+    """An empty CSV field, `nan` and JSON null or NaN are a missing value, which the model
+    scores (the family learnt where missing values go); they all get the same answer."""
+    server, _, _ = served
+    answers = [
+        post(server.url, "/invocations", body, content_type)
+        for body, content_type in [
+            (b"2001,,3,2.0,0.5,2,1,0", "text/csv"),
+            (b"2001,nan,3,2.0,0.5,2,1,0", "text/csv"),
+            (b"[[2001, null, 3, 2.0, 0.5, 2, 1, 0]]", "application/json"),
+            (b"[[2001, NaN, 3, 2.0, 0.5, 2, 1, 0]]", "application/json"),
+        ]
+    ]
+    assert {status for status, _, _ in answers} == {200}
+    predictions = {json.loads(body)["predictions"][0] for _, body, _ in answers}
+    assert len(predictions) == 1
+    (missing,) = predictions
+    present = json.loads(post(server.url, "/invocations", GOOD_ROW, "text/csv")[1])
+    assert missing != present["predictions"][0]  # FLOOR_AREA matters: missing is not 2500.5
 
 
 SIX_MB = 6 * 1024 * 1024
@@ -131,12 +149,13 @@ BAD_REQUESTS = [
     ("/invocations", "text/csv", b"", 400, "empty"),
     ("/invocations", "text/csv", b"1,2,3", 400, "needs 8 values"),
     ("/invocations", "text/csv", GOOD_ROW + b",9", 400, "needs 8 values"),
-    ("/invocations", "text/csv", b"2001,big,3,2.0,0.5,2,1,0", 400, "numbers only"),
-    ("/invocations", "text/csv", b"2001,nan,3,2.0,0.5,2,1,0", 400, "NaN or infinite"),
-    ("/invocations", "text/csv", b"2001,inf,3,2.0,0.5,2,1,0", 400, "NaN or infinite"),
+    ("/invocations", "text/csv", b"2001,big,3,2.0,0.5,2,1,0", 400, "FLOOR_AREA is not a number"),
+    ("/invocations", "text/csv", b"2001,inf,3,2.0,0.5,2,1,0", 400, "FLOOR_AREA is not finite"),
+    ("/invocations", "text/csv", b"2001,1,3,2\n2001,1,3,2,0.5,2,1,0", 400, "needs 8 values"),
     ("/invocations", "application/json", b"[[2001, 2500.5", 400, "malformed JSON"),
     ("/invocations", "application/json", b"[" * 50_000, 400, "malformed JSON"),
-    ("/invocations", "application/json", b"[[1, NaN, 3, 2, 0.5, 2, 1, 0]]", 400, "NaN"),
+    ("/invocations", "application/json", b'[[1, "x", 3, 2, 0.5, 2, 1, 0]]', 400, "not a number"),
+    ("/invocations", "application/json", b"[[1, [2], 3, 2, 0.5, 2, 1, 0]]", 400, "numbers or text"),
     ("/invocations", "text/plain", GOOD_ROW, 415, "not supported"),
     ("/invocations", None, GOOD_ROW, 415, "not supported"),
     ("/invocations", "text/csv", b"1," * (SIX_MB // 2 + 1), 413, "6 MB limit"),
@@ -185,8 +204,8 @@ def test_bad_requests_through_boto3_are_client_errors_with_the_reason(served):
 
 def test_concurrent_clients_all_get_answers(served, test_rows):
     server, _, _ = served
-    X, _ = test_rows
-    body = "\n".join(csv_line(r) for r in X[:2]).encode()
+    lines, _, _ = test_rows
+    body = "\n".join(lines[:2]).encode()
     expected = json.loads(post(server.url, "/invocations", body, "text/csv")[1])
     results, errors = [], []
 
@@ -227,24 +246,17 @@ def test_two_workers_serve_and_stop_together(served, tmp_path):
 
 def test_a_model_that_fails_its_sha256_check_never_serves(served, tmp_path):
     _, model_dir, _ = served
-    tampered = extract_copy(model_dir, tmp_path / "tampered")
-    model_file = tampered / "xgboost-model.json"
+    tampered = shutil.copytree(model_dir, tmp_path / "tampered")
+    (model_file,) = (tampered / "model").iterdir()  # the family's own file
     model_file.write_bytes(model_file.read_bytes() + b" ")
-    settings = ServerSettings(model_dir=str(tampered), code_dir=str(code_dir(tmp_path / "code")))
+    settings = ServerSettings(model_dir=str(tampered))
     with watched_by_this_process(), pytest.raises(MlopsError, match="does not match the manifest"):
         spawn_server(settings, tmp_path / "srv", "server", timeout=30)
 
 
-def extract_copy(source: Path, target: Path) -> Path:
-    target.mkdir(parents=True)
-    for f in source.iterdir():
-        (target / f.name).write_bytes(f.read_bytes())
-    return target
-
-
 def test_a_wrong_model_still_serves_wrong_prices(tmp_path):
     """The server does not judge predictions: that is the smoke test's job (see test_deploy)."""
-    archive = constant_model_archive(tmp_path, FEATURES, price=7.0)
+    archive = constant_model_archive(tmp_path, generate_buildings(200, seed=1), TARGET, 7.0)
     model_dir = extract(archive, tmp_path / "model")
     with running_server(model_dir, tmp_path / "srv") as server:
         status, payload, _ = post(server.url, "/invocations", GOOD_ROW, "text/csv")
@@ -255,9 +267,7 @@ def test_a_wrong_model_still_serves_wrong_prices(tmp_path):
 def test_server_exits_when_the_watched_process_is_gone(served, tmp_path):
     _, model_dir, _ = served
     sleeper = subprocess.Popen(["sleep", "60"])
-    settings = ServerSettings(
-        model_dir=str(model_dir), code_dir=str(code_dir(tmp_path / "code")), instance="watched"
-    )
+    settings = ServerSettings(model_dir=str(model_dir), instance="watched")
     with watched_by_this_process(sleeper.pid):
         server = spawn_server(settings, tmp_path / "srv", "server")
     sleeper.kill()

@@ -5,12 +5,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import inference
 import numpy as np
+import pandas as pd
 import pytest
-import train
+from fixtures.artifacts import train_artifact
 
+from mlops.core import drift
 from mlops.core.capture import CaptureSet, parse_record
+from mlops.core.monitor import feature_columns
 from mlops.local.capture import (
     Capture,
     CaptureSettings,
@@ -20,33 +22,27 @@ from mlops.local.capture import (
     write_capture_settings,
 )
 from mlops.local.endpoint_app import EndpointApp, ServerSettings
-from mlops.local.model_host import load_handlers
+from mlops.local.model_host import load_model
 
 FEATURES = ["f_a", "f_b", "f_c"]
-STEPS = Path(inference.__file__).parent
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
+    """A server instance's model folder (capture.json goes beside it)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 3))
-    y = X @ [3.0, -2.0, 1.0] + 10
-    params = {"objective": "reg:squarederror", "max_depth": 2, "num_round": 10}
-    booster = train.train_model(X[:150], y[:150], X[150:], y[150:], params, FEATURES)
-    path = tmp_path_factory.mktemp("instance") / "model"
-    train.save_model(booster, path, {"feature_names": FEATURES, "target": "y", "params": params})
-    return path
+    frame = pd.DataFrame(X, columns=FEATURES).assign(y=X @ [3.0, -2.0, 1.0] + 10)
+    return train_artifact(tmp_path_factory.mktemp("instance"), frame, "y")
 
 
 def app_with_capture(model_dir: Path, folder: Path, percent: int) -> EndpointApp:
     write_capture_settings(
         model_dir.parent, CaptureSettings(str(folder), "ep", "v4-20261201-000000-abcd", percent)
     )
-    handlers = load_handlers(STEPS)
-    settings = ServerSettings(str(model_dir), str(STEPS), endpoint_name="ep", version=4)
-    return EndpointApp(
-        settings, handlers, handlers.model_fn(str(model_dir)), open_capture(str(model_dir))
-    )
+    handlers, model = load_model(model_dir)
+    settings = ServerSettings(str(model_dir), endpoint_name="ep", version=4)
+    return EndpointApp(settings, handlers, model, open_capture(str(model_dir)))
 
 
 async def call(app, method, path, body=b"", headers=()):
@@ -93,7 +89,7 @@ def test_invocations_are_captured_in_sagemaker_format(model_dir, tmp_path):
     assert record["captureData"]["endpointOutput"]["encoding"] == "JSON"
     assert record["eventMetadata"]["inferenceId"] == "id-7"
     parsed = parse_record(line, FEATURES)
-    assert parsed.rows.tolist() == [[0.5, 1.0, -1.0], [2.0, 0.0, 0.5]]
+    assert parsed.rows.tolist() == [["0.5", "1.0", "-1.0"], ["2.0", "0.0", "0.5"]]  # as sent
     assert parsed.predictions.tolist() == json.loads(answer)["predictions"]
     assert abs((parsed.time - now).total_seconds()) < 60
 
@@ -164,9 +160,51 @@ def test_json_requests_parse_by_feature_name():
     )
     lines = [line + "\n", line.replace("5.5", "5.5\\n6.5") + "\n", line]  # last: unfinished
     found.add_lines(lines, FEATURES, None, None, "x")
-    assert found.requests[0].rows.tolist() == [[1.0, 2.0, 3.0]]
+    assert found.requests[0].rows.tolist() == [[1, 2, 3]]
     assert (
         len(found.requests) == 1
         and found.corrupt == 1
         and "1 input rows but 2 predictions" in found.first_corrupt
     )
+
+
+def record(body: str, content_type: str, answer: str) -> str:
+    return json.dumps(
+        {
+            "captureData": {
+                "endpointInput": {"observedContentType": content_type, "data": body},
+                "endpointOutput": {"observedContentType": "application/json", "data": answer},
+            },
+            "eventMetadata": {"eventId": "e", "inferenceTime": "2026-12-01T00:00:00.000Z"},
+            "eventVersion": "0",
+        }
+    )
+
+
+def test_rows_with_text_and_missing_values_are_read_and_typed_as_the_model_read_them():
+    """A model with text categories answers requests of text: the capture keeps them, and
+    monitoring types them with the model's own reader (stepkit.rows). Before, every such
+    record was counted corrupt ("could not convert string to float") and never monitored."""
+    names = ["area", "city", "rooms"]
+    lines = [
+        record('55.5,Lyon,2\n,"Paris, 1er",3\n', "text/csv", '{"predictions": [1.0, 2.0]}'),
+        record('[{"area": 40, "city": null, "rooms": "4"}]', "application/json", "[3.0]"),
+    ]
+    found = CaptureSet()
+    found.add_lines([line + "\n" for line in lines], names, 1, None, "x")
+    assert found.corrupt == 0
+    rows = np.concatenate([r.rows for r in found.requests])
+    assert rows.tolist() == [["55.5", "Lyon", "2"], ["", "Paris, 1er", "3"], [40, None, "4"]]
+    baseline = {
+        "features": {
+            "area": {"bin_edges": [], "proportions": [1.0], "mean": 50.0},
+            "city": {"type": "categorical", "frequencies": {"Lyon": 1.0}},
+            "rooms": {"bin_edges": [], "proportions": [1.0], "mean": 3.0},
+        }
+    }
+    columns = feature_columns(rows, baseline)
+    np.testing.assert_array_equal(columns["area"], [55.5, np.nan, 40.0])
+    assert columns["city"][:2].tolist() == ["Lyon", "Paris, 1er"] and pd.isna(columns["city"][2])
+    np.testing.assert_array_equal(columns["rooms"], [2.0, 3.0, 4.0])
+    area, city, _ = drift.compare(columns, baseline, 0.2)
+    assert (area.missing, city.missing, city.drifted) == (1, 1, True)  # 2 of 3 not Lyon

@@ -78,10 +78,25 @@ def test_sagemaker_status_reads_the_stacks(monkeypatch, capsys):
     assert load_stage_config("prod").stage == "prod"
 
 
-def test_status_env_format_through_the_cli(home, capsys):
-    assert run(["endpoint", "status", "--stage", "prod", "--format", "env"]) == 0
+def test_status_env_lines_through_the_cli(home, capsys):
+    assert run(["endpoint", "status", "--stage", "prod", "--env"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "version=" and "health=not deployed" in out
+    assert run(["endpoint", "status", "--env"]) == 0  # every stage: keys prefixed
+    assert "staging_version=" in capsys.readouterr().out.splitlines()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["endpoint", "status", "--format", "env"],  # the old twin of --env/--json is gone
+        ["endpoint", "status", "--json", "--env"],
+    ],
+)
+def test_status_output_flags(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run(argv)
+    assert exc.value.code == 2
 
 
 @pytest.mark.parametrize("argv", [["deploy", "--stage", "qa"], ["endpoint", "stop"]])

@@ -10,30 +10,26 @@ import endpoint_handler
 import flask
 import inference
 import pytest
-import train
+from fixture_project.generate import COLUMNS, TARGET, generate_buildings
+from fixtures.artifacts import train_artifact
 
-from mlops.core.datagen import COLUMNS, generate_houses
+from stepkit.artifact import IntegrityError
 
 FEATURES = COLUMNS[:-1]
-PARAMS = {"objective": "reg:squarederror", "max_depth": 3, "eta": 0.3, "num_round": 20, "seed": 1}
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    """A small model trained and saved by train.py's own functions, loaded by inference.py."""
-    df = generate_houses(400, seed=5)
-    X, y = df[FEATURES].to_numpy(float), df.PRICE.to_numpy(float)
-    booster = train.train_model(X[:300], y[:300], X[300:], y[300:], PARAMS, FEATURES)
-    path = tmp_path_factory.mktemp("model")
-    train.save_model(
-        booster, path, {"feature_names": FEATURES, "target": "PRICE", "params": PARAMS}
+    """A small model artifact written by the train step, loaded through the handler."""
+    folder = tmp_path_factory.mktemp("model")
+    return endpoint_handler.model_fn(
+        str(train_artifact(folder, generate_buildings(400, seed=5), TARGET))
     )
-    return endpoint_handler.model_fn(str(path))
 
 
 @pytest.fixture(scope="module")
 def rows():
-    return generate_houses(5, seed=9)[FEATURES].to_numpy(float)
+    return generate_buildings(5, seed=9)[FEATURES].to_numpy(float)
 
 
 def csv_body(rows) -> bytes:
@@ -72,6 +68,7 @@ def test_a_good_request_scores_like_inference_py(model, rows):
     [
         (b"1,2,3", "text/csv", 400, "InvalidInput"),  # too few features
         (b"not,a,number", "text/csv", 400, "InvalidInput"),
+        (b"2001,big,3,2.0,0.5,2,1,0", "text/csv", 400, "InvalidInput"),
         (b"{", "application/json", 400, "InvalidInput"),
         (b"", "text/csv", 400, "InvalidInput"),
         (b"1,2", "application/x-npy", 415, "UnsupportedContentType"),
@@ -91,7 +88,7 @@ def test_the_servers_own_failures_stay_5xx(model):
     """Only the client's errors are mapped: anything else still reaches the container as an
     exception (a 500), so the alarm sees a broken model."""
     assert endpoint_handler.error_reply(RuntimeError("model file corrupt")) is None
-    assert endpoint_handler.error_reply(inference.ModelIntegrityError("x")) is None
+    assert endpoint_handler.error_reply(IntegrityError("x")) is None
 
 
 def test_the_container_accepts_the_module():
@@ -100,3 +97,24 @@ def test_the_container_accepts_the_module():
     handlers = {"input_fn", "predict_fn", "output_fn"}
     assert handlers.isdisjoint(vars(endpoint_handler))
     assert callable(endpoint_handler.model_fn) and callable(endpoint_handler.transform_fn)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_request_of_numbers_is_typed_as_the_general_reader_types_it(seed):
+    """predict_fn's fast path (a float matrix, stepkit.rows._float_frame) gives the values
+    and reasons the column-by-column reader gives for the same rows."""
+    import numpy as np
+
+    from stepkit.rows import typed_frame
+
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(40, 5))
+    matrix[rng.random(matrix.shape) < 0.1] = np.nan
+    matrix[rng.random(matrix.shape) < 0.05] = np.inf
+    matrix[rng.random(matrix.shape) < 0.05] = -np.inf
+    names = ["a", "b", "c", "d", "e"]
+    fast, fast_reasons = typed_frame(matrix, names, [])
+    general, reasons = typed_frame(matrix.astype(object).tolist(), names, [])
+    np.testing.assert_array_equal(fast.to_numpy(), general.to_numpy(dtype=float))
+    assert fast_reasons.tolist() == reasons.tolist()
+    assert any(r.endswith("is not finite") for r in reasons)

@@ -2,37 +2,27 @@
 
 import asyncio
 import json
-from pathlib import Path
 
-import inference
 import numpy as np
 import pytest
-import train
-from fixture_project.generate import COLUMNS, generate_buildings
+from fixture_project.generate import COLUMNS, TARGET, generate_buildings
+from fixtures.artifacts import train_artifact
 
 from mlops.local.endpoint_app import EndpointApp, ServerSettings
-from mlops.local.model_host import load_handlers
+from mlops.local.model_host import load_model
 
 FEATURES = COLUMNS[:-1]
-STEPS = Path(inference.__file__).parent
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    df = generate_buildings(400, seed=2)
-    X, y = df[FEATURES].to_numpy(float), df.ANNUAL_COST.to_numpy(float)
-    params = {"objective": "reg:squarederror", "max_depth": 3, "num_round": 20}
-    booster = train.train_model(X[:300], y[:300], X[300:], y[300:], params, FEATURES)
-    path = tmp_path_factory.mktemp("model")
-    train.save_model(
-        booster, path, {"feature_names": FEATURES, "target": "ANNUAL_COST", "params": params}
-    )
-    return path
+    """A model artifact as the train step writes it (its serving code inside)."""
+    return train_artifact(tmp_path_factory.mktemp("model"), generate_buildings(400, seed=2), TARGET)
 
 
 def make_app(model_dir, **settings) -> tuple[EndpointApp, list]:
     """An app whose predict_fn records the row counts it was called with."""
-    handlers = load_handlers(STEPS)
+    handlers, model = load_model(model_dir)
     predict_fn, calls = handlers.predict_fn, []
 
     def counting_predict(data, model):
@@ -40,8 +30,8 @@ def make_app(model_dir, **settings) -> tuple[EndpointApp, list]:
         return predict_fn(data, model)
 
     handlers = type(handlers)(**{**handlers.__dict__, "predict_fn": counting_predict})
-    config = ServerSettings(str(model_dir), str(STEPS), endpoint_name="ep", version=3, **settings)
-    return EndpointApp(config, handlers, handlers.model_fn(str(model_dir))), calls
+    config = ServerSettings(str(model_dir), endpoint_name="ep", version=3, **settings)
+    return EndpointApp(config, handlers, model), calls
 
 
 async def call(app, method, path, body=b"", content_type="text/csv", chunks=1):
@@ -112,16 +102,17 @@ def test_requests_arriving_together_share_one_predict_call(model_dir, rows):
 
 def test_a_bad_request_in_a_batch_fails_alone(model_dir, rows):
     app, calls = make_app(model_dir)
-    bad = rows_csv([[*rows[0][:-1], float("nan")]])
+    bad = rows_csv([[*rows[0][:-1], float("inf")]])
 
     async def together(*bodies):
         return await asyncio.gather(*(call(app, "POST", "/invocations", b) for b in bodies))
 
     good, nan, last = asyncio.run(together(rows_csv(rows[:2]), bad, rows_csv(rows[2:3])))
     assert calls == [4, 2, 1, 1]  # the joint call failed, so each request was scored alone
-    assert nan[0] == 400 and "NaN" in json.loads(nan[2])["message"]
+    assert nan[0] == 400 and "HAS_SHADE is not finite" in json.loads(nan[2])["message"]
     assert good[0] == last[0] == 200
-    expected = inference.predict_fn(np.array(rows[:3]), inference.model_fn(str(model_dir)))
+    handlers, model = load_model(model_dir)
+    expected = handlers.predict_fn(np.array(rows[:3]), model)
     assert json.loads(good[2])["predictions"] == [float(v) for v in expected[:2]]
     assert json.loads(last[2])["predictions"] == [float(expected[2])]
 
@@ -143,21 +134,15 @@ def test_requests_of_different_shapes_are_not_joined(model_dir, rows):
     assert first[0] == as_objects[0] == 200
 
 
-def test_loading_handlers_in_a_shared_process_leaves_scikit_learn_importable(tmp_path):
-    """Batch scoring and tests load handlers in their own process: hiding scikit-learn
+def test_loading_a_model_in_a_shared_process_leaves_scikit_learn_importable(model_dir):
+    """Batch scoring and tests load models in their own process: hiding scikit-learn
     there (a serving process's start-up shortcut) broke later imports in that process."""
-    import shutil
     import subprocess
     import sys
 
-    from mlops.core.code_bundle import handler_sources
-
-    for source in handler_sources(STEPS):  # what a deployed version's code folder holds
-        shutil.copy2(source, tmp_path / source.name)
     script = (
-        "import sys; from pathlib import Path\n"
-        "from mlops.local.model_host import load_handlers\n"
-        f"load_handlers(Path({str(tmp_path)!r}))\n"
+        "from mlops.local.model_host import load_model\n"
+        f"load_model({str(model_dir)!r})\n"
         "import sklearn.metrics\n"
         "print('sklearn ok')\n"
     )

@@ -3,6 +3,7 @@
 import io
 import json
 
+import pandas as pd
 import pytest
 
 from mlops.core.errors import MlopsError
@@ -10,8 +11,8 @@ from mlops.core.smoke import (
     SmokeRows,
     mape_pct,
     parse_predictions,
-    read_smoke_rows,
     run_smoke_test,
+    smoke_rows,
 )
 
 ROWS = SmokeRows(lines=["1,2", "3,4", "5,6"], targets=[100.0, 200.0, 400.0], source="test")
@@ -90,15 +91,20 @@ def test_mape_and_parse():
     assert parse_predictions(b"1.5\n2.5\n", "text/csv") == [1.5, 2.5]
 
 
-def test_read_smoke_rows_takes_the_target_from_the_first_column(tmp_path):
-    path = tmp_path / "test.csv"
-    path.write_text("100,1,2\n200,3,4\n\n300,5,6\n")
-    rows = read_smoke_rows(path, 2)
-    assert rows.lines == ["1,2", "3,4"] and rows.targets == [100.0, 200.0]
-    assert read_smoke_rows(path, 10).lines == ["1,2", "3,4", "5,6"]
-    path.write_text("")
-    with pytest.raises(MlopsError, match="no rows"):
-        read_smoke_rows(path, 2)
+def held_out(text: str) -> pd.DataFrame:
+    """Held-out rows as the run layout reads them: every value the text the input had."""
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+def test_smoke_rows_are_the_raw_features_in_the_models_order():
+    frame = held_out('price,b,a,extra\n100,2,1,x\n,4,4,z\n200,,"3,5",y\n')
+    rows = smoke_rows(frame, ["a", "b"], "price", "here")
+    assert rows.lines == ["1,2", '"3,5",']  # as a client sends them: quoted, empty kept
+    assert rows.targets == [100.0, 200.0] and rows.source == "here"  # no target: left out
+    with pytest.raises(MlopsError, match=r"here lacks column\(s\) \['c'\]"):
+        smoke_rows(frame, ["a", "c"], "price", "here")
+    with pytest.raises(MlopsError, match="no rows with a target in here"):
+        smoke_rows(frame.iloc[1:2], ["a"], "price", "here")
 
 
 class LabellingClient(ScriptedClient):
@@ -152,7 +158,6 @@ def test_a_classifier_that_gives_no_labels_fails_the_smoke_test():
     assert not result.passed and "no labels in the answer" in result.reason
 
 
-def test_labels_read_from_the_split_keep_their_text(tmp_path):
-    path = tmp_path / "test.csv"
-    path.write_text("yes,1,a\nno,2,b\n")
-    assert read_smoke_rows(path, 5).targets == ["yes", "no"]
+def test_labels_read_from_the_split_keep_their_text():
+    frame = held_out("x,left\n1, yes\n2,no\n")
+    assert smoke_rows(frame, ["x"], "left", "t").targets == ["yes", "no"]
