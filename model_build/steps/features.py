@@ -42,14 +42,12 @@ def fit(train: pd.DataFrame, spec: FeatureSpec) -> dict:
 
 
 def transform(rows: pd.DataFrame, state: dict) -> pd.DataFrame:
-    """The model's input columns for typed raw rows: numbers, and categories with fixed levels."""
-    categories = state["categories"]
-    columns = {}
-    for name in state["columns"]:
-        if name in categories:
-            levels = categories[name]
-            kept = rows[name].where(rows[name].isin(levels))
-            columns[name] = pd.Categorical(kept, categories=levels)
-        else:
-            columns[name] = rows[name].astype("float64")
-    return pd.DataFrame(columns, index=rows.index)
+    """The model's input columns for typed raw rows: numbers, and categories with fixed levels
+    (a level outside them is a missing value)."""
+    columns = state["columns"]
+    # A shallow copy when the columns are already in order: an endpoint calls this for
+    # every request, and selecting columns costs pandas ~0.2 ms (bench/endpoint.py).
+    out = rows.copy(deep=False) if list(rows.columns) == columns else rows[columns].copy()
+    for name, levels in state["categories"].items():
+        out[name] = pd.Categorical(rows[name], categories=levels)
+    return out

@@ -147,4 +147,21 @@ def load(folder: Path):
 
 
 def predict(model, X):
-    return model.inplace_predict(X)
+    """From a float matrix: a category as its code (the position of its level, which
+    features.py fixed at training; the booster knows which features are categorical), a
+    missing one as NaN. Given a DataFrame of categoricals XGBoost spends ~1 ms more a call."""
+    import numpy as np
+    import pandas as pd
+
+    categorical = [j for j, kind in enumerate(X.dtypes) if isinstance(kind, pd.CategoricalDtype)]
+    if not categorical:
+        return model.inplace_predict(X.to_numpy(dtype=np.float32, na_value=np.nan))
+    matrix = np.empty(X.shape, dtype=np.float32)
+    for j in range(X.shape[1]):
+        column = X.iloc[:, j]
+        if j in categorical:
+            codes = column.cat.codes.to_numpy()
+            matrix[:, j] = np.where(codes < 0, np.nan, codes)
+        else:
+            matrix[:, j] = column.to_numpy(dtype=np.float32, na_value=np.nan)
+    return model.inplace_predict(matrix)
