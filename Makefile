@@ -40,7 +40,7 @@ demo: $(VENV)/.core
 # naming the import (contracts in pyproject.toml).
 test: $(VENV)/.dev
 	$(BIN)/lint-imports --no-cache
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(VENV)/.dev
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

@@ -112,3 +112,10 @@ def mlflow_db(_mlflow_db_template: Path):
         return Path(shutil.copy(_mlflow_db_template, folder / "mlflow.db"))
 
     return seed
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests (the template's self-tests, the demos) first: xdist then gives them to
+    different workers at the start, instead of one worker running them at the end while
+    the other idles."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -88,6 +88,28 @@ def in_fork(fork: Path, env: dict, *argv: str, timeout: int = 600):
     )
 
 
+def story(fork: Path, env: dict, out: Path, tests: str = "tests/project") -> dict:
+    """What every fork runs: its own tests, its demo (pipeline, approval, staging deploy and
+    smoke test, promotion, batch scoring, captured traffic and the monitor; endpoints kept
+    for the caller, who stops them) and the PR report of the demo's run, written to `out`.
+    Returns each one's CompletedProcess; any exit but 0 fails the test."""
+    done = {}
+    done["tests"] = in_fork(fork, env, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", tests)
+    demo = ["-m", "mlops.cli.demo", "--keep-endpoints", "--traffic-rows", "150"]
+    done["demo"] = in_fork(fork, env, *demo)
+    report = ["-m", "mlops", "report", "pr", "--out", str(out / "pr-report.md"),
+              "--report-dir", f"{env['MLOPS_HOME']}/reports", "--plots-dir", str(out / "plots")]  # fmt: skip
+    done["report"] = in_fork(fork, env, *report)
+    for name, result in done.items():
+        assert result.returncode == 0, f"{name}:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
+    return done
+
+
+def stop_endpoints(fork: Path, env: dict) -> None:
+    for stage in ("staging", "prod"):
+        in_fork(fork, env, "-m", "mlops", "endpoint", "stop", "--stage", stage)
+
+
 @pytest.fixture
 def fork_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")}
@@ -126,16 +148,16 @@ def test_a_fork_with_its_own_data_is_green_with_config_edits_only(tmp_path, fork
     assert re.search(r"candidates, not proof\): bmi \+0\.\d\d", text)  # the strongest
     config.write_text(text.replace("monotonic_increasing: []", "monotonic_increasing: [bmi]"))
 
-    pytest_argv = ["-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", "tests/project"]
-    tests = in_fork(fork, fork_env, *pytest_argv)
-    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    try:
+        done = story(fork, fork_env, tmp_path)
+    finally:
+        stop_endpoints(fork, fork_env)
+    tests, demo = done["tests"], done["demo"]
     assert (
         "PASSED tests/project/test_model.py::test_declared_monotonic_behaviour_holds[bmi up]"
         in (tests.stdout)
     )
-
-    demo = in_fork(fork, fork_env, "-m", "mlops.cli.demo")
-    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-2000:]
+    assert "✅ passing" in (tmp_path / "pr-report.md").read_text()
     assert "endpoint name trial-fork-prod" in demo.stdout
     smoke = re.findall(r"smoke test passed: 20 rows, MAPE ([\d.]+)% \(max ([\d.]+)%\)", demo.stdout)
     assert len(smoke) >= 2 and all(float(m) < float(limit) for m, limit in smoke)

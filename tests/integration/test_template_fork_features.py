@@ -1,17 +1,12 @@
-"""The template tests itself as forks change the model: each fork below edits files under
-model_build/ only, then runs its own project tests, its demo (pipeline, approval, staging
-deploy with its smoke test, promotion, batch scoring, captured traffic and the monitor)
-and the PR report, in a temporary copy of the repository. (A fork with another data set:
-test_template_fork.py.)
-
-- **another model family**: config.yaml switches train.model to scikit-learn's
-  HistGradientBoosting with that family's default hyperparameters;
-- **a fitted derived feature**: features.py learns a median from the training rows and
-  adds a feature from it; the endpoint's answer for a raw held-out row equals the evaluate
-  step's prediction for that row, so the transform written once runs the same everywhere.
-
-Both forks start from whatever data, config and family the template holds: no column of
-the example is named here.
+"""The template tests itself as a fork changes its preprocessing: features.py learns a
+median from the training rows and adds a feature from it; nothing else changes. The fork
+runs its own project tests, its demo (pipeline, approval, staging deploy with its smoke
+test, promotion, batch scoring, captured traffic and the monitor) and the PR report, in a
+temporary copy of the repository; the endpoint's answer for a raw held-out row equals the
+evaluate step's prediction for that row: the transform written once runs the same
+everywhere. It starts from whatever data, config and family the template holds: no
+column of the example is named here. (The other forks: test_template_fork.py, another
+data set; test_template_fork_classification.py, the other task and model family.)
 """
 
 from __future__ import annotations
@@ -20,11 +15,16 @@ import csv
 import io
 import json
 import re
-import subprocess
 
 import pytest
-import yaml
-from test_template_fork import fork_env, in_fork, make_fork, touched  # noqa: F401 (fixture)
+from test_template_fork import (  # noqa: F401 (fork_env: a fixture)
+    fork_env,
+    in_fork,
+    make_fork,
+    stop_endpoints,
+    story,
+    touched,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -51,56 +51,10 @@ def transform(rows, state):
 """
 
 
-def story(fork, env, out) -> dict[str, subprocess.CompletedProcess]:
-    """The fork's own tests, its demo (endpoints kept for the caller) and its PR report
-    (written to `out`, with the demo's data checks)."""
-    done = {}
-    pytest_argv = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/project"]
-    done["tests"] = in_fork(fork, env, *pytest_argv)
-    demo = ["-m", "mlops.cli.demo", "--keep-endpoints", "--traffic-rows", "150"]
-    done["demo"] = in_fork(fork, env, *demo)
-    home = env["MLOPS_HOME"]
-    report = ["-m", "mlops", "report", "pr", "--out", str(out / "pr-report.md"),
-              "--report-dir", f"{home}/reports", "--plots-dir", str(out / "plots")]  # fmt: skip
-    done["report"] = in_fork(fork, env, *report)
-    for name, result in done.items():
-        assert result.returncode == 0, f"{name}:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}"
-    return done
-
-
-def stop_endpoints(fork, env) -> None:
-    for stage in ("staging", "prod"):
-        in_fork(fork, env, "-m", "mlops", "endpoint", "stop", "--stage", stage)
-
-
 def registered(fork, env) -> dict:
     described = in_fork(fork, env, "-m", "mlops", "models", "describe", "1", "--json")
     assert described.returncode == 0, described.stderr
     return json.loads(described.stdout)
-
-
-def test_a_fork_that_switches_the_model_family_edits_its_config_only(tmp_path, fork_env):  # noqa: F811
-    fork = make_fork(tmp_path / "fork")
-    config = fork / "model_build" / "config.yaml"
-    raw = yaml.safe_load(config.read_text())
-    raw["train"] = {
-        "model": "sklearn",
-        "hyperparameters": {"learning_rate": 0.05, "max_iter": 2000, "max_leaf_nodes": 15,
-                            "early_stopping": True, "n_iter_no_change": 50, "random_state": 42},
-    }  # fmt: skip
-    config.write_text(yaml.safe_dump(raw, sort_keys=False))
-    try:
-        done = story(fork, fork_env, tmp_path)
-    finally:
-        stop_endpoints(fork, fork_env)
-    version = registered(fork, fork_env)
-    assert version["lineage"]["params"]["train"]["model"] == "sklearn"
-    assert "fit features.py and the sklearn model" in done["demo"].stdout
-    assert len(re.findall(r"smoke test passed", done["demo"].stdout)) >= 2
-    assert re.search(r"scored ([\d,]+) of \1 rows", done["demo"].stdout)  # batch: none refused
-    report = (tmp_path / "pr-report.md").read_text()
-    assert "✅ passing" in report and "### Data validation: ✅" in report
-    assert touched(fork) == {"model_build/config.yaml"}
 
 
 def test_a_fork_with_a_fitted_derived_feature_serves_what_evaluate_scored(tmp_path, fork_env):  # noqa: F811
