@@ -1,17 +1,23 @@
 """The template tests itself, as ZenML's e2e template does: derive a fork in a temporary
 folder from a data set generated here (not house prices), run `mlops init` there, review
 the config the way a person would (declare one behaviour), then run that fork's own
-project tests and its demo: pipeline on the sample, approval, staging deploy with smoke
-test, promotion, prod smoke test. The fork touches model_build/ and data_checks/ only."""
+project tests, its demo (pipeline on the sample, approval, staging deploy with smoke
+test, promotion, prod smoke test, batch scoring, the monitor; the demo's printed examples
+are run as pasted) and its PR report. The fork touches model_build/ and data_checks/ only.
+
+The helpers here (`make_fork`, `story`...) serve the other forks too:
+test_template_fork_classification.py, test_template_fork_features.py."""
 
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +111,59 @@ def story(fork: Path, env: dict, out: Path, tests: str = "tests/project") -> dic
     return done
 
 
+DEMO_STEPS = (
+    "a data scientist brings data",
+    "$ mlops pipeline run",
+    "human approver",
+    "$ mlops deploy --stage staging",
+    "$ mlops endpoint test --stage staging",
+    "$ mlops promote",
+    "$ mlops endpoint test --stage prod",
+    "smoke test passed",
+    "$ mlops batch predict",
+    "rows with model version",
+    "$ mlops monitor --stage prod --labels",
+)
+
+
+def demo_as_printed(out: str, home: Path, group: str) -> None:
+    """The demo told the story in order, kept both stages serving version 1, recorded both
+    deploys, and the examples it printed work as pasted."""
+    from mlops.local.deploy_history import list_deployments
+    from mlops.local.endpoints import read_endpoint
+    from mlops.local.registry import LocalRegistry
+
+    where = 0
+    for step in DEMO_STEPS:  # each after the one before
+        where = out.index(step, where)
+    prod = read_endpoint(home, "prod")
+    assert prod.version == 1 and read_endpoint(home, "staging").version == 1
+    assert len(running_servers(home)) == 2  # --keep-endpoints kept staging and prod
+    history = [(d["stage"], d["version"], d["result"]) for d in list_deployments(home, group)]
+    assert history == [("prod", 1, "succeeded"), ("staging", 1, "succeeded")]
+    assert [v.approval_status for v in LocalRegistry(home, group).list()] == ["Approved"]
+    curl = re.search(r"^  (curl .*)$", out, re.M).group(1)
+    assert f"{prod.url}/invocations" in curl
+    answer = subprocess.run(curl, shell=True, capture_output=True, text=True, check=True).stdout
+    assert json.loads(answer)["predictions"][0] > 0
+    snippet = re.search(r"python - <<'EOF'\n(.*?)\n  EOF", out, re.S).group(1)
+    pasted = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(snippet)], capture_output=True, text=True, check=True
+    )
+    assert '"predictions"' in pasted.stdout
+
+
+def running_servers(home: Path) -> list[int]:
+    from mlops.local.server_process import is_server
+
+    pids = []
+    for pid_file in (home / "endpoints").glob("*/*/*.pid"):
+        pid = int(pid_file.read_text())
+        if is_server(pid, pid_file.parent.name):
+            pids.append(pid)
+    return pids
+
+
 def stop_endpoints(fork: Path, env: dict) -> None:
     for stage in ("staging", "prod"):
         in_fork(fork, env, "-m", "mlops", "endpoint", "stop", "--stage", stage)
@@ -148,10 +207,15 @@ def test_a_fork_with_its_own_data_is_green_with_config_edits_only(tmp_path, fork
     assert re.search(r"candidates, not proof\): bmi \+0\.\d\d", text)  # the strongest
     config.write_text(text.replace("monotonic_increasing: []", "monotonic_increasing: [bmi]"))
 
+    sample = fork / "model_build" / "data" / "sample.csv"
+    before = sample.read_bytes()
     try:
         done = story(fork, fork_env, tmp_path)
+        demo_as_printed(done["demo"].stdout, Path(fork_env["MLOPS_HOME"]), "trial-fork")
     finally:
         stop_endpoints(fork, fork_env)
+    assert running_servers(Path(fork_env["MLOPS_HOME"])) == []
+    assert sample.read_bytes() == before  # the demo only ever reads the data
     tests, demo = done["tests"], done["demo"]
     assert (
         "PASSED tests/project/test_model.py::test_declared_monotonic_behaviour_holds[bmi up]"
