@@ -153,22 +153,23 @@ def _last_error_line(log: Path) -> str:
 
 # Libraries the steps import, loaded once by a fork server: each step still runs in a
 # process of its own (own argv, environment, working directory and log, as in a
-# container), forked from one that already paid the imports (~5 s for Great
-# Expectations alone), instead of a fresh interpreter per step.
-# The model family adds its own libraries (its LIBRARIES); the fork server starts once per
-# process, with the list of the first pipeline run in it.
-PRELOAD = ("numpy", "pandas", "great_expectations", "mlops.local.runner")
-_family_libraries: list[str] = []
+# container), forked from one that already paid the imports (~4 s for Great
+# Expectations alone), instead of a fresh interpreter per step. The steps to run add
+# theirs (the model family's LIBRARIES; Great Expectations when a step validates); the
+# fork server starts once per process, with the list of the first run in it.
+PRELOAD = ("numpy", "pandas", "mlops.local.runner")
+VALIDATION_LIBRARY = "great_expectations"
+_step_libraries: list[str] = []
 
 
-def preload_family(libraries: tuple[str, ...]) -> None:
-    """Have the step server import the model family's libraries too (before it starts)."""
-    _family_libraries.extend(name for name in libraries if name not in _family_libraries)
+def preload(libraries: tuple[str, ...]) -> None:
+    """Have the step server import these libraries too (before it starts)."""
+    _step_libraries.extend(name for name in libraries if name not in _step_libraries)
 
 
 def _step_context() -> multiprocessing.context.ForkServerContext:
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([*PRELOAD, *_family_libraries])
+    ctx.set_forkserver_preload([*PRELOAD, *_step_libraries])
     return ctx
 
 
@@ -359,8 +360,8 @@ def execute(
     steps: tuple[str, ...] | None = None,
 ) -> None:
     """Run the graph's steps in order (or only `steps`); StepFailed names the one that failed."""
-    preload_family(_libraries_of(graph))
     chosen = [s for s in graph.steps if steps is None or s.name in steps]
+    preload(_libraries_of(graph, chosen))
     for index, step in enumerate(chosen, 1):
         progress(f"[{index}/{len(chosen)}] {step.name:<11} {step.description}")
         start = time.perf_counter()
@@ -370,11 +371,20 @@ def execute(
         after_step(step, seconds)
 
 
-def _libraries_of(graph: Pipeline) -> tuple[str, ...]:
+def _libraries_of(graph: Pipeline, steps: list[Step]) -> tuple[str, ...]:
+    """The model family's libraries, and Great Expectations when one of `steps` (or what it
+    imports) uses it."""
     from mlops.core.model_family import model_family
+    from stepkit.bundle import bundle_files, imported_names
 
     train = graph.step(graph.model_step)
-    return tuple(model_family(str(train.hyperparameters.get("model") or "")).LIBRARIES)
+    libraries = list(model_family(str(train.hyperparameters.get("model") or "")).LIBRARIES)
+    for step in steps:
+        files = bundle_files(step.script_path, REPO_ROOT).values()
+        if any(VALIDATION_LIBRARY in imported_names(f) for f in files):
+            libraries.append(VALIDATION_LIBRARY)
+            break
+    return tuple(libraries)
 
 
 def read_evaluation(graph: Pipeline, sources: dict[str, Path]) -> dict:

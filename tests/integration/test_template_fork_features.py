@@ -62,7 +62,9 @@ def test_a_fork_with_a_fitted_derived_feature_serves_what_evaluate_scored(tmp_pa
     steps = fork / "model_build" / "steps"
     (steps / "features.py").write_text((steps / "features.py").read_text() + DERIVED)
     try:
-        done = story(fork, fork_env, tmp_path)
+        # Its data and suite are the template's, which this session's own tests/project
+        # checks already: the fork runs the model's tests.
+        done = story(fork, fork_env, tmp_path, tests="tests/project/test_model.py")
         version = registered(fork, fork_env)
         status = in_fork(fork, fork_env, "-m", "mlops", "endpoint", "status", "--json")
         answers, expected = endpoint_and_evaluate(version, json.loads(status.stdout)["prod"])
