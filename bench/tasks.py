@@ -51,8 +51,7 @@ def per_request_ms(model, body: bytes, repeats: int = 300) -> float:
 
 
 def serving_ratio(tmp: Path) -> None:
-    import inference
-    import train
+    from fixtures.models import Data, load, train_model
     from fixtures.tasks import rent_frame
 
     df = rent_frame(3000, seed=4)
@@ -60,20 +59,15 @@ def serving_ratio(tmp: Path) -> None:
     numeric = df.assign(
         city=df.city.astype("category").cat.codes, furnished=(df.furnished == "yes").astype(int)
     )
+    params = {"max_depth": 4, "eta": 0.1, "num_round": 200, "seed": 1}
     models = {}
-    for name, frame, categorical in (
-        ("categorical", df, "city,furnished"),
-        ("numeric", numeric, ""),
+    for name, frame, text in (
+        ("categorical", df, ["city", "furnished"]),
+        ("numeric", numeric, []),
     ):
-        folder = tmp / name
-        for split, part in (("train", frame[:2000]), ("validation", frame[2000:])):
-            (folder / split).mkdir(parents=True)
-            part[["rent", *features]].to_csv(folder / split / "x.csv", header=False, index=False)
-        args = ["--features", ",".join(features), "--target", "rent", "--model-dir", str(folder / "m"),
-                "--train", str(folder / "train"), "--validation", str(folder / "validation"),
-                "--max_depth", "4", "--eta", "0.1", "--num_round", "200", "--seed", "1"]  # fmt: skip
-        train.main(args + (["--categorical", categorical] if categorical else []))
-        models[name] = (inference.model_fn(str(folder / "m")), frame)
+        data = Data(frame[[*features, "rent"]].astype(str), features, "rent", text)
+        model_dir, _ = train_model(data, tmp / name, params=params)
+        models[name] = (load(model_dir), frame)
     for rows in (1, 100):
         ms = {}
         for name, (model, frame) in models.items():

@@ -15,6 +15,7 @@ raw values into a typed frame here, so a value means the same everywhere.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -61,8 +62,30 @@ def category_key(value: object) -> str | None:
 def category_keys(values: pd.Series) -> pd.Series:
     """`category_key` of every value, computed once per distinct value (None for missing)."""
     distinct = values.dropna().unique()
-    keys = values.map({v: category_key(v) for v in distinct}).astype(object)
+    if pd.api.types.is_bool_dtype(values) or (
+        values.dtype == object and any(isinstance(v, bool | np.bool_) for v in values.to_numpy())
+    ):
+        # True == 1 and False == 0 (as dict keys, and for unique()), but "true" and "1" are
+        # different levels
+        keys = pd.Series([category_key(v) for v in values], index=values.index, dtype=object)
+    else:
+        keys = values.map({v: category_key(v) for v in distinct}).astype(object)
     return keys.where(keys.notna(), None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _levels(levels: tuple[str, ...]) -> tuple[pd.CategoricalDtype, dict[str, int]]:
+    return pd.CategoricalDtype(list(levels)), {level: i for i, level in enumerate(levels)}
+
+
+def as_category(keys: pd.Series | np.ndarray, levels: Sequence[str]) -> pd.Categorical:
+    """Category keys as a categorical with exactly `levels` (in that order: a level's code is
+    its position); a key outside them, or None, is missing. What pandas' own constructor
+    does, ~25x cheaper for a request's few rows (it hashes the levels on every call)."""
+    dtype, index = _levels(tuple(levels))
+    raw = keys.to_numpy(dtype=object) if isinstance(keys, pd.Series) else keys
+    codes = np.fromiter((index.get(key, -1) for key in raw), dtype=np.int64, count=len(raw))
+    return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
 
 
 def _number(name: str, value: object) -> tuple[float, str]:
@@ -130,6 +153,32 @@ def _float_frame(rows: np.ndarray, columns: list[str]) -> tuple[pd.DataFrame, np
     return pd.DataFrame(values, columns=columns), reasons
 
 
+SMALL_ROWS = 256  # up to this many records (an endpoint's request) are typed value by value
+
+
+def _few_records(
+    rows: Sequence[Sequence], columns: list[str], text: set[str]
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """`typed_frame` of a few records, value by value: a request of one row costs ~0.1 ms
+    here against ~2.5 ms a column at a time in pandas. The same values and reasons."""
+    reasons = np.full(len(rows), "", dtype=object)
+    out: dict[str, object] = {}
+    for j, name in enumerate(columns):
+        if name in text:
+            keys = [category_key(row[j]) for row in rows]
+            out[name] = pd.Series(keys, dtype=object)  # object: a missing key stays None
+            continue
+        values = np.empty(len(rows), dtype=np.float64)
+        for i, row in enumerate(rows):
+            values[i], why = _number(name, row[j])
+            if not why and math.isinf(values[i]):
+                values[i], why = math.nan, f"{name} is not finite"
+            if why and not reasons[i]:
+                reasons[i] = why
+        out[name] = values
+    return pd.DataFrame(out), reasons
+
+
 def typed_frame(
     rows: pd.DataFrame | Sequence[Sequence] | np.ndarray, columns: list[str], text: Sequence[str]
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -137,6 +186,8 @@ def typed_frame(
     floats and category keys, and per row the first reason it cannot be scored ("")."""
     if isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f" and not text:
         return _float_frame(rows, columns)
+    if isinstance(rows, list) and len(rows) <= SMALL_ROWS:
+        return _few_records(rows, columns, set(text))
     if isinstance(rows, pd.DataFrame):
         frame = rows
     elif isinstance(rows, np.ndarray) and rows.ndim == 2 and rows.dtype.kind == "f":

@@ -153,15 +153,13 @@ def predict(model, X):
     import numpy as np
     import pandas as pd
 
-    categorical = [j for j, kind in enumerate(X.dtypes) if isinstance(kind, pd.CategoricalDtype)]
-    if not categorical:
+    if not any(isinstance(kind, pd.CategoricalDtype) for kind in X.dtypes):
         return model.inplace_predict(X.to_numpy(dtype=np.float32, na_value=np.nan))
     matrix = np.empty(X.shape, dtype=np.float32)
-    for j in range(X.shape[1]):
-        column = X.iloc[:, j]
-        if j in categorical:
-            codes = column.cat.codes.to_numpy()
-            matrix[:, j] = np.where(codes < 0, np.nan, codes)
+    for j, name in enumerate(X.columns):
+        values = X[name].array
+        if isinstance(values, pd.Categorical):
+            matrix[:, j] = np.where(values.codes < 0, np.nan, values.codes)
         else:
-            matrix[:, j] = column.to_numpy(dtype=np.float32, na_value=np.nan)
+            matrix[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
     return model.inplace_predict(matrix)

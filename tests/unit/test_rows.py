@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stepkit.rows import RowError, category_key, checked_frame, typed_frame
+from stepkit.rows import RowError, as_category, category_key, checked_frame, typed_frame
 
 COLUMNS = ["size", "colour"]
 
@@ -75,3 +77,38 @@ def test_a_boolean_column_is_no_number():
     _, reasons = typed_frame(pd.DataFrame({"size": [True, False], "colour": ["a", "b"]}),
                              COLUMNS, ["colour"])  # fmt: skip
     assert set(reasons) == {"size: a number is needed, not true/false"}
+
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**20), max_value=10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", " ", "nan", "NA", "null", "None", "inf", "-inf", "1e3", " 12 ", "1_000",
+                     "0x10", "abc", "Lille", "1.0", "yes", "true"]),
+    st.text(max_size=6),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(VALUES, min_size=3, max_size=3), min_size=1, max_size=8))
+def test_a_requests_few_records_are_typed_as_a_files_rows_are(records):
+    """An endpoint's few records take the value-by-value path, a file's frame the vectorized
+    one: the same values and the same reasons, whatever the values."""
+    columns, text = ["a", "b", "c"], ["c"]
+    few, few_reasons = typed_frame(records, columns, text)
+    frame = pd.DataFrame(records, columns=columns, dtype=object)
+    many, many_reasons = typed_frame(frame, columns, text)
+    assert few_reasons.tolist() == many_reasons.tolist()
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(few[name].to_numpy(), many[name].to_numpy())
+    assert few["c"].tolist() == many["c"].tolist()
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from(["x", "y", "z", "w"])), max_size=20))
+def test_as_category_is_pandas_categorical_with_the_levels(keys):
+    levels = ["x", "y", "z"]
+    expected = pd.Categorical(pd.Series(keys, dtype=object), categories=levels)
+    got = as_category(pd.Series(keys, dtype=object), levels)
+    assert list(got.categories) == levels
+    np.testing.assert_array_equal(got.codes, expected.codes)
