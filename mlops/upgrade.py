@@ -9,6 +9,8 @@ only, and nothing from mlops (whose modules need pydantic, pandas...).
   `copier update` never overwrites: `_skip_if_exists`), and the spellings the release
   removed, found in the fork's files, printed with their replacements.
 - `notes`: the CHANGELOG.md entries between two releases (the update PR's body).
+- `update`: `copier update` to the newest release (or --vcs-ref), then the notes of the
+  releases taken and the files left with conflicts (`make update`, the update workflow).
 
     python -m mlops.upgrade migrate --config model_build/config.yaml
 """
@@ -17,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 CONFIG = Path("model_build/config.yaml")
 CHANGELOG = Path("CHANGELOG.md")
+ANSWERS = Path(".copier-answers.yml")
 README = Path("README.md")
 
 # Spellings removed by a release: a fork's own scripts, docs and workflows may still use them.
@@ -184,6 +188,57 @@ def notes(changelog: str, after: str | None, upto: str | None, conflicts: list[s
     return "\n".join(out).rstrip() + "\n"
 
 
+def answered_release(answers: str) -> str | None:
+    """The `_commit:` of a Copier answers file: the release the project was made from or
+    last updated to (a line read: the file is flat and written by Copier)."""
+    m = re.search(r"^_commit:\s*['\"]?([^'\"\s#]+)", answers, re.M)
+    return m.group(1) if m else None
+
+
+def conflicted_files(root: Path) -> list[str]:
+    """Files git holds unmerged: Copier's inline conflicts record their three stages."""
+    done = subprocess.run(
+        ["git", "diff", "--name-only", "--diff-filter=U"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(filter(None, done.stdout.splitlines()))
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    import copier  # the dev venv's and Copier's own Python have it; the other commands don't
+    from copier.errors import CopierError
+
+    root = Path(args.root)
+    answers = root / ANSWERS
+    if not answers.is_file():
+        raise ValueError(f"no {ANSWERS}: this project was not made with copier copy (docs/fork.md)")
+    before = answered_release(answers.read_text())
+    try:
+        copier.run_update(
+            str(root),
+            vcs_ref=args.vcs_ref,
+            overwrite=True,
+            unsafe=True,  # the template's tasks and migrations: a fork trusts its template
+            defaults=True,
+            conflict="inline",
+            quiet=True,
+        )
+    except CopierError as exc:
+        raise ValueError(f"copier update: {exc}") from exc
+    after = answered_release(answers.read_text())
+    conflicts = conflicted_files(root)
+    body = notes((root / CHANGELOG).read_text(), before, after, conflicts)
+    if args.notes:
+        Path(args.notes).write_text(body)
+    print(f"template {before} -> {after}; {len(conflicts)} file(s) with conflicts")
+    for name in conflicts:
+        print(f"  conflict: {name}")
+    return 0
+
+
 def cmd_answers(args: argparse.Namespace) -> int:
     config = Path(args.root) / CONFIG
     config.write_text(set_top_level(config.read_text(), "model_package_group", args.group))
@@ -237,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--conflict", action="append", default=[], help="a file with conflicts")
     n.add_argument("--out", help="write here instead of stdout")
     n.set_defaults(func=cmd_notes)
+    u = sub.add_parser("update", help="copier update, then the notes of the releases taken")
+    u.add_argument("--vcs-ref", help="a release tag (default: the newest)")
+    u.add_argument("--notes", help="write the update's notes (Markdown) here")
+    u.set_defaults(func=cmd_update)
     return parser
 
 
@@ -244,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

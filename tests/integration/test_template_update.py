@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlops.core.paths import REPO_ROOT
-from mlops.upgrade import notes
+from mlops.upgrade import main
 
 copier = pytest.importorskip("copier")
 
@@ -98,22 +98,19 @@ def first_line(path: Path) -> str:
     return path.read_text().splitlines()[0]
 
 
-def copier_quiet(func, *args, **kwargs):
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in GIT_ENV.items():
-            mp.setenv(key, value)
-        return func(*args, quiet=True, unsafe=True, defaults=True, **kwargs)
-
-
-def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path):
+def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path, monkeypatch, capsys):
+    for key, value in GIT_ENV.items():  # Copier commits in its temporary copies
+        monkeypatch.setenv(key, value)
     tpl = template_v1(tmp_path / "template")
     fork = tmp_path / "fork"
-    copier_quiet(
-        copier.run_copy,
+    copier.run_copy(
         str(tpl),
         str(fork),
         vcs_ref="v1.0.0",
         data={"project_name": "Trial fork"},
+        defaults=True,
+        unsafe=True,
+        quiet=True,
     )
     answers = (fork / ".copier-answers.yml").read_text()
     assert "_commit: v1.0.0" in answers and "model_package_group: trial-fork" in answers
@@ -154,7 +151,9 @@ def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path):
     )
     commit(tpl, "v1.1.0", tag="v1.1.0")
 
-    copier_quiet(copier.run_update, str(fork), overwrite=True, conflict="inline")
+    capsys.readouterr()
+    assert main(["--root", str(fork), "update", "--notes", str(tmp_path / "notes.md")]) == 0
+    assert capsys.readouterr().out.startswith("template v1.0.0 -> v1.1.0; 1 file(s) with conflicts")
 
     assert "_commit: v1.1.0" in (fork / ".copier-answers.yml").read_text()
     for rel in (MACHINERY, WORKFLOW):
@@ -169,7 +168,7 @@ def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path):
     assert "The fork's evaluate." in step and "Evaluate, v1.1.0." in step
     assert STEP in git(fork, "diff", "--name-only", "--diff-filter=U")
 
-    body = notes((fork / "CHANGELOG.md").read_text(), "1.0.0", "1.1.0", [STEP])
+    body = (tmp_path / "notes.md").read_text()  # the update pull request's body
     assert "## 1.1.0" in body and "The v1.1.0 change." in body and f"`{STEP}`" in body
     assert "## 1.0.0" not in body
 
