@@ -2,8 +2,9 @@
 checkout, `copier copy` of a fork, the fork's own edits, a v1.1.0 of the template that
 changes machinery, a workflow, the example's config and a line the fork also changed, then
 `copier update` in the fork. The machinery and the workflow are v1.1.0's, the fork's config,
-sample and step edits are its own, the release's migration rewrote the fork's config, and
-the clashing line is a git conflict (markers and an unmerged index entry), not a lost edit.
+sample and step edits are its own, a file it deleted stays deleted, the release's migration
+rewrote the fork's config, and the clashing line is a git conflict (markers and an unmerged
+index entry), not a lost edit.
 
 Not copied into forks (copier.yml `_exclude`): it tests the template, which a fork is not."""
 
@@ -37,6 +38,8 @@ FORK_STEP = "model_build/steps/train.py"  # only the fork edits it
 MACHINERY = "mlops/core/paths.py"
 WORKFLOW = ".github/workflows/pr.yml"
 CONFIG = "model_build/config.yaml"
+ADDED = "mlops/core/added_in_v1_1.py"
+DROPPED = ".github/workflows/batch.yml"
 
 
 def git(cwd: Path, *argv: str) -> str:
@@ -131,10 +134,12 @@ def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path, monkeypa
     (fork / STEP).write_text(
         (fork / STEP).read_text().replace(step_v1, '"""The fork\'s evaluate.', 1)
     )
+    (fork / DROPPED).unlink()  # a fork without batch scoring
     commit(fork, "the fork's model")
 
     # v1.1.0: machinery, a workflow, the example's config, the same step line; a migration.
     (tpl / MACHINERY).write_text((tpl / MACHINERY).read_text() + "# v1.1.0 machinery\n")
+    (tpl / ADDED).write_text('"""A module new in v1.1.0."""\n')
     edit(tpl / WORKFLOW, "name: pr\n", "name: pr (v1.1.0)\n")
     edit(tpl / CONFIG, "max_depth: 3", "max_depth: 4")
     (tpl / STEP).write_text((tpl / STEP).read_text().replace(step_v1, '"""Evaluate, v1.1.0.', 1))
@@ -156,8 +161,9 @@ def test_update_takes_the_machinery_and_keeps_the_forks_files(tmp_path, monkeypa
     assert capsys.readouterr().out.startswith("template v1.0.0 -> v1.1.0; 1 file(s) with conflicts")
 
     assert "_commit: v1.1.0" in (fork / ".copier-answers.yml").read_text()
-    for rel in (MACHINERY, WORKFLOW):
+    for rel in (MACHINERY, WORKFLOW, ADDED):
         assert (fork / rel).read_text() == (tpl / rel).read_text(), rel
+    assert not (fork / DROPPED).exists()  # what the fork deleted stays deleted
     config = (fork / CONFIG).read_text()
     assert "min_r2: 0.8" in config and "max_depth: 3" in config  # the fork's, not v1.1.0's
     assert "model_package_group: trial-fork" in config
