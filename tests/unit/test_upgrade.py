@@ -134,3 +134,9 @@ def test_migrate_command_rewrites_the_config_and_prints_what_it_did(tmp_path, ca
     assert main(["--root", str(tmp_path), "migrate"]) == 0
     assert "statistic" not in config.read_text()
     assert "drift.statistic removed" in capsys.readouterr().out
+
+
+def test_update_without_copier_answers_is_one_line_and_exit_2(tmp_path, capsys):
+    assert main(["--root", str(tmp_path), "update"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no .copier-answers.yml") and err.count("\n") == 1
