@@ -55,7 +55,13 @@ docs: $(VENV)/.dev
 
 # copier update (three-way merge), the migrations of the releases taken, and their notes
 # (CHANGELOG.md entries, files left with conflicts) in NOTES (the update PR's body).
-update: $(VENV)/.dev
+# It needs Copier alone (mlops/upgrade.py imports the standard library and Copier): the
+# weekly workflow installs no model or AWS library for it.
+$(VENV)/.update: $(LOCK) | $(BIN)/uv
+	$(UV) copier
+	@touch $@
+
+update: $(VENV)/.update
 	$(BIN)/python -m mlops.upgrade update $(if $(VERSION),--vcs-ref $(VERSION)) $(if $(NOTES),--notes $(NOTES))
 
 bench: $(VENV)/.dev
