@@ -8,13 +8,15 @@ LOCK   := requirements/lock.txt
 UV_VERSION := 0.13.9
 UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(LOCK)
 
-.PHONY: demo test lint bench lock clean help wheels fidelity
+.PHONY: demo test lint docs update bench lock clean help wheels fidelity
 
 help:
 	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"
 	@echo "             (the committed sample, data.sample in the config; DATA=FILE for another)"
 	@echo "make test   - the test suite (unit, data, model, integration, AWS API under moto)"
-	@echo "make lint   - pre-commit hooks on all files"
+	@echo "make lint   - pre-commit hooks on all files (the docs site built strictly too)"
+	@echo "make docs   - the documentation site into site/ (mkdocs build --strict)"
+	@echo "make update - take the template's newest release (copier update; VERSION=vX.Y.Z for one)"
 	@echo "make bench  - benchmarks; they print figures and ratios"
 	@echo "make lock   - re-resolve $(LOCK) from pyproject.toml"
 	@echo "make wheels - the validate step's wheels for its image (shipped with its code: jobs need no internet)"
@@ -45,6 +47,23 @@ test: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
+# The reference pages are generated from the parser and the config models first
+# (docs/reference/); a stale page fails the hook in make lint.
+docs: $(VENV)/.dev
+	$(BIN)/python -m docs.gen_reference
+	$(BIN)/mkdocs build --strict --site-dir site
+
+# copier update (three-way merge), the migrations of the releases taken, and their notes
+# (CHANGELOG.md entries, files left with conflicts) in NOTES (the update PR's body).
+# It needs Copier alone (mlops/upgrade.py imports the standard library and Copier): the
+# weekly workflow installs no model or AWS library for it.
+$(VENV)/.update: $(LOCK) | $(BIN)/uv
+	$(UV) copier
+	@touch $@
+
+update: $(VENV)/.update
+	$(BIN)/python -m mlops.upgrade update $(if $(VERSION),--vcs-ref $(VERSION)) $(if $(NOTES),--notes $(NOTES))
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
@@ -60,4 +79,4 @@ lock: | $(BIN)/uv
 	  --python-platform x86_64-unknown-linux-gnu -o $(LOCK)
 
 clean:
-	rm -rf $(VENV) .mlops .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mlops .pytest_cache .ruff_cache site

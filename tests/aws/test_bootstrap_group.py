@@ -26,7 +26,8 @@ def test_group_name_has_no_default_and_the_configs_pattern():
 
 
 def test_the_guides_bootstrap_command_passes_the_group_name():
-    readme = (REPO_ROOT / "README.md").read_text()
-    commands = re.findall(r"aws cloudformation deploy (.*?)```", readme, re.S)  # to block end
+    guides = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
+    text = "\n".join(p.read_text() for p in guides)
+    commands = re.findall(r"aws cloudformation deploy (.*?)```", text, re.S)  # to block end
     bootstrap = [c for c in commands if "bootstrap.yml" in c]
     assert bootstrap and all("ModelPackageGroupName=" in c for c in bootstrap)

@@ -25,6 +25,7 @@ BIN = Path(sys.executable).parent
 AWS_ACTION = "aws-actions/configure-aws-credentials"
 COMMENT_ACTION = "marocchino/sticky-pull-request-comment"
 ISSUE_ACTION = "actions/github-script"  # the monitor's issue per stage
+PR_ACTION = "peter-evans/create-pull-request"  # the template update's pull request
 MLOPS_COMMANDS = {"mlops", ".venv/bin/mlops", "base/.venv/bin/mlops"}
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+([\w.-]+/[\w./-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 SAMPLE = "3"  # stands in for every ${{ }} value: a model version, a path, a name
@@ -58,7 +59,7 @@ def one_line(script: str) -> str:
 
 
 def test_the_workflows_exist():
-    assert set(WORKFLOWS) == {"pr", "build", "deploy", "batch", "monitor"}
+    assert set(WORKFLOWS) == {"pr", "build", "deploy", "batch", "monitor", "template-update"}
 
 
 def test_actionlint_reports_nothing():
@@ -135,6 +136,9 @@ def test_permissions_empty_at_top_and_minimal_per_job():
         assert isinstance(perms, dict), f"{name}/{job_id} declares its own permissions"
         if COMMENT_ACTION in uses(job):
             expected = {"pull-requests": "write"}  # and nothing else: it runs no PR code
+        elif PR_ACTION in uses(job):
+            expected = {"contents": "write", "pull-requests": "write"}  # no cloud: files only
+            assert AWS_ACTION not in uses(job), f"{name}/{job_id}"
         else:
             expected = {"contents": "read"}
             if AWS_ACTION in uses(job):
