@@ -1,0 +1,570 @@
+"""The three-account layout (model_deploy/accounts/), proven offline.
+
+Each deploy job's real `mlops` steps (read from .github/workflows/deploy.yml) run under
+moto with the credentials of the role the job assumes, in that role's account (build
+111111111111, staging 222222222222, prod 333333333333); every botocore call is recorded
+with the role that made it and checked by tests/aws/_iam_cross_account.py: the identity
+policy, and for another account's resource its resource policy, and for the artifact
+bucket its key policy, must allow it. The calls services make for us (CloudFormation
+creating the model from a package of the build account, the endpoint's model reading its
+artifact) are checked the same way. Controls remove one grant and see it named.
+
+moto cannot read another account's registry by ARN: a router (`registry_router`) answers
+those calls from the owner account's moto backend. moto reads buckets across accounts
+by itself. Not checked here (needs AWS): SCPs, the real S3/KMS/SageMaker evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import boto3
+import pytest
+from _fake_aws import FakeCloudFormation
+from _iam import REGION, Authorization
+from _iam_cross_account import (
+    Accounts,
+    AccountStack,
+    Check,
+    account_of_role,
+    denial,
+    denials,
+    record_role_calls,
+)
+from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from test_iam_sufficiency import fake_endpoint, run_job
+
+from mlops.core.config import load_config
+from mlops.core.paths import REPO_ROOT
+
+ACCOUNTS_DIR = REPO_ROOT / "model_deploy" / "accounts"
+BUILD, STAGING, PROD = "111111111111", "222222222222", "333333333333"
+GROUP = load_config().model_package_group  # the fixture project's
+BUILD_BUCKET = f"{GROUP}-artifacts-{BUILD}"
+ORG, REPO = "octo", "models"
+
+
+def stage_stack(stage: str, account: str, other: str) -> AccountStack:
+    staging = stage == "staging"
+    return AccountStack(
+        load_cfn_yaml((ACCOUNTS_DIR / "stage-account.yml").read_text()),
+        {
+            "Stage": stage,
+            "GitHubOrg": ORG,
+            "GitHubRepo": REPO,
+            "ModelPackageGroupName": GROUP,
+            "BuildAccountId": BUILD,
+            "OtherStageAccountId": other,
+            "ExistingOIDCProviderArn": "",
+        },
+        {
+            "CreateOIDCProvider": True,
+            "HasOtherStage": True,
+            "IsStaging": staging,
+            "StagingReadByProd": staging,
+            "ProdReadsStaging": not staging,
+        },
+        account=account,
+    )
+
+
+@pytest.fixture(scope="module")
+def layout() -> Accounts:
+    build = AccountStack(
+        load_cfn_yaml((ACCOUNTS_DIR / "build-account.yml").read_text()),
+        {
+            "GitHubOrg": ORG,
+            "GitHubRepo": REPO,
+            "DefaultBranch": "main",
+            "ModelPackageGroupName": GROUP,
+            "StagingAccountId": STAGING,
+            "ProdAccountId": PROD,
+            "ExistingOIDCProviderArn": "",
+            "DispatchEventType": "model-approved",
+        },
+        {"CreateOIDCProvider": True},
+        account=BUILD,
+    )
+    return Accounts(
+        {
+            BUILD: build,
+            STAGING: stage_stack("staging", STAGING, PROD),
+            PROD: stage_stack("prod", PROD, STAGING),
+        }
+    )
+
+
+def role(account: str, name: str) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+DEPLOY = {
+    "staging": role(STAGING, f"{GROUP}-staging-deploy"),
+    "prod": role(PROD, f"{GROUP}-prod-deploy"),
+}
+STAGE_ACCOUNT = {"staging": STAGING, "prod": PROD}
+
+
+# ---- templates --------------------------------------------------------------------------
+
+
+def test_the_account_templates_pass_cfn_lint():
+    from cfnlint.api import ManualArgs, lint
+
+    for path in sorted(ACCOUNTS_DIR.glob("*.yml")):
+        matches = lint(path.read_text(), config=ManualArgs(regions=[REGION, "eu-west-1"]))
+        assert [str(m) for m in matches] == [], path.name
+
+
+def test_the_dispatch_function_is_bootstrap_yml_s():
+    """The build account's approval -> repository_dispatch function is the single-account one."""
+
+    def code(path):
+        resources = load_cfn_yaml(path.read_text())["Resources"]
+        return resources["DispatchFunction"]["Properties"]["Code"]["ZipFile"]
+
+    assert code(ACCOUNTS_DIR / "build-account.yml") == code(
+        REPO_ROOT / "model_deploy" / "bootstrap.yml"
+    )
+
+
+# ---- the trust model --------------------------------------------------------------------
+
+
+def test_each_deploy_role_trusts_exactly_its_github_environment(layout):
+    for stage, environment in (("staging", "staging"), ("prod", "production")):
+        (statement,) = layout.trust_policy(DEPLOY[stage])["Statement"]
+        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+        assert statement["Principal"]["Federated"].startswith(
+            f"arn:aws:iam::{STAGE_ACCOUNT[stage]}:oidc-provider/"
+        )
+        assert statement["Condition"] == {
+            "StringEquals": {
+                "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                "token.actions.githubusercontent.com:sub": f"repo:{ORG}/{REPO}:environment:{environment}",
+            }
+        }
+    # staging's read role: prod's deploy role only
+    read = role(STAGING, f"{GROUP}-staging-promotion-read")
+    (statement,) = layout.trust_policy(read)["Statement"]
+    assert statement["Principal"] == {"AWS": DEPLOY["prod"]}
+
+
+def allowed(
+    layout: Accounts, role_arn: str, action: str, resource: str, owner: str, policy=None
+) -> bool:
+    return denial(layout, role_arn, Check(Authorization(action, resource), owner, policy)) is None
+
+
+def test_stage_accounts_read_the_build_account_and_change_nothing_there(layout):
+    group_policy = ("model package group policy", layout.group_policy(BUILD, GROUP))
+    bucket_policy = ("bucket policy", layout.bucket_policy(BUILD_BUCKET))
+    package = f"arn:aws:sagemaker:{REGION}:{BUILD}:model-package/{GROUP}/3"
+    obj = f"arn:aws:s3:::{BUILD_BUCKET}/{GROUP}"
+    for stage in ("staging", "prod"):
+        deploy = DEPLOY[stage]
+        execution = role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-exec")
+        assert allowed(
+            layout, deploy, "sagemaker:DescribeModelPackage", package, BUILD, group_policy
+        )
+        for action in ("sagemaker:UpdateModelPackage", "sagemaker:CreateModelPackage"):
+            assert not allowed(layout, deploy, action, package, BUILD, group_policy), action
+        assert allowed(
+            layout,
+            deploy,
+            "s3:GetObject",
+            f"{obj}/runs/e1/preprocess/test/a.csv",
+            BUILD,
+            bucket_policy,
+        )
+        assert allowed(
+            layout,
+            execution,
+            "s3:GetObject",
+            f"{obj}/models/job/output/model.tar.gz",
+            BUILD,
+            bucket_policy,
+        )
+        # ... and nothing else there: not the data, the code, PR runs, other reports
+        for key in (
+            "data/d.csv",
+            "code/abc/sourcedir.tar.gz",
+            "pr/7/runs/x",
+            "runs/e1/evaluate/e.json",
+        ):
+            assert not allowed(
+                layout, execution, "s3:GetObject", f"{obj}/{key}", BUILD, bucket_policy
+            ), key
+        for key in ("models/m/model.tar.gz", "runs/e1/x"):
+            assert not allowed(
+                layout, deploy, "s3:PutObject", f"{obj}/{key}", BUILD, bucket_policy
+            ), key
+    # A stage's deploy role reaches only its own account's stacks.
+    stack = f"arn:aws:cloudformation:{REGION}:{PROD}:stack/{GROUP}-prod/1"
+    assert not allowed(layout, DEPLOY["staging"], "cloudformation:ExecuteChangeSet", stack, PROD)
+    assert allowed(layout, DEPLOY["prod"], "cloudformation:ExecuteChangeSet", stack, PROD)
+    # An account the build account does not name reads nothing, whatever its own policies.
+    stranger = ("model package group policy", layout.group_policy(BUILD, GROUP))
+    from _iam_cross_account import resource_policy_allows
+
+    request = Authorization("sagemaker:DescribeModelPackage", package)
+    assert not resource_policy_allows(
+        stranger[1], role("444444444444", f"{GROUP}-staging-deploy"), request
+    )
+
+
+# ---- each deploy job, run in its accounts -----------------------------------------------
+
+
+class Sessions:
+    """moto credentials per role (what configure-aws-credentials gives a job), and which
+    role each access key belongs to (AssumeRole calls made by the code are added)."""
+
+    def __init__(self):
+        self.roles_by_key: dict[str, str] = {}
+        self.by_account: dict[str, boto3.Session] = {}
+
+    def assume(self, role_arn: str) -> boto3.Session:
+        c = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="github")[
+            "Credentials"
+        ]
+        self.roles_by_key[c["AccessKeyId"]] = role_arn
+        session = boto3.Session(
+            aws_access_key_id=c["AccessKeyId"],
+            aws_secret_access_key=c["SecretAccessKey"],
+            aws_session_token=c["SessionToken"],
+            region_name=REGION,
+        )
+        self.by_account.setdefault(account_of_role(role_arn), session)
+        return session
+
+
+def seed(build: boto3.Session, cfg, versions: int) -> dict:
+    """The build account's bucket and `versions` Approved versions with their runs' outputs;
+    returns the held-out line -> target map."""
+    s3, sagemaker = build.client("s3"), build.client("sagemaker")
+    s3.create_bucket(Bucket=BUILD_BUCKET)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    width = len(cfg.data.features)
+    rows = [[float(i + j) for j in range(width)] + [100_000.0 + 1_000 * i] for i in range(30)]
+    lines = [",".join(cfg.columns)] + [",".join(map(repr, row)) for row in rows]
+    evaluation = {"regression_metrics": {"mse": {"value": 1.0}, "r2": {"value": 0.95}}}
+    for version in range(1, versions + 1):
+        run = f"{GROUP}/runs/exec{version}"
+        for key, body in (
+            (f"{run}/evaluate/evaluation/evaluation.json", json.dumps(evaluation)),
+            (f"{run}/preprocess/baseline/baseline.json", "{}"),
+            (f"{run}/preprocess/baseline/statistics.json", "{}"),
+            (f"{run}/preprocess/baseline/constraints.json", "{}"),
+            (f"{run}/preprocess/test/test.csv", "\n".join(lines) + "\n"),
+        ):
+            s3.put_object(Bucket=BUILD_BUCKET, Key=key, Body=body.encode())
+        uri = f"s3://{BUILD_BUCKET}/{run}"
+        sagemaker.create_model_package(
+            ModelPackageGroupName=GROUP,
+            ModelApprovalStatus="Approved",
+            InferenceSpecification={
+                "Containers": [
+                    {
+                        "Image": "xgboost",
+                        "ModelDataUrl": f"s3://{BUILD_BUCKET}/{GROUP}/models/job{version}/output/model.tar.gz",
+                    }
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["application/json"],
+            },
+            ModelMetrics={
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri": f"{uri}/evaluate/evaluation/evaluation.json",
+                    }
+                },
+                "ModelDataQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri": f"{uri}/preprocess/baseline/baseline.json",
+                    }
+                },
+            },
+            CustomerMetadataProperties={
+                "held_out_uri": f"{uri}/preprocess/test",
+                "run_id": f"exec{version}",
+            },
+        )
+    return {",".join(map(repr, row[:-1])): row[-1] for row in rows}
+
+
+ARN_ACCOUNT = re.compile(r"^arn:aws:sagemaker:[^:]+:(\d{12}):model-package(?:-group)?/([^/]+)")
+
+
+def registry_router(sessions: Sessions):
+    """Registry calls naming another account's group or package by ARN (moto looks only in
+    the caller's account): answered by the owner account's moto backend, by name."""
+
+    def route(client, operation, params, original):
+        name = params.get("ModelPackageGroupName") or params.get("ModelPackageName", "")
+        match = ARN_ACCOUNT.match(str(name))
+        owner = sessions.by_account[match.group(1)].client("sagemaker")
+        if operation == "ListModelPackages":
+            params = {**params, "ModelPackageGroupName": match.group(2)}
+        return original(owner, operation, params)
+
+    return route
+
+
+def stage_configs(tmp_path, monkeypatch) -> None:
+    """The committed stage configs with the account keys a three-account fork adds."""
+    folder = tmp_path / "model_deploy"
+    folder.mkdir()
+    for stage in ("staging", "prod"):
+        config = json.loads((REPO_ROOT / "model_deploy" / f"{stage}-config.json").read_text())
+        config["sagemaker"]["account"] = {
+            "account_id": STAGE_ACCOUNT[stage],
+            "build_account_id": BUILD,
+            "region": REGION,
+            "role_arn": DEPLOY[stage],
+            **(
+                {"promotion_read_role_arn": role(STAGING, f"{GROUP}-staging-promotion-read")}
+                if stage == "staging"
+                else {}
+            ),
+        }
+        (folder / f"{stage}-config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("MLOPS_DEPLOY_DIR", str(folder))
+
+
+def job_variables(layout: Accounts, stage: str, data_file) -> dict[str, str]:
+    """Repository variables from the build account's outputs, overridden by the stage's
+    GitHub environment variables from its account's outputs (as GitHub does)."""
+    values = {"MLOPS_DATA_FILE": str(data_file)}
+    for stack, kind in (
+        (layout.stacks[BUILD], "Repository"),
+        (layout.stacks[STAGE_ACCOUNT[stage]], "Environment"),
+    ):
+        for name, output in stack.template["Outputs"].items():
+            if not stack.conditions.get(output.get("Condition", ""), True):
+                continue
+            found = re.findall(rf"{kind} variable (\w+)", output.get("Description", ""))
+            if name == "DeployRoleArn":
+                found = ["AWS_STAGING_ROLE_ARN" if stage == "staging" else "AWS_PROD_ROLE_ARN"]
+            for variable in found:
+                values[variable] = str(stack.resolve(output["Value"]))
+    return values
+
+
+def use_credentials(monkeypatch, session: boto3.Session) -> None:
+    c = session.get_credentials().get_frozen_credentials()
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", c.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", c.secret_key)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", c.token)
+
+
+def service_checks(layout: Accounts, stage: str, executed: list[tuple[str, dict]]) -> list[str]:
+    """What services do with the deployed parameters: CloudFormation (the stage's role)
+    describes the package and creates the model from it; the endpoint's model and the
+    monitoring job (the execution role) read the artifact and the baseline."""
+    calls = []
+    cfn_role = role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-cfn")
+    for _, request in executed:
+        p = {x["ParameterKey"]: x["ParameterValue"] for x in request["Parameters"]}
+        if "ModelPackageArn" in p:
+            calls.append(
+                (
+                    cfn_role,
+                    "sagemaker",
+                    "DescribeModelPackage",
+                    {"ModelPackageName": p["ModelPackageArn"]},
+                )
+            )
+            package = layout.group_policy(BUILD, GROUP)
+            check = Check(
+                Authorization("sagemaker:CreateModel", p["ModelPackageArn"]),
+                BUILD,
+                ("model package group policy", package),
+            )
+            why = denial(layout, cfn_role, check)
+            calls += [] if why is None else [why]
+        execution = p.get("ExecutionRoleArn") or p.get("RoleArn")
+        for key in ("BaselineStatisticsUri", "BaselineConstraintsUri"):
+            if key in p:
+                bucket, _, path = p[key].removeprefix("s3://").partition("/")
+                calls.append((execution, "s3", "GetObject", {"Bucket": bucket, "Key": path}))
+    model = f"{GROUP}/models/job2/output/model.tar.gz"
+    calls.append(
+        (
+            role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-exec"),
+            "s3",
+            "GetObject",
+            {"Bucket": BUILD_BUCKET, "Key": model},
+        )
+    )
+    named = [c for c in calls if isinstance(c, str)]
+    return named + denials(layout, [c for c in calls if not isinstance(c, str)])
+
+
+@pytest.fixture
+def three_accounts(aws, monkeypatch, tmp_path, cfg):
+    """moto with the build account seeded; calls recorded with their role; fakes for what
+    moto cannot do (registry by ARN across accounts, CloudFormation outputs, the endpoint)."""
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # enter_stage_account sets it
+    sessions = Sessions()
+    build = sessions.assume(role(BUILD, "BuildRole"))
+    targets = seed(build, cfg, versions=2)
+    for stage in ("staging", "prod"):
+        sessions.assume(DEPLOY[stage])
+    calls, fakes = record_role_calls(monkeypatch, sessions.roles_by_key)
+    stacks = {account: FakeCloudFormation() for account in (BUILD, STAGING, PROD)}
+
+    def cloudformation(client, operation, params, original):
+        key = client._request_signer._credentials.get_frozen_credentials().access_key
+        return stacks[account_of_role(sessions.roles_by_key[key])](operation, params)
+
+    def assume_role(client, operation, params, original):
+        response = original(client, operation, params)
+        sessions.roles_by_key[response["Credentials"]["AccessKeyId"]] = params["RoleArn"]
+        return response
+
+    endpoint = fake_endpoint(targets)
+    fakes[("cloudformation", "*")] = cloudformation
+    fakes[("sts", "AssumeRole")] = assume_role
+    fakes[("sagemaker-runtime", "InvokeEndpoint")] = lambda c, o, p, _: endpoint(o, p)
+    for operation in ("ListModelPackages", "DescribeModelPackage"):
+        fakes[("sagemaker", operation)] = registry_router(sessions)
+    stage_configs(tmp_path, monkeypatch)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    return sessions, calls, stacks
+
+
+def run_deploy_job(job, layout, sessions, data_csv, monkeypatch, tmp_path):
+    stage = "staging" if job == "staging" else "prod"
+    use_credentials(monkeypatch, sessions.by_account[STAGE_ACCOUNT[stage]])
+    results = run_job("deploy", job, job_variables(layout, stage, data_csv), monkeypatch, tmp_path)
+    assert results and all(code == 0 for _, code in results), results
+
+
+@pytest.mark.parametrize("job", ["staging", "production"])
+def test_each_deploy_job_is_allowed_in_its_accounts(
+    job, layout, three_accounts, data_csv, home, monkeypatch, tmp_path
+):
+    sessions, calls, stacks = three_accounts
+    stage = "staging" if job == "staging" else "prod"
+    if job == "production":  # staging was deployed before, in its account
+        run_deploy_job("staging", layout, sessions, data_csv, monkeypatch, tmp_path)
+        calls.clear()
+        stacks[STAGING].executed.clear()
+    run_deploy_job(job, layout, sessions, data_csv, monkeypatch, tmp_path)
+
+    made = {(r, s, o) for r, s, o, _ in calls}
+    deploy = DEPLOY[stage]
+    # the stage's stacks, in its own account, by its own deploy role
+    assert [name for name, _ in stacks[STAGE_ACCOUNT[stage]].executed] == [
+        f"{GROUP}-{stage}",
+        f"{GROUP}-{stage}-monitoring",
+    ]
+    assert stacks[BUILD].executed == []
+    assert (deploy, "cloudformation", "ExecuteChangeSet") in made
+    assert (deploy, "sagemaker-runtime", "InvokeEndpoint") in made
+    # the registry and the held-out rows read in the build account
+    group_arn = f"arn:aws:sagemaker:{REGION}:{BUILD}:model-package-group/{GROUP}"
+    assert any(r == deploy and p.get("ModelPackageGroupName") == group_arn for r, _, _, p in calls)
+    assert any(r == deploy and p.get("Bucket") == BUILD_BUCKET for r, s, _, p in calls if s == "s3")
+    if job == "production":  # promote read staging through staging's read role
+        read = role(STAGING, f"{GROUP}-staging-promotion-read")
+        assert (deploy, "sts", "AssumeRole") in made
+        assert {
+            (read, "cloudformation", "DescribeStacks"),
+            (read, "sagemaker-runtime", "InvokeEndpoint"),
+        } <= made
+    # capture and monitoring reports in the stage's own bucket
+    (_, endpoint), _ = stacks[STAGE_ACCOUNT[stage]].executed
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in endpoint["Parameters"]}
+    assert parameters["DataCaptureUri"].startswith(f"s3://{GROUP}-{stage}-{STAGE_ACCOUNT[stage]}/")
+    assert parameters["ExecutionRoleArn"] == role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-exec")
+
+    assert {r for r, *_ in calls} <= {deploy, role(STAGING, f"{GROUP}-staging-promotion-read")}
+    missing = denials(layout, calls)
+    assert missing == [], f"deploy/{job} lacks:\n" + "\n".join(missing)
+    executed = stacks[STAGE_ACCOUNT[stage]].executed
+    assert service_checks(layout, stage, executed) == []
+
+    # Controls: the same calls against the layout with one grant removed name that grant.
+    for logical, policy, sid, named in CONTROLS:
+        trimmed = without_statement(layout, logical, policy, sid)
+        found = "\n".join(denials(trimmed, calls) + service_checks(trimmed, stage, executed))
+        assert named.format(stage=stage, group=GROUP, build=BUILD) in found, (named, found)
+
+
+def _stage_policy(layout: Accounts, stage: str, logical: str, policy: str) -> dict:
+    props = layout.stacks[STAGE_ACCOUNT[stage]].template["Resources"][logical]["Properties"]
+    return next(p for p in props["Policies"] if p["PolicyName"] == policy)["PolicyDocument"]
+
+
+def _drop_action(document: dict, action: str) -> None:
+    for statement in document["Statement"]:
+        if isinstance(statement, dict) and statement.get("Action") == action:
+            statement["Action"] = "sagemaker:None"
+
+
+# (build-account resource, its policy property, the statement removed, what the failure names)
+CONTROLS = [
+    (
+        "ArtifactBucketPolicy",
+        "PolicyDocument",
+        "StageDeployRolesReadRuns",
+        "the bucket policy of {group}-artifacts-{build} (account {build}) does not allow "
+        "arn:aws:iam::",
+    ),
+    (
+        "ArtifactKey",
+        "KeyPolicy",
+        "StageReadersDecryptThroughS3",
+        "the key policy of arn:aws:kms:us-east-1:{build}:key/artifactkey-0a1b (account {build}) "
+        "does not allow",
+    ),
+    (
+        "ModelPackageGroup",
+        "ModelPackageGroupPolicy",
+        "StageDeployRolesReadVersions",
+        "the model package group policy (account {build}) does not allow",
+    ),
+    (
+        "ModelPackageGroup",
+        "ModelPackageGroupPolicy",
+        "StageCloudFormationCreatesModels",
+        "-{stage}-cfn sagemaker:CreateModel on arn:aws:sagemaker:",
+    ),
+    (
+        "ArtifactBucketPolicy",
+        "PolicyDocument",
+        "StageExecutionRolesReadModels",
+        "-{stage}-exec s3:GetObject on arn:aws:s3:::{group}-artifacts-{build}/{group}/models/",
+    ),
+]
+
+
+def without_statement(layout: Accounts, logical: str, policy: str, sid: str) -> Accounts:
+    trimmed = copy.deepcopy(layout)
+    document = trimmed.stacks[BUILD].template["Resources"][logical]["Properties"][policy]
+    document["Statement"] = [s for s in document["Statement"] if s.get("Sid") != sid]
+    return trimmed
+
+
+def test_a_missing_identity_grant_is_named_with_its_role(layout):
+    """A control on the identity side: the staging deploy role without DescribeModelPackage."""
+    trimmed = copy.deepcopy(layout)
+    _drop_action(
+        _stage_policy(trimmed, "staging", "DeployRole", "build-account-reads"),
+        "sagemaker:DescribeModelPackage",
+    )
+    package = f"arn:aws:sagemaker:{REGION}:{BUILD}:model-package/{GROUP}/2"
+    calls = [
+        (DEPLOY["staging"], "sagemaker", "DescribeModelPackage", {"ModelPackageName": package})
+    ]
+    assert denials(layout, calls) == []
+    (missing,) = denials(trimmed, calls)
+    assert missing.startswith(
+        f"{DEPLOY['staging']}'s identity policy does not allow sagemaker:DescribeModelPackage on {package}"
+    )
