@@ -158,6 +158,23 @@ def role_env_checks(stage_config: StageConfig, env: dict[str, str]) -> list[Chec
     return results
 
 
+def _list_held_out(s3: Any, version: Any) -> list[str]:
+    """The first keys under the version's held-out folder (what the smoke test reads)."""
+    from mlops.core.run_layout import HELD_OUT_KEY
+    from mlops.sagemaker.registry import split_s3_uri
+
+    uri = str(version.lineage.get(HELD_OUT_KEY) or "")
+    if not uri.startswith("s3://"):
+        raise MlopsError(f"version {version.version} records no S3 held-out rows")
+    bucket, prefix = split_s3_uri(uri.rstrip("/") + "/")
+    with aws_errors(f"cannot list {uri}"):
+        page = s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=10)
+    keys = [o["Key"] for o in page.get("Contents", [])]
+    if not keys:
+        raise MlopsError(f"nothing under {uri}")
+    return keys
+
+
 def account_checks(
     stage_config: StageConfig, group: str, base: Any = None, env: dict[str, str] | None = None
 ) -> list[CheckResult]:
@@ -165,7 +182,6 @@ def account_checks(
     reachable, the build account's registry lets it list and describe versions, the newest
     Approved version's metrics and held-out rows are readable, the roles it passes are its
     own. A stage without an account gets one passing line."""
-    from mlops.sagemaker.deploy import held_out_keys, held_out_uri
     from mlops.sagemaker.registry import SageMakerRegistry
 
     stage, account = stage_config.stage, stage_config.sagemaker.account
@@ -193,7 +209,7 @@ def account_checks(
         results.append(
             _check(
                 f"{stage}: reads the held-out rows of version {latest.version}",
-                lambda: held_out_keys(session.client("s3"), held_out_uri(latest)[0]),
+                lambda: _list_held_out(session.client("s3"), latest),
                 "the build account's bucket policy (StageDeployRolesReadRuns) and key policy "
                 "must name this stage's deploy role",
             )[0]

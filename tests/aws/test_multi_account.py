@@ -568,3 +568,118 @@ def test_a_missing_identity_grant_is_named_with_its_role(layout):
     assert missing.startswith(
         f"{DEPLOY['staging']}'s identity policy does not allow sagemaker:DescribeModelPackage on {package}"
     )
+
+
+# ---- mlops.sagemaker.accounts: sessions, promotion reads, read-only checks -------------------
+
+
+def stage_account(**fields):
+    from mlops.core.stages import StageAccount
+
+    return StageAccount(account_id=STAGING, build_account_id=BUILD, region=REGION, **fields)
+
+
+def test_the_stage_session_is_the_stage_accounts(three_accounts):
+    from mlops.core.errors import MlopsError
+    from mlops.sagemaker.accounts import stage_session
+
+    sessions, _, _ = three_accounts
+    in_staging = sessions.by_account[STAGING]
+    # the GitHub job's credentials are the stage account's already: used as they are
+    assert stage_session(stage_account(), "staging", in_staging) is in_staging
+    # another account's credentials: role_arn is assumed
+    assumed = stage_session(
+        stage_account(role_arn=DEPLOY["staging"]), "staging", sessions.by_account[BUILD]
+    )
+    assert assumed.client("sts").get_caller_identity()["Account"] == STAGING
+    with pytest.raises(
+        MlopsError,
+        match=f"account {BUILD}'s, but staging-config.json puts staging in account {STAGING}",
+    ):
+        stage_session(stage_account(), "staging", sessions.by_account[BUILD])
+    with pytest.raises(MlopsError, match=f"is in account {PROD}, not {STAGING}"):
+        stage_session(stage_account(role_arn=DEPLOY["prod"]), "staging", sessions.by_account[BUILD])
+
+
+def test_promoting_across_accounts_needs_staging_read_role(three_accounts, monkeypatch):
+    from mlops.core.errors import MlopsError
+    from mlops.core.stages import load_stage_config
+    from mlops.sagemaker.accounts import reading_stage
+
+    sessions, _, _ = three_accounts
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", sessions.by_account[PROD])
+    staging = load_stage_config("staging")
+    with reading_stage(staging):
+        assert (
+            boto3.client("sts")
+            .get_caller_identity()["Arn"]
+            .startswith(f"arn:aws:sts::{STAGING}:assumed-role/{GROUP}-staging-promotion-read/")
+        )
+    assert boto3.DEFAULT_SESSION is sessions.by_account[PROD]
+    account = staging.sagemaker.account.model_copy(update={"promotion_read_role_arn": None})
+    bare = staging.model_copy(
+        update={"sagemaker": staging.sagemaker.model_copy(update={"account": account})}
+    )
+    needs = re.escape("set sagemaker.account.promotion_read_role_arn in staging-config.json")
+    with pytest.raises(MlopsError, match=needs), reading_stage(bare):
+        pass
+
+
+def test_account_checks_read_the_wiring_and_name_the_fix(layout, three_accounts, data_csv):
+    from mlops.core.stages import load_stage_config
+    from mlops.sagemaker.accounts import account_checks
+
+    sessions, calls, _ = three_accounts
+    staging = load_stage_config("staging")
+    env = job_variables(layout, "staging", data_csv)
+    results = account_checks(staging, GROUP, sessions.by_account[STAGING], env)
+    assert [(name, ok) for name, ok, _ in results] == [
+        (f"staging: $MLOPS_SAGEMAKER_ROLE_ARN is a role of account {STAGING}", True),
+        (f"staging: $MLOPS_CFN_ROLE_ARN is a role of account {STAGING}", True),
+        (f"staging: credentials reach account {STAGING}", True),
+        (
+            f"staging: lists Approved versions of arn:aws:sagemaker:{REGION}:{BUILD}:model-package-group/{GROUP}",
+            True,
+        ),
+        ("staging: reads the held-out rows of version 2", True),
+    ]
+    assert {(s, o) for _, s, o, _ in calls} <= {
+        ("sts", "GetCallerIdentity"), ("sagemaker", "ListModelPackages"),
+        ("sagemaker", "DescribeModelPackage"), ("s3", "GetObject"), ("s3", "ListObjectsV2"),
+    }  # fmt: skip
+    assert denials(layout, calls) == []  # what the deploy role may do, and only reads
+    # the build account's execution role left in the repository variable: named, with the fix
+    env["MLOPS_SAGEMAKER_ROLE_ARN"] = str(layout.stacks[BUILD].ref("SageMakerExecutionRole", "Arn"))
+    _, ok, fix = account_checks(staging, GROUP, sessions.by_account[STAGING], env)[0]
+    assert not ok and fix.startswith(f"it is arn:aws:iam::{BUILD}:role/{GROUP}-build-exec: set it")
+    # credentials of an account the config cannot reach from: stops there, says how
+    results = account_checks(stage_account_config(staging), GROUP, sessions.by_account[BUILD], env)
+    assert results[-1][:2] == (f"staging: credentials reach account {STAGING}", False)
+    assert "set sagemaker.account.role_arn" in results[-1][2]
+
+
+def stage_account_config(config):
+    """`config` whose account names no role to assume."""
+    account = config.sagemaker.account.model_copy(update={"role_arn": None})
+    return config.model_copy(
+        update={"sagemaker": config.sagemaker.model_copy(update={"account": account})}
+    )
+
+
+def test_a_stage_without_an_account_is_the_single_account_layout(monkeypatch):
+    from mlops.core.errors import UsageError
+    from mlops.core.stages import load_stage_config, parse_stage_config
+    from mlops.sagemaker.accounts import account_checks, enter_stage_account
+
+    monkeypatch.delenv("MLOPS_DEPLOY_DIR", raising=False)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    committed = load_stage_config("staging")  # the committed config: no account
+    assert committed.sagemaker.account is None
+    assert enter_stage_account(committed, GROUP) == GROUP and boto3.DEFAULT_SESSION is None
+    assert account_checks(committed, GROUP) == [
+        ("staging: single account (bootstrap.yml)", True, "")
+    ]
+    raw = json.loads((REPO_ROOT / "model_deploy" / "staging-config.json").read_text())
+    raw["sagemaker"]["account"] = {"account_id": "2222", "build_account_id": BUILD}
+    with pytest.raises(UsageError, match=r"sagemaker\.account\.account_id"):
+        parse_stage_config(raw)
