@@ -23,7 +23,7 @@ import re
 import boto3
 import pytest
 from _fake_aws import FakeCloudFormation
-from _iam import REGION, Authorization
+from _iam import REGION, TOLERATED, Authorization
 from _iam_cross_account import (
     Accounts,
     AccountStack,
@@ -307,6 +307,8 @@ def registry_router(sessions: Sessions):
     def route(client, operation, params, original):
         name = params.get("ModelPackageGroupName") or params.get("ModelPackageName", "")
         match = ARN_ACCOUNT.match(str(name))
+        if match is None:  # a name: the caller's own registry
+            return original(client, operation, params)
         owner = sessions.by_account[match.group(1)].client("sagemaker")
         if operation == "ListModelPackages":
             params = {**params, "ModelPackageGroupName": match.group(2)}
@@ -336,14 +338,14 @@ def stage_configs(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MLOPS_DEPLOY_DIR", str(folder))
 
 
-def job_variables(layout: Accounts, stage: str, data_file) -> dict[str, str]:
+def job_variables(layout: Accounts, stage: str | None, data_file) -> dict[str, str]:
     """Repository variables from the build account's outputs, overridden by the stage's
     GitHub environment variables from its account's outputs (as GitHub does)."""
     values = {"MLOPS_DATA_FILE": str(data_file)}
-    for stack, kind in (
-        (layout.stacks[BUILD], "Repository"),
-        (layout.stacks[STAGE_ACCOUNT[stage]], "Environment"),
-    ):
+    sources = [(layout.stacks[BUILD], "Repository")]
+    if stage:
+        sources.append((layout.stacks[STAGE_ACCOUNT[stage]], "Environment"))
+    for stack, kind in sources:
         for name, output in stack.template["Outputs"].items():
             if not stack.conditions.get(output.get("Condition", ""), True):
                 continue
@@ -360,6 +362,7 @@ def use_credentials(monkeypatch, session: boto3.Session) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", c.access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", c.secret_key)
     monkeypatch.setenv("AWS_SESSION_TOKEN", c.token)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a job's process starts without one
 
 
 def service_checks(layout: Accounts, stage: str, executed: list[tuple[str, dict]]) -> list[str]:
@@ -435,7 +438,7 @@ def three_accounts(aws, monkeypatch, tmp_path, cfg):
         fakes[("sagemaker", operation)] = registry_router(sessions)
     stage_configs(tmp_path, monkeypatch)
     monkeypatch.setenv("AWS_REGION", REGION)
-    return sessions, calls, stacks
+    return sessions, calls, stacks, fakes
 
 
 def run_deploy_job(job, layout, sessions, data_csv, monkeypatch, tmp_path):
@@ -449,7 +452,7 @@ def run_deploy_job(job, layout, sessions, data_csv, monkeypatch, tmp_path):
 def test_each_deploy_job_is_allowed_in_its_accounts(
     job, layout, three_accounts, data_csv, home, monkeypatch, tmp_path
 ):
-    sessions, calls, stacks = three_accounts
+    sessions, calls, stacks, _ = three_accounts
     stage = "staging" if job == "staging" else "prod"
     if job == "production":  # staging was deployed before, in its account
         run_deploy_job("staging", layout, sessions, data_csv, monkeypatch, tmp_path)
@@ -570,6 +573,56 @@ def test_a_missing_identity_grant_is_named_with_its_role(layout):
     )
 
 
+@pytest.mark.parametrize(
+    ("workflow", "job_id", "job_role"),
+    [("pr", "sagemaker", "PrRole"), ("build", "pipeline", "BuildRole")],
+)
+def test_the_build_accounts_jobs_are_allowed_there(
+    workflow, job_id, job_role, layout, three_accounts, cfg, data_csv, home, monkeypatch, tmp_path
+):
+    """The PR and main pipelines run in the build account; the prod stack is not there, so
+    the champion is the newest Approved version (docs/multi-account.md)."""
+    from test_iam_sufficiency import fake_steps
+
+    sessions, calls, _, fakes = three_accounts
+    job_role = role(BUILD, job_role)
+    use_credentials(monkeypatch, sessions.assume(job_role))
+    steps = fake_steps(GROUP, registers=workflow == "build")
+    fakes[("sagemaker", "ListPipelineExecutionSteps")] = lambda c, o, p, _: steps(o, p)
+    calls.clear()
+    results = run_job(
+        workflow, job_id, job_variables(layout, None, data_csv), monkeypatch, tmp_path
+    )
+    assert results and all(code == 0 for _, code in results), results
+
+    pipeline = f"{GROUP}-pr-7" if workflow == "pr" else f"{GROUP}-pipeline"
+    assert any(
+        r == job_role and o == "StartPipelineExecution" and p["PipelineName"] == pipeline
+        for r, _, o, p in calls
+    )
+    assert any(
+        r == job_role and p.get("Bucket") == BUILD_BUCKET for r, s, _, p in calls if s == "s3"
+    )
+    # every call is the job role's (the SDK's role probe, tolerated, uses a session the
+    # renderer caches per process: an earlier test's credentials)
+    assert {r for r, s, o, _ in calls if (s, o) not in TOLERATED} == {job_role}
+    missing = denials(layout, calls)
+    assert missing == [], f"{workflow}/{job_id} lacks:\n" + "\n".join(missing)
+    # a control: without the key grant in its identity policy, the uploads are refused by name
+    trimmed = copy.deepcopy(layout)
+    policies = trimmed.stacks[BUILD].template["Resources"][job_role.rsplit("/", 1)[1]][
+        "Properties"
+    ]["Policies"]
+    for document in (p["PolicyDocument"] for p in policies):
+        document["Statement"] = [
+            s for s in document["Statement"] if "kms:GenerateDataKey" not in s["Action"]
+        ]
+    assert any(
+        m.startswith(f"{job_role}'s identity policy does not allow kms:GenerateDataKey")
+        for m in denials(trimmed, calls)
+    )
+
+
 # ---- mlops.sagemaker.accounts: sessions, promotion reads, read-only checks -------------------
 
 
@@ -583,7 +636,7 @@ def test_the_stage_session_is_the_stage_accounts(three_accounts):
     from mlops.core.errors import MlopsError
     from mlops.sagemaker.accounts import stage_session
 
-    sessions, _, _ = three_accounts
+    sessions, *_ = three_accounts
     in_staging = sessions.by_account[STAGING]
     # the GitHub job's credentials are the stage account's already: used as they are
     assert stage_session(stage_account(), "staging", in_staging) is in_staging
@@ -606,7 +659,7 @@ def test_promoting_across_accounts_needs_staging_read_role(three_accounts, monke
     from mlops.core.stages import load_stage_config
     from mlops.sagemaker.accounts import reading_stage
 
-    sessions, _, _ = three_accounts
+    sessions, *_ = three_accounts
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", sessions.by_account[PROD])
     staging = load_stage_config("staging")
     with reading_stage(staging):
@@ -629,7 +682,7 @@ def test_account_checks_read_the_wiring_and_name_the_fix(layout, three_accounts,
     from mlops.core.stages import load_stage_config
     from mlops.sagemaker.accounts import account_checks
 
-    sessions, calls, _ = three_accounts
+    sessions, calls, *_ = three_accounts
     staging = load_stage_config("staging")
     env = job_variables(layout, "staging", data_csv)
     results = account_checks(staging, GROUP, sessions.by_account[STAGING], env)
