@@ -29,6 +29,7 @@ from _iam_cross_account import (
     AccountStack,
     Check,
     account_of_role,
+    checks,
     denial,
     denials,
     record_role_calls,
@@ -153,9 +154,10 @@ def test_each_deploy_role_trusts_exactly_its_github_environment(layout):
 
 
 def allowed(
-    layout: Accounts, role_arn: str, action: str, resource: str, owner: str, policy=None
+    layout: Accounts, role_arn: str, action: str, resource: str, owner: str, policy=None, **context
 ) -> bool:
-    return denial(layout, role_arn, Check(Authorization(action, resource), owner, policy)) is None
+    request = Authorization(action, resource, tuple(context.items()))
+    return denial(layout, role_arn, Check(request, owner, policy)) is None
 
 
 def test_stage_accounts_read_the_build_account_and_change_nothing_there(layout):
@@ -179,14 +181,12 @@ def test_stage_accounts_read_the_build_account_and_change_nothing_there(layout):
             BUILD,
             bucket_policy,
         )
-        assert allowed(
-            layout,
-            execution,
-            "s3:GetObject",
-            f"{obj}/models/job/output/model.tar.gz",
-            BUILD,
-            bucket_policy,
-        )
+        model = f"{obj}/models/job/output/model.tar.gz"
+        approved = {"s3:ExistingObjectTag/mlops-approval": "Approved"}
+        read = (layout, execution, "s3:GetObject", model, BUILD, bucket_policy)
+        assert allowed(*read, **approved)
+        assert not allowed(*read)  # an artifact not (yet) tagged Approved
+        assert not allowed(*read, **{"s3:ExistingObjectTag/mlops-approval": "Rejected"})
         # ... and nothing else there: not the data, the code, PR runs, other reports
         for key in (
             "data/d.csv",
@@ -365,47 +365,54 @@ def use_credentials(monkeypatch, session: boto3.Session) -> None:
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # a job's process starts without one
 
 
-def service_checks(layout: Accounts, stage: str, executed: list[tuple[str, dict]]) -> list[str]:
-    """What services do with the deployed parameters: CloudFormation (the stage's role)
-    describes the package and creates the model from it; the endpoint's model and the
-    monitoring job (the execution role) read the artifact and the baseline."""
-    calls = []
-    cfn_role = role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-cfn")
+def object_read(layout: Accounts, account: str, uri: str, tags: dict[str, str]) -> list[Check]:
+    """The checks of reading an S3 object (its key's decrypt included) from `account`, with
+    the object's tags in the request context (what s3:ExistingObjectTag conditions read)."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    context = tuple((f"s3:ExistingObjectTag/{k}", v) for k, v in tags.items())
+    found = checks(layout, account, "s3", "GetObject", {"Bucket": bucket, "Key": key})
+    return [
+        Check(
+            Authorization(c.request.action, c.request.resource, c.request.context + context),
+            c.owner,
+            c.resource_policy,
+        )
+        if c.request.action == "s3:GetObject"
+        else c
+        for c in found
+    ]
+
+
+def service_checks(
+    layout: Accounts, stage: str, executed: list[tuple[str, dict]], approval: str = "Approved"
+) -> list[str]:
+    """What services do for us with the deployed parameters, decided like the calls:
+    CloudFormation (the stage's role) describes the version and creates the model from it;
+    the endpoint's model (the execution role) reads its artifact, tagged with the version's
+    `approval` status by the build account; the monitoring job reads the baseline."""
+    account = STAGE_ACCOUNT[stage]
+    cfn_role, execution = (
+        role(account, f"{GROUP}-{stage}-cfn"),
+        role(account, f"{GROUP}-{stage}-exec"),
+    )
+    group_policy = ("model package group policy", layout.group_policy(BUILD, GROUP))
+    pairs: list[tuple[str, Check]] = []
     for _, request in executed:
         p = {x["ParameterKey"]: x["ParameterValue"] for x in request["Parameters"]}
         if "ModelPackageArn" in p:
-            calls.append(
-                (
-                    cfn_role,
-                    "sagemaker",
-                    "DescribeModelPackage",
-                    {"ModelPackageName": p["ModelPackageArn"]},
-                )
+            for action in ("sagemaker:DescribeModelPackage", "sagemaker:CreateModel"):
+                check = Check(Authorization(action, p["ModelPackageArn"]), BUILD, group_policy)
+                pairs.append((cfn_role, check))
+            artifact = (
+                f"s3://{BUILD_BUCKET}/{GROUP}/models/job{p['ModelVersion']}/output/model.tar.gz"
             )
-            package = layout.group_policy(BUILD, GROUP)
-            check = Check(
-                Authorization("sagemaker:CreateModel", p["ModelPackageArn"]),
-                BUILD,
-                ("model package group policy", package),
-            )
-            why = denial(layout, cfn_role, check)
-            calls += [] if why is None else [why]
-        execution = p.get("ExecutionRoleArn") or p.get("RoleArn")
+            tags = {"mlops-approval": approval}
+            pairs += [(execution, c) for c in object_read(layout, account, artifact, tags)]
         for key in ("BaselineStatisticsUri", "BaselineConstraintsUri"):
             if key in p:
-                bucket, _, path = p[key].removeprefix("s3://").partition("/")
-                calls.append((execution, "s3", "GetObject", {"Bucket": bucket, "Key": path}))
-    model = f"{GROUP}/models/job2/output/model.tar.gz"
-    calls.append(
-        (
-            role(STAGE_ACCOUNT[stage], f"{GROUP}-{stage}-exec"),
-            "s3",
-            "GetObject",
-            {"Bucket": BUILD_BUCKET, "Key": model},
-        )
-    )
-    named = [c for c in calls if isinstance(c, str)]
-    return named + denials(layout, [c for c in calls if not isinstance(c, str)])
+                pairs += [(execution, c) for c in object_read(layout, account, p[key], {})]
+    assert pairs, "no endpoint or monitoring stack was deployed"
+    return [why for who, check in pairs if (why := denial(layout, who, check))]
 
 
 @pytest.fixture
@@ -494,6 +501,12 @@ def test_each_deploy_job_is_allowed_in_its_accounts(
     assert service_checks(layout, stage, executed) == []
 
     # Controls: the same calls against the layout with one grant removed name that grant.
+    # ... and an artifact its version's status tags otherwise: the bucket refuses it by name
+    (refused,) = service_checks(layout, stage, executed, approval="PendingManualApproval")
+    assert refused.startswith(
+        f"the bucket policy of {BUILD_BUCKET} (account {BUILD}) does not allow"
+    )
+    assert "[s3:ExistingObjectTag/mlops-approval=PendingManualApproval]" in refused
     for logical, policy, sid, named in CONTROLS:
         trimmed = without_statement(layout, logical, policy, sid)
         found = "\n".join(denials(trimmed, calls) + service_checks(trimmed, stage, executed))
@@ -542,7 +555,7 @@ CONTROLS = [
     (
         "ArtifactBucketPolicy",
         "PolicyDocument",
-        "StageExecutionRolesReadModels",
+        "StageExecutionRolesReadApprovedModels",
         "-{stage}-exec s3:GetObject on arn:aws:s3:::{group}-artifacts-{build}/{group}/models/",
     ),
 ]
@@ -736,3 +749,35 @@ def test_a_stage_without_an_account_is_the_single_account_layout(monkeypatch):
     raw["sagemaker"]["account"] = {"account_id": "2222", "build_account_id": BUILD}
     with pytest.raises(UsageError, match=r"sagemaker\.account\.account_id"):
         parse_stage_config(raw)
+
+
+def test_the_build_account_tags_each_artifact_with_its_versions_status(aws, monkeypatch):
+    """The template's approval-tag function, run under moto: approving a version tags its
+    model.tar.gz Approved (what the bucket lets the stage accounts read); rejecting it
+    afterwards takes that back."""
+    resources = load_cfn_yaml((ACCOUNTS_DIR / "build-account.yml").read_text())["Resources"]
+    namespace: dict = {}
+    exec(resources["ApprovalTagFunction"]["Properties"]["Code"]["ZipFile"], namespace)
+    s3, sagemaker = boto3.client("s3"), boto3.client("sagemaker")
+    s3.create_bucket(Bucket=BUILD_BUCKET)
+    key = f"{GROUP}/models/job1/output/model.tar.gz"
+    s3.put_object(Bucket=BUILD_BUCKET, Key=key, Body=b"model")
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost", "ModelDataUrl": f"s3://{BUILD_BUCKET}/{key}"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+
+    def tag_after(status: str) -> list[dict]:
+        sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+        # the event may say something older: the function reads the status itself
+        namespace["handler"]({"detail": {"ModelPackageArn": arn, "ModelApprovalStatus": "x"}}, None)
+        return s3.get_object_tagging(Bucket=BUILD_BUCKET, Key=key)["TagSet"]
+
+    assert tag_after("Approved") == [{"Key": "mlops-approval", "Value": "Approved"}]
+    assert tag_after("Rejected") == [{"Key": "mlops-approval", "Value": "Rejected"}]
