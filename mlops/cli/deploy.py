@@ -156,10 +156,13 @@ def _stop_sagemaker(args: argparse.Namespace) -> int:
 
     from mlops.core.deploy import endpoint_name
     from mlops.core.errors import UsageError
+    from mlops.sagemaker.accounts import enter_stage_account
     from mlops.sagemaker.deploy import stop_stage
 
     cfg = config_from(args)
     name = endpoint_name(cfg.model_package_group, args.stage)
+    # the stage's own account, if its config names one: that is where its stacks are
+    enter_stage_account(load_stage_config(args.stage), cfg.model_package_group)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"deleting stack {name} needs a confirmation: pass --yes")

@@ -804,3 +804,21 @@ def test_the_build_account_tags_each_artifact_with_its_versions_status(aws, monk
 
     assert tag_after("Approved") == [{"Key": "mlops-approval", "Value": "Approved"}]
     assert tag_after("Rejected") == [{"Key": "mlops-approval", "Value": "Rejected"}]
+
+
+def test_stopping_a_stage_deletes_its_stacks_in_its_account(three_accounts, home, monkeypatch):
+    """From a laptop with the build account's credentials: the stage's role is assumed and
+    the stacks deleted there (not "nothing is deployed" while the endpoint bills on)."""
+    from mlops.cli import run
+
+    sessions, calls, stacks, _ = three_accounts
+    name = f"{GROUP}-staging"
+    served = [{"ParameterKey": "EndpointName", "ParameterValue": name},
+              {"ParameterKey": "ModelVersion", "ParameterValue": "2"}]  # fmt: skip
+    stacks[STAGING].stacks[name] = stacks[STAGING].stack(name, "UPDATE_COMPLETE", served)
+    use_credentials(monkeypatch, sessions.by_account[BUILD])
+    assert run(["endpoint", "stop", "--stage", "staging", "--backend", "sagemaker", "--yes"]) == 0
+    assert stacks[STAGING].deleted == [name]
+    assert (DEPLOY["staging"], "cloudformation", "DeleteStack") in {
+        (r, s, o) for r, s, o, _ in calls
+    }
