@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from mlops.core.errors import MlopsError
-from mlops.core.stages import StageAccount, StageConfig
+from mlops.core.stages import STAGES, StageAccount, StageConfig, load_stage_config
 from mlops.sagemaker.registry import aws_errors
 
 CheckResult = tuple[str, bool, str]  # (what was checked, ok, how to fix it)
@@ -65,7 +65,13 @@ def stage_session(account: StageAccount, stage: str, base: Any = None) -> Any:
     found = _caller(base)["Account"]
     if found == account.account_id:
         if account.region and base.region_name != account.region:
-            return boto3.Session(botocore_session=base._session, region_name=account.region)
+            frozen = base.get_credentials().get_frozen_credentials()
+            return boto3.Session(
+                aws_access_key_id=frozen.access_key,
+                aws_secret_access_key=frozen.secret_key,
+                aws_session_token=frozen.token,
+                region_name=account.region,
+            )
         return base
     if not account.role_arn:
         raise MlopsError(
@@ -106,7 +112,8 @@ def reading_stage(stage_config: StageConfig) -> Iterator[None]:
         return
     import boto3
 
-    current = boto3._get_default_session()
+    previous = boto3.DEFAULT_SESSION
+    current = previous or boto3.Session()
     found = _caller(current)["Account"]
     if found == account.account_id:
         yield
@@ -124,7 +131,7 @@ def reading_stage(stage_config: StageConfig) -> Iterator[None]:
     try:
         yield
     finally:
-        boto3.DEFAULT_SESSION = current
+        boto3.DEFAULT_SESSION = previous
 
 
 # ---- read-only checks (for `mlops doctor`) -------------------------------------------------
@@ -155,6 +162,20 @@ def role_env_checks(stage_config: StageConfig, env: dict[str, str]) -> list[Chec
                 f"{stage_config.stage} to stage-account.yml's output",
             )
         )
+    return results
+
+
+def stage_account_checks(group: str, stages: tuple[str, ...] = STAGES) -> list[CheckResult]:
+    """`account_checks` of each stage, from its committed config (what `mlops doctor` runs);
+    a stage config that cannot be read is one failing line."""
+    results: list[CheckResult] = []
+    for stage in stages:
+        try:
+            config = load_stage_config(stage)
+        except MlopsError as exc:
+            results.append((f"{stage}: stage config", False, str(exc)))
+            continue
+        results += account_checks(config, group)
     return results
 
 

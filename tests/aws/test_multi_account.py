@@ -33,6 +33,7 @@ from _iam_cross_account import (
     denial,
     denials,
     record_role_calls,
+    resource_policy_allows,
 )
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
 from test_iam_sufficiency import fake_endpoint, run_job
@@ -206,13 +207,11 @@ def test_stage_accounts_read_the_build_account_and_change_nothing_there(layout):
     assert not allowed(layout, DEPLOY["staging"], "cloudformation:ExecuteChangeSet", stack, PROD)
     assert allowed(layout, DEPLOY["prod"], "cloudformation:ExecuteChangeSet", stack, PROD)
     # An account the build account does not name reads nothing, whatever its own policies.
-    stranger = ("model package group policy", layout.group_policy(BUILD, GROUP))
-    from _iam_cross_account import resource_policy_allows
-
-    request = Authorization("sagemaker:DescribeModelPackage", package)
-    assert not resource_policy_allows(
-        stranger[1], role("444444444444", f"{GROUP}-staging-deploy"), request
-    )
+    stranger = role("444444444444", f"{GROUP}-staging-deploy")
+    describe = Authorization("sagemaker:DescribeModelPackage", package)
+    assert not resource_policy_allows(group_policy[1], stranger, describe)
+    held_out = Authorization("s3:GetObject", f"{obj}/runs/e1/preprocess/test/a.csv")
+    assert not resource_policy_allows(bucket_policy[1], stranger, held_out)
 
 
 # ---- each deploy job, run in its accounts -----------------------------------------------
@@ -758,15 +757,16 @@ def stage_account_config(config):
 def test_a_stage_without_an_account_is_the_single_account_layout(monkeypatch):
     from mlops.core.errors import UsageError
     from mlops.core.stages import load_stage_config, parse_stage_config
-    from mlops.sagemaker.accounts import account_checks, enter_stage_account
+    from mlops.sagemaker.accounts import enter_stage_account, stage_account_checks
 
     monkeypatch.delenv("MLOPS_DEPLOY_DIR", raising=False)
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     committed = load_stage_config("staging")  # the committed config: no account
     assert committed.sagemaker.account is None
     assert enter_stage_account(committed, GROUP) == GROUP and boto3.DEFAULT_SESSION is None
-    assert account_checks(committed, GROUP) == [
-        ("staging: single account (bootstrap.yml)", True, "")
+    assert stage_account_checks(GROUP) == [
+        ("staging: single account (bootstrap.yml)", True, ""),
+        ("prod: single account (bootstrap.yml)", True, ""),
     ]
     raw = json.loads((REPO_ROOT / "model_deploy" / "staging-config.json").read_text())
     raw["sagemaker"]["account"] = {"account_id": "2222", "build_account_id": BUILD}
