@@ -91,10 +91,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    registry = _registry(args, cfg, args.stage)
-    deployer = open_deployer(args.backend, cfg, registry, home())
     stages = [args.stage] if args.stage else list(STAGES)
-    report = [deployer.stage_status(s) for s in stages]
+    report = []
+    for stage in stages:  # on SageMaker each stage may be in its own account: read it there
+        registry = _registry(args, cfg, stage)
+        report.append(open_deployer(args.backend, cfg, registry, home()).stage_status(stage))
     if args.json:
         print_json({s["stage"]: s for s in report})
     elif args.env:

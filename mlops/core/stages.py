@@ -24,8 +24,8 @@ marked optional; unknown keys are refused so a typo cannot be silently ignored):
           "account_id": "222222222222",  # (model_deploy/accounts/, docs/multi-account.md);
           "build_account_id": "111111111111",  # absent: one account (bootstrap.yml)
           "region": "eu-west-1",         # optional, default: the credentials' region
-          "role_arn": "arn:aws:iam::222222222222:role/g-staging-deploy",  # optional: assumed
-                                         # when the credentials are not the stage account's
+          "role_arn": "arn:aws:iam::222222222222:role/ops",  # optional: a role to assume
+                                         # when the credentials are another account's
           "promotion_read_role_arn": "..."  # optional, staging only: what prod's job assumes
         }                                # to read what staging serves (`mlops promote`)
       }

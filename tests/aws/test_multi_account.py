@@ -102,6 +102,12 @@ def role(account: str, name: str) -> str:
     return f"arn:aws:iam::{account}:role/{name}"
 
 
+# What a person's stage config may name as role_arn: a role of their own in the stage
+# account (the deploy roles trust only their GitHub job; the jobs need no role_arn).
+OPERATOR = {
+    "staging": f"arn:aws:iam::{STAGING}:role/operator",
+    "prod": f"arn:aws:iam::{PROD}:role/operator",
+}
 DEPLOY = {
     "staging": role(STAGING, f"{GROUP}-staging-deploy"),
     "prod": role(PROD, f"{GROUP}-prod-deploy"),
@@ -326,7 +332,7 @@ def stage_configs(tmp_path, monkeypatch) -> None:
             "account_id": STAGE_ACCOUNT[stage],
             "build_account_id": BUILD,
             "region": REGION,
-            "role_arn": DEPLOY[stage],
+            "role_arn": OPERATOR[stage],
             **(
                 {"promotion_read_role_arn": role(STAGING, f"{GROUP}-staging-promotion-read")}
                 if stage == "staging"
@@ -677,7 +683,7 @@ def test_the_stage_session_is_the_stage_accounts(three_accounts):
     assert stage_session(stage_account(), "staging", in_staging) is in_staging
     # another account's credentials: role_arn is assumed
     assumed = stage_session(
-        stage_account(role_arn=DEPLOY["staging"]), "staging", sessions.by_account[BUILD]
+        stage_account(role_arn=OPERATOR["staging"]), "staging", sessions.by_account[BUILD]
     )
     assert assumed.client("sts").get_caller_identity()["Account"] == STAGING
     with pytest.raises(
@@ -686,7 +692,9 @@ def test_the_stage_session_is_the_stage_accounts(three_accounts):
     ):
         stage_session(stage_account(), "staging", sessions.by_account[BUILD])
     with pytest.raises(MlopsError, match=f"is in account {PROD}, not {STAGING}"):
-        stage_session(stage_account(role_arn=DEPLOY["prod"]), "staging", sessions.by_account[BUILD])
+        stage_session(
+            stage_account(role_arn=OPERATOR["prod"]), "staging", sessions.by_account[BUILD]
+        )
 
 
 def test_promoting_across_accounts_needs_staging_read_role(three_accounts, monkeypatch):
@@ -807,8 +815,9 @@ def test_the_build_account_tags_each_artifact_with_its_versions_status(aws, monk
 
 
 def test_stopping_a_stage_deletes_its_stacks_in_its_account(three_accounts, home, monkeypatch):
-    """From a laptop with the build account's credentials: the stage's role is assumed and
-    the stacks deleted there (not "nothing is deployed" while the endpoint bills on)."""
+    """From a laptop with the build account's credentials: the config's role_arn (an
+    operator's role in staging) is assumed and the stacks deleted there (not "nothing is
+    deployed" while the endpoint bills on)."""
     from mlops.cli import run
 
     sessions, calls, stacks, _ = three_accounts
@@ -819,6 +828,28 @@ def test_stopping_a_stage_deletes_its_stacks_in_its_account(three_accounts, home
     use_credentials(monkeypatch, sessions.by_account[BUILD])
     assert run(["endpoint", "stop", "--stage", "staging", "--backend", "sagemaker", "--yes"]) == 0
     assert stacks[STAGING].deleted == [name]
-    assert (DEPLOY["staging"], "cloudformation", "DeleteStack") in {
+    assert (OPERATOR["staging"], "cloudformation", "DeleteStack") in {
         (r, s, o) for r, s, o, _ in calls
+    }
+
+
+def test_status_reads_each_stage_in_its_account(three_accounts, home, monkeypatch, capsys):
+    """`mlops endpoint status --backend sagemaker` (both stages) from the build account."""
+    from mlops.cli import run
+
+    sessions, _, stacks, _ = three_accounts
+    for stage, version in (("staging", "2"), ("prod", "1")):
+        name = f"{GROUP}-{stage}"
+        served = [{"ParameterKey": "EndpointName", "ParameterValue": name},
+                  {"ParameterKey": "ModelVersion", "ParameterValue": version}]  # fmt: skip
+        stacks[STAGE_ACCOUNT[stage]].stacks[name] = stacks[STAGE_ACCOUNT[stage]].stack(
+            name, "UPDATE_COMPLETE", served
+        )
+    use_credentials(monkeypatch, sessions.by_account[BUILD])
+    capsys.readouterr()
+    assert run(["endpoint", "status", "--backend", "sagemaker", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert {s: (r["version"], r["approval_status"]) for s, r in report.items()} == {
+        "staging": (2, "Approved"),
+        "prod": (1, "Approved"),
     }
