@@ -853,3 +853,31 @@ def test_status_reads_each_stage_in_its_account(three_accounts, home, monkeypatc
         "staging": (2, "Approved"),
         "prod": (1, "Approved"),
     }
+
+
+@pytest.mark.parametrize("stage", ["staging", "prod"])
+def test_each_stage_accounts_cloudformation_role_covers_its_stacks(stage):
+    """The single-account check of the CloudFormation role against the registry schemas'
+    handler permissions (test_iam_sufficiency), on the stage account's role. It names
+    resources in one account, so the build account is set to the same id here (the
+    cross-account package reads are checked in each deploy job above)."""
+    from _iam import ACCOUNT
+    from test_iam_sufficiency import cloudformation_role_gaps
+
+    stack = stage_stack(stage, ACCOUNT, "")
+    stack.parameters["BuildAccountId"] = ACCOUNT
+    resources = stack.template["Resources"]
+    resources["SageMakerExecutionRole"] = resources["ExecutionRole"]  # the name the check uses
+    other = f"{GROUP}-{'prod' if stage == 'staging' else 'staging'}"
+    gaps = [g for g in cloudformation_role_gaps(stack) if other not in g]
+    assert gaps == []
+    assert any(other in g for g in cloudformation_role_gaps(stack))  # the other stage: refused
+    # a control: without its scaling statement, the role's gap is named
+    statements = resources["CloudFormationRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    statements["Statement"] = [
+        s
+        for s in statements["Statement"]
+        if "application-autoscaling:PutScalingPolicy" not in s["Action"]
+    ]
+    gaps = "\n".join(g for g in cloudformation_role_gaps(stack) if other not in g)
+    assert "CloudFormationRole lacks application-autoscaling:PutScalingPolicy on arn:aws:" in gaps
