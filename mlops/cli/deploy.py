@@ -12,14 +12,14 @@ from mlops.core.errors import MlopsError
 from mlops.core.stages import STAGES, load_stage_config
 
 
-def _registry(args: argparse.Namespace, cfg, stage: str | None = None):
+def _registry(args: argparse.Namespace, cfg, stage: str | None = None, deploys: bool = False):
     """The backend's registry; on SageMaker, a stage whose config names its own AWS account
     (model_deploy/accounts/) makes that account this command's, the registry the build's."""
     backend, group = getattr(args, "backend", "local"), cfg.model_package_group
     if backend == "sagemaker" and stage:
         from mlops.sagemaker.accounts import enter_stage_account
 
-        group = enter_stage_account(load_stage_config(stage), group)
+        group = enter_stage_account(load_stage_config(stage), group, passes_roles=deploys)
     return open_registry(backend, group, home())
 
 
@@ -30,7 +30,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     stage_config = load_stage_config(args.stage)
     print(f"version choice: {version_reason(stage_config, args.version)}")
-    registry = _registry(args, cfg, args.stage)
+    registry = _registry(args, cfg, args.stage, deploys=True)
     deployer = open_deployer(args.backend, cfg, registry, home())
     outcome = deploy(
         stage_config, registry, deployer, deployment_log(cfg, home()), args.version, _say
@@ -43,7 +43,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from mlops.core.deploy import promote
 
     cfg = config_from(args)
-    registry = _registry(args, cfg, "prod")
+    registry = _registry(args, cfg, "prod", deploys=True)
     deployer = open_deployer(args.backend, cfg, registry, home())
     outcome = promote(registry, deployer, deployment_log(cfg, home()), _say)
     print(f"promoted: prod now serves model version {outcome.version} at {outcome.url}")

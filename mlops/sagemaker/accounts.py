@@ -89,12 +89,18 @@ def stage_session(account: StageAccount, stage: str, base: Any = None) -> Any:
     return session
 
 
-def enter_stage_account(stage_config: StageConfig, group: str) -> str:
+def enter_stage_account(stage_config: StageConfig, group: str, passes_roles: bool = False) -> str:
     """Make the stage's account the default of every boto3 client of this process; the
-    name to read the registry by (the group's ARN in the build account, or `group`)."""
+    name to read the registry by (the group's ARN in the build account, or `group`).
+    `passes_roles` (a deploy): first refuse roles of another account in $MLOPS_SAGEMAKER_ROLE_ARN
+    or $MLOPS_CFN_ROLE_ARN, which CloudFormation would refuse only minutes later."""
     account = stage_config.sagemaker.account
     if account is None:
         return group
+    if passes_roles:
+        for name, ok, fix in role_env_checks(stage_config, dict(os.environ)):
+            if not ok:
+                raise MlopsError(f"{name.replace(' is a role', ' must be a role')}; {fix}")
     import boto3
 
     session = stage_session(account, stage_config.stage)

@@ -881,3 +881,23 @@ def test_each_stage_accounts_cloudformation_role_covers_its_stacks(stage):
     ]
     gaps = "\n".join(g for g in cloudformation_role_gaps(stack) if other not in g)
     assert "CloudFormationRole lacks application-autoscaling:PutScalingPolicy on arn:aws:" in gaps
+
+
+def test_a_deploy_refuses_another_accounts_roles_before_any_call(tmp_path, monkeypatch):
+    """The build account's execution role left in $MLOPS_SAGEMAKER_ROLE_ARN for a stage job
+    (e.g. an environment variable not set): one line naming the variable and the fix, at
+    once, instead of CloudFormation refusing the PassRole minutes later."""
+    from mlops.core.errors import MlopsError
+    from mlops.core.stages import load_stage_config
+    from mlops.sagemaker.accounts import enter_stage_account
+
+    stage_configs(tmp_path, monkeypatch)
+    monkeypatch.setenv("MLOPS_SAGEMAKER_ROLE_ARN", f"arn:aws:iam::{BUILD}:role/{GROUP}-build-exec")
+    monkeypatch.setenv("MLOPS_CFN_ROLE_ARN", f"arn:aws:iam::{STAGING}:role/{GROUP}-staging-cfn")
+    staging = load_stage_config("staging")
+    expected = (
+        f"staging: $MLOPS_SAGEMAKER_ROLE_ARN must be a role of account {STAGING}; "
+        f"it is arn:aws:iam::{BUILD}:role/{GROUP}-build-exec: set it in the GitHub environment"
+    )
+    with pytest.raises(MlopsError, match=re.escape(expected)):
+        enter_stage_account(staging, GROUP, passes_roles=True)
