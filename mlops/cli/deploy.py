@@ -12,8 +12,15 @@ from mlops.core.errors import MlopsError
 from mlops.core.stages import STAGES, load_stage_config
 
 
-def _registry(args: argparse.Namespace, cfg):
-    return open_registry(getattr(args, "backend", "local"), cfg.model_package_group, home())
+def _registry(args: argparse.Namespace, cfg, stage: str | None = None, deploys: bool = False):
+    """The backend's registry; on SageMaker, a stage whose config names its own AWS account
+    (model_deploy/accounts/) makes that account this command's, the registry the build's."""
+    backend, group = getattr(args, "backend", "local"), cfg.model_package_group
+    if backend == "sagemaker" and stage:
+        from mlops.sagemaker.accounts import enter_stage_account
+
+        group = enter_stage_account(load_stage_config(stage), group, passes_roles=deploys)
+    return open_registry(backend, group, home())
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -23,7 +30,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     stage_config = load_stage_config(args.stage)
     print(f"version choice: {version_reason(stage_config, args.version)}")
-    registry = _registry(args, cfg)
+    registry = _registry(args, cfg, args.stage, deploys=True)
     deployer = open_deployer(args.backend, cfg, registry, home())
     outcome = deploy(
         stage_config, registry, deployer, deployment_log(cfg, home()), args.version, _say
@@ -36,7 +43,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     from mlops.core.deploy import promote
 
     cfg = config_from(args)
-    registry = _registry(args, cfg)
+    registry = _registry(args, cfg, "prod", deploys=True)
     deployer = open_deployer(args.backend, cfg, registry, home())
     outcome = promote(registry, deployer, deployment_log(cfg, home()), _say)
     print(f"promoted: prod now serves model version {outcome.version} at {outcome.url}")
@@ -53,7 +60,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from mlops.local.endpoints import read_endpoint
 
     cfg = config_from(args)
-    registry = _registry(args, cfg)
+    registry = _registry(args, cfg, args.stage)
     if args.backend == "sagemaker":
         deployer = open_deployer(args.backend, cfg, registry, home())
         version, name = deployer.live(args.stage)
@@ -84,10 +91,11 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = config_from(args)
-    registry = _registry(args, cfg)
-    deployer = open_deployer(args.backend, cfg, registry, home())
     stages = [args.stage] if args.stage else list(STAGES)
-    report = [deployer.stage_status(s) for s in stages]
+    report = []
+    for stage in stages:  # on SageMaker each stage may be in its own account: read it there
+        registry = _registry(args, cfg, stage)
+        report.append(open_deployer(args.backend, cfg, registry, home()).stage_status(stage))
     if args.json:
         print_json({s["stage"]: s for s in report})
     elif args.env:
@@ -149,10 +157,13 @@ def _stop_sagemaker(args: argparse.Namespace) -> int:
 
     from mlops.core.deploy import endpoint_name
     from mlops.core.errors import UsageError
+    from mlops.sagemaker.accounts import enter_stage_account
     from mlops.sagemaker.deploy import stop_stage
 
     cfg = config_from(args)
     name = endpoint_name(cfg.model_package_group, args.stage)
+    # the stage's own account, if its config names one: that is where its stacks are
+    enter_stage_account(load_stage_config(args.stage), cfg.model_package_group)
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"deleting stack {name} needs a confirmation: pass --yes")

@@ -18,8 +18,16 @@ marked optional; unknown keys are refused so a typo cannot be silently ignored):
         "data_capture_percent": 100,   # 0 turns data capture off
         "autoscaling": {"enabled": false, "min": 1, "max": 2,
                         "target_invocations_per_instance": 100},
-        "monitoring": {"enabled": true}  # optional, default on: the stage's Model Monitor
+        "monitoring": {"enabled": true}, # optional, default on: the stage's Model Monitor
                                          # schedule (needs data_capture_percent > 0)
+        "account": {                     # optional: the stage has its own AWS account
+          "account_id": "222222222222",  # (model_deploy/accounts/, docs/multi-account.md);
+          "build_account_id": "111111111111",  # absent: one account (bootstrap.yml)
+          "region": "eu-west-1",         # optional, default: the credentials' region
+          "role_arn": "arn:aws:iam::222222222222:role/ops",  # optional: a role to assume
+                                         # when the credentials are another account's
+          "promotion_read_role_arn": "..."  # optional, staging only: what prod's job assumes
+        }                                # to read what staging serves (`mlops promote`)
       }
     }
 
@@ -73,12 +81,27 @@ class Monitoring(_Section):
     enabled: bool = True  # a data-quality schedule (model_deploy/monitoring-template.yml)
 
 
+ACCOUNT_ID = r"^[0-9]{12}$"
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+
+
+class StageAccount(_Section):
+    """The stage's own AWS account (three-account layout); the registry is the build's."""
+
+    account_id: str = Field(pattern=ACCOUNT_ID)
+    build_account_id: str = Field(pattern=ACCOUNT_ID)
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    role_arn: str | None = Field(default=None, pattern=ROLE_ARN)
+    promotion_read_role_arn: str | None = Field(default=None, pattern=ROLE_ARN)
+
+
 class SageMakerStage(_Section):
     instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(ge=1)
     data_capture_percent: int = Field(ge=0, le=100)
     autoscaling: Autoscaling = Autoscaling()
     monitoring: Monitoring = Monitoring()
+    account: StageAccount | None = None  # None: the single account of bootstrap.yml
 
 
 class StageConfig(_Section):

@@ -540,11 +540,20 @@ class SageMakerDeployer:
         return held_out_rows(None, self.cfg, version, rows)
 
     def promotable_staging(self, prod_config: StageConfig, progress: Progress) -> ModelVersion:
-        """The same checks as locally, with the stack telling what serves staging."""
-        version, name = self.live("staging")
+        """The same checks as locally, with the stack telling what serves staging (read in
+        staging's account when it has its own: mlops.sagemaker.accounts)."""
+        from mlops.sagemaker.accounts import reading_stage
+
+        staging = load_stage_config("staging")
+        with reading_stage(staging):
+            live = live_version(self.cfg, staging, self.registry)
+        if live is None:
+            raise MlopsError("nothing is deployed to staging on SageMaker")
+        version, name = self.registry.describe(live[0]), live[1]
         check_promotable(version, prod_config)
         rows = self.smoke_rows(version, self.cfg.smoke_test.rows)
-        smoke = smoke_test_endpoint(name, rows, smoke_limit(self.cfg), None)
+        with reading_stage(staging):
+            smoke = smoke_test_endpoint(name, rows, smoke_limit(self.cfg), None)
         if not smoke.passed:
             raise MlopsError(f"refusing to promote: staging's smoke test fails now: {smoke.reason}")
         return version
