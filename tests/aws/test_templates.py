@@ -23,6 +23,8 @@ TEMPLATES = (
     "model_deploy/endpoint-config-template.yml",
     "model_deploy/feature-store.yml",
     "model_deploy/monitoring-template.yml",
+    "model_deploy/accounts/build-account.yml",
+    "model_deploy/accounts/stage-account.yml",
 )
 ENDPOINT_TEMPLATE = REPO_ROOT / "model_deploy" / "endpoint-config-template.yml"
 BOOTSTRAP = REPO_ROOT / "model_deploy" / "bootstrap.yml"
