@@ -34,6 +34,7 @@ from _iam import (
     Authorization,
     Stack,
     allowed,
+    authorizations,
     denials,
     role_policies,
 )
@@ -709,3 +710,27 @@ def test_monitor_with_labels_is_allowed_by_the_monitor_role(
     assert denied(bootstrap, "MonitorRole", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/other/x")
     assert denied(bootstrap, "MonitorRole", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
                   **{"s3:prefix": "other/data-capture/"})  # fmt: skip
+
+
+def test_a_change_set_for_the_monitoring_template_is_authorized_on_its_transform(bootstrap):
+    """monitoring-template.yml declares `Transform: AWS::LanguageExtensions`: CreateChangeSet
+    is checked against the transform's ARN too (account `aws`), which only the stage deploy
+    roles hold; the endpoint template (no transform) needs the stack ARN only."""
+    transform = f"arn:aws:cloudformation:{REGION}:aws:transform/LanguageExtensions"
+    for role, stack in (("StagingDeployRole", "staging"), ("ProductionDeployRole", "prod")):
+        for template, extra in ((MONITORING_TEMPLATE, [transform]), (ENDPOINT_TEMPLATE, [])):
+            call = {"StackName": f"{GROUP}-{stack}", "TemplateBody": template.read_text()}
+            checks = authorizations("cloudformation", "CreateChangeSet", call)
+            assert [c.resource for c in checks[1:]] == extra
+        calls = [("cloudformation", "CreateChangeSet", call | {"TemplateBody":
+                  MONITORING_TEMPLATE.read_text(), "StackName": f"{GROUP}-{stack}-monitoring"})]  # fmt: skip
+        assert denials(role_policies(bootstrap, role), calls) == []
+        trimmed = copy.deepcopy(bootstrap)
+        statements = trimmed.template["Resources"][role]["Properties"]["Policies"][0][
+            "PolicyDocument"
+        ]["Statement"]
+        statements[:] = [s for s in statements if "transform/" not in json.dumps(s)]
+        (missing,) = denials(role_policies(trimmed, role), calls)
+        assert missing.startswith(f"cloudformation:CreateChangeSet on {transform}")
+    for role in ("PrRole", "BuildRole", "MonitorRole", "BatchRole"):
+        assert denied(bootstrap, role, "cloudformation:CreateChangeSet", transform), role
