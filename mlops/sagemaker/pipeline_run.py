@@ -94,6 +94,26 @@ def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = Fals
     return target
 
 
+def step_names(steps: list[dict]) -> list[str]:
+    """Every step of a definition in order, a condition's branches after it."""
+    names: list[str] = []
+    for step in steps:
+        names.append(step["Name"])
+        arguments = step.get("Arguments", {})
+        for branch in ("IfSteps", "ElseSteps"):
+            names += step_names(arguments.get(branch, [])) if isinstance(arguments, dict) else []
+    return names
+
+
+def runs_line(name: str, definition: dict, target: Any) -> str:
+    """What an execution of this definition runs and where it writes, for a reviewer."""
+    from mlops.sagemaker.pipeline_definition import REGISTER_STEP
+
+    steps = step_names(definition["Steps"])
+    registers = "registers a version" if REGISTER_STEP in steps else "registers nothing"
+    return f"{name}: {', '.join(steps)}; {registers}; writes under {target.uri()}/"
+
+
 def print_definition(cfg: Config, args: argparse.Namespace) -> int:
     """Print the pipeline definition JSON: offline, no credentials needed."""
     from mlops.sagemaker.pipeline_definition import render_pipeline
@@ -106,7 +126,9 @@ def print_definition(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     rendered = render_pipeline(cfg, target)
-    text = json.dumps(json.loads(rendered.definition), indent=2) + "\n"
+    definition = json.loads(rendered.definition)
+    print(runs_line(rendered.name, definition, target), file=sys.stderr)
+    text = json.dumps(definition, indent=2) + "\n"
     if getattr(args, "out", None):
         args.out.write_text(text)
         print(f"wrote the definition of {rendered.name} to {args.out}", file=sys.stderr)
