@@ -134,6 +134,17 @@ TUNING_DIRECTION = {"minimize": "Minimize", "maximize": "Maximize"}
 TUNING_SCALE = {"linear": "Linear", "log": "Logarithmic"}
 TUNING_PARALLEL_JOBS = 4  # training jobs at once when the config does not say
 WARM_START_TYPE = "IdenticalDataAndAlgorithm"
+# Images the tuning service treats as its built-in algorithm: CreateHyperParameterTuningJob
+# validates their jobs against the algorithm's own hyperparameters and metrics, so a script's
+# MetricDefinitions and static hyperparameters (features, target, sagemaker_program) are
+# refused (aws/sagemaker-xgboost-container#121, an AWS engineer: "HPO incorrectly recognizes
+# XGBoost as a built-in algorithm", open; aws/sagemaker-python-sdk#2226, open). The tuning
+# API has no entry point field (HyperParameterAlgorithmSpecification: image, input mode,
+# algorithm name, metric definitions), so SDK v3's tuner falls back to the framework
+# container's script mode (sagemaker_program + sagemaker_submit_directory): what the
+# service documents for your own script is a framework image with MetricDefinitions, which
+# the scikit-learn image is (it has no built-in algorithm).
+TUNING_BUILT_IN_IMAGES = frozenset({"xgboost"})
 METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
@@ -153,6 +164,18 @@ def tuning_ranges(sdk: SimpleNamespace, tuning: Any) -> dict[str, Any]:
             cast = int if r.type == "integer" else float
             ranges[name] = kind(cast(r.min), cast(r.max), scaling_type=TUNING_SCALE[r.scale])
     return ranges
+
+
+def check_tunable_image(image: str) -> None:
+    """One line before anything uploads: a tuning job on an image the tuning service treats
+    as a built-in algorithm would be refused when the pipeline reaches it."""
+    if image in TUNING_BUILT_IN_IMAGES:
+        raise UsageError(
+            f"train.tuning on SageMaker: the tuning service validates jobs on the {image} "
+            "image as its built-in algorithm and refuses a script's metrics and "
+            "hyperparameters; tune with train.model: sklearn (a framework image), or tune "
+            "locally (mlops pipeline run) and put the best values in train.hyperparameters"
+        )
 
 
 @dataclass(frozen=True)
@@ -764,6 +787,7 @@ class _Renderer:
     ) -> Any:
         """train.tuning as a SageMaker tuning job (Bayesian) over the training step's jobs."""
         sdk, tuning = self.sdk, self.pipe.tuning
+        check_tunable_image(step.image)
         warm_start = None
         if tuning.warm_start_from:
             warm_start = sdk.WarmStartConfig(

@@ -39,6 +39,7 @@ from _iam import (
     role_policies,
 )
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from test_requests_valid import request_errors
 
 from mlops.core.config import load_config
 
@@ -629,6 +630,9 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     }
     for service, operation, _, value in JOB_EXPECTATIONS[(workflow, job_id)]:
         assert (service, operation, value) in made, f"{workflow}/{job_id} never called {operation}"
+    # every request the job sent, against the service model's lengths and patterns too
+    invalid = [e for s, o, p in calls for e in request_errors(s, o, p)]
+    assert invalid == [], invalid
     job = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text())["jobs"][job_id]
     role = role_of(bootstrap, role_variable(job))
     missing = denials(role_policies(bootstrap, role), calls)
