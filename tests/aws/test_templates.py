@@ -448,3 +448,33 @@ def test_dispatch_function_posts_repository_dispatch(aws, monkeypatch):
     assert payload["event_type"] == "model-approved"
     assert payload["client_payload"]["version"] == "7"
     assert payload["client_payload"]["model_package_arn"].endswith("/energy-costs/7")
+
+
+def test_a_failed_dispatch_lands_in_a_dead_letter_queue_and_raises_alarms():
+    """An expired GitHub token used to stop every deploy silently: Lambda's async retries end,
+    the approval event is dropped. Now it waits in a queue and two alarms say so."""
+    resources = parsed(BOOTSTRAP)["Resources"]
+    function = resources["DispatchFunction"]["Properties"]
+    assert function["DeadLetterConfig"] == {
+        "TargetArn": {"Fn::GetAtt": ["DispatchDeadLetterQueue", "Arn"]}
+    }
+    assert resources["DispatchDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    statements = resources["DispatchFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert {"Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["DispatchDeadLetterQueue", "Arn"]}} in statements["Statement"]  # fmt: skip
+    alarms = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
+        for a in resources.values()
+        if a["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    errors = alarms[("AWS/Lambda", "Errors")]
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "DispatchFunction"}}]
+    queued = alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert queued["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["DispatchDeadLetterQueue", "QueueName"]
+    }
+    for alarm in (errors, queued):
+        assert (
+            alarm["Threshold"] == 1
+            and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        )
