@@ -20,7 +20,7 @@ transform's ARN (`arn:aws:cloudformation:<region>:aws:transform/LanguageExtensio
 Not modelled (not used by the stack): permission boundaries, SCPs, session policies,
 resource policies other than the roles' own, `...IfExists` operators, policy variables.
 
-CloudFormation intrinsics (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`) are resolved with
+CloudFormation intrinsics (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, `Fn::FindInMap`) are resolved with
 fixed values for the account, region, parameters and the names of the stack's resources.
 """
 
@@ -97,6 +97,9 @@ class Stack:
             return self.resolve(yes if self.conditions[condition] else no)
         if set(node) == {"Fn::Sub"}:
             return self.sub(node["Fn::Sub"])
+        if set(node) == {"Fn::FindInMap"}:
+            mapping, key, name = (self.resolve(v) for v in node["Fn::FindInMap"])
+            return self.template["Mappings"][mapping][key][name]
         return {k: self.resolve(v) for k, v in node.items() if v != {"Ref": "AWS::NoValue"}}
 
     def sub(self, spec: str | list) -> str:

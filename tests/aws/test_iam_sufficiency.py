@@ -738,3 +738,28 @@ def test_a_change_set_for_the_monitoring_template_is_authorized_on_its_transform
         assert missing.startswith(f"cloudformation:CreateChangeSet on {transform}")
     for role in ("PrRole", "BuildRole", "MonitorRole", "BatchRole"):
         assert denied(bootstrap, role, "cloudformation:CreateChangeSet", transform), role
+
+
+def test_execution_roles_pull_images_only_from_sagemakers_accounts_in_the_region(bootstrap):
+    """ECR reads are scoped to the accounts the SageMaker SDK lists for the images in use,
+    not `repository/sagemaker-*` in any account (anyone can name a repository so)."""
+    import sagemaker.core.image_uri_config as tables
+
+    folder = Path(next(iter(tables.__path__)))
+    xgboost = json.loads((folder / "xgboost.json").read_text())["training"]["versions"]["3.2-0"]
+    monitor = next(
+        iter(json.loads((folder / "model-monitor.json").read_text())["versions"].values())
+    )
+    mapping = bootstrap.template["Mappings"]["SageMakerImageAccounts"]
+    for region, account in xgboost["registries"].items():
+        assert mapping[region]["Framework"] == account, region
+        assert mapping[region]["ModelMonitor"] == monitor["registries"].get(region, account), region
+    here = mapping[REGION]["Framework"]
+    analyzer = mapping[REGION]["ModelMonitor"]
+    for role in ("SageMakerExecutionRole", "PrSageMakerExecutionRole"):
+        repo = f"arn:aws:ecr:{REGION}:{here}:repository/sagemaker-xgboost"
+        assert not denied(bootstrap, role, "ecr:BatchGetImage", repo), role
+        assert not denied(bootstrap, role, "ecr:BatchGetImage",
+                          f"arn:aws:ecr:{REGION}:{analyzer}:repository/sagemaker-model-monitor-analyzer")  # fmt: skip
+        assert denied(bootstrap, role, "ecr:BatchGetImage",
+                      f"arn:aws:ecr:{REGION}:999999999999:repository/sagemaker-xgboost"), role  # fmt: skip
