@@ -478,3 +478,20 @@ def test_a_failed_dispatch_lands_in_a_dead_letter_queue_and_raises_alarms():
             alarm["Threshold"] == 1
             and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         )
+
+
+def test_the_longest_waits_and_provisioning_fit_the_deployment_timeout():
+    """SageMaker's blue/green update must finish within MaximumExecutionTimeoutInSeconds,
+    which has to exceed the waits it contains (the baking times); the waits' largest
+    values leave at least 10 minutes for the new fleet to start."""
+    template = parsed(ENDPOINT_TEMPLATE)
+    parameters = template["Parameters"]
+    policy = template["Resources"]["Endpoint"]["Properties"]["DeploymentConfig"][
+        "BlueGreenUpdatePolicy"
+    ]
+    timeout = policy["MaximumExecutionTimeoutInSeconds"]
+    longest = sum(
+        parameters[p]["MaxValue"] for p in ("CanaryWaitSeconds", "TerminationWaitSeconds")
+    )
+    assert longest + 600 <= timeout, (longest, timeout)
+    assert policy["TerminationWaitInSeconds"] == {"Ref": "TerminationWaitSeconds"}
