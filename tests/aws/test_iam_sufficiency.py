@@ -349,7 +349,9 @@ def role_of(stack: Stack, variable: str) -> str:
     raise AssertionError(f"no bootstrap output is repository variable {variable}")
 
 
-def expression(value: str, variables: dict[str, str], outputs: dict[str, dict]) -> str:
+def expression(
+    value: str, variables: dict[str, str], outputs: dict[str, dict], needs: dict | None = None
+) -> str:
     """A `${{ a || b }}` value as GitHub would give it for a run started by an approval
     event: vars from the bootstrap outputs, step outputs, literals; inputs and github.* empty."""
     match = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}", str(value))
@@ -363,6 +365,9 @@ def expression(value: str, variables: dict[str, str], outputs: dict[str, dict]) 
         elif term.startswith("steps."):
             _, step, _, key = term.split(".")
             found = outputs.get(step, {}).get(key, "")
+        elif term.startswith("needs."):
+            _, job, _, key = term.split(".")
+            found = (needs or {}).get(job, {}).get(key, "")
         else:
             found = ""
         if found:
@@ -508,8 +513,11 @@ def role_variable(job: dict) -> str:
     return step["with"]["role-to-assume"].removeprefix("${{ vars.").removesuffix(" }}")
 
 
-def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[str, int]]:
-    """Run a job's SageMaker steps through the real CLI, as GitHub would (env, outputs)."""
+def run_job(
+    workflow, job_id, variables, monkeypatch, tmp_path, needs: dict | None = None
+) -> list[tuple[str, int]]:
+    """Run a job's SageMaker steps through the real CLI, as GitHub would (env, outputs; the
+    outputs of the jobs it needs in `needs`, filled with this job's when given)."""
     from mlops.cli import run
 
     outputs: dict[str, dict] = {}
@@ -520,7 +528,7 @@ def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[st
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     for step_id, argv, env, _ in mlops_steps(workflow, job_id):
-        values = {k: expression(v, variables, outputs) for k, v in env.items()}
+        values = {k: expression(v, variables, outputs, needs) for k, v in env.items()}
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         if ">>" in argv:
@@ -538,6 +546,11 @@ def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[st
             line.split("=", 1) for line in out.getvalue().splitlines() if re.match(r"^\w+=", line)
         )
         results.append((" ".join(expanded[:3]), code))
+    if needs is not None:
+        job = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text())["jobs"][job_id]
+        needs[job_id] = {
+            k: expression(v, variables, outputs) for k, v in job.get("outputs", {}).items()
+        }
     return results
 
 
@@ -609,18 +622,21 @@ def test_each_jobs_calls_are_allowed_by_its_role(
             {"ParameterKey": "ModelPackageArn", "ParameterValue": first},
         ],
     )
+    needs: dict = {}
     if job_id == "production":  # the staging job ran before: staging serves the newest
         staging_calls = run_job(
-            "deploy", "staging", repository_variables(bootstrap, data_csv), monkeypatch, tmp_path
-        )
+            "deploy", "staging", repository_variables(bootstrap, data_csv), monkeypatch, tmp_path,
+            needs,
+        )  # fmt: skip
         assert all(code == 0 for _, code in staging_calls)
+        assert needs["staging"] == {"version": "2"}  # what prod promotes
     calls.clear()
 
     variables = repository_variables(bootstrap, data_csv)
     # what a fork sets for the nightly batch job (not bootstrap outputs)
     variables["MLOPS_BATCH_INPUT"] = f"s3://{BUCKET}/{group}/batch/input.csv"
     variables["MLOPS_BATCH_OUTPUT"] = f"s3://{BUCKET}/{group}/batch/output/"
-    results = run_job(workflow, job_id, variables, monkeypatch, tmp_path)
+    results = run_job(workflow, job_id, variables, monkeypatch, tmp_path, needs)
     assert results and all(code == 0 for _, code in results), results
 
     made = {
