@@ -241,6 +241,27 @@ def check_metadata_values(values: dict[str, str]) -> None:
             )
 
 
+def stop_superseded(sagemaker: Any, name: str) -> list[str]:
+    """Stop a PR pipeline's executions still running (a newer push supersedes them: the
+    cancelled GitHub job left its SageMaker execution running, paid for and unread)."""
+    import uuid
+
+    with aws_errors(f"cannot list the executions of {name}"):
+        pages = sagemaker.get_paginator("list_pipeline_executions").paginate(PipelineName=name)
+        running = [
+            e["PipelineExecutionArn"]
+            for page in pages
+            for e in page["PipelineExecutionSummaries"]
+            if e["PipelineExecutionStatus"] == "Executing"
+        ]
+    for arn in running:
+        with aws_errors(f"cannot stop the superseded execution {arn}"):
+            sagemaker.stop_pipeline_execution(
+                PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex
+            )
+    return running
+
+
 def start_execution(sagemaker: Any, name: str, parameters: dict[str, str]) -> str:
     with aws_errors(f"cannot start pipeline {name}"):
         response = sagemaker.start_pipeline_execution(
@@ -430,6 +451,9 @@ def run_sagemaker_pipeline(
         f"{cfg.model_package_group}: {', '.join(s.name for s in pipe.steps)}, gate"
         + (", register" if target.registers else " (PR run: registers nothing)"),
     )
+    if not target.registers:  # a PR's pipeline: this push supersedes its earlier runs
+        for arn in stop_superseded(sagemaker, rendered.name):
+            print(f"stopped:  {arn} (superseded by this run)")
     execution_arn = start_execution(sagemaker, rendered.name, parameters)
     print(f"upserted: {pipeline_arn}")
     print(f"started:  {execution_arn}")

@@ -277,9 +277,13 @@ def authorizations(service: str, operation: str, params: dict) -> list[Authoriza
                 Authorization(action, _sagemaker_arn("pipeline", params["PipelineName"])),
                 _pass_role(params["RoleArn"], "sagemaker.amazonaws.com"),
             ]
-        if operation in ("DescribePipeline", "StartPipelineExecution"):
+        if operation in ("DescribePipeline", "StartPipelineExecution", "ListPipelineExecutions"):
             return [Authorization(action, _sagemaker_arn("pipeline", params["PipelineName"]))]
-        if operation in ("DescribePipelineExecution", "ListPipelineExecutionSteps"):
+        if operation in (
+            "DescribePipelineExecution",
+            "ListPipelineExecutionSteps",
+            "StopPipelineExecution",
+        ):
             return [Authorization(action, params["PipelineExecutionArn"])]
         if operation == "ListModelPackages":
             return [Authorization(action, "*")]  # no resource-level permissions

@@ -278,6 +278,7 @@ def test_no_pull_request_can_register_approve_or_deploy(bootstrap):
     for action, resource in (
         ("sagemaker:StartPipelineExecution", f"{sm}:pipeline/{group}-pipeline"),
         ("sagemaker:UpdatePipeline", f"{sm}:pipeline/{group}-pipeline"),
+        ("sagemaker:StopPipelineExecution", f"{sm}:pipeline/{group}-pipeline/execution/x"),
         ("sagemaker:CreateModelPackage", f"{sm}:model-package/{group}/9"),
         ("sagemaker:UpdateModelPackage", f"{sm}:model-package/{group}/9"),
         ("cloudformation:CreateChangeSet", f"{stack}/{group}-staging/1"),
@@ -556,7 +557,11 @@ def run_job(
 
 # For each job: what its run must have called (so that a green check is not vacuous).
 JOB_EXPECTATIONS = {
-    ("pr", "sagemaker"): [("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pr-7")],
+    ("pr", "sagemaker"): [
+        ("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pr-7"),
+        # the runs this push supersedes are looked up (and stopped)
+        ("sagemaker", "ListPipelineExecutions", "PipelineName", f"{GROUP}-pr-7"),
+    ],
     ("build", "pipeline"): [
         ("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pipeline")
     ],
