@@ -285,8 +285,14 @@ def test_no_pull_request_can_register_approve_or_deploy(bootstrap):
         ("sagemaker:InvokeEndpoint", f"{sm}:endpoint/{group}-staging"),
         ("s3:PutObject", f"{obj}/code/abc/sourcedir.tar.gz"),  # main's code prefix
         ("s3:PutObject", f"{obj}/runs/x/model.tar.gz"),
+        # main's data: the splits of its runs (a PR reads the champion's metrics and baseline)
+        ("s3:GetObject", f"{obj}/runs/x/preprocess/train/train.csv"),
+        ("s3:GetObject", f"{obj}/runs/x/preprocess/test/test.csv"),
+        ("s3:GetObject", f"{obj}/runs/x/evaluate/evaluation/predictions.csv"),
     ):
         assert denied(bootstrap, "PrRole", action, resource), f"PrRole may {action} {resource}"
+    for key in ("evaluate/evaluation/evaluation.json", "preprocess/baseline/baseline.json"):
+        assert not denied(bootstrap, "PrRole", "s3:GetObject", f"{obj}/runs/x/{key}"), key
     assert denied(
         bootstrap,
         "PrRole",
