@@ -5,7 +5,8 @@ with IAM), and the artifact bucket's public-access block. Each check prints pass
 what it saw and the fix.
 
 A check is a function `(DoctorContext) -> list[Check]` in CHECKS; another module adds its own
-(for example cross-account checks) by passing `[*CHECKS, *more]` to `run_checks`.
+(for example cross-account checks) by passing `[*CHECKS, *more]` to `run_checks`; a check may
+also give `(name, ok, fix)` tuples.
 
 Nothing here writes: GitHub GETs, cloudformation:DescribeStacks, iam:GetRole,
 s3:GetPublicAccessBlock.
@@ -300,8 +301,17 @@ CHECKS: list[Callable[[DoctorContext], list[Check]]] = [
 ]
 
 
+def as_check(result: Check | tuple) -> Check:
+    """A check's result: a Check, or a (name, ok, fix) tuple as mlops.sagemaker.accounts'
+    checks give (the fix may carry what was seen)."""
+    if isinstance(result, Check):
+        return result
+    name, ok, fix = result
+    return Check(name, bool(ok), "ok" if ok else "failed", "" if ok else fix)
+
+
 def run_checks(ctx: DoctorContext, checks=None) -> list[Check]:
-    return [c for check in (CHECKS if checks is None else checks) for c in check(ctx)]
+    return [as_check(c) for check in (CHECKS if checks is None else checks) for c in check(ctx)]
 
 
 def format_check(check: Check) -> str:

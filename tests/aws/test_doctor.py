@@ -137,3 +137,17 @@ def test_the_command_prints_each_check_and_exits_1_on_a_failure(account, monkeyp
     monkeypatch.delenv("GH_TOKEN")
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     assert run(["doctor", "--backend", "sagemaker", "--repo", REPO]) == 2
+
+
+def test_more_checks_plug_in_and_may_give_tuples(account):
+    """Another module's checks (e.g. cross-account ones giving (name, ok, fix)) run beside."""
+
+    def extra(ctx):
+        return [("stage account reachable", False, "assume the stage's role"), ("other", True, "")]
+
+    checks = doctor.run_checks(context(github_settings()), [*doctor.CHECKS, extra])
+    failed = [c for c in checks if not c.ok]
+    assert failed == [
+        doctor.Check("stage account reachable", False, "failed", "assume the stage's role")
+    ]
+    assert checks[-1] == doctor.Check("other", True, "ok", "")
