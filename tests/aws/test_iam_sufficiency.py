@@ -770,13 +770,12 @@ def test_a_change_set_for_the_monitoring_template_is_authorized_on_its_transform
 def test_execution_roles_pull_images_only_from_sagemakers_accounts_in_the_region(bootstrap):
     """ECR reads are scoped to the accounts the SageMaker SDK lists for the images in use,
     not `repository/sagemaker-*` in any account (anyone can name a repository so)."""
-    import sagemaker.core.image_uri_config as tables
+    import importlib.metadata
 
-    folder = Path(next(iter(tables.__path__)))
-    xgboost = json.loads((folder / "xgboost.json").read_text())["training"]["versions"]["3.2-0"]
-    monitor = next(
-        iter(json.loads((folder / "model-monitor.json").read_text())["versions"].values())
-    )
+    # the SDK's image tables, read as files (importing the SDK costs seconds)
+    tables = {f.name: f for f in importlib.metadata.files("sagemaker-core") or []}
+    xgboost = json.loads(tables["xgboost.json"].read_text())["training"]["versions"]["3.2-0"]
+    monitor = next(iter(json.loads(tables["model-monitor.json"].read_text())["versions"].values()))
     mapping = bootstrap.template["Mappings"]["SageMakerImageAccounts"]
     for region, account in xgboost["registries"].items():
         assert mapping[region]["Framework"] == account, region
