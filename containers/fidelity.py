@@ -160,25 +160,45 @@ def run_steps(cfg, pythons: dict[str, Path], image_of: dict[str, str], work: Pat
     return pipe, sources, model
 
 
+# An index nothing listens on (the discard port on loopback): a pip that asks it fails fast.
+UNREACHABLE_INDEX = "http://127.0.0.1:9/simple"
+
+
 def serve_check(python: Path, model: Path, held_out: Path, image: str, work: Path) -> None:
     """The handler behind the serving container's own Transformer and Worker (a Flask app),
-    from the serving bundle the register step ships (SAGEMAKER_SUBMIT_DIRECTORY)."""
-    from mlops.sagemaker.pipeline_definition import SERVING_SCRIPT, step_bundle
+    started as the container starts it: from the model's own code/ with the registered
+    model's environment (SERVING_ENV), `pip install .` included, the index unreachable."""
+    from mlops.sagemaker.pipeline_definition import MODEL_CODE_DIR, SERVING_ENV, SERVING_SCRIPT
 
     base = work / "opt-ml"
     (base / "model").mkdir(parents=True)
     shutil.unpack_archive(model, base / "model", format="gztar")
     script = Path(__file__).with_name("serve_check.py")
-    steps_dir = REPO_ROOT / "model_build" / "steps"
-    code = unpacked(step_bundle(steps_dir / SERVING_SCRIPT, root=REPO_ROOT), work / "serving")
+    # the image runs `python -m pip`; a uv venv has none: the newest (>= 25.3 builds setup.py
+    # projects in an isolated environment, the case that needed an index)
+    subprocess.run([UV, "pip", "install", "--quiet", "--python", python, "pip"], check=True)
+    code = str(base / "model" / MODEL_CODE_DIR.removeprefix("/opt/ml/model/"))
     env = {
         "PATH": os.environ.get("PATH", ""),
+        "HOME": str(work),
+        **SERVING_ENV,
+        "SAGEMAKER_SUBMIT_DIRECTORY": code,  # /opt/ml/model/code on the instance
         "SAGEMAKER_BASE_DIR": str(base),
-        "PYTHONPATH": str(code),  # the container puts the submit directory on the path
+        "PIP_CONFIG_FILE": os.devnull,  # no machine or user pip config (mirrors, find-links)
+        "PIP_INDEX_URL": UNREACHABLE_INDEX,
         "HELD_OUT": str(held_out),
         "IMAGE": image,
     }
-    subprocess.run([python, script], env=env, check=True, cwd=work)
+    try:
+        subprocess.run([python, script], env=env, check=True, cwd=work)
+    finally:  # pip installed the handler's files into the venv: keep the venv the image's
+        module = SERVING_SCRIPT.removesuffix(".py")
+        subprocess.run(
+            [python, "-m", "pip", "uninstall", "--quiet", "--yes", module],
+            env={**env, "PIP_NO_INDEX": "1"},
+            check=False,
+            capture_output=True,
+        )
 
 
 def main() -> int:

@@ -2,6 +2,11 @@
 own Transformer and Worker, wired as the framework container's serving module wires a user
 module, answering held-out rows 200 and bad requests 4xx.
 
+The handler is imported as the container's server does before it starts (sagemaker-containers
+`_server.start`): `_modules.import_module(SAGEMAKER_SUBMIT_DIRECTORY, SAGEMAKER_PROGRAM)`, which
+copies the model's code/ to the code folder, generates a setup.py and runs `pip install .`,
+here with the registered model's environment and the package index unreachable.
+
 The request rows are the held-out split's (CSV with a header, raw values), sent as a client
 sends them: the model's features (from its manifest) in order, no header, no target."""
 
@@ -12,7 +17,7 @@ import os
 import sys
 from pathlib import Path
 
-import endpoint_handler
+from sagemaker_containers import _env, _modules
 from sagemaker_containers.beta.framework import transformer, worker
 
 ROWS = 5
@@ -45,11 +50,13 @@ def main() -> int:
         (Path(os.environ["SAGEMAKER_BASE_DIR"]) / "model" / "manifest.json").read_text()
     )
     features, text = manifest["features"], manifest.get("text_features", [])
+    serving = _env.ServingEnv()
+    endpoint_handler = _modules.import_module(serving.module_dir, serving.module_name)
     handler = transformer.Transformer(
         model_fn=endpoint_handler.model_fn, transform_fn=endpoint_handler.transform_fn
     )
     handler.initialize()  # model_fn on $SAGEMAKER_BASE_DIR/model
-    app = worker.Worker(transform_fn=handler.transform, module_name="endpoint_handler")
+    app = worker.Worker(transform_fn=handler.transform, module_name=serving.module_name)
     client = app.test_client()
     rows = held_out_lines(Path(os.environ["HELD_OUT"]), features)
     failures = []

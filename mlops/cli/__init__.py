@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "batch",
     "monitor",
     "ui",
+    "doctor",
 )
 
 EPILOG = """\

@@ -45,7 +45,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
     cfg = config_from(args)
     registry = _registry(args, cfg, "prod", deploys=True)
     deployer = open_deployer(args.backend, cfg, registry, home())
-    outcome = promote(registry, deployer, deployment_log(cfg, home()), _say)
+    outcome = promote(registry, deployer, deployment_log(cfg, home()), _say, args.version)
     print(f"promoted: prod now serves model version {outcome.version} at {outcome.url}")
     return 0
 
@@ -256,6 +256,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     pro = sub.add_parser(
         "promote",
         help="staging's version to prod, if Approved, live in staging and passing its smoke test",
+    )
+    pro.add_argument(
+        "--version",
+        type=_positive,
+        default=None,
+        help="the version staging must still serve (the one a reviewer approved); refuse otherwise",
     )
     add_backend_arg(pro)
     add_config_arg(pro)

@@ -42,6 +42,17 @@ def add_target_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--bucket", help="artifact bucket (default: $MLOPS_ARTIFACT_BUCKET)")
 
 
+def add_scope_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--scope",
+        choices=("main", "pr"),
+        default="main",
+        help="sagemaker: main (the pipeline that registers) or pr: the PR's own pipeline "
+        "<group>-pr-<n> writing under <group>/pr/<n>/ and registering nothing; the PR "
+        "number comes from $MLOPS_PR_NUMBER or GITHUB_REF (default: main)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     pipe = sub.add_parser("pipeline", help="run the training pipeline or print its definition")
     psub = pipe.add_subparsers(dest="pipeline_command", required=True, metavar="COMMAND")
@@ -77,14 +88,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--as-of", metavar="TIME", help="with --from-feature-store: snapshot time (default now)"
     )
     run.add_argument("--git-commit", help="lineage: the commit (default: git rev-parse HEAD)")
-    run.add_argument(
-        "--scope",
-        choices=("main", "pr"),
-        default="main",
-        help="sagemaker: main (the pipeline that registers) or pr: the PR's own pipeline "
-        "<group>-pr-<n> writing under <group>/pr/<n>/ and registering nothing; the PR "
-        "number comes from $MLOPS_PR_NUMBER or GITHUB_REF (default: main)",
-    )
+    add_scope_arg(run)
     run.add_argument(
         "--wait",
         action=argparse.BooleanOptionalAction,
@@ -101,9 +105,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the SageMaker pipeline definition JSON (offline, no credentials)",
         description="Render the SageMaker pipeline definition JSON of the pipeline "
         "model_build/pipeline.py declares, offline. Without a role and bucket, clearly fake "
-        "placeholders are used.",
+        "placeholders are used. --scope pr renders what a pull request runs (its own "
+        "pipeline and prefix, no register step); the steps it runs go to stderr.",
     )
     add_config_arg(definition)
     add_target_args(definition)
+    add_scope_arg(definition)
     definition.add_argument("--out", type=Path, help="write to this file instead of stdout")
     definition.set_defaults(func=cmd_definition)

@@ -284,6 +284,14 @@ class Config(_Section):
         return self
 
     @model_validator(mode="after")
+    def _group_fits_every_derived_name(self) -> Config:
+        from mlops.core.names import name_length_error
+
+        if error := name_length_error(self.model_package_group):
+            raise ValueError(error)
+        return self
+
+    @model_validator(mode="after")
     def _behaviour_names_features(self) -> Config:
         b = self.behaviour
         unknown = set(b.monotonic_increasing + b.monotonic_decreasing) - set(self.data.features)

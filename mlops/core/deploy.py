@@ -55,18 +55,27 @@ def deploy(
 
 
 def promote(
-    registry: Registry, deployer: Deployer, log: DeploymentLog, progress: Progress = print
+    registry: Registry,
+    deployer: Deployer,
+    log: DeploymentLog,
+    progress: Progress = print,
+    expected: int | None = None,
 ) -> DeployOutcome:
-    """Staging's version to prod, if it is Approved, live in staging and passing its smoke test."""
+    """Staging's version to prod, if it is Approved, live in staging and passing its smoke test;
+    with `expected`, only if that is still the version staging serves (the one a reviewer
+    approved: a later run may have deployed another to staging meanwhile)."""
     prod_config = load_stage_config("prod")
-    return deploy(
-        prod_config,
-        registry,
-        deployer,
-        log,
-        progress=progress,
-        resolve=lambda: deployer.promotable_staging(prod_config, progress),
-    )
+
+    def resolve() -> ModelVersion:
+        version = deployer.promotable_staging(prod_config, progress)
+        if expected is not None and version.version != expected:
+            raise MlopsError(
+                f"refusing to promote: staging serves version {version.version} now, the "
+                f"run under review deployed version {expected} (the later run promotes its own)"
+            )
+        return version
+
+    return deploy(prod_config, registry, deployer, log, progress=progress, resolve=resolve)
 
 
 def check_promotable(version: ModelVersion, prod_config: StageConfig) -> None:

@@ -455,7 +455,9 @@ def monotonic_candidates(
 
 def project_name(text: str) -> str:
     """A model package group name from free text: lower case, letters, digits, dashes."""
-    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:63].strip("-")
+    from mlops.core.names import longest_group  # what every derived AWS name has room for
+
+    name = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[: longest_group()].strip("-")
     if not name:
         raise UsageError(f"cannot make a project name from {text!r}: pass --name")
     return name

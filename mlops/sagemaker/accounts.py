@@ -171,7 +171,9 @@ def role_env_checks(stage_config: StageConfig, env: dict[str, str]) -> list[Chec
     return results
 
 
-def stage_account_checks(group: str, stages: tuple[str, ...] = STAGES) -> list[CheckResult]:
+def stage_account_checks(
+    group: str, stages: tuple[str, ...] = STAGES, base: Any = None
+) -> list[CheckResult]:
     """`account_checks` of each stage, from its committed config (what `mlops doctor` runs);
     a stage config that cannot be read is one failing line."""
     results: list[CheckResult] = []
@@ -181,7 +183,7 @@ def stage_account_checks(group: str, stages: tuple[str, ...] = STAGES) -> list[C
         except MlopsError as exc:
             results.append((f"{stage}: stage config", False, str(exc)))
             continue
-        results += account_checks(config, group)
+        results += account_checks(config, group, base)
     return results
 
 

@@ -38,6 +38,12 @@ def job_name(group: str, version: int, now: datetime | None = None) -> str:
     return re.sub(r"[^a-zA-Z0-9-]", "-", group)[: 63 - len(suffix)] + suffix
 
 
+def model_name(group: str, version: int) -> str:
+    """The SageMaker model a batch job of `version` creates (63 characters at most: the
+    config's group length is checked against it, mlops/core/names.py)."""
+    return f"{group}-v{version}-batch"
+
+
 def transform_request(job: BatchJob, name: str, model: str, cfg: Config) -> dict:
     """CreateTransformJob's arguments for a batch job."""
     for uri, flag in ((job.data, "--data"), (job.out, "--out")):
@@ -135,7 +141,7 @@ class SageMakerBatchScorer:
         sagemaker = self.client()
         start = time.monotonic()
         model = ensure_model(
-            sagemaker, f"{self.cfg.model_package_group}-v{version.version}-batch", version.arn, role
+            sagemaker, model_name(self.cfg.model_package_group, version.version), version.arn, role
         )
         request["ModelName"] = model
         with aws_errors("cannot start the transform job"):

@@ -76,7 +76,7 @@ from mlops.core.run_layout import (
     MODEL_ARCHIVE,
     RUNS,
 )
-from stepkit.artifact import SERVING_ENTRY
+from stepkit.artifact import CODE_DIR, SERVING_ENTRY
 from stepkit.bundle import bundle_files
 
 # Pipeline parameter names: `mlops pipeline run --backend sagemaker` passes values by these.
@@ -113,6 +113,23 @@ OFFLINE_INSTALL = b"# only the wheels shipped in this bundle\n--no-index\n--find
 # The serving container's entry (SAGEMAKER_PROGRAM): inference.py behind a transform_fn, so
 # that bad requests are 4xx in the framework's serving container (see endpoint_handler.py).
 SERVING_SCRIPT = SERVING_ENTRY
+# Where the serving code is on a serving instance: SageMaker extracts model.tar.gz into
+# /opt/ml/model before the container starts, and the artifact carries its code under code/
+# (stepkit/artifact.py). Both serving containers (XGBoost, scikit-learn) start through
+# sagemaker-containers' `_modules.import_module(SAGEMAKER_SUBMIT_DIRECTORY, program)`: a local
+# folder is copied to /opt/ml/code (no S3 download from the instance), a setup.py is generated
+# and `pip install .` runs. pip >= 25.3 builds that in an isolated environment whose
+# setuptools comes from an index; these variables make it build with the image's own
+# setuptools and never look for an index, so an endpoint or a transform job in a VPC without
+# internet starts (`make fidelity` runs that path with the index unreachable).
+MODEL_CODE_DIR = f"/opt/ml/model/{CODE_DIR}"
+SERVING_ENV = {
+    "SAGEMAKER_PROGRAM": SERVING_SCRIPT,
+    "SAGEMAKER_SUBMIT_DIRECTORY": MODEL_CODE_DIR,
+    "PIP_NO_INDEX": "1",
+    "PIP_NO_BUILD_ISOLATION": "0",  # pip's inverted spelling: 0 turns build isolation off
+    "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+}
 GATE_STEP = "gate"
 FAIL_STEP = "gate-failed"
 REGISTER_STEP = "register"
@@ -134,6 +151,17 @@ TUNING_DIRECTION = {"minimize": "Minimize", "maximize": "Maximize"}
 TUNING_SCALE = {"linear": "Linear", "log": "Logarithmic"}
 TUNING_PARALLEL_JOBS = 4  # training jobs at once when the config does not say
 WARM_START_TYPE = "IdenticalDataAndAlgorithm"
+# Images the tuning service treats as its built-in algorithm: CreateHyperParameterTuningJob
+# validates their jobs against the algorithm's own hyperparameters and metrics, so a script's
+# MetricDefinitions and static hyperparameters (features, target, sagemaker_program) are
+# refused (aws/sagemaker-xgboost-container#121, an AWS engineer: "HPO incorrectly recognizes
+# XGBoost as a built-in algorithm", open; aws/sagemaker-python-sdk#2226, open). The tuning
+# API has no entry point field (HyperParameterAlgorithmSpecification: image, input mode,
+# algorithm name, metric definitions), so SDK v3's tuner falls back to the framework
+# container's script mode (sagemaker_program + sagemaker_submit_directory): what the
+# service documents for your own script is a framework image with MetricDefinitions, which
+# the scikit-learn image is (it has no built-in algorithm).
+TUNING_BUILT_IN_IMAGES = frozenset({"xgboost"})
 METRIC_VALUE = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 
 
@@ -153,6 +181,18 @@ def tuning_ranges(sdk: SimpleNamespace, tuning: Any) -> dict[str, Any]:
             cast = int if r.type == "integer" else float
             ranges[name] = kind(cast(r.min), cast(r.max), scaling_type=TUNING_SCALE[r.scale])
     return ranges
+
+
+def check_tunable_image(image: str) -> None:
+    """One line before anything uploads: a tuning job on an image the tuning service treats
+    as a built-in algorithm would be refused when the pipeline reaches it."""
+    if image in TUNING_BUILT_IN_IMAGES:
+        raise UsageError(
+            f"train.tuning on SageMaker: the tuning service validates jobs on the {image} "
+            "image as its built-in algorithm and refuses a script's metrics and "
+            "hyperparameters; tune with train.model: sklearn (a framework image), or tune "
+            "locally (mlops pipeline run) and put the best values in train.hyperparameters"
+        )
 
 
 @dataclass(frozen=True)
@@ -764,6 +804,7 @@ class _Renderer:
     ) -> Any:
         """train.tuning as a SageMaker tuning job (Bayesian) over the training step's jobs."""
         sdk, tuning = self.sdk, self.pipe.tuning
+        check_tunable_image(step.image)
         warm_start = None
         if tuning.warm_start_from:
             warm_start = sdk.WarmStartConfig(
@@ -831,13 +872,6 @@ class _Renderer:
         """ModelStep registering the model, served by the serving handler on the family's
         image, with its metrics and lineage."""
         sdk, pipe = self.sdk, self.pipe
-        model_step = pipe.step(pipe.model_step)
-        serving_bundle = self.recorder.code(
-            "sourcedir.tar.gz",
-            step_bundle(
-                (self.code_root / model_step.script).parent / SERVING_SCRIPT, root=self.repo_root
-            ),
-        )
         image = self.serving_image()
         builder = sdk.ModelBuilder(
             s3_model_data_url=self.sources[pipe.model],
@@ -845,10 +879,7 @@ class _Renderer:
             role_arn=self.target.role_arn,
             sagemaker_session=self.session,
             dependencies=None,
-            env_vars={
-                "SAGEMAKER_PROGRAM": SERVING_SCRIPT,
-                "SAGEMAKER_SUBMIT_DIRECTORY": serving_bundle,
-            },
+            env_vars=dict(SERVING_ENV),
         )
         metrics = sdk.ModelMetrics(
             model_statistics=sdk.MetricsSource(

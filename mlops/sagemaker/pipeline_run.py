@@ -94,6 +94,26 @@ def target_from(cfg: Config, args: argparse.Namespace, placeholders: bool = Fals
     return target
 
 
+def step_names(steps: list[dict]) -> list[str]:
+    """Every step of a definition in order, a condition's branches after it."""
+    names: list[str] = []
+    for step in steps:
+        names.append(step["Name"])
+        arguments = step.get("Arguments", {})
+        for branch in ("IfSteps", "ElseSteps"):
+            names += step_names(arguments.get(branch, [])) if isinstance(arguments, dict) else []
+    return names
+
+
+def runs_line(name: str, definition: dict, target: Any) -> str:
+    """What an execution of this definition runs and where it writes, for a reviewer."""
+    from mlops.sagemaker.pipeline_definition import REGISTER_STEP
+
+    steps = step_names(definition["Steps"])
+    registers = "registers a version" if REGISTER_STEP in steps else "registers nothing"
+    return f"{name}: {', '.join(steps)}; {registers}; writes under {target.uri()}/"
+
+
 def print_definition(cfg: Config, args: argparse.Namespace) -> int:
     """Print the pipeline definition JSON: offline, no credentials needed."""
     from mlops.sagemaker.pipeline_definition import render_pipeline
@@ -106,7 +126,9 @@ def print_definition(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     rendered = render_pipeline(cfg, target)
-    text = json.dumps(json.loads(rendered.definition), indent=2) + "\n"
+    definition = json.loads(rendered.definition)
+    print(runs_line(rendered.name, definition, target), file=sys.stderr)
+    text = json.dumps(definition, indent=2) + "\n"
     if getattr(args, "out", None):
         args.out.write_text(text)
         print(f"wrote the definition of {rendered.name} to {args.out}", file=sys.stderr)
@@ -217,6 +239,27 @@ def check_metadata_values(values: dict[str, str]) -> None:
                 f"{name}={value!r} cannot be model package metadata "
                 "(1-256 letters, digits, spaces or _.:/=+-@)"
             )
+
+
+def stop_superseded(sagemaker: Any, name: str) -> list[str]:
+    """Stop a PR pipeline's executions still running (a newer push supersedes them: the
+    cancelled GitHub job left its SageMaker execution running, paid for and unread)."""
+    import uuid
+
+    with aws_errors(f"cannot list the executions of {name}"):
+        pages = sagemaker.get_paginator("list_pipeline_executions").paginate(PipelineName=name)
+        running = [
+            e["PipelineExecutionArn"]
+            for page in pages
+            for e in page["PipelineExecutionSummaries"]
+            if e["PipelineExecutionStatus"] == "Executing"
+        ]
+    for arn in running:
+        with aws_errors(f"cannot stop the superseded execution {arn}"):
+            sagemaker.stop_pipeline_execution(
+                PipelineExecutionArn=arn, ClientRequestToken=uuid.uuid4().hex
+            )
+    return running
 
 
 def start_execution(sagemaker: Any, name: str, parameters: dict[str, str]) -> str:
@@ -408,6 +451,9 @@ def run_sagemaker_pipeline(
         f"{cfg.model_package_group}: {', '.join(s.name for s in pipe.steps)}, gate"
         + (", register" if target.registers else " (PR run: registers nothing)"),
     )
+    if not target.registers:  # a PR's pipeline: this push supersedes its earlier runs
+        for arn in stop_superseded(sagemaker, rendered.name):
+            print(f"stopped:  {arn} (superseded by this run)")
     execution_arn = start_execution(sagemaker, rendered.name, parameters)
     print(f"upserted: {pipeline_arn}")
     print(f"started:  {execution_arn}")

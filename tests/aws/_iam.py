@@ -14,10 +14,13 @@ rest (an unknown condition operator, an unmapped API call) instead of guessing:
   ArnEquals, ArnLike, Bool; a list of values matches when any does; a key absent
   from the request context fails the positive operators.
 
+A change set for a template with a `Transform:` also needs CreateChangeSet on the
+transform's ARN (`arn:aws:cloudformation:<region>:aws:transform/LanguageExtensions`).
+
 Not modelled (not used by the stack): permission boundaries, SCPs, session policies,
 resource policies other than the roles' own, `...IfExists` operators, policy variables.
 
-CloudFormation intrinsics (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`) are resolved with
+CloudFormation intrinsics (`Ref`, `Fn::Sub`, `Fn::GetAtt`, `Fn::If`, `Fn::FindInMap`) are resolved with
 fixed values for the account, region, parameters and the names of the stack's resources.
 """
 
@@ -94,6 +97,9 @@ class Stack:
             return self.resolve(yes if self.conditions[condition] else no)
         if set(node) == {"Fn::Sub"}:
             return self.sub(node["Fn::Sub"])
+        if set(node) == {"Fn::FindInMap"}:
+            mapping, key, name = (self.resolve(v) for v in node["Fn::FindInMap"])
+            return self.template["Mappings"][mapping][key][name]
         return {k: self.resolve(v) for k, v in node.items() if v != {"Ref": "AWS::NoValue"}}
 
     def sub(self, spec: str | list) -> str:
@@ -214,6 +220,26 @@ def _stack_arn(name: str) -> str:
     return f"arn:{PARTITION}:cloudformation:{REGION}:{ACCOUNT}:stack/{name}/0a1b2c3d-test"
 
 
+def _transform_arn(name: str) -> str:
+    # A macro hosted by AWS: its ARN has the account "aws" and the name after "AWS::".
+    return f"arn:{PARTITION}:cloudformation:{REGION}:aws:transform/{name.removeprefix('AWS::')}"
+
+
+def template_transforms(body: str) -> list[str]:
+    """The transforms a template body declares at its top (`Transform:` one name or a list):
+    creating a change set for it needs CreateChangeSet on each transform's ARN as well."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    # the CloudFormation short forms (!Sub, !Ref ...) as plain values: only the top matters
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load(body, Loader=Loader) if body else {}
+    declared = template.get("Transform", []) if isinstance(template, dict) else []
+    return [n for n in _as_list(declared) if isinstance(n, str)]
+
+
 def _pass_role(role_arn: str, service: str) -> Authorization:
     return Authorization("iam:PassRole", role_arn, (("iam:PassedToService", service),))
 
@@ -251,9 +277,13 @@ def authorizations(service: str, operation: str, params: dict) -> list[Authoriza
                 Authorization(action, _sagemaker_arn("pipeline", params["PipelineName"])),
                 _pass_role(params["RoleArn"], "sagemaker.amazonaws.com"),
             ]
-        if operation in ("DescribePipeline", "StartPipelineExecution"):
+        if operation in ("DescribePipeline", "StartPipelineExecution", "ListPipelineExecutions"):
             return [Authorization(action, _sagemaker_arn("pipeline", params["PipelineName"]))]
-        if operation in ("DescribePipelineExecution", "ListPipelineExecutionSteps"):
+        if operation in (
+            "DescribePipelineExecution",
+            "ListPipelineExecutionSteps",
+            "StopPipelineExecution",
+        ):
             return [Authorization(action, params["PipelineExecutionArn"])]
         if operation == "ListModelPackages":
             return [Authorization(action, "*")]  # no resource-level permissions
@@ -281,6 +311,11 @@ def authorizations(service: str, operation: str, params: dict) -> list[Authoriza
     if service == "cloudformation":
         action = f"cloudformation:{operation}"
         checks = [Authorization(action, _stack_arn(params["StackName"]))]
+        if operation == "CreateChangeSet":
+            checks += [
+                Authorization(action, _transform_arn(name))
+                for name in template_transforms(params.get("TemplateBody", ""))
+            ]
         if params.get("RoleARN"):
             checks.append(_pass_role(params["RoleARN"], "cloudformation.amazonaws.com"))
         return checks

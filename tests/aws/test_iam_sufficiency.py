@@ -34,10 +34,12 @@ from _iam import (
     Authorization,
     Stack,
     allowed,
+    authorizations,
     denials,
     role_policies,
 )
 from cfnlint.decode.cfn_yaml import loads as load_cfn_yaml
+from test_requests_valid import request_errors
 
 from mlops.core.config import load_config
 
@@ -276,14 +278,21 @@ def test_no_pull_request_can_register_approve_or_deploy(bootstrap):
     for action, resource in (
         ("sagemaker:StartPipelineExecution", f"{sm}:pipeline/{group}-pipeline"),
         ("sagemaker:UpdatePipeline", f"{sm}:pipeline/{group}-pipeline"),
+        ("sagemaker:StopPipelineExecution", f"{sm}:pipeline/{group}-pipeline/execution/x"),
         ("sagemaker:CreateModelPackage", f"{sm}:model-package/{group}/9"),
         ("sagemaker:UpdateModelPackage", f"{sm}:model-package/{group}/9"),
         ("cloudformation:CreateChangeSet", f"{stack}/{group}-staging/1"),
         ("sagemaker:InvokeEndpoint", f"{sm}:endpoint/{group}-staging"),
         ("s3:PutObject", f"{obj}/code/abc/sourcedir.tar.gz"),  # main's code prefix
         ("s3:PutObject", f"{obj}/runs/x/model.tar.gz"),
+        # main's data: the splits of its runs (a PR reads the champion's metrics and baseline)
+        ("s3:GetObject", f"{obj}/runs/x/preprocess/train/train.csv"),
+        ("s3:GetObject", f"{obj}/runs/x/preprocess/test/test.csv"),
+        ("s3:GetObject", f"{obj}/runs/x/evaluate/evaluation/predictions.csv"),
     ):
         assert denied(bootstrap, "PrRole", action, resource), f"PrRole may {action} {resource}"
+    for key in ("evaluate/evaluation/evaluation.json", "preprocess/baseline/baseline.json"):
+        assert not denied(bootstrap, "PrRole", "s3:GetObject", f"{obj}/runs/x/{key}"), key
     assert denied(
         bootstrap,
         "PrRole",
@@ -347,7 +356,9 @@ def role_of(stack: Stack, variable: str) -> str:
     raise AssertionError(f"no bootstrap output is repository variable {variable}")
 
 
-def expression(value: str, variables: dict[str, str], outputs: dict[str, dict]) -> str:
+def expression(
+    value: str, variables: dict[str, str], outputs: dict[str, dict], needs: dict | None = None
+) -> str:
     """A `${{ a || b }}` value as GitHub would give it for a run started by an approval
     event: vars from the bootstrap outputs, step outputs, literals; inputs and github.* empty."""
     match = re.fullmatch(r"\$\{\{\s*(.+?)\s*\}\}", str(value))
@@ -361,6 +372,9 @@ def expression(value: str, variables: dict[str, str], outputs: dict[str, dict]) 
         elif term.startswith("steps."):
             _, step, _, key = term.split(".")
             found = outputs.get(step, {}).get(key, "")
+        elif term.startswith("needs."):
+            _, job, _, key = term.split(".")
+            found = (needs or {}).get(job, {}).get(key, "")
         else:
             found = ""
         if found:
@@ -506,8 +520,11 @@ def role_variable(job: dict) -> str:
     return step["with"]["role-to-assume"].removeprefix("${{ vars.").removesuffix(" }}")
 
 
-def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[str, int]]:
-    """Run a job's SageMaker steps through the real CLI, as GitHub would (env, outputs)."""
+def run_job(
+    workflow, job_id, variables, monkeypatch, tmp_path, needs: dict | None = None
+) -> list[tuple[str, int]]:
+    """Run a job's SageMaker steps through the real CLI, as GitHub would (env, outputs; the
+    outputs of the jobs it needs in `needs`, filled with this job's when given)."""
     from mlops.cli import run
 
     outputs: dict[str, dict] = {}
@@ -518,7 +535,7 @@ def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[st
     monkeypatch.setenv("AWS_REGION", REGION)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     for step_id, argv, env, _ in mlops_steps(workflow, job_id):
-        values = {k: expression(v, variables, outputs) for k, v in env.items()}
+        values = {k: expression(v, variables, outputs, needs) for k, v in env.items()}
         for name, value in values.items():
             monkeypatch.setenv(name, value)
         if ">>" in argv:
@@ -536,12 +553,21 @@ def run_job(workflow, job_id, variables, monkeypatch, tmp_path) -> list[tuple[st
             line.split("=", 1) for line in out.getvalue().splitlines() if re.match(r"^\w+=", line)
         )
         results.append((" ".join(expanded[:3]), code))
+    if needs is not None:
+        job = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text())["jobs"][job_id]
+        needs[job_id] = {
+            k: expression(v, variables, outputs) for k, v in job.get("outputs", {}).items()
+        }
     return results
 
 
 # For each job: what its run must have called (so that a green check is not vacuous).
 JOB_EXPECTATIONS = {
-    ("pr", "sagemaker"): [("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pr-7")],
+    ("pr", "sagemaker"): [
+        ("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pr-7"),
+        # the runs this push supersedes are looked up (and stopped)
+        ("sagemaker", "ListPipelineExecutions", "PipelineName", f"{GROUP}-pr-7"),
+    ],
     ("build", "pipeline"): [
         ("sagemaker", "StartPipelineExecution", "PipelineName", f"{GROUP}-pipeline")
     ],
@@ -607,18 +633,21 @@ def test_each_jobs_calls_are_allowed_by_its_role(
             {"ParameterKey": "ModelPackageArn", "ParameterValue": first},
         ],
     )
+    needs: dict = {}
     if job_id == "production":  # the staging job ran before: staging serves the newest
         staging_calls = run_job(
-            "deploy", "staging", repository_variables(bootstrap, data_csv), monkeypatch, tmp_path
-        )
+            "deploy", "staging", repository_variables(bootstrap, data_csv), monkeypatch, tmp_path,
+            needs,
+        )  # fmt: skip
         assert all(code == 0 for _, code in staging_calls)
+        assert needs["staging"] == {"version": "2"}  # what prod promotes
     calls.clear()
 
     variables = repository_variables(bootstrap, data_csv)
     # what a fork sets for the nightly batch job (not bootstrap outputs)
     variables["MLOPS_BATCH_INPUT"] = f"s3://{BUCKET}/{group}/batch/input.csv"
     variables["MLOPS_BATCH_OUTPUT"] = f"s3://{BUCKET}/{group}/batch/output/"
-    results = run_job(workflow, job_id, variables, monkeypatch, tmp_path)
+    results = run_job(workflow, job_id, variables, monkeypatch, tmp_path, needs)
     assert results and all(code == 0 for _, code in results), results
 
     made = {
@@ -628,6 +657,9 @@ def test_each_jobs_calls_are_allowed_by_its_role(
     }
     for service, operation, _, value in JOB_EXPECTATIONS[(workflow, job_id)]:
         assert (service, operation, value) in made, f"{workflow}/{job_id} never called {operation}"
+    # every request the job sent, against the service model's lengths and patterns too
+    invalid = [e for s, o, p in calls for e in request_errors(s, o, p)]
+    assert invalid == [], invalid
     job = yaml.safe_load((WORKFLOWS / f"{workflow}.yml").read_text())["jobs"][job_id]
     role = role_of(bootstrap, role_variable(job))
     missing = denials(role_policies(bootstrap, role), calls)
@@ -709,3 +741,51 @@ def test_monitor_with_labels_is_allowed_by_the_monitor_role(
     assert denied(bootstrap, "MonitorRole", "s3:GetObject", f"arn:aws:s3:::{BUCKET}/other/x")
     assert denied(bootstrap, "MonitorRole", "s3:ListBucket", f"arn:aws:s3:::{BUCKET}",
                   **{"s3:prefix": "other/data-capture/"})  # fmt: skip
+
+
+def test_a_change_set_for_the_monitoring_template_is_authorized_on_its_transform(bootstrap):
+    """monitoring-template.yml declares `Transform: AWS::LanguageExtensions`: CreateChangeSet
+    is checked against the transform's ARN too (account `aws`), which only the stage deploy
+    roles hold; the endpoint template (no transform) needs the stack ARN only."""
+    transform = f"arn:aws:cloudformation:{REGION}:aws:transform/LanguageExtensions"
+    for role, stack in (("StagingDeployRole", "staging"), ("ProductionDeployRole", "prod")):
+        for template, extra in ((MONITORING_TEMPLATE, [transform]), (ENDPOINT_TEMPLATE, [])):
+            call = {"StackName": f"{GROUP}-{stack}", "TemplateBody": template.read_text()}
+            checks = authorizations("cloudformation", "CreateChangeSet", call)
+            assert [c.resource for c in checks[1:]] == extra
+        calls = [("cloudformation", "CreateChangeSet", call | {"TemplateBody":
+                  MONITORING_TEMPLATE.read_text(), "StackName": f"{GROUP}-{stack}-monitoring"})]  # fmt: skip
+        assert denials(role_policies(bootstrap, role), calls) == []
+        trimmed = copy.deepcopy(bootstrap)
+        statements = trimmed.template["Resources"][role]["Properties"]["Policies"][0][
+            "PolicyDocument"
+        ]["Statement"]
+        statements[:] = [s for s in statements if "transform/" not in json.dumps(s)]
+        (missing,) = denials(role_policies(trimmed, role), calls)
+        assert missing.startswith(f"cloudformation:CreateChangeSet on {transform}")
+    for role in ("PrRole", "BuildRole", "MonitorRole", "BatchRole"):
+        assert denied(bootstrap, role, "cloudformation:CreateChangeSet", transform), role
+
+
+def test_execution_roles_pull_images_only_from_sagemakers_accounts_in_the_region(bootstrap):
+    """ECR reads are scoped to the accounts the SageMaker SDK lists for the images in use,
+    not `repository/sagemaker-*` in any account (anyone can name a repository so)."""
+    import importlib.metadata
+
+    # the SDK's image tables, read as files (importing the SDK costs seconds)
+    tables = {f.name: f for f in importlib.metadata.files("sagemaker-core") or []}
+    xgboost = json.loads(tables["xgboost.json"].read_text())["training"]["versions"]["3.2-0"]
+    monitor = next(iter(json.loads(tables["model-monitor.json"].read_text())["versions"].values()))
+    mapping = bootstrap.template["Mappings"]["SageMakerImageAccounts"]
+    for region, account in xgboost["registries"].items():
+        assert mapping[region]["Framework"] == account, region
+        assert mapping[region]["ModelMonitor"] == monitor["registries"].get(region, account), region
+    here = mapping[REGION]["Framework"]
+    analyzer = mapping[REGION]["ModelMonitor"]
+    for role in ("SageMakerExecutionRole", "PrSageMakerExecutionRole"):
+        repo = f"arn:aws:ecr:{REGION}:{here}:repository/sagemaker-xgboost"
+        assert not denied(bootstrap, role, "ecr:BatchGetImage", repo), role
+        assert not denied(bootstrap, role, "ecr:BatchGetImage",
+                          f"arn:aws:ecr:{REGION}:{analyzer}:repository/sagemaker-model-monitor-analyzer")  # fmt: skip
+        assert denied(bootstrap, role, "ecr:BatchGetImage",
+                      f"arn:aws:ecr:{REGION}:999999999999:repository/sagemaker-xgboost"), role  # fmt: skip

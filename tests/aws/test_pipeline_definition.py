@@ -197,19 +197,25 @@ def test_every_code_object_the_definition_names_is_uploaded(rendered, definition
         assert uri in uploaded or any(u.startswith(uri.rstrip("/") + "/") for u in uploaded), uri
 
 
-def test_serving_bundle_is_the_handler_and_what_it_imports(rendered, steps):
+def test_serving_starts_from_the_models_own_code_with_no_index(rendered, steps):
+    """The serving container copies SAGEMAKER_SUBMIT_DIRECTORY to /opt/ml/code and runs
+    `pip install .` there (sagemaker-containers `_modules.import_module`): the folder is the
+    artifact's code/ (extracted by SageMaker before the container starts, so no S3 download
+    from the instance), and pip builds with the image's setuptools and never asks an index
+    (pip >= 25.3 fetched setuptools from one: no endpoint in a VPC without internet started)."""
     env = steps["register"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Environment"]
-    files = bundle_files(rendered, env["SAGEMAKER_SUBMIT_DIRECTORY"])
-    steps_dir = REPO_ROOT / "model_build" / "steps"
-    expected = {
-        name: path.read_bytes()
-        for name, path in stepkit_bundle(steps_dir / "endpoint_handler.py", REPO_ROOT).items()
+    assert env == {
+        "SAGEMAKER_PROGRAM": "endpoint_handler.py",
+        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
     }
-    assert files == expected
-    assert {"endpoint_handler.py", "inference.py", "features.py", "stepkit/contract.py"} <= set(
-        files
-    )
-    assert not any(name.endswith(".pyc") or "__pycache__" in name for name in files)
+    # nothing for pip to fetch: the handler's bundle has no requirements file, and no
+    # serving bundle is uploaded any more (the model carries its code)
+    serving = stepkit_bundle(REPO_ROOT / "model_build" / "steps" / "endpoint_handler.py", REPO_ROOT)
+    assert "requirements.txt" not in serving and "setup.py" not in serving
+    assert not any(s.startswith("s3://") for s in env.values())
 
 
 def test_the_training_bundle_ships_the_serving_code_it_copies_into_the_model(rendered, steps):

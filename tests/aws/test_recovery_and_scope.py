@@ -26,7 +26,7 @@ from mlops.core.config import load_config
 from mlops.core.errors import MlopsError
 from mlops.core.stages import load_stage_config
 from mlops.sagemaker.deploy import TEMPLATE, deploy_stack, stack_parameters, stop_stage
-from mlops.sagemaker.pipeline_run import target_from
+from mlops.sagemaker.pipeline_run import PLACEHOLDER_BUCKET, target_from
 
 GROUP = load_config().model_package_group  # the fixture project's (tests/conftest.py)
 
@@ -188,6 +188,49 @@ def test_a_pr_pipeline_has_its_own_name_and_prefix_and_registers_nothing(pr_rend
     ours = [s for s in strings(definition) if s.startswith(f"s3://{BUCKET}/")]
     assert ours and all(s.startswith(f"s3://{BUCKET}/{group}/pr/7/") for s in ours), ours
     assert all(u.uri.startswith(f"s3://{BUCKET}/{group}/pr/7/") for u in pr_rendered.uploads)
+
+
+def task_configs(tmp_path) -> dict[str, str | None]:
+    """A config of each task the config accepts (None: the fixture project's own)."""
+    from typing import get_args
+
+    from fixtures.tasks import CHURN_CONFIG, project_config
+
+    from mlops.core.config import Config
+
+    configs = {
+        load_config().task: None,
+        "binary_classification": str(project_config(CHURN_CONFIG, tmp_path)),
+    }
+    assert set(configs) == set(get_args(Config.model_fields["task"].annotation)), (
+        "a task without a PR-scope render: add its fixture config here"
+    )
+    return configs
+
+
+def test_every_tasks_pr_definition_registers_nothing_and_says_what_it_runs(
+    tmp_path, monkeypatch, capsys
+):
+    """The PR execution role cannot CreateModelPackage: a register step in any task's PR
+    pipeline would fail every passing PR run. `mlops pipeline definition --scope pr` is what
+    a reviewer reads."""
+    from mlops.cli import run
+
+    monkeypatch.setenv("MLOPS_PR_NUMBER", "7")
+    for task, config in task_configs(tmp_path).items():
+        out = tmp_path / f"{task}.json"
+        flags = ["--config", config] if config else []
+        code = run(["pipeline", "definition", "--scope", "pr", "--out", str(out), *flags])
+        assert code == 0, task
+        steps = pipeline_steps(json.loads(out.read_text()))
+        assert "register" not in steps and "gate-failed" in steps, task
+        assert not any(s["Type"] == "RegisterModel" for s in steps.values()), task
+        group = load_config(config).model_package_group
+        line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith(group))
+        assert line == (
+            f"{group}-pr-7: validate, preprocess, train, evaluate, gate, gate-failed; "
+            f"registers nothing; writes under s3://{PLACEHOLDER_BUCKET}/{group}/pr/7/"
+        ), task
 
 
 def test_scope_pr_needs_a_pr_number(cfg, monkeypatch):

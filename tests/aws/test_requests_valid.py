@@ -17,6 +17,8 @@ STEP_OPERATIONS = {
     "Processing": ("CreateProcessingJob", {"ProcessingJobName": "pipelines-x1-validate"}),
     "Training": ("CreateTrainingJob", {"TrainingJobName": "pipelines-x1-train"}),
     "RegisterModel": ("CreateModelPackage", {}),
+    # tuning job names are at most 32 characters
+    "Tuning": ("CreateHyperParameterTuningJob", {"HyperParameterTuningJobName": "x1abcdefgh23"}),
 }
 EXECUTION_ID = "x1abcdefgh23"
 
@@ -63,6 +65,12 @@ def strict_errors(value, shape, path: str = "") -> Iterator[str]:
         for key, item in value.items():
             yield from strict_errors(key, shape.key, f"{path}<key>")
             yield from strict_errors(item, shape.value, f"{path}.{key}")
+
+
+def request_errors(service: str, operation: str, params: dict) -> list[str]:
+    """What botocore's client-side validation let through in one recorded request."""
+    model = botocore.session.get_session().get_service_model(service)
+    return list(strict_errors(params, model.operation_model(operation).input_shape, operation))
 
 
 def check(operation: str, params: dict) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, create_package
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from mlops.core.config import load_config
 from mlops.core.errors import MlopsError, UsageError
@@ -307,3 +307,28 @@ def test_run_without_the_wheels_is_refused_before_any_upload(
     assert run([*argv, "--region", REGION, "--role-arn", ROLE_ARN, "--bucket", BUCKET]) == 2
     assert "run `make wheels` first" in capsys.readouterr().err
     assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{GROUP}/code/")
+
+
+def test_a_new_pr_run_stops_the_executions_it_supersedes():
+    """A push to a PR cancels its GitHub job, not the SageMaker execution: the next run stops
+    the PR pipeline's executions still running (and only those)."""
+    from mlops.sagemaker.pipeline_run import stop_superseded
+
+    client = boto3.client("sagemaker", region_name="us-east-1")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/g-pr-7/execution/"
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    summaries = [
+        {"PipelineExecutionArn": arn + "new", "PipelineExecutionStatus": "Executing", "StartTime": now},
+        {"PipelineExecutionArn": arn + "old", "PipelineExecutionStatus": "Succeeded", "StartTime": now},
+        {"PipelineExecutionArn": arn + "mid", "PipelineExecutionStatus": "Stopping", "StartTime": now},
+    ]  # fmt: skip
+    with Stubber(client) as stub:
+        stub.add_response("list_pipeline_executions", {"PipelineExecutionSummaries": summaries},
+                          {"PipelineName": "g-pr-7"})  # fmt: skip
+        stub.add_response(
+            "stop_pipeline_execution",
+            {"PipelineExecutionArn": arn + "new"},
+            {"PipelineExecutionArn": arn + "new", "ClientRequestToken": ANY},
+        )
+        assert stop_superseded(client, "g-pr-7") == [arn + "new"]
+        stub.assert_no_pending_responses()

@@ -53,19 +53,6 @@ def test_gate_reads_auc_and_log_loss_from_the_classification_report(churn):
     assert [s["Name"] for s in steps["gate"]["Arguments"]["IfSteps"]] == ["register"]
 
 
-def test_a_pr_pipeline_of_a_classifier_registers_nothing(churn):
-    """PR code never reaches the model package group, whatever the task."""
-    from mlops.sagemaker.pipeline_definition import Target, pr_target, render_pipeline
-
-    cfg, graph, _, _ = churn
-    target = pr_target(cfg, Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group), "7")
-    rendered = render_pipeline(cfg, target, graph)
-    steps = pipeline_steps(json.loads(rendered.definition))
-    assert steps["gate"]["Arguments"]["IfSteps"] == []
-    assert "gate-failed" in steps and "register" not in steps
-    assert "ModelPackageGroupName" not in rendered.definition
-
-
 def test_thresholds_are_the_configs_numbers_and_no_regression_parameter_is_left(churn):
     cfg, graph, definition, _ = churn
     defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}

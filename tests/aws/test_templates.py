@@ -4,6 +4,7 @@ stack's security properties, and the approval function's code."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 
@@ -222,15 +223,40 @@ def test_each_committed_stage_gets_a_routing_sagemaker_accepts(stage):
 # ---- the bootstrap stack -----------------------------------------------------------------
 
 
-# Each kind of GitHub job has its own role, trusting exactly one OIDC subject.
+# Each GitHub job has its own role, trusting exactly one OIDC subject: the repository's subject
+# template (bootstrap output OidcSubjectClaimKeys: repo, context, job_workflow_ref) puts the
+# workflow file and its ref in the subject, so the hourly monitor job cannot assume the build
+# role, and a branch that edits a workflow to claim `environment: production` gets a subject
+# ending in its own ref, which no role trusts.
+REPO = "repo:${GitHubOrg}/${GitHubRepo}"
+WORKFLOW = "job_workflow_ref:${GitHubOrg}/${GitHubRepo}/.github/workflows"
+MAIN = "@refs/heads/${DefaultBranch}"
 JOB_ROLES = {
-    "PrRole": "repo:${GitHubOrg}/${GitHubRepo}:pull_request",
-    "BuildRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
-    "StagingDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:staging",
-    "ProductionDeployRole": "repo:${GitHubOrg}/${GitHubRepo}:environment:production",
-    "BatchRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
-    "MonitorRole": "repo:${GitHubOrg}/${GitHubRepo}:ref:refs/heads/${DefaultBranch}",
+    "PrRole": (f"{REPO}:pull_request:{WORKFLOW}/pr.yml@refs/pull/*/merge", "pr.yml"),
+    "BuildRole": (
+        f"{REPO}:ref:refs/heads/${{DefaultBranch}}:{WORKFLOW}/build.yml{MAIN}",
+        "build.yml",
+    ),
+    "StagingDeployRole": (f"{REPO}:environment:staging:{WORKFLOW}/deploy.yml{MAIN}", "deploy.yml"),
+    "ProductionDeployRole": (
+        f"{REPO}:environment:production:{WORKFLOW}/deploy.yml{MAIN}",
+        "deploy.yml",
+    ),
+    "BatchRole": (
+        f"{REPO}:ref:refs/heads/${{DefaultBranch}}:{WORKFLOW}/batch.yml{MAIN}",
+        "batch.yml",
+    ),
+    "MonitorRole": (
+        f"{REPO}:ref:refs/heads/${{DefaultBranch}}:{WORKFLOW}/monitor.yml{MAIN}",
+        "monitor.yml",
+    ),
 }
+
+
+def trust_condition(resources: dict, role: str) -> dict:
+    (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    return statement["Condition"]
 
 
 def test_each_job_role_trusts_exactly_its_subject():
@@ -242,16 +268,80 @@ def test_each_job_role_trusts_exactly_its_subject():
         and "Federated" in r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
     }
     assert federated == set(JOB_ROLES)
-    for role, subject in JOB_ROLES.items():
-        (statement,) = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-        assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
-        assert set(statement["Condition"]) == {"StringEquals"}, role  # no StringLike wildcards
-        condition = statement["Condition"]["StringEquals"]
-        assert condition["token.actions.githubusercontent.com:aud"] == "sts.amazonaws.com"
-        assert condition["token.actions.githubusercontent.com:sub"] == {"Fn::Sub": subject}, role
+    for role, (subject, _) in JOB_ROLES.items():
+        condition = trust_condition(resources, role)
+        assert condition["StringEquals"]["token.actions.githubusercontent.com:aud"] == (
+            "sts.amazonaws.com"
+        )
+        # a wildcard only where GitHub puts a number: the PR's merge ref
+        operator = "StringLike" if role == "PrRole" else "StringEquals"
+        assert set(condition) == {"StringEquals", operator}, role
+        assert condition[operator]["token.actions.githubusercontent.com:sub"] == {
+            "Fn::Sub": subject
+        }
+    assert parsed(BOOTSTRAP)["Outputs"]["OidcSubjectClaimKeys"]["Value"] == (
+        "repo,context,job_workflow_ref"
+    )
     text = BOOTSTRAP.read_text()
     assert "AdministratorAccess" not in text and "FullAccess" not in text
     assert '"sagemaker:*"' not in text and 'Action: "*"' not in text
+
+
+def github_subject(context: str, workflow: str, ref: str) -> str:
+    """The `sub` GitHub issues under the template repo, context, job_workflow_ref."""
+    return f"repo:octo/models:{context}:job_workflow_ref:octo/models/.github/workflows/{workflow}@{ref}"
+
+
+def test_a_token_assumes_only_the_role_of_its_own_workflow_job():
+    """Each workflow job's token (its context, file and ref), evaluated against every role's
+    trust: exactly its own role matches; a branch's edited workflow matches none."""
+    from _iam import Stack, _condition_holds
+
+    stack = Stack(parsed(BOOTSTRAP), {"GitHubOrg": "octo", "GitHubRepo": "models",
+                                      "DefaultBranch": "main"})  # fmt: skip
+    resources = stack.template["Resources"]
+
+    def roles_for(subject: str) -> set[str]:
+        context = {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+                   "token.actions.githubusercontent.com:sub": subject}  # fmt: skip
+        return {
+            role
+            for role in JOB_ROLES
+            if _condition_holds(stack.resolve(trust_condition(resources, role)), context)
+        }
+
+    main = "refs/heads/main"
+    tokens = {
+        github_subject("pull_request", "pr.yml", "refs/pull/12/merge"): {"PrRole"},
+        github_subject(f"ref:{main}", "build.yml", main): {"BuildRole"},
+        github_subject(f"ref:{main}", "batch.yml", main): {"BatchRole"},
+        github_subject(f"ref:{main}", "monitor.yml", main): {"MonitorRole"},
+        github_subject("environment:staging", "deploy.yml", main): {"StagingDeployRole"},
+        github_subject("environment:production", "deploy.yml", main): {"ProductionDeployRole"},
+        # a same-repo branch that edits deploy.yml to claim the production environment
+        github_subject("environment:production", "deploy.yml", "refs/heads/evil"): set(),
+        # the default subject (no template set): no role
+        "repo:octo/models:ref:refs/heads/main": set(),
+    }
+    for subject, roles in tokens.items():
+        assert roles_for(subject) == roles, subject
+    # and each role's workflow file is the one whose job assumes it
+    for role, (_, workflow) in JOB_ROLES.items():
+        assert role_workflows(role) == {workflow}, role
+
+
+def role_workflows(role: str) -> set[str]:
+    """The workflow files with a job assuming `role` (its ARN's repository variable)."""
+    variable = next(
+        re.match(r"Repository variable (\w+)", o["Description"]).group(1)
+        for o in parsed(BOOTSTRAP)["Outputs"].values()
+        if o["Value"] == {"Fn::GetAtt": [role, "Arn"]}
+    )
+    found = set()
+    for path in (REPO_ROOT / ".github" / "workflows").glob("*.yml"):
+        if f"vars.{variable} " in path.read_text() or f"vars.{variable}}}" in path.read_text():
+            found.add(path.name)
+    return found
 
 
 def test_service_roles_are_guarded_against_the_confused_deputy():
@@ -360,3 +450,50 @@ def test_dispatch_function_posts_repository_dispatch(aws, monkeypatch):
     assert payload["event_type"] == "model-approved"
     assert payload["client_payload"]["version"] == "7"
     assert payload["client_payload"]["model_package_arn"].endswith("/energy-costs/7")
+
+
+def test_a_failed_dispatch_lands_in_a_dead_letter_queue_and_raises_alarms():
+    """An expired GitHub token used to stop every deploy silently: Lambda's async retries end,
+    the approval event is dropped. Now it waits in a queue and two alarms say so."""
+    resources = parsed(BOOTSTRAP)["Resources"]
+    function = resources["DispatchFunction"]["Properties"]
+    assert function["DeadLetterConfig"] == {
+        "TargetArn": {"Fn::GetAtt": ["DispatchDeadLetterQueue", "Arn"]}
+    }
+    assert resources["DispatchDeadLetterQueue"]["Type"] == "AWS::SQS::Queue"
+    statements = resources["DispatchFunctionRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert {"Effect": "Allow", "Action": "sqs:SendMessage",
+            "Resource": {"Fn::GetAtt": ["DispatchDeadLetterQueue", "Arn"]}} in statements["Statement"]  # fmt: skip
+    alarms = {
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]): a["Properties"]
+        for a in resources.values()
+        if a["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    errors = alarms[("AWS/Lambda", "Errors")]
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "DispatchFunction"}}]
+    queued = alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
+    assert queued["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["DispatchDeadLetterQueue", "QueueName"]
+    }
+    for alarm in (errors, queued):
+        assert (
+            alarm["Threshold"] == 1
+            and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        )
+
+
+def test_the_longest_waits_and_provisioning_fit_the_deployment_timeout():
+    """SageMaker's blue/green update must finish within MaximumExecutionTimeoutInSeconds,
+    which has to exceed the waits it contains (the baking times); the waits' largest
+    values leave at least 10 minutes for the new fleet to start."""
+    template = parsed(ENDPOINT_TEMPLATE)
+    parameters = template["Parameters"]
+    policy = template["Resources"]["Endpoint"]["Properties"]["DeploymentConfig"][
+        "BlueGreenUpdatePolicy"
+    ]
+    timeout = policy["MaximumExecutionTimeoutInSeconds"]
+    longest = sum(
+        parameters[p]["MaxValue"] for p in ("CanaryWaitSeconds", "TerminationWaitSeconds")
+    )
+    assert longest + 600 <= timeout, (longest, timeout)
+    assert policy["TerminationWaitInSeconds"] == {"Ref": "TerminationWaitSeconds"}

@@ -1,7 +1,11 @@
 """Tuning on SageMaker: with train.tuning set, the graph's training step renders as a
 tuning step over the same script, static hyperparameters and ranges, with the objective
 the script really prints; the best job's model feeds evaluate and register. With tuning
-off the definition is the golden one (tests/aws/test_golden_definition.py)."""
+off the definition is the golden one (tests/aws/test_golden_definition.py).
+
+The tuned config trains the scikit-learn family: the tuning service validates jobs on the
+XGBoost image as its built-in algorithm (mlops/sagemaker/pipeline_definition.py,
+TUNING_BUILT_IN_IMAGES), so tuning on SageMaker runs on a framework image."""
 
 from __future__ import annotations
 
@@ -21,21 +25,22 @@ from mlops.sagemaker.pipeline_definition import hyperparameters, render_pipeline
 TUNING = {
     "objective": {"metric": "validation:rmse", "direction": "minimize"},
     "ranges": {
-        "max_depth": {"type": "integer", "min": 2, "max": 8},
-        "eta": {"type": "continuous", "min": 0.01, "max": 0.3, "scale": "log"},
-        "grow_policy": {"type": "categorical", "values": ["depthwise", "lossguide"]},
+        "max_leaf_nodes": {"type": "integer", "min": 4, "max": 31},
+        "learning_rate": {"type": "continuous", "min": 0.01, "max": 0.3, "scale": "log"},
+        "loss": {"type": "categorical", "values": ["squared_error", "absolute_error"]},
     },
     "n_trials": 12,
     "parallel": 3,
     "warm_start_from": ["tuning-parent"],
 }
+STATIC = {"max_iter": 300, "n_iter_no_change": 10, "random_state": 7}
 
 
 @pytest.fixture(scope="module")
 def tuned_cfg(cfg):
     """The session's (fixture project) config with a tuning section, re-validated."""
     raw = cfg.model_dump()
-    raw["train"]["tuning"] = TUNING
+    raw["train"].update(model="sklearn", hyperparameters=STATIC, tuning=TUNING)
     tuned = type(cfg).model_validate(raw)
     tuned._root = cfg.root
     return tuned
@@ -60,13 +65,14 @@ def test_training_is_a_tuning_step_with_the_configured_search(tuned, tuned_cfg):
     assert config["TrainingJobEarlyStoppingType"] == "Auto"
     ranges = config["ParameterRanges"]
     assert ranges["IntegerParameterRanges"] == [
-        {"Name": "max_depth", "MinValue": "2", "MaxValue": "8", "ScalingType": "Linear"}
+        {"Name": "max_leaf_nodes", "MinValue": "4", "MaxValue": "31", "ScalingType": "Linear"}
     ]
     assert ranges["ContinuousParameterRanges"] == [
-        {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.3", "ScalingType": "Logarithmic"}
-    ]
+        {"Name": "learning_rate", "MinValue": "0.01", "MaxValue": "0.3",
+         "ScalingType": "Logarithmic"}
+    ]  # fmt: skip
     assert ranges["CategoricalParameterRanges"] == [
-        {"Name": "grow_policy", "Values": ["depthwise", "lossguide"]}
+        {"Name": "loss", "Values": ["squared_error", "absolute_error"]}
     ]
     warm = steps["train"]["Arguments"]["WarmStartConfig"]
     assert warm["ParentHyperParameterTuningJobs"] == [
@@ -103,10 +109,10 @@ def test_the_objective_regex_reads_what_train_py_prints(tuned, tmp_path, capsys)
         rows.to_csv(tmp_path / channel / "data.csv", index=False)  # raw rows, with a header
     train.main(
         [
-            "--model", "xgboost", "--features", "a,b", "--target", "y",
+            "--model", "sklearn", "--features", "a,b", "--target", "y",
             "--train", str(tmp_path / "train"), "--validation", str(tmp_path / "validation"),
             "--model-dir", str(tmp_path / "model"), "--output-data-dir", str(tmp_path / "out"),
-            "--num_round", "200", "--early_stopping_rounds", "5", "--eta", "0.3",
+            "--max_iter", "60", "--n_iter_no_change", "5", "--learning_rate", "0.3",
         ]
     )  # fmt: skip
     found = [float(v) for v in re.findall(definition["Regex"], capsys.readouterr().out)]
@@ -136,7 +142,7 @@ def test_best_job_model_feeds_evaluate_and_register(tuned, target):
     assert register["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == best
     metadata = register["CustomerMetadataProperties"]
     assert metadata["best_training_job"] == {"Get": "Steps.train.BestTrainingJob.TrainingJobName"}
-    assert metadata["params.train.max_depth"] == "tuned"
+    assert metadata["params.train.max_leaf_nodes"] == "tuned"
     assert steps["evaluate"]["DependsOn"] == ["train"]
 
 
@@ -144,3 +150,29 @@ def test_other_steps_are_unchanged_by_tuning(tuned, steps):
     _, tuned_steps = tuned
     for name in ("validate", "preprocess", "gate-failed"):
         assert tuned_steps[name] == steps[name], name
+
+
+def test_tuning_on_the_xgboost_image_is_one_line_before_anything_runs(cfg, target):
+    """The tuning service refuses a script's metrics and hyperparameters on the XGBoost
+    image (its built-in algorithm): say so at render, not when the pipeline reaches it."""
+    from mlops.core.errors import UsageError
+
+    raw = cfg.model_dump()
+    raw["train"]["tuning"] = {"ranges": {"max_depth": {"type": "integer", "min": 2, "max": 8}}}
+    xgboost = type(cfg).model_validate(raw)
+    xgboost._root = cfg.root
+    assert xgboost.model_family.IMAGE == "xgboost"
+    with pytest.raises(UsageError, match=r"^train.tuning on SageMaker: .* train.model: sklearn"):
+        render_pipeline(xgboost, target)
+
+
+def test_the_tuning_request_is_valid_for_the_service_model(tuned):
+    """CreateHyperParameterTuningJob as SageMaker sends it for the step, parameters at their
+    defaults, against botocore's model (types, required members, lengths, patterns)."""
+    from test_requests_valid import STEP_OPERATIONS, check, resolved
+
+    rendered, steps = tuned
+    defaults = {p["Name"]: p["DefaultValue"] for p in json.loads(rendered.definition)["Parameters"]}
+    operation, extra = STEP_OPERATIONS[steps["train"]["Type"]]
+    assert operation == "CreateHyperParameterTuningJob"
+    check(operation, {**resolved(steps["train"]["Arguments"], defaults), **extra})

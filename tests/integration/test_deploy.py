@@ -219,7 +219,11 @@ def test_promote_then_roll_back_by_pinning_the_previous_version(stages, capsys):
     v2 = stages.register_copy_of(1)
     stages.registry.approve(v2)
     assert mlops(capsys, "deploy", "--stage", "staging")[0] == 0  # latest approved: v2
-    code, out, err = mlops(capsys, "promote")
+    # a reviewer approved the run that staged version 1: staging has moved on since
+    code, _, err = mlops(capsys, "promote", "--version", "1")
+    assert code == 1 and f"staging serves version {v2} now" in err
+    assert read_endpoint(stages.home, "prod") is None
+    code, out, err = mlops(capsys, "promote", "--version", str(v2))
     assert code == 0, err
     prod = read_endpoint(stages.home, "prod")
     assert prod.version == v2 and live_version(prod.url) == v2
@@ -241,7 +245,8 @@ def test_promote_then_roll_back_by_pinning_the_previous_version(stages, capsys):
         (r["version"], r["previous_version"], r["result"])
         for r in list_deployments(stages.home, GROUP, "prod")
     ]
-    assert history == [(1, v2, "succeeded"), (v2, None, "succeeded")]
+    # newest first: the refused promotion of the version staging no longer served is recorded
+    assert history == [(1, v2, "succeeded"), (v2, None, "succeeded"), (None, None, "refused")]
 
     # A promotion may not silently undo the pin, even of a version approved again.
     stages.registry.approve(v2, "fixed upstream")

@@ -152,7 +152,16 @@ def test_the_smoke_limit_comes_from_draws_of_the_predictions():
 
 
 @pytest.mark.parametrize(
-    ("text", "name"), [("Energy Use 2024.csv", "energy-use-2024-csv"), ("diabetes", "diabetes")]
+    ("text", "name"),
+    [
+        ("Energy Use 2024.csv", "energy-use-2024-csv"),
+        ("diabetes", "diabetes"),
+        # the longest group every derived AWS name fits (mlops/core/names.py)
+        (
+            "Yearly energy consumption of public buildings.csv",
+            "yearly-energy-consumption-of-public-b",
+        ),
+    ],
 )
 def test_project_name(text, name):
     assert profiling.project_name(text) == name

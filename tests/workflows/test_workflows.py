@@ -256,6 +256,14 @@ def test_prod_waits_for_staging_and_a_reviewer():
     assert staging["environment"] == "staging"
     runs = [one_line(s["run"]) for s in prod["steps"] if "run" in s]
     assert any("promote" in r for r in runs)
+    # prod promotes the version this run staged (what the reviewer saw), not whatever staging
+    # serves when the approval comes
+    (promote,) = [s for s in prod["steps"] if "promote" in s.get("run", "")]
+    assert promote["env"] == {"STAGING_VERSION": "${{ needs.staging.outputs.version }}"}
+    assert '--version "$STAGING_VERSION"' in promote["run"]
+    recorded = staging["outputs"]["version"].removeprefix("${{ steps.").split(".")[0]
+    (step,) = [s for s in staging["steps"] if s.get("id") == recorded]
+    assert "endpoint status --stage staging" in step["run"] and "--env" in step["run"]
     assert any(r.endswith("endpoint test --stage prod --backend sagemaker") for r in runs)
     staging_runs = [one_line(s["run"]) for s in staging["steps"] if "run" in s]
     assert staging_runs[-1].endswith("endpoint test --stage staging --backend sagemaker")
