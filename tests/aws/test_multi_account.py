@@ -56,6 +56,7 @@ def stage_stack(stage: str, account: str, other: str) -> AccountStack:
             "Stage": stage,
             "GitHubOrg": ORG,
             "GitHubRepo": REPO,
+            "DefaultBranch": "main",
             "ModelPackageGroupName": GROUP,
             "BuildAccountId": BUILD,
             "OtherStageAccountId": other,
@@ -143,7 +144,9 @@ def test_each_deploy_role_trusts_exactly_its_github_environment(layout):
         assert statement["Condition"] == {
             "StringEquals": {
                 "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-                "token.actions.githubusercontent.com:sub": f"repo:{ORG}/{REPO}:environment:{environment}",
+                "token.actions.githubusercontent.com:sub": f"repo:{ORG}/{REPO}:"
+                f"environment:{environment}:job_workflow_ref:"
+                f"{ORG}/{REPO}/.github/workflows/deploy.yml@refs/heads/main",
             }
         }
     # staging's read role: prod's deploy role only
@@ -448,7 +451,10 @@ def three_accounts(aws, monkeypatch, tmp_path, cfg):
 def run_deploy_job(job, layout, sessions, data_csv, monkeypatch, tmp_path):
     stage = "staging" if job == "staging" else "prod"
     use_credentials(monkeypatch, sessions.by_account[STAGE_ACCOUNT[stage]])
-    results = run_job("deploy", job, job_variables(layout, stage, data_csv), monkeypatch, tmp_path)
+    # prod promotes the version staging's job recorded (its `version` output), as in deploy.yml
+    needs = {"staging": {"version": "2"}} if job == "production" else None
+    variables = job_variables(layout, stage, data_csv)
+    results = run_job("deploy", job, variables, monkeypatch, tmp_path, needs)
     assert results and all(code == 0 for _, code in results), results
 
 
