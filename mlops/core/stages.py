@@ -34,7 +34,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.config import first_error
 from mlops.core.errors import MlopsError, UsageError
@@ -73,12 +73,32 @@ class Monitoring(_Section):
     enabled: bool = True  # a data-quality schedule (model_deploy/monitoring-template.yml)
 
 
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)  # what SageMaker accepts
+
+
+class Serverless(_Section):
+    """A serverless endpoint (ServerlessConfig): billed per request, nothing while idle;
+    cold starts of seconds. Made for staging, which waits for traffic most of the day."""
+
+    memory_mb: int = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory_size(cls, memory: int) -> int:
+        if memory not in SERVERLESS_MEMORY_MB:
+            raise ValueError(f"{memory} is not one of {SERVERLESS_MEMORY_MB} (MB)")
+        return memory
+
+
 class SageMakerStage(_Section):
     instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(ge=1)
     data_capture_percent: int = Field(ge=0, le=100)
     autoscaling: Autoscaling = Autoscaling()
     monitoring: Monitoring = Monitoring()
+    # Set: the stage is a serverless endpoint (instance_type/count and autoscaling unused).
+    serverless: Serverless | None = None
 
 
 class StageConfig(_Section):
