@@ -6,7 +6,6 @@ import argparse
 
 from mlops.cli.backends import open_registry
 from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home, print_json
-from mlops.core.errors import UsageError
 from mlops.core.interfaces import Registry
 from mlops.core.registry import ModelVersion
 
@@ -74,23 +73,25 @@ def cmd_set_status(args: argparse.Namespace) -> int:
         else reg.reject(args.version, args.note)
     )
     print(f"model version {v.version} is now {v.approval_status}")
-    if args.backend == "local":  # the card carries the approval history
+    if args.backend == "local":  # the card carries the approval history: rewrite it
         from mlops.local.cards import write_card_or_warn
 
-        write_card_or_warn(config_from(args), home(), v.version, print)
+        write_card_or_warn(config_from(args), home(), v.version, print, quiet=True)
     return 0
 
 
 def cmd_card(args: argparse.Namespace) -> int:
     """Write the version's card afresh (local) and print where it is; --open shows it."""
-    if args.backend != "local":
-        raise UsageError(
-            "on SageMaker the card is a SageMaker Model Card attached to the model package: "
-            "open it in SageMaker Studio (Models > Model cards)"
-        )
+    cfg = config_from(args)
+    if args.backend == "sagemaker":
+        from mlops.sagemaker.model_card import attach_card
+
+        arn = attach_card(cfg, registry_from(args), args.version)
+        print(f"model card of version {args.version} attached to {arn}")
+        print("see it in SageMaker Studio: the model version's Model card tab")
+        return 0
     from mlops.local.cards import write_card
 
-    cfg = config_from(args)
     path = write_card(cfg, home(), args.version)
     print(f"model card of version {args.version}: {path}")
     print(f"markdown: {path.with_name('card.md')}")
@@ -125,7 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "card",
         help="a version's model card: intended use, data, metrics, gate, plots, lineage",
         description="Write the version's model card ($MLOPS_HOME/cards/GROUP/vN/card.html, "
-        "self-contained, and card.md) from what its run wrote, and print where it is.",
+        "self-contained, and card.md) from what its run wrote, and print where it is. "
+        "--backend sagemaker: (re)attach the SageMaker Model Card to the model package.",
     )
     card.add_argument("version", type=int)
     card.add_argument("--open", action="store_true", help="open the HTML card in a browser")

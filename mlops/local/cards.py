@@ -113,7 +113,9 @@ def write_card(cfg: Config, home: Path, version_number: int) -> Path:
     return html_file
 
 
-def write_card_or_warn(cfg: Config, home: Path, version_number: int, progress) -> Path | None:
+def write_card_or_warn(
+    cfg: Config, home: Path, version_number: int, progress, quiet: bool = False
+) -> Path | None:
     """At registration: the version is registered whatever happens to its card; a card
     that cannot be written is one warning line (`mlops models card N` writes it later)."""
     try:
@@ -121,5 +123,6 @@ def write_card_or_warn(cfg: Config, home: Path, version_number: int, progress) -
     except (OSError, ValueError, KeyError) as exc:
         progress(f"warning: model card of version {version_number} not written: {exc}")
         return None
-    progress(f"model card: {path}")
+    if not quiet:
+        progress(f"model card: {path}")
     return path

@@ -434,6 +434,9 @@ def run_sagemaker_pipeline(
     if not report.model_package_arn:
         raise MlopsError(f"pipeline {report.status} but registered no model package")
     print(f"registered: {report.model_package_arn}")
+    from mlops.sagemaker.model_card import attach_card_or_warn
+
+    attach_card_or_warn(cfg, registry, report.model_package_arn)
     print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
     return 0
 
