@@ -41,6 +41,21 @@ def step_cost(step: str, use: str, instance_type: str, count: int, seconds: floa
     return StepCost(step, use, instance_type, count, seconds, usd)
 
 
+def step_costs(cfg, graph, seconds: Mapping[str, float]) -> list[StepCost]:
+    """Each step of `graph` that ran (`seconds` by step name) on the instances the config
+    gives its kind: processing steps on processing_instance_*, training on training_*."""
+    sm = cfg.sagemaker
+    instances = {
+        "processing": (sm.processing_instance_type, sm.processing_instance_count),
+        "training": (sm.training_instance_type, sm.training_instance_count),
+    }
+    return [
+        step_cost(step.name, step.kind, *instances[step.kind], float(seconds[step.name]))
+        for step in graph.steps
+        if step.name in seconds
+    ]
+
+
 def run_total(steps: Iterable[StepCost]) -> float | None:
     """The run's cost; None when a step's instance type has no price."""
     costs = [s.usd for s in steps]
