@@ -78,7 +78,9 @@ def price_note() -> str:
 
 
 def run_cost_line(steps: list[StepCost]) -> str:
-    """`estimated cost of this run on SageMaker: $0.0123 (validate 0.0012, ...)`."""
+    """`estimated cost of this run on SageMaker: $0.0123: validate $0.0012 (...), ...`."""
+    if not steps:
+        return "estimated cost of this run on SageMaker: unknown (no job reported its times)"
     parts = ", ".join(
         f"{s.step} {usd(s.usd) if s.usd is not None else '?'} ({s.instance_count} x "
         f"{s.instance_type}, {s.seconds:.0f} s)"

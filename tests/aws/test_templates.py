@@ -132,7 +132,10 @@ def test_stages_differ_only_by_their_config(cfg):
 def test_blue_green_rolls_back_on_a_5xx_rate_and_latency():
     resources = parsed(ENDPOINT_TEMPLATE)["Resources"]
     params = parsed(ENDPOINT_TEMPLATE)["Parameters"]
-    deployment = resources["Endpoint"]["Properties"]["DeploymentConfig"]
+    serverless, no_config, deployment = resources["Endpoint"]["Properties"]["DeploymentConfig"][
+        "Fn::If"
+    ]  # a serverless stage has no blue/green: SageMaker updates it in place
+    assert (serverless, no_config) == ("Serverless", {"Ref": "AWS::NoValue"})
     condition, canary, all_at_once = deployment["BlueGreenUpdatePolicy"][
         "TrafficRoutingConfiguration"
     ]["Fn::If"]
