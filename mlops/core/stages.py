@@ -100,6 +100,16 @@ class SageMakerStage(_Section):
     # Set: the stage is a serverless endpoint (instance_type/count and autoscaling unused).
     serverless: Serverless | None = None
 
+    @model_validator(mode="after")
+    def _serverless_has_no_capture(self) -> SageMakerStage:
+        """SageMaker captures no data from a serverless endpoint, so Model Monitor has
+        nothing to read: refused rather than silently dropped."""
+        if self.serverless is not None and self.data_capture_percent:
+            raise ValueError("serverless: set data_capture_percent to 0 (no capture there)")
+        if self.serverless is not None and self.monitoring.enabled:
+            raise ValueError('serverless: set "monitoring": {"enabled": false} (no capture there)')
+        return self
+
 
 class StageConfig(_Section):
     stage: str = Field(pattern=r"^[a-z][a-z0-9-]{0,30}$")

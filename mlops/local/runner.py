@@ -572,7 +572,7 @@ def finish_tracking(
     if tracked.run_id():
         waited = getattr(tracked, "waited", 0.0)
         progress(
-            f"tracked: run {tracked.run_id()} (see it with `mlops ui`; the run waited "
+            f"tracked: run {tracked.run_id()} (see it with `mlops ui --mlflow`; the run waited "
             f"{waited:.2f} s on tracking)"
         )
 

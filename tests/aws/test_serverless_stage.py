@@ -20,6 +20,7 @@ pytestmark = pytest.mark.aws
 def serverless_staging(tmp_path, memory_mb: int = 2048, concurrency: int = 3):
     raw = json.loads(stage_config_path("staging").read_text())
     raw["sagemaker"]["serverless"] = {"memory_mb": memory_mb, "max_concurrency": concurrency}
+    raw["sagemaker"].update(data_capture_percent=0, monitoring={"enabled": False})
     (tmp_path / "staging-config.json").write_text(json.dumps(raw))
     return load_stage_config("staging", tmp_path)
 

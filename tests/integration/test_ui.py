@@ -1,4 +1,4 @@
-"""`mlops ui`: the real MLflow UI server starts on 127.0.0.1 over the local store, shows the
+"""`mlops ui --mlflow`: the real MLflow UI server starts on 127.0.0.1 over the local store, shows the
 tracked runs, and stops."""
 
 from __future__ import annotations

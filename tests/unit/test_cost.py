@@ -55,7 +55,10 @@ def test_endpoint_month_follows_instances_and_autoscaling_bounds():
 
 
 def test_serverless_staging_costs_nothing_idle_and_has_a_ceiling():
-    cost = endpoint_cost("staging", stage(serverless={"memory_mb": 2048, "max_concurrency": 5}))
+    cost = endpoint_cost(
+        "staging",
+        stage(serverless={"memory_mb": 2048, "max_concurrency": 5}, monitoring={"enabled": False}),
+    )
     assert cost.monthly_low == 0
     assert cost.monthly_high == pytest.approx(
         2 * prices.SERVERLESS_GB_SECOND_USD * 5 * HOURS_PER_MONTH * 3600
@@ -73,6 +76,7 @@ def test_serverless_memory_must_be_a_size_sagemaker_accepts():
             "instance_count": 1,
             "data_capture_percent": 0,
             "serverless": {"memory_mb": 1500},
+            "monitoring": {"enabled": False},
         },
     }
     with pytest.raises(UsageError, match="1500 is not one of"):
@@ -85,3 +89,10 @@ def test_the_report_section_names_its_prices_date_and_source(tmp_path):
     )
     assert prices.PRICES_AS_OF in text and prices.PRICES_SOURCE in text
     assert "| staging |" in text and "| prod |" in text
+
+
+def test_a_serverless_stage_with_capture_or_monitoring_is_refused():
+    with pytest.raises(ValueError, match="data_capture_percent to 0"):
+        stage(data_capture_percent=100, serverless={}, monitoring={"enabled": False})
+    with pytest.raises(ValueError, match="monitoring"):
+        stage(serverless={})
