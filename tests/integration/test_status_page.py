@@ -119,7 +119,9 @@ def test_the_status_page_in_a_real_browser(served, tmp_path):
         driver.find_element(By.LINK_TEXT, "card").click()
         assert driver.title.startswith("Model card:")
         plots = driver.find_elements(By.CSS_SELECTOR, "figure img")
-        assert len(plots) >= 2
+        titles = [p.get_attribute("alt") for p in plots]  # the fixture project's family: xgboost
+        assert titles == ["Predicted vs actual (held-out rows)", "Residuals (held-out rows)",
+                          "Feature importance"]  # fmt: skip
         # Each inline plot decoded and drawn (a broken data: URI has no natural width).
         assert all(
             driver.execute_script("return arguments[0].naturalWidth", p) > 100 for p in plots
