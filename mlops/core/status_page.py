@@ -40,11 +40,7 @@ def _table(head: Sequence[str], rows: Sequence[str], empty: str) -> str:
 def version_rows(versions: Sequence[Mapping], metrics: Sequence[str]) -> list[str]:
     rows = []
     for v in reversed(versions):  # newest first
-        card = (
-            f'<a href="/cards/{v["version"]}">card</a>'
-            if v.get("card")
-            else "<span class=muted>no card yet</span>"
-        )
+        card = f'<a href="/cards/{_e(v["version"])}">card</a>'  # rendered when opened
         values = "".join(
             f"<td class=n>{human(v['metrics'][m], 4) if m in v['metrics'] else '–'}</td>"
             for m in metrics

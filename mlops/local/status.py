@@ -74,7 +74,6 @@ def snapshot(cfg: Config, home: Path, costs: list[dict] | None = None) -> dict:
                 "metrics": v.metrics,
                 "git_commit": v.lineage.get("git_commit", ""),
                 "serving": serving.get(v.version, []),
-                "card": True,  # rendered on request from the version's files
             }
             for v in versions
         ],

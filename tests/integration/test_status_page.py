@@ -79,6 +79,19 @@ def test_the_page_is_read_only_and_answers_only_this_machine(served):
     assert fetch(url + "/../registry.db")[0] == 404
 
 
+def test_a_port_in_use_is_one_line_and_exit_2(home, capsys):
+    import socket
+
+    from mlops.cli import run
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert run(["ui", "--port", str(sock.getsockname()[1])]) == 2
+    err = capsys.readouterr().err
+    assert "in use" in err and len(err.strip().splitlines()) == 1
+
+
 def browser(download_dir: Path):
     """Headless Debian Chromium; the flags keep it off the network (the closed network
     here refuses its background connections, which would fill the console)."""
