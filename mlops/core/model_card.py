@@ -344,9 +344,10 @@ def classification_plots(plt, evaluation: Mapping, predictions: pd.DataFrame | N
 
 def importance_plot(plt, importance: Mapping[str, float]) -> Plot:
     names = sorted(importance, key=lambda n: importance[n])
+    total = sum(importance.values()) or 1.0  # a share reads better than a raw gain (1e14)
     fig, ax = plt.subplots(figsize=(5, 0.3 * len(names) + 1))
-    ax.barh(names, [importance[n] for n in names], color="tab:blue")
-    ax.set(xlabel="importance (as the model family measures it)", title="Feature importance")
+    ax.barh(names, [100 * importance[n] / total for n in names], color="tab:blue")
+    ax.set(xlabel="share of the model's importance (%)", title="Feature importance")
     return Plot("feature_importance", "Feature importance", _figure_png(fig))
 
 
