@@ -401,12 +401,10 @@ def _paragraphs(text: str) -> str:
     """The intended-use text: code spans and paragraphs, everything else escaped."""
     parts = []
     for para in text.split("\n\n"):
-        escaped = _e(para)
-        pieces = escaped.split("`")
-        escaped = "".join(
-            f"<code>{p}</code>" if i % 2 else p.replace("_", "") for i, p in enumerate(pieces)
-        )
-        parts.append(f"<p>{escaped}</p>")
+        italic = len(para) > 2 and para.startswith("_") and para.endswith("_")
+        pieces = _e(para[1:-1] if italic else para).split("`")
+        body = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(pieces))
+        parts.append(f"<p><em>{body}</em></p>" if italic else f"<p>{body}</p>")
     return "".join(parts)
 
 

@@ -165,4 +165,15 @@ def test_a_card_says_what_is_missing_instead_of_failing():
     assert "Quality gate: **not recorded**" in text
     assert "rows: –; quarantined: 0" in text
     assert "model_build/intended_use.md" in text
-    assert "<html" in render_html(facts, [])
+    page = render_html(facts, [])
+    assert "<em>The project has not described its intended use yet" in page
+    assert "<code>model_build/intended_use.md</code>" in page  # underscores kept
+
+
+def test_the_forks_own_words_are_escaped_not_interpreted():
+    facts = card_facts(
+        CardInputs(
+            version(), "regression", "T", ["A"], {}, intended_use="For <b>snake_case</b> & co"
+        )
+    )
+    assert "For &lt;b&gt;snake_case&lt;/b&gt; &amp; co" in render_html(facts, [])
