@@ -7,20 +7,19 @@ models' metrics, bootstrap intervals, the golden set, ROC/PR curves) and predict
 step's report. The card scores no model and imports no model library.
 
 `card_facts` gathers those into one plain dict (the same facts feed the Markdown, the
-self-contained HTML with its plots inline, and the SageMaker Model Card's content);
-`render_markdown` / `render_html` are pure; `plots` draws with matplotlib.
+self-contained HTML with its plots inline, and the SageMaker Model Card's content in
+`mlops.core.card_content`); `render_markdown` / `render_html` are pure; the plots are
+`mlops.core.card_plots`'.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from mlops.core.registry import ModelVersion
@@ -32,8 +31,6 @@ HEADLINE = {
     "regression": ("mse", "rmse", "mae", "r2"),
     "binary_classification": ("auc", "log_loss", "accuracy", "precision", "recall", "f1"),
 }
-CALIBRATION_BINS = 10
-MAX_SCATTER_POINTS = 2_000  # a scatter of more rows says no more and makes the HTML heavy
 INTENDED_USE_FILE = "model_build/intended_use.md"  # the fork's own words, when it wrote them
 
 
@@ -252,121 +249,6 @@ def render_markdown(facts: Mapping, plot_files: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
-# ---------------------------------------------------------------- plots
-
-
-@dataclass(frozen=True)
-class Plot:
-    name: str  # file stem: predicted_vs_actual, roc_curve...
-    title: str
-    png: bytes
-
-
-def _figure_png(fig) -> bytes:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _pyplot():
-    """matplotlib with a backend that needs no screen; None when it is not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def thinned(frame: pd.DataFrame, limit: int = MAX_SCATTER_POINTS) -> pd.DataFrame:
-    return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
-
-
-def regression_plots(plt, predictions: pd.DataFrame) -> list[Plot]:
-    rows = thinned(predictions)
-    y, pred = rows["y"].to_numpy(float), rows["prediction"].to_numpy(float)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(y, pred, s=5, alpha=0.4, color="tab:blue")
-    lo, hi = float(np.nanmin(y)), float(np.nanmax(y))
-    ax.plot([lo, hi], [lo, hi], color="black", linewidth=1)
-    ax.set(xlabel="actual", ylabel="predicted", title="Predicted vs actual")
-    scatter = Plot("predicted_vs_actual", "Predicted vs actual (held-out rows)", _figure_png(fig))
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.scatter(pred, pred - y, s=5, alpha=0.4, color="tab:blue")
-    ax.axhline(0, color="black", linewidth=1)
-    ax.set(xlabel="predicted", ylabel="predicted − actual", title="Residuals")
-    return [scatter, Plot("residuals", "Residuals (held-out rows)", _figure_png(fig))]
-
-
-def calibration(y: np.ndarray, prob: np.ndarray, bins: int = CALIBRATION_BINS):
-    """(mean predicted probability, observed share of positives, rows) per probability bin."""
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
-    counts = np.bincount(which, minlength=bins)
-    kept = counts > 0
-    mean_prob = np.bincount(which, prob, bins)[kept] / counts[kept]
-    observed = np.bincount(which, y, bins)[kept] / counts[kept]
-    return mean_prob, observed, counts[kept]
-
-
-def classification_plots(plt, evaluation: Mapping, predictions: pd.DataFrame | None) -> list[Plot]:
-    section = section_of(evaluation)
-    out = []
-    roc = section.get("receiver_operating_characteristic_curve")
-    if roc:
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot(roc["false_positive_rates"], roc["true_positive_rates"], color="tab:blue")
-        ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1)
-        ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
-        out.append(Plot("roc_curve", "ROC curve (held-out rows)", _figure_png(fig)))
-    pr = section.get("precision_recall_curve")
-    if pr:
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot(pr["recalls"], pr["precisions"], color="tab:blue")
-        ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
-        out.append(Plot("precision_recall", "Precision-recall (held-out rows)", _figure_png(fig)))
-    if predictions is not None and len(predictions):
-        mean_prob, observed, _ = calibration(
-            predictions["y"].to_numpy(float), predictions["prediction"].to_numpy(float)
-        )
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.plot(mean_prob, observed, marker="o", color="tab:blue")
-        ax.plot([0, 1], [0, 1], color="black", linestyle="--", linewidth=1)
-        ax.set(xlabel="predicted probability", ylabel="observed share", title="Calibration")
-        out.append(Plot("calibration", "Calibration (held-out rows)", _figure_png(fig)))
-    return out
-
-
-def importance_plot(plt, importance: Mapping[str, float]) -> Plot:
-    names = sorted(importance, key=lambda n: importance[n])
-    total = sum(importance.values()) or 1.0  # a share reads better than a raw gain (1e14)
-    fig, ax = plt.subplots(figsize=(5, 0.3 * len(names) + 1))
-    ax.barh(names, [100 * importance[n] / total for n in names], color="tab:blue")
-    ax.set(xlabel="share of the model's importance (%)", title="Feature importance")
-    return Plot("feature_importance", "Feature importance", _figure_png(fig))
-
-
-def plots(evaluation: Mapping, predictions: pd.DataFrame | None) -> list[Plot]:
-    """The card's plots; none without matplotlib. Feature importance only where evaluate
-    wrote one (the model family offers it)."""
-    plt = _pyplot()
-    if plt is None:
-        return []
-    if task_of(evaluation) == "regression":
-        out = regression_plots(plt, predictions) if predictions is not None else []
-    else:
-        out = classification_plots(plt, evaluation, predictions)
-    importance = evaluation.get("feature_importance")
-    if importance:
-        out.append(importance_plot(plt, importance))
-    return out
-
-
 # ---------------------------------------------------------------- HTML
 
 STYLE = """
@@ -408,8 +290,9 @@ def _paragraphs(text: str) -> str:
     return "".join(parts)
 
 
-def render_html(facts: Mapping, figures: Sequence[Plot] = ()) -> str:
-    """One self-contained page: no script, no external file; plots are inline PNG."""
+def render_html(facts: Mapping, figures: Sequence = ()) -> str:
+    """One self-contained page: no script, no external file; plots are inline PNG.
+    `figures`: mlops.core.card_plots.Plot items (title, png), which import this module."""
     data, gate = facts["data"], facts["gate"]
     verdict = {True: "passed", False: "failed", None: "not recorded"}[gate["passed"]]
     rows = [
@@ -469,132 +352,3 @@ def render_html(facts: Mapping, figures: Sequence[Plot] = ()) -> str:
         f"<th>note</th></tr>{history}</table>"
         "</body></html>\n"
     )
-
-
-# ---------------------------------------------------------------- SageMaker Model Card content
-
-MODEL_CARD_MAX_CHARS = 100_000  # botocore's ModelCardContent: a string of at most this
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _number_metrics(rows: Sequence[Mapping], prefix: str = "") -> list[dict]:
-    metrics = []
-    for row in rows:
-        metrics.append(
-            {"name": f"{prefix}{row['metric']}", "type": "number", "value": row["value"]}
-        )
-        if row["interval"]:
-            low, high = row["interval"]
-            metrics += [
-                {"name": f"{prefix}{row['metric']} 95% low", "type": "number", "value": low},
-                {"name": f"{prefix}{row['metric']} 95% high", "type": "number", "value": high},
-            ]
-    return [m for m in metrics if math.isfinite(m["value"])]
-
-
-def _champion_metrics(rows: Sequence[Mapping]) -> list[dict]:
-    return [
-        {"name": f"champion {r['metric']}", "type": "number", "value": r["champion"]}
-        for r in rows
-        if r["champion"] is not None and math.isfinite(r["champion"])
-    ]
-
-
-def roc_metric(evaluation: Mapping) -> list[dict]:
-    roc = section_of(evaluation).get("receiver_operating_characteristic_curve")
-    if not roc:
-        return []
-    points = [
-        [float(x), float(y)]
-        for x, y in zip(roc["false_positive_rates"], roc["true_positive_rates"], strict=True)
-    ]
-    return [
-        {
-            "name": "ROC curve",
-            "type": "linear_graph",
-            "value": points,
-            "x_axis_name": "false positive rate",
-            "y_axis_name": "true positive rate",
-        }
-    ]
-
-
-def sagemaker_content(facts: Mapping, evaluation: Mapping) -> dict:
-    """The card as SageMaker's model package model card content (snake_case keys of the
-    model card JSON schema, without model_package_details, which a package card omits)."""
-    data, lineage, gate = facts["data"], facts["lineage"], facts["gate"]
-    verdict = {True: "passed", False: "failed", None: "not recorded"}[gate["passed"]]
-    train_params = facts["params"].get("train", {})
-    held_out = {
-        "name": "held-out rows",
-        "evaluation_observation": _clip(
-            f"{data['held_out_rows']} held-out rows of the run's own split; quality gate "
-            f"{verdict}: " + "; ".join(gate["checks"]),
-            2096,
-        ),
-        "datasets": [d for d in [data["source"]] if d][:10],
-        "metadata": {"data_sha256": str(data["sha256"]), "rows": str(data["rows"])},
-        "metric_groups": [
-            {
-                "name": "this version",
-                "metric_data": _number_metrics(facts["metrics"]) + roc_metric(evaluation),
-            },
-        ],
-    }
-    champion = _champion_metrics(facts["metrics"])
-    if champion:
-        held_out["metric_groups"].append(
-            {"name": f"champion v{facts['champion_version']}", "metric_data": champion}
-        )
-    details = [held_out]
-    if facts["golden"]:
-        details.append(
-            {
-                "name": "golden set",
-                "evaluation_observation": f"{facts['golden']['rows']} reviewed reference rows",
-                "metric_groups": [
-                    {
-                        "name": "this version",
-                        "metric_data": _number_metrics(facts["golden"]["metrics"]),
-                    }
-                ],
-            }
-        )
-    custom = {
-        "git_commit": lineage.get("git_commit", ""),
-        "pr_number": lineage.get("pr_number", ""),
-        "run_id": lineage.get("run_id", ""),
-        "tracking_run_id": lineage.get("tracking_run_id", ""),
-        "data_sha256": data["sha256"],
-        "quarantined_rows": str(data["quarantined_rows"]),
-        "validation": data["validation"],
-        "gate": verdict,
-    }
-    return {
-        "model_overview": {
-            "model_description": _clip(intended_use_text(facts).split("\n\n")[0], 1024),
-            "model_creator": "sagemaker-gitops-template pipeline",
-            "model_artifact": [lineage["model_uri"]] if lineage.get("model_uri") else [],
-            "algorithm_type": _clip(str(facts["model_family"] or "unknown"), 1024),
-            "problem_type": facts["task"],
-        },
-        "intended_uses": {
-            "purpose_of_model": _clip(intended_use_text(facts).split("\n\n")[0], 2048),
-            "intended_uses": _clip(facts["intended_use"] or "not described yet", 2048),
-        },
-        "training_details": {
-            "training_job_details": {
-                "training_datasets": [d for d in [data["source"]] if d],
-                "hyper_parameters": [
-                    {"name": str(k), "value": _clip(str(v), 255)} for k, v in train_params.items()
-                ][:100],
-            }
-        },
-        "evaluation_details": details,
-        "additional_information": {
-            "custom_details": {k: _clip(str(v), 1024) for k, v in custom.items() if v != ""},
-        },
-    }

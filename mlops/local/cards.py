@@ -12,14 +12,13 @@ import json
 from pathlib import Path
 
 from mlops.core import run_layout
+from mlops.core.card_plots import Plot, plots
 from mlops.core.config import Config
 from mlops.core.graph import Pipeline, load_pipeline
 from mlops.core.model_card import (
     INTENDED_USE_FILE,
     CardInputs,
-    Plot,
     card_facts,
-    plots,
     render_html,
     render_markdown,
     task_of,

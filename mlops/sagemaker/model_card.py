@@ -14,17 +14,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from mlops.core.card_content import MODEL_CARD_MAX_CHARS, sagemaker_content
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError
 from mlops.core.gate import check_gate
 from mlops.core.graph import load_pipeline
-from mlops.core.model_card import (
-    MODEL_CARD_MAX_CHARS,
-    CardInputs,
-    card_facts,
-    sagemaker_content,
-    task_of,
-)
+from mlops.core.model_card import CardInputs, card_facts, task_of
 from mlops.core.registry import APPROVED, ModelVersion
 from mlops.sagemaker.registry import SageMakerRegistry, aws_errors, split_s3_uri
 

@@ -12,7 +12,7 @@ from _sagemaker_helpers import BUCKET, GROUP
 from botocore.stub import ANY, Stubber
 from test_sagemaker_registry import register_version
 
-from mlops.core.model_card import MODEL_CARD_MAX_CHARS
+from mlops.core.card_content import MODEL_CARD_MAX_CHARS
 from mlops.sagemaker.model_card import attach_card, card_content
 from mlops.sagemaker.registry import SageMakerRegistry
 

@@ -9,14 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops.core.model_card import (
-    CardInputs,
-    calibration,
-    card_facts,
-    plots,
-    render_html,
-    render_markdown,
-)
+from mlops.core.card_plots import calibration, plots
+from mlops.core.model_card import CardInputs, card_facts, render_html, render_markdown
 from mlops.core.registry import ModelVersion
 from stepkit import metrics
 
