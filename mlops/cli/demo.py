@@ -361,7 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         if temporary_configs and not args.keep_endpoints:
             shutil.rmtree(temporary_configs, ignore_errors=True)
     print("\ndemo finished: data -> pipeline -> registry -> staging -> prod")
+    print_approver_view(cfg, home)
     return 0
+
+
+def print_approver_view(cfg: Config, home: Path) -> None:
+    """Where an approver looks: the cards, and the status page that lists them."""
+    from mlops.local.cards import card_folder
+
+    cards = card_folder(home, cfg.model_package_group, 1).parent
+    print(f"model cards:  {cards}/v<N>/card.html (and card.md)  -- `mlops models card N --open`")
+    print("status page:  mlops ui   (versions, stages, deploys, monitor, cards on 127.0.0.1)")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`mlops models ...`: the model registry (list, describe, approve, reject)."""
+"""`mlops models ...`: the model registry (list, describe, approve, reject, card)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,33 @@ def cmd_set_status(args: argparse.Namespace) -> int:
         else reg.reject(args.version, args.note)
     )
     print(f"model version {v.version} is now {v.approval_status}")
+    if args.backend == "local":  # the card carries the approval history: rewrite it
+        from mlops.local.cards import write_card_or_warn
+
+        write_card_or_warn(config_from(args), home(), v.version, print, quiet=True)
+    return 0
+
+
+def cmd_card(args: argparse.Namespace) -> int:
+    """Write the version's card afresh (local) and print where it is; --open shows it."""
+    cfg = config_from(args)
+    if args.backend == "sagemaker":
+        from mlops.sagemaker.model_card import attach_card
+
+        arn = attach_card(cfg, registry_from(args), args.version)
+        print(f"model card of version {args.version} attached to {arn}")
+        print("see it in SageMaker Studio: the model version's Model card tab")
+        return 0
+    from mlops.local.cards import write_card
+
+    path = write_card(cfg, home(), args.version)
+    print(f"model card of version {args.version}: {path}")
+    print(f"markdown: {path.with_name('card.md')}")
+    if args.open:
+        import webbrowser
+
+        if not webbrowser.open(path.as_uri()):
+            print(f"no browser found here: open {path.as_uri()}")
     return 0
 
 
@@ -94,6 +121,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("version", type=int)
         p.add_argument("--note", default="", help="why; kept in the approval history")
         p.set_defaults(func=cmd_set_status, approve=approve)
+
+    card = msub.add_parser(
+        "card",
+        help="a version's model card: intended use, data, metrics, gate, plots, lineage",
+        description="Write the version's model card ($MLOPS_HOME/cards/GROUP/vN/card.html, "
+        "self-contained, and card.md) from what its run wrote, and print where it is. "
+        "--backend sagemaker: (re)attach the SageMaker Model Card to the model package.",
+    )
+    card.add_argument("version", type=int)
+    card.add_argument("--open", action="store_true", help="open the HTML card in a browser")
+    card.set_defaults(func=cmd_card)
 
     for p in msub.choices.values():
         add_backend_arg(p)

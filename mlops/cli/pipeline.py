@@ -67,7 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "upload code and data, upsert and start the SageMaker pipeline, wait and report. "
         "With a train.tuning section in the config, training is a hyperparameter search "
         "(Optuna trials in parallel locally; a SageMaker tuning job). Each run is tracked "
-        "in MLflow (`mlops ui`; on SageMaker a managed tracking server, when configured).",
+        "in MLflow (`mlops ui --mlflow`; on SageMaker a managed tracking server, when configured).",
     )
     run.add_argument(
         "--data",

@@ -40,7 +40,8 @@ def cmd_pr(args: argparse.Namespace) -> int:
     report = build_report(
         cfg, home_dir, run_dir_from(args, home_dir), args.report_dir, plots_dir, os.environ
     )
-    write_all(render_markdown(report), args.out)
+    text = render_markdown(report) + "\n".join(approver_sections(cfg, home_dir, report, args))
+    write_all(text, args.out)
     for name in report.plots:
         print(f"wrote {plots_dir / name}")
     if report.run is not None and report.run.tracking_run_id and cfg.tracking.enabled:
@@ -49,6 +50,67 @@ def cmd_pr(args: argparse.Namespace) -> int:
         )
     print(f"challenger: {'passing' if passing(report) else 'failing'}")
     return 0
+
+
+CARD_IN_REPORT = "model-card.html"  # beside the report: the `pr-report` artifact carries it
+
+
+def card_lines(cfg, home_dir: Path, report, args: argparse.Namespace) -> list[str]:
+    """The challenger's model card, copied into the report dir, and where to find it."""
+    import shutil
+
+    from mlops.core.report import run_url
+    from mlops.local.cards import write_card
+
+    run = report.run
+    if run is None or run.version is None:
+        return ["No model card: this run registered no version (the card is written at "
+                "registration)."]  # fmt: skip
+    card = write_card(cfg, home_dir, run.version)
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    copied = shutil.copy2(card, args.report_dir / CARD_IN_REPORT)
+    print(f"wrote {copied}")
+    url = run_url(os.environ)
+    where = f"`{CARD_IN_REPORT}` in the `pr-report` artifact of [this run]({url})"
+    return [
+        f"The challenger's model card (version {run.version}: intended use, data, metrics "
+        f"with intervals beside the champion's, golden set, gate, plots, lineage): "
+        + (where if url else f"`{copied}`")
+        + "."
+    ]
+
+
+def cost_lines(cfg, report) -> list[str]:
+    """What this run would cost on SageMaker (its steps' seconds on the configured
+    instances) and each stage's endpoint per month."""
+    import json
+
+    from mlops.core.cost import cost_markdown, stage_costs, step_costs
+    from mlops.core.errors import MlopsError
+    from mlops.core.graph import load_pipeline
+
+    seconds: dict[str, float] = {}
+    if report.run is not None:
+        try:
+            steps = json.loads((report.run.run_dir / "run.json").read_text()).get("steps", {})
+            seconds = {name: float(step["seconds"]) for name, step in steps.items()}
+        except (OSError, ValueError, KeyError, TypeError):
+            seconds = {}
+    try:
+        endpoints = stage_costs()
+    except MlopsError:
+        endpoints = []
+    run_steps = step_costs(cfg, load_pipeline(cfg), seconds)
+    lines = cost_markdown(run_steps, endpoints)
+    if run_steps:
+        lines.insert(0, "Step times are this run's; on SageMaker each job adds its start-up.")
+        lines.insert(1, "")
+    return lines
+
+
+def approver_sections(cfg, home_dir: Path, report, args: argparse.Namespace) -> list[str]:
+    return ["", "### Model card", "", *card_lines(cfg, home_dir, report, args), "",
+            "### Cost on SageMaker (estimate)", "", *cost_lines(cfg, report), ""]  # fmt: skip
 
 
 def attach_plots(cfg, home_dir: Path, tracking_run_id: str, plots: list[Path]) -> None:

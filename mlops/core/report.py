@@ -518,7 +518,7 @@ def tracking_lines(run: RunRecord) -> list[str]:
         return []
     return [
         f"Tracked as MLflow run `{run.tracking_run_id}` in experiment "
-        f"`{run.tracking_experiment}` (`mlops ui` shows it with its curves and trials)."
+        f"`{run.tracking_experiment}` (`mlops ui --mlflow` shows it with its curves and trials)."
     ]
 
 

@@ -42,7 +42,7 @@ import os
 from pathlib import Path
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from mlops.core.config import first_error
 from mlops.core.errors import MlopsError, UsageError
@@ -95,6 +95,24 @@ class StageAccount(_Section):
     promotion_read_role_arn: str | None = Field(default=None, pattern=ROLE_ARN)
 
 
+SERVERLESS_MEMORY_MB = (1024, 2048, 3072, 4096, 5120, 6144)  # what SageMaker accepts
+
+
+class Serverless(_Section):
+    """A serverless endpoint (ServerlessConfig): billed per request, nothing while idle;
+    cold starts of seconds. Made for staging, which waits for traffic most of the day."""
+
+    memory_mb: int = 2048
+    max_concurrency: int = Field(default=5, ge=1, le=200)
+
+    @field_validator("memory_mb")
+    @classmethod
+    def _memory_size(cls, memory: int) -> int:
+        if memory not in SERVERLESS_MEMORY_MB:
+            raise ValueError(f"{memory} is not one of {SERVERLESS_MEMORY_MB} (MB)")
+        return memory
+
+
 class SageMakerStage(_Section):
     instance_type: str = Field(pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")
     instance_count: int = Field(ge=1)
@@ -102,6 +120,18 @@ class SageMakerStage(_Section):
     autoscaling: Autoscaling = Autoscaling()
     monitoring: Monitoring = Monitoring()
     account: StageAccount | None = None  # None: the single account of bootstrap.yml
+    # Set: the stage is a serverless endpoint (instance_type/count and autoscaling unused).
+    serverless: Serverless | None = None
+
+    @model_validator(mode="after")
+    def _serverless_has_no_capture(self) -> SageMakerStage:
+        """SageMaker captures no data from a serverless endpoint, so Model Monitor has
+        nothing to read: refused rather than silently dropped."""
+        if self.serverless is not None and self.data_capture_percent:
+            raise ValueError("serverless: set data_capture_percent to 0 (no capture there)")
+        if self.serverless is not None and self.monitoring.enabled:
+            raise ValueError('serverless: set "monitoring": {"enabled": false} (no capture there)')
+        return self
 
 
 class StageConfig(_Section):

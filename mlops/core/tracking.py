@@ -173,7 +173,7 @@ def lineage_tags(lineage: Mapping) -> dict[str, str]:
 
 
 def run_link(tracking_run_id: str, experiment_id: str = "") -> str:
-    """Where a run is in the MLflow UI, relative to its root (`mlops ui` serves it locally)."""
+    """Where a run is in the MLflow UI, relative to its root (`mlops ui --mlflow` serves it locally)."""
     if not tracking_run_id:
         return ""
     if experiment_id:

@@ -59,6 +59,7 @@ from mlops.core.tracking import (
     lineage_tags,
     training_record,
 )
+from mlops.local.cards import write_card_or_warn
 from mlops.local.registry import LocalRegistry
 
 if TYPE_CHECKING:
@@ -493,6 +494,8 @@ def run_pipeline(
             },
         )
         summary.update(status="registered", version=version.version)
+        write_run_record(run_dir, summary)  # the card reads the gate's checks from it
+        write_card_or_warn(cfg, home, version.version, progress)
         return RunResult(run_id, run_dir, evaluation, verdict, version)
     except BaseException as exc:
         summary.update(status="failed", error=str(exc) or type(exc).__name__)
@@ -569,7 +572,7 @@ def finish_tracking(
     if tracked.run_id():
         waited = getattr(tracked, "waited", 0.0)
         progress(
-            f"tracked: run {tracked.run_id()} (see it with `mlops ui`; the run waited "
+            f"tracked: run {tracked.run_id()} (see it with `mlops ui --mlflow`; the run waited "
             f"{waited:.2f} s on tracking)"
         )
 

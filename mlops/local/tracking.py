@@ -1,7 +1,7 @@
 """Local experiment tracking: an MLflow SQLite store and artifact folder under $MLOPS_HOME.
 
 No server runs while the pipeline tracks: MLflow writes the database and copies
-artifacts directly. `mlops ui` starts the MLflow UI on 127.0.0.1 to browse them.
+artifacts directly. `mlops ui --mlflow` starts the MLflow UI on 127.0.0.1 to browse them.
 """
 
 from __future__ import annotations
@@ -36,5 +36,5 @@ def local_tracker(cfg: Config, home: Path) -> MlflowTracker:
         store_uri(home),
         cfg.experiment,
         artifact_location=artifacts_dir(home).resolve().as_uri(),
-        where=f"{tracking_dir(home)} (mlops ui)",
+        where=f"{tracking_dir(home)} (mlops ui --mlflow)",
     )

@@ -133,6 +133,17 @@ def stack_parameters(
         "TargetInvocationsPerInstance": str(sm.autoscaling.target_invocations_per_instance),
         "TrafficRouting": routing,
         "CanaryInstances": str(canary),
+        **serverless_parameters(sm),
+    }
+
+
+def serverless_parameters(sm) -> dict[str, str]:
+    """A serverless stage's ServerlessConfig; nothing for one on instances (template default)."""
+    if sm.serverless is None:
+        return {}
+    return {
+        "ServerlessMemoryMB": str(sm.serverless.memory_mb),
+        "ServerlessMaxConcurrency": str(sm.serverless.max_concurrency),
     }
 
 

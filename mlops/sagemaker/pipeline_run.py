@@ -280,6 +280,7 @@ class StepStatus:
     status: str
     reason: str = ""
     model_package_arn: str = ""
+    seconds: float | None = None  # from its start to its end, once it ended (for the cost)
 
 
 @dataclass(frozen=True)
@@ -307,12 +308,14 @@ def execution_steps(sagemaker: Any, execution_arn: str) -> tuple[StepStatus, ...
             page = sagemaker.list_pipeline_execution_steps(**request)
             for item in page.get("PipelineExecutionSteps", []):
                 register = item.get("Metadata", {}).get("RegisterModel", {})
+                start, end = item.get("StartTime"), item.get("EndTime")
                 steps.append(
                     StepStatus(
                         name=item["StepName"],
                         status=item.get("StepStatus", ""),
                         reason=item.get("FailureReason", ""),
                         model_package_arn=register.get("Arn", ""),
+                        seconds=(end - start).total_seconds() if start and end else None,
                     )
                 )
             if not page.get("NextToken"):
@@ -472,6 +475,9 @@ def run_sagemaker_pipeline(
         tracking.finish(sagemaker, s3, target, execution_arn, report)
     for step in report.steps:
         print(f"{step.name:<12} {step.status}" + (f": {step.reason}" if step.reason else ""))
+    from mlops.sagemaker.run_cost import report_cost
+
+    report_cost(cfg, pipe, {s.name: s.seconds for s in report.steps if s.seconds is not None})
     if report.status != "Succeeded" or report.failed_step is not None:
         raise MlopsError(failure_message(report))
     if not target.registers:
@@ -480,6 +486,9 @@ def run_sagemaker_pipeline(
     if not report.model_package_arn:
         raise MlopsError(f"pipeline {report.status} but registered no model package")
     print(f"registered: {report.model_package_arn}")
+    from mlops.sagemaker.model_card import attach_card_or_warn
+
+    attach_card_or_warn(cfg, registry, report.model_package_arn)
     print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
     return 0
 

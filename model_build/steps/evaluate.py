@@ -141,6 +141,10 @@ def evaluate(
     naive = float(challenger.manifest.get("naive_prediction", np.mean(y)))
     report["naive"] = metrics.naive_metrics(task, y, naive, threshold)
     report["rows"] = len(rows)
+    # Optional in a model family: the model card plots it when the family offers it.
+    importance = getattr(getattr(model, "family", None), "importance", None)
+    if importance is not None:
+        report["feature_importance"] = importance(model.fitted)
     predictions = pd.DataFrame(
         {
             TARGET: rows[model.manifest["target"]],

@@ -146,6 +146,13 @@ def load(folder: Path):
     return booster
 
 
+def importance(model) -> dict[str, float]:
+    """Total gain of each feature's splits (a feature no tree splits on: 0), for the model
+    card; optional in the contract: a family without it has no importance plot."""
+    gains = model.get_score(importance_type="total_gain")
+    return {name: float(gains.get(name, 0.0)) for name in model.feature_names or gains}
+
+
 def predict(model, X):
     """From a float matrix: a category as its code (the position of its level, which
     features.py fixed at training; the booster knows which features are categorical), a

@@ -135,7 +135,10 @@ def test_stages_differ_only_by_their_config(cfg):
 def test_blue_green_rolls_back_on_a_5xx_rate_and_latency():
     resources = parsed(ENDPOINT_TEMPLATE)["Resources"]
     params = parsed(ENDPOINT_TEMPLATE)["Parameters"]
-    deployment = resources["Endpoint"]["Properties"]["DeploymentConfig"]
+    serverless, no_config, deployment = resources["Endpoint"]["Properties"]["DeploymentConfig"][
+        "Fn::If"
+    ]  # a serverless stage has no blue/green: SageMaker updates it in place
+    assert (serverless, no_config) == ("Serverless", {"Ref": "AWS::NoValue"})
     condition, canary, all_at_once = deployment["BlueGreenUpdatePolicy"][
         "TrafficRoutingConfiguration"
     ]["Fn::If"]
@@ -488,9 +491,9 @@ def test_the_longest_waits_and_provisioning_fit_the_deployment_timeout():
     values leave at least 10 minutes for the new fleet to start."""
     template = parsed(ENDPOINT_TEMPLATE)
     parameters = template["Parameters"]
-    policy = template["Resources"]["Endpoint"]["Properties"]["DeploymentConfig"][
-        "BlueGreenUpdatePolicy"
-    ]
+    # the instance stage's branch (a serverless stage has no blue/green)
+    _, _, deployment = template["Resources"]["Endpoint"]["Properties"]["DeploymentConfig"]["Fn::If"]
+    policy = deployment["BlueGreenUpdatePolicy"]
     timeout = policy["MaximumExecutionTimeoutInSeconds"]
     longest = sum(
         parameters[p]["MaxValue"] for p in ("CanaryWaitSeconds", "TerminationWaitSeconds")

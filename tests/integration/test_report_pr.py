@@ -23,13 +23,15 @@ import pytest
 from fixture_project.generate import generate_buildings
 
 from mlops.cli import run as mlops
-from mlops.core import run_layout
+from mlops.core import prices, run_layout
 from mlops.core.config import default_config_path, load_config
+from mlops.core.cost import endpoint_cost, usd
 from mlops.core.errors import GateFailed
 from mlops.core.graph import Pipeline, load_pipeline
 from mlops.core.registry import metrics_from_evaluation
 from mlops.core.report import FAILING, PASSING
 from mlops.core.report_format import human
+from mlops.core.stages import load_stage_config
 from mlops.local.registry import LocalRegistry
 from mlops.local.report import build_report
 from mlops.local.runner import run_pipeline
@@ -217,6 +219,24 @@ def test_no_champion_reports_the_challenger_alone(registered_home, tmp_path, mon
     mse = result.evaluation["regression_metrics"]["mse"]["value"]
     assert table_row(md, "mse")[1] == human(mse)
     assert "no champion: the comparison check did not apply" in md
+    card = tmp_path / "reports" / "model-card.html"  # the challenger's card, in the artifact
+    assert "Model card: energy-costs version 1" in card.read_text()
+    assert "The challenger's model card (version 1: " in md and f"`{card}`" in md
+    # The cost: this run's step seconds on the config's instances, from the dated table.
+    steps = json.loads((result.run_dir / "run.json").read_text())["steps"]
+    sm, kinds = (
+        load_config().sagemaker,
+        {s.name: s.kind for s in load_pipeline(load_config()).steps},
+    )
+    instance = {"processing": sm.processing_instance_type, "training": sm.training_instance_type}
+    expected = sum(
+        prices.INSTANCE_HOUR_USD[kinds[name]][instance[kinds[name]]] * step["seconds"] / 3600
+        for name, step in steps.items()
+    )
+    assert f"This run on SageMaker: **{usd(expected)}**" in md
+    staging = endpoint_cost("staging", load_stage_config("staging").sagemaker)
+    assert f"| staging | {staging.what} | {staging.monthly} |" in md
+    assert prices.PRICES_AS_OF in md
 
 
 def test_unknown_run_is_a_usage_error(home, tmp_path, capsys):
@@ -236,6 +256,7 @@ def test_the_report_dir_has_one_spelling(home, tmp_path, capsys):
 def test_no_run_at_all_reports_failing(home, tmp_path):
     md = report(tmp_path, default_config_path())
     assert md.splitlines()[1] == f"## {FAILING}: no pipeline run found"
+    assert "No model card: this run registered no version" in md
 
 
 def test_report_model_summarizes_the_latest_registered_version(registered_home, tmp_path):

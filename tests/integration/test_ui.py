@@ -1,4 +1,4 @@
-"""`mlops ui`: the real MLflow UI server starts on 127.0.0.1 over the local store, shows the
+"""`mlops ui --mlflow`: the real MLflow UI server starts on 127.0.0.1 over the local store, shows the
 tracked runs, and stops."""
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def test_ui_serves_the_tracked_runs_and_stops(home, mlflow_db):
     tracked.finish("FINISHED")
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlops.cli", "ui", "--port", str(port)],
+        [sys.executable, "-m", "mlops.cli", "ui", "--mlflow", "--port", str(port)],
         env={**os.environ, "MLOPS_HOME": str(home)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -95,6 +95,6 @@ def test_ui_refuses_a_port_in_use(home, capsys):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        assert run(["ui", "--port", str(sock.getsockname()[1])]) == 2
+        assert run(["ui", "--mlflow", "--port", str(sock.getsockname()[1])]) == 2
     err = capsys.readouterr().err
     assert "in use" in err and len(err.strip().splitlines()) == 1
