@@ -39,6 +39,7 @@ from mlops.core.batch import (
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.interfaces import Progress
 from mlops.local.artifacts import unpack_version
+from mlops.local.lifeline import die_with
 from mlops.local.model_host import load_model
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
@@ -86,8 +87,9 @@ class ChunkScorer:
 _WORKER: ChunkScorer | None = None
 
 
-def _init_worker(model_dir: str, id_column: str | None) -> None:
+def _init_worker(model_dir: str, id_column: str | None, owner_pid: int) -> None:
     global _WORKER
+    die_with(owner_pid)  # a killed `batch predict` leaves no worker behind
     _WORKER = ChunkScorer(model_dir, id_column)
 
 
@@ -244,7 +246,7 @@ class LocalBatchScorer:
                 job.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=initargs,
+                initargs=(*initargs, os.getpid()),
             )
             submit = lambda frame, row: pool.submit(_score_in_worker, frame, row)  # noqa: E731
 

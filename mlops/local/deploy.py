@@ -131,7 +131,7 @@ def _deploy_claimed(
     )
     candidate = None
     try:
-        candidate = spawn_server(settings, folder, "candidate")
+        candidate = spawn_server(settings, folder, "candidate", owned=True)
         progress(f"candidate {folder.name} answers /ping at {candidate.url}")
         smoke = smoke_test_endpoint(name, rows, smoke_limit(cfg), candidate.url)
         record_smoke_test(

@@ -11,7 +11,6 @@ its own log.txt; progress goes to the `progress` callback.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
 import os
@@ -180,28 +179,10 @@ def _die_with(runner_pid: int) -> None:
     """End this step process when the runner is gone (a killed runner leaves no step behind).
 
     A step is a child of the fork server, not of the runner, so the parent-death signal
-    alone would wait for the fork server; a thread polling the runner's pid does not."""
-    import ctypes
-    import signal
-    import threading
+    alone would wait for the fork server; `die_with` also polls the runner's pid."""
+    from mlops.local.lifeline import die_with
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    def watch() -> None:
-        while True:
-            try:
-                os.kill(runner_pid, 0)
-            except ProcessLookupError:
-                os.kill(os.getpid(), signal.SIGKILL)
-            except PermissionError:
-                pass
-            time.sleep(0.2)
-
-    threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+    die_with(runner_pid)
 
 
 def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:

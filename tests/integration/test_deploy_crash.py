@@ -62,6 +62,13 @@ def kill_when(proc: subprocess.Popen, condition, timeout: float = 90.0) -> None:
     proc.wait()
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def running_servers(stages, stage: str = "staging") -> dict[str, list[int]]:
     folder = stage_dir(stages.home, stage)
     return {
@@ -73,7 +80,8 @@ def test_a_deploy_killed_during_its_smoke_test_is_undone_by_the_next_command(sta
     stages.registry.approve(1)
     proc = start_deploy(stages)
     kill_when(proc, lambda: any(stage_dir(stages.home, "staging").glob("*/candidate.pid")))
-    assert running_servers(stages), "the killed deploy's candidate should still be running"
+    # The candidate watches the deploy that started it: it ends by itself.
+    wait_until(lambda: running_servers(stages) == {}, 10, "the orphaned candidate to stop")
 
     code, out, _ = mlops(capsys, "endpoint", "stop", "--stage", "staging")
     assert code == 0
@@ -96,6 +104,12 @@ def test_a_deploy_killed_after_the_handover_is_finished_by_the_next_command(stag
         return endpoint is not None and endpoint.version == v2
 
     kill_when(proc, handed_over)
+    live = read_endpoint(stages.home, "staging")
+    candidate = int(
+        (stage_dir(stages.home, "staging") / live.instance / "candidate.pid").read_text()
+    )
+    wait_until(lambda: not is_running(candidate), 10, "the killed deploy's candidate to stop")
+    assert is_running(live.pid)  # the new stage server is not the deploy's: it keeps serving
     code, out, _ = mlops(capsys, "deploy", "--stage", "staging")  # the next command
     assert code == 0, out
     assert f"finished an interrupted deploy of version {v2} to staging" in out
