@@ -42,7 +42,7 @@ from mlops.core.deploy import (
 )
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
-from mlops.core.registry import ModelVersion, utc_now
+from mlops.core.registry import APPROVED, ModelVersion, utc_now
 from mlops.core.smoke import SmokeResult, rows_for_version, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig
 from mlops.local.capture import stage_capture
@@ -63,6 +63,7 @@ from mlops.local.endpoints import (
     write_endpoint,
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
+from mlops.local.registry import LocalRegistry
 from mlops.local.server_process import ping, spawn_server, stop_server
 
 
@@ -176,6 +177,7 @@ def _deploy_claimed(
         deployed_at=utc_now(),
     )
     try:
+        check_still_approved(home, cfg.model_package_group, version.version, keeps)
         write_endpoint(home, endpoint)  # from here on the stage is the new server
     except BaseException:
         stop_server(live.pid)
@@ -191,6 +193,16 @@ def _deploy_claimed(
     return DeployOutcome(
         stage, version.version, endpoint.url, current.version if current else None, smoke
     )
+
+
+def check_still_approved(home: Path, group: str, version: int, keeps: str) -> None:
+    """Approval is read again at the switch: a version rejected while its candidate was
+    being smoke-tested must not go live (MlopsError; the caller stops the new servers)."""
+    status = LocalRegistry(home, group).describe(version).approval_status
+    if status != APPROVED:
+        raise MlopsError(
+            f"refusing to switch: version {version} became {status} during its deploy; {keeps}"
+        )
 
 
 def check_staging_for_promotion(

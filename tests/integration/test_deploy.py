@@ -192,6 +192,32 @@ def test_a_failing_smoke_test_keeps_the_old_version_serving(stages, capsys, tmp_
     assert "MAPE" in last["reason"]
 
 
+def test_a_version_rejected_during_its_deploy_does_not_go_live(stages, capsys, monkeypatch):
+    import mlops.local.deploy as local_deploy
+
+    stages.registry.approve(1)
+    assert mlops(capsys, "deploy", "--stage", "staging")[0] == 0
+    before = read_endpoint(stages.home, "staging")
+    v2 = stages.register_copy_of(1)
+    stages.registry.approve(v2)
+    smoke_test = local_deploy.smoke_test_endpoint
+
+    def smoke_then_reject(*args, **kwargs):  # an approver rejects while the candidate runs
+        result = smoke_test(*args, **kwargs)
+        stages.registry.reject(v2, note="found a leak")
+        return result
+
+    monkeypatch.setattr(local_deploy, "smoke_test_endpoint", smoke_then_reject)
+    code, _, err = mlops(capsys, "deploy", "--stage", "staging")
+    assert code == 1 and err.count("\n") == 1
+    assert f"refusing to switch: version {v2} became Rejected during its deploy" in err
+    assert "version 1 keeps serving staging" in err
+    assert read_endpoint(stages.home, "staging") == before and live_version(before.url) == 1
+    assert not any(is_running(pid) for pid in candidate_pids(stages.home, "staging"))
+    last = list_deployments(stages.home, GROUP, "staging")[0]
+    assert (last["result"], last["version"]) == ("failed", v2)
+
+
 def test_promote_refuses_unstaged_unapproved_or_dead_staging(stages, capsys):
     stages.registry.approve(1)
     code, _, err = mlops(capsys, "promote")
