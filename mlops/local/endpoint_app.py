@@ -31,6 +31,9 @@ from mlops.local.model_host import Batcher, Handlers, load_model
 log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept up to 6 MB
+# Request bodies one server process holds at once: past it a request gets 503 + Retry-After
+# (100 clients each sending 6 MB would otherwise take ~2 GB and starve /ping while parsing).
+MAX_BUFFERED_BYTES = 8 * MAX_BODY_BYTES
 INLINE_BODY_BYTES = 64 * 1024  # larger bodies are scored on a thread: /ping stays responsive
 JSON_TYPE = b"application/json"
 
@@ -45,6 +48,7 @@ class ServerSettings:
     version: int | None = None
     instance: str = ""
     max_body_bytes: int = MAX_BODY_BYTES
+    max_buffered_bytes: int = MAX_BUFFERED_BYTES
     batching: bool = True
     # connection limits, enforced by mlops.local.http_guard (see there) and read_body
     max_header_bytes: int = 64 * 1024
@@ -90,6 +94,7 @@ class EndpointApp:
         }
         self.ping_body = json.dumps(ping).encode()
         self.batcher = Batcher(handlers.predict_fn, model) if settings.batching else None
+        self.buffered = 0  # body bytes reserved by requests in progress (this process)
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -130,9 +135,21 @@ class EndpointApp:
             return error_response(405, f"{method} is not allowed; use POST", "MethodNotAllowed")
         headers = {k.lower(): v for k, v in scope["headers"]}
         limit = self.settings.max_body_bytes
-        declared = headers.get(b"content-length", b"0")
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return self.too_large()
+        # A body without a length (chunked) may grow to the limit: reserve the limit.
+        reserve = int(declared) if declared.isdigit() else limit
+        if self.buffered + reserve > self.settings.max_buffered_bytes:
+            return self.busy()
+        self.buffered += reserve
+        try:
+            return await self.invoke_body(receive, headers, limit)
+        finally:
+            self.buffered -= reserve
+
+    async def invoke_body(self, receive: Callable, headers: dict, limit: int):
+        """Read the body (with its timeout and limit), then score it."""
         try:  # asyncio.timeout is a timer, not a task: cheap enough for every request
             async with asyncio.timeout(self.settings.body_timeout):
                 body = await read_body(receive, limit)
@@ -158,6 +175,18 @@ class EndpointApp:
         except Exception as exc:
             return self.failure(exc)
         return self.render(prediction, accept)
+
+    def busy(self) -> tuple[int, list, bytes]:
+        """503 + Retry-After: the server holds its maximum of request bodies right now."""
+        limit_mb = self.settings.max_buffered_bytes / (1024 * 1024)
+        status, headers, body = error_response(
+            503,
+            f"the server is holding its maximum of {limit_mb:g} MB of request bodies; "
+            "retry shortly",
+            "ServiceUnavailable",
+            close=True,
+        )
+        return status, [*headers, (b"retry-after", b"1")], body
 
     def too_large(self) -> tuple[int, list, bytes]:
         limit_mb = self.settings.max_body_bytes / (1024 * 1024)
