@@ -60,6 +60,7 @@ from mlops.local.endpoints import (
     stage_dir,
     stage_lock,
     stop_instance,
+    stray_servers,
     write_endpoint,
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
@@ -248,8 +249,15 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
     """What serves a stage on this machine, its health and approval status, and warnings."""
     pinned = pinned_version(stage)
     endpoint = read_endpoint(home, stage)
+    strays = stray_servers(home, stage, endpoint.instance if endpoint else None)
+    stray_warnings = [
+        f"stray server pid {s['pid']} ({s['instance']}) serves nothing recorded: "
+        f"`mlops endpoint stop --stage {stage}` stops it"
+        for s in strays
+    ]
     if endpoint is None:
-        return not_deployed(stage, pinned)
+        status = not_deployed(stage, pinned)
+        return {**status, "stray_servers": strays, "warnings": status["warnings"] + stray_warnings}
     answer = ping(endpoint.url) if is_live(endpoint) else None
     if answer is None:
         health = "down"
@@ -269,7 +277,9 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
         "deployed_at": endpoint.deployed_at,
         "health": health,
         "approval_status": approval,
-        "warnings": status_warnings(stage, endpoint.version, approval, health, pinned),
+        "stray_servers": strays,
+        "warnings": status_warnings(stage, endpoint.version, approval, health, pinned)
+        + stray_warnings,
     }
 
 
