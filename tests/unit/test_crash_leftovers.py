@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from mlops.cli import run
 from mlops.local.batch import collect_dead_temps
 from mlops.local.runner import _last_error_line, mark_crashed_runs
@@ -64,3 +66,16 @@ def test_a_full_disk_is_named_as_such(capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: disk full: no space left on device") and err.count("\n") == 1
     assert "unexpected" not in err
+
+
+def test_a_planted_link_in_the_shared_lock_folder_is_not_followed(tmp_path, monkeypatch):
+    from mlops.core.errors import MlopsError
+    from mlops.local.port_lock import LOCK_DIR_ENV, claim_port, lock_path
+
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "locks"))
+    target = tmp_path / "precious"
+    target.write_text("root's file")
+    lock_path(18080).symlink_to(target)
+    with pytest.raises(MlopsError, match="is a symbolic link: refusing to follow it"):
+        claim_port(18080, tmp_path / "home", "staging")
+    assert target.read_text() == "root's file"
