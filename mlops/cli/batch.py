@@ -7,7 +7,14 @@ import os
 import sys
 
 from mlops.cli.backends import open_batch_scorer, open_deployer, open_registry
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.cli.common import (
+    add_backend_arg,
+    add_config_arg,
+    config_from,
+    home,
+    positive_int,
+    version_number,
+)
 from mlops.core.batch import BatchJob, check_batch_version
 from mlops.core.config import Config
 from mlops.core.errors import UsageError
@@ -99,13 +106,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="input file (CSV with a header, or Parquet)")
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    p.add_argument("--version", type=int, default=None, help="model version to score with")
+    p.add_argument(
+        "--version", type=version_number, default=None, help="model version to score with"
+    )
     p.add_argument("--stage", choices=STAGES, default=None, help="use the version serving STAGE")
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes (default: one per core)",
     )
     p.add_argument(
-        "--chunk-rows", type=int, default=None, help="rows per chunk (default: batch.chunk_rows)"
+        "--chunk-rows",
+        type=positive_int,
+        default=None,
+        help="rows per chunk (default: batch.chunk_rows)",
     )
     add_backend_arg(p)
     add_config_arg(p)

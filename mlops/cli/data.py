@@ -7,7 +7,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlops.cli.common import DATA_ENV, add_config_arg, config_from, data_or_sample, home
+from mlops.cli.common import (
+    DATA_ENV,
+    add_config_arg,
+    config_from,
+    data_or_sample,
+    home,
+    version_number,
+)
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.paths import REPORTS_DIR
@@ -251,7 +258,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     against.add_argument(
         "--version",
-        type=int,
+        type=version_number,
         default=None,
         metavar="N",
         help="compare with registered version N: its baseline and its model (default: the "

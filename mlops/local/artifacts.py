@@ -57,7 +57,8 @@ def unpack(archive: Path, folder: Path) -> tuple[Path, Path]:
         with tarfile.open(archive) as tar:
             tar.extractall(model_dir, filter="data")
     except (tarfile.TarError, OSError) as exc:
-        raise MlopsError(f"cannot unpack {archive}: {exc}") from None
+        reason = " ".join(str(exc).split())  # tarfile lists each method it tried on a line
+        raise MlopsError(f"cannot unpack {archive}: {reason}") from None
     code_dir = model_dir / CODE_DIR
     if not (code_dir / "inference.py").is_file():
         raise MlopsError(
