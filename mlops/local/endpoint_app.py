@@ -22,6 +22,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,6 +96,7 @@ class EndpointApp:
         self.ping_body = json.dumps(ping).encode()
         self.batcher = Batcher(handlers.predict_fn, model) if settings.batching else None
         self.buffered = 0  # body bytes reserved by requests in progress (this process)
+        self.large_bodies = ThreadPoolExecutor(1, thread_name_prefix="large-body")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -165,8 +167,12 @@ class EndpointApp:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         accept = headers.get(b"accept", b"").decode("latin-1")
         if len(body) > INLINE_BODY_BYTES:
+            # One large body at a time, on one thread: parsing holds the GIL in long C
+            # calls, and several such threads at once starve the event loop (and /ping).
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self.invoke, body, content_type, accept)
+            return await loop.run_in_executor(
+                self.large_bodies, self.invoke, body, content_type, accept
+            )
         if self.batcher is None:
             return self.invoke(body, content_type, accept)
         try:
