@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from mlops.cli.backends import open_batch_scorer, open_deployer, open_registry
 from mlops.cli.common import (
@@ -63,6 +64,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError("give --version or --stage, not both")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    data = Path(str(args.data))
+    if not str(args.data).startswith("s3://") and data.exists() and not data.is_file():
+        raise UsageError(f"input {data} is not a regular file")  # a FIFO would block for ever
     registry = open_registry(args.backend, cfg.model_package_group, home())
     if args.version is not None:
         version, why = registry.describe(args.version), "requested"

@@ -233,6 +233,8 @@ class LocalBatchScorer:
     def predict(self, job: BatchJob, progress: Progress) -> BatchResult:
         data, out = Path(job.data), Path(job.out)
         in_kind, out_kind = file_format(data, "input"), file_format(out, "output")
+        if out.exists() and not out.is_file():
+            raise UsageError(f"--out {out} exists and is not a regular file")
         if data.resolve() == out.resolve():
             raise UsageError("--out must not be the input file")
         scratch = Path(tempfile.gettempdir())

@@ -79,3 +79,10 @@ def test_a_planted_link_in_the_shared_lock_folder_is_not_followed(tmp_path, monk
     with pytest.raises(MlopsError, match="is a symbolic link: refusing to follow it"):
         claim_port(18080, tmp_path / "home", "staging")
     assert target.read_text() == "root's file"
+
+
+def test_a_fifo_as_batch_input_is_refused_not_read(tmp_path, capsys):
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    assert run(["batch", "predict", "--data", str(fifo), "--out", str(tmp_path / "o.csv")]) == 2
+    assert capsys.readouterr().err == f"error: input {fifo} is not a regular file\n"
