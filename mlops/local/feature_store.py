@@ -177,6 +177,19 @@ class LocalFeatureStore:
         recorded = {name for (name,) in online.execute("SELECT name FROM ingests")}
         return [d for d in self._ingest_folders() if d.name not in recorded]
 
+    def _needs_repair(self) -> bool:
+        """Read-only and lock-free (a `get` never waits for an ingest in progress unless an
+        offline ingest is missing from the online store)."""
+        if not self._ingest_folders():
+            return False
+        con = sqlite3.connect(f"file:{self.online_db}?mode=ro", uri=True)
+        try:
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'ingests'").fetchone():
+                return False  # a store from before ingests were recorded: nothing to compare
+            return bool(self._unrecorded(con))
+        finally:
+            con.close()
+
     def _repair(self, online: sqlite3.Connection, progress: Progress) -> None:
         """Roll forward ingests killed between their rename and their online commit, and
         remove killed ingests' temporary folders. Call under the lock."""
@@ -376,7 +389,7 @@ class LocalFeatureStore:
     def get(self, record_id: str) -> dict | None:
         if not self.online_db.exists():
             return None
-        if self._ingest_folders():  # an ingest killed before its online commit is finished
+        if self._needs_repair():  # an ingest killed before its online commit is finished
             with self._lock():
                 online = self._online()
                 try:
