@@ -19,6 +19,7 @@ binding and serving are `mlops.local.server`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -143,7 +144,7 @@ class EndpointApp:
         # A body without a length (chunked) may grow to the limit: reserve the limit.
         reserve = int(declared) if declared.isdigit() else limit
         if self.buffered + reserve > self.settings.max_buffered_bytes:
-            return self.busy()
+            return await self.busy(receive, limit)
         self.buffered += reserve
         try:
             return await self.invoke_body(receive, headers, limit)
@@ -182,15 +183,21 @@ class EndpointApp:
             return self.failure(exc)
         return self.render(prediction, accept)
 
-    def busy(self) -> tuple[int, list, bytes]:
-        """503 + Retry-After: the server holds its maximum of request bodies right now."""
+    async def busy(self, receive: Callable, limit: int) -> tuple[int, list, bytes]:
+        """503 + Retry-After: the server holds its maximum of request bodies right now. The
+        body is read and dropped first (memory stays flat): a client still sending would
+        otherwise see a reset instead of the 503 it can retry on."""
+        drained = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.body_timeout):
+                drained = await drain_body(receive, limit)
         limit_mb = self.settings.max_buffered_bytes / (1024 * 1024)
         status, headers, body = error_response(
             503,
             f"the server is holding its maximum of {limit_mb:g} MB of request bodies; "
             "retry shortly",
             "ServiceUnavailable",
-            close=True,
+            close=not drained,
         )
         return status, [*headers, (b"retry-after", b"1")], body
 
@@ -247,6 +254,20 @@ async def read_body(receive: Callable, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def drain_body(receive: Callable, limit: int) -> bool:
+    """Read the request body without keeping it; False when it exceeds `limit` bytes."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if size > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
 
 
 def build_app(settings: ServerSettings, serving_process: bool = False) -> EndpointApp:
