@@ -121,3 +121,15 @@ def test_an_older_registry_gains_the_digest_column(tmp_path):
     conn.close()
     assert LocalRegistry(home, GROUP).describe(1).model_sha256 == ""  # legacy: unchecked
     assert register(home, "r2").model_sha256
+
+
+def test_drift_against_a_version_refuses_a_deleted_registry(tmp_path):
+    from mlops.cli.data import chosen_version
+    from mlops.core.config import load_config
+
+    home = tmp_path / "home"
+    register(home, "r1")
+    (home / "registry.db").unlink()
+    with pytest.raises(MlopsError, match="is missing; 1 model artifact folders beside it"):
+        chosen_version(load_config(), home, 1)  # not "nothing is registered yet"
+    assert not (home / "registry.db").exists()
