@@ -9,8 +9,10 @@ Errors are one line on stderr and a non-zero exit code, never a bare traceback
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
+import sqlite3
 import sys
 import traceback
 
@@ -74,6 +76,11 @@ def run(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.OperationalError) as exc:
+        if os.environ.get("MLOPS_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {os_error_line(exc)}", file=sys.stderr)
+        return 1
     except Exception as exc:  # the last line of defence: one line, not a traceback
         if os.environ.get("MLOPS_DEBUG"):
             traceback.print_exc()
@@ -82,6 +89,23 @@ def run(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_error_line(exc: OSError | sqlite3.OperationalError) -> str:
+    """One line for a failure of the machine rather than of the input: a full disk is named
+    as such (with the file being written), other OS errors by their file and reason."""
+    if isinstance(exc, sqlite3.OperationalError):
+        if "disk is full" in str(exc) or "disk I/O error" in str(exc):
+            return f"disk full (or failing) writing the registry database: {exc}"
+        return f"registry database error: {exc}"
+    where = f" writing {exc.filename}" if exc.filename else ""
+    if exc.errno in DISK_FULL:
+        return f"disk full: no space left on device{where}; free some space and run it again"
+    what = exc.strerror or str(exc)
+    return f"{what}: {exc.filename}" if exc.filename else f"system error: {what}"
 
 
 def main() -> None:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from mlops.cli.backends import open_batch_scorer, open_deployer, open_registry
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.cli.common import (
+    add_backend_arg,
+    add_config_arg,
+    config_from,
+    home,
+    positive_int,
+    version_number,
+)
 from mlops.core.batch import BatchJob, check_batch_version
 from mlops.core.config import Config
 from mlops.core.errors import UsageError
@@ -56,6 +64,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise UsageError("give --version or --stage, not both")
     if args.workers is not None and args.workers < 1:
         raise UsageError("--workers must be at least 1")
+    data = Path(str(args.data))
+    if not str(args.data).startswith("s3://") and data.exists() and not data.is_file():
+        raise UsageError(f"input {data} is not a regular file")  # a FIFO would block for ever
     registry = open_registry(args.backend, cfg.model_package_group, home())
     if args.version is not None:
         version, why = registry.describe(args.version), "requested"
@@ -99,13 +110,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", required=True, help="input file (CSV with a header, or Parquet)")
     p.add_argument("--out", required=True, help="output file (.csv or .parquet)")
-    p.add_argument("--version", type=int, default=None, help="model version to score with")
+    p.add_argument(
+        "--version", type=version_number, default=None, help="model version to score with"
+    )
     p.add_argument("--stage", choices=STAGES, default=None, help="use the version serving STAGE")
     p.add_argument(
-        "--workers", type=int, default=None, help="worker processes (default: one per core)"
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="worker processes (default: one per core)",
     )
     p.add_argument(
-        "--chunk-rows", type=int, default=None, help="rows per chunk (default: batch.chunk_rows)"
+        "--chunk-rows",
+        type=positive_int,
+        default=None,
+        help="rows per chunk (default: batch.chunk_rows)",
     )
     add_backend_arg(p)
     add_config_arg(p)

@@ -44,8 +44,41 @@ def data_or_sample(cfg: Config, data: str | Path | None) -> str | Path:
     return cfg.sample_file
 
 
+MAX_INT = 2**63 - 1  # SQLite's INTEGER: a larger count or version is refused, not overflowed
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number from 1 to 2**63-1 (row counts, workers, limits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
+    if value > MAX_INT:
+        raise argparse.ArgumentTypeError(f"{value} is too large")
+    return value
+
+
+def version_number(text: str) -> int:
+    """argparse type: a model version number."""
+    return positive_int(text)
+
+
+def port_number(text: str) -> int:
+    """argparse type: a TCP port (1 .. 65535)."""
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1 to 65535)")
+    return value
+
+
 def home() -> Path:
-    return mlops_home()
+    """$MLOPS_HOME, refused in one line when it exists and is not a folder."""
+    path = mlops_home()
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"MLOPS_HOME {path} is not a folder: point MLOPS_HOME at a folder")
+    return path
 
 
 def print_json(data: object) -> None:

@@ -7,7 +7,14 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from mlops.cli.common import DATA_ENV, add_config_arg, config_from, data_or_sample, home
+from mlops.cli.common import (
+    DATA_ENV,
+    add_config_arg,
+    config_from,
+    data_or_sample,
+    home,
+    version_number,
+)
 from mlops.core.config import Config
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.paths import REPORTS_DIR
@@ -74,13 +81,25 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def has_registry(home_dir: Path) -> bool:
+    """A registry to read: False for a home where nothing was registered, without creating
+    one; a registry missing beside registered artifacts is refused (MlopsError, recovery)."""
+    from mlops.local.registry import artifact_folders, connect
+
+    db = home_dir / "registry.db"
+    if db.exists() or artifact_folders(db):
+        connect(db).close()  # refuses a missing, empty or corrupt registry with the recovery
+        return True
+    return False
+
+
 def default_version(cfg: Config, home_dir: Path) -> tuple[ModelVersion, str]:
     """The champion, else the latest registered version with a training baseline."""
     from mlops.local.champion import resolve_champion
     from mlops.local.registry import LocalRegistry
 
     hint = "run `mlops pipeline run` first or pass --baseline FILE"
-    if not (home_dir / "registry.db").exists():
+    if not has_registry(home_dir):
         raise UsageError(f"no registered model version to take a baseline from: {hint}")
     champion = resolve_champion(cfg, home_dir)
     if champion and champion.baseline_uri:
@@ -97,7 +116,7 @@ def chosen_version(cfg: Config, home_dir: Path, number: int) -> tuple[ModelVersi
     """Registered version `number`, which must carry a training baseline."""
     from mlops.local.registry import LocalRegistry
 
-    if not (home_dir / "registry.db").exists():
+    if not has_registry(home_dir):
         raise UsageError(f"model version {number} does not exist: nothing is registered yet")
     version = LocalRegistry(home_dir, cfg.model_package_group).describe(number)
     if not version.baseline_uri:
@@ -251,7 +270,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     against.add_argument(
         "--version",
-        type=int,
+        type=version_number,
         default=None,
         metavar="N",
         help="compare with registered version N: its baseline and its model (default: the "

@@ -7,7 +7,16 @@ import tempfile
 from pathlib import Path
 
 from mlops.cli.backends import deployment_log, open_deployer, open_registry
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home, print_json
+from mlops.cli.common import (
+    add_backend_arg,
+    add_config_arg,
+    config_from,
+    home,
+    port_number,
+    positive_int,
+    print_json,
+    version_number,
+)
 from mlops.core.errors import MlopsError
 from mlops.core.stages import STAGES, load_stage_config
 
@@ -231,13 +240,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be a positive integer")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     dep = sub.add_parser(
         "deploy",
@@ -248,7 +250,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the version is not Approved or the smoke test fails (the old endpoint keeps serving).",
     )
     dep.add_argument("--stage", choices=STAGES, required=True)
-    dep.add_argument("--version", type=_positive, default=None, help="model version to deploy")
+    dep.add_argument("--version", type=version_number, default=None, help="model version to deploy")
     add_backend_arg(dep)
     add_config_arg(dep)
     dep.set_defaults(func=cmd_deploy)
@@ -309,7 +311,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     history = esub.add_parser("history", help="recorded deployments, newest first")
     history.add_argument("--stage", choices=STAGES, default=None)
-    history.add_argument("--limit", type=_positive, default=20)
+    history.add_argument("--limit", type=positive_int, default=20)
     history.add_argument("--json", action="store_true", help="machine-readable output")
     add_config_arg(history)
     history.set_defaults(func=cmd_history)
@@ -318,9 +320,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "serve", help="run a stage's model in the foreground (not recorded as a deployment)"
     )
     serve.add_argument("--stage", choices=STAGES, required=True)
-    serve.add_argument("--port", type=int, default=None, help="default: the stage's local.port")
+    serve.add_argument(
+        "--port", type=port_number, default=None, help="default: the stage's local.port"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    serve.add_argument("--version", type=_positive, default=None)
-    serve.add_argument("--workers", type=_positive, default=None)
+    serve.add_argument("--version", type=version_number, default=None)
+    serve.add_argument("--workers", type=positive_int, default=None)
     add_config_arg(serve)
     serve.set_defaults(func=cmd_serve)

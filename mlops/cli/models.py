@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from mlops.cli.backends import open_registry
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home, print_json
+from mlops.cli.common import (
+    add_backend_arg,
+    add_config_arg,
+    config_from,
+    home,
+    print_json,
+    version_number,
+)
 from mlops.core.interfaces import Registry
 from mlops.core.registry import ModelVersion
 
@@ -112,13 +119,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     lst.set_defaults(func=cmd_list)
 
     desc = msub.add_parser("describe", help="one version: status, metrics, lineage")
-    desc.add_argument("version", type=int)
+    desc.add_argument("version", type=version_number)
     desc.add_argument("--json", action="store_true", help="machine-readable output")
     desc.set_defaults(func=cmd_describe)
 
     for name, approve in (("approve", True), ("reject", False)):
         p = msub.add_parser(name, help=f"{name} a version (what a human approver does)")
-        p.add_argument("version", type=int)
+        p.add_argument("version", type=version_number)
         p.add_argument("--note", default="", help="why; kept in the approval history")
         p.set_defaults(func=cmd_set_status, approve=approve)
 

@@ -6,7 +6,13 @@ import argparse
 import os
 from pathlib import Path
 
-from mlops.cli.common import add_backend_arg, add_config_arg, config_from, home
+from mlops.cli.common import (
+    add_backend_arg,
+    add_config_arg,
+    config_from,
+    home,
+    version_number,
+)
 from mlops.core.errors import UsageError
 from mlops.core.paths import REPORTS_DIR
 
@@ -192,7 +198,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "e.g. for the job summary after the pipeline ran on main.",
     )
     add_out_arg(model)
-    model.add_argument("--version", type=int, default=None, help="default: the latest version")
+    model.add_argument(
+        "--version", type=version_number, default=None, help="default: the latest version"
+    )
     add_backend_arg(model)
     add_config_arg(model)
     model.set_defaults(func=cmd_model)

@@ -9,6 +9,7 @@ $MLOPS_CONFIG names another default config, as $MLOPS_HOME names another state d
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from types import ModuleType
@@ -419,11 +420,44 @@ def project_root(config_path: Path) -> Path:
     return folder.parent if folder.name == "model_build" else folder
 
 
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what it silently accepts: a repeated key (a second
+    `gate:` block would override reviewed thresholds, the YAML spec says keys are unique)
+    and a non-finite number (`.nan`, `.inf`: no hyperparameter or threshold means that)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        value = super().construct_yaml_float(node)
+        if not math.isfinite(value):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a finite number", node.start_mark
+            )
+        return value
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:float", StrictLoader.construct_yaml_float)
+
+
+def load_yaml(text: str) -> Any:
+    """YAML as data, with `StrictLoader`'s refusals (yaml.YAMLError)."""
+    return yaml.load(text, Loader=StrictLoader)  # safe: StrictLoader is a SafeLoader
+
+
 def load_config(path: str | Path | None = None, root: str | Path | None = None) -> Config:
     """Read and validate a config file; raise UsageError naming the bad key."""
     path = Path(path) if path else default_config_path()
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = load_yaml(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"config file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:

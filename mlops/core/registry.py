@@ -32,6 +32,7 @@ class ModelVersion:
     baseline_uri: str = ""  # training-data statistics for drift checks
     note: str = ""
     arn: str = ""  # SageMaker model package ARN; empty locally
+    model_sha256: str = ""  # the archive's digest at registration (local); checked before use
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 import time
 from collections import deque
@@ -39,6 +40,7 @@ from mlops.core.batch import (
 from mlops.core.errors import MlopsError, UsageError
 from mlops.core.interfaces import Progress
 from mlops.local.artifacts import unpack_version
+from mlops.local.lifeline import die_with
 from mlops.local.model_host import load_model
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
@@ -86,8 +88,9 @@ class ChunkScorer:
 _WORKER: ChunkScorer | None = None
 
 
-def _init_worker(model_dir: str, id_column: str | None) -> None:
+def _init_worker(model_dir: str, id_column: str | None, owner_pid: int) -> None:
     global _WORKER
+    die_with(owner_pid)  # a killed `batch predict` leaves no worker behind
     _WORKER = ChunkScorer(model_dir, id_column)
 
 
@@ -140,6 +143,8 @@ class OutputWriter:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
         self.tmp_rejects = self.rejects.with_name(f".{self.rejects.name}.{os.getpid()}.tmp")
+        for leftover in (out, self.rejects):
+            collect_dead_temps(leftover.parent, f".{leftover.name}.")
         self.writer = None
         self.schema = None
         self.rejected = 0
@@ -188,6 +193,31 @@ class OutputWriter:
         self.tmp_rejects.unlink(missing_ok=True)
 
 
+def collect_dead_temps(folder: Path, prefix: str) -> list[Path]:
+    """Remove `<prefix><pid>[.<anything>].tmp` entries whose process is gone (a killed job's
+    output or unpacked model); a live job's are left alone."""
+    removed = []
+    for path in folder.glob(f"{prefix}*.tmp"):
+        pid = path.name[len(prefix) :].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _done(value: ChunkScores) -> Future:
     future: Future = Future()
     future.set_result(value)
@@ -203,9 +233,15 @@ class LocalBatchScorer:
     def predict(self, job: BatchJob, progress: Progress) -> BatchResult:
         data, out = Path(job.data), Path(job.out)
         in_kind, out_kind = file_format(data, "input"), file_format(out, "output")
+        if out.exists() and not out.is_file():
+            raise UsageError(f"--out {out} exists and is not a regular file")
         if data.resolve() == out.resolve():
             raise UsageError("--out must not be the input file")
-        with tempfile.TemporaryDirectory(prefix="mlops-batch-") as tmp:
+        scratch = Path(tempfile.gettempdir())
+        collect_dead_temps(scratch, "mlops-batch-")  # models unpacked by killed jobs
+        with tempfile.TemporaryDirectory(
+            prefix=f"mlops-batch-{os.getpid()}.", suffix=".tmp"
+        ) as tmp:
             model_dir, _ = unpack_version(job.version, Path(tmp))
             features = model_features(model_dir)
             columns = check_columns(read_columns(data, in_kind), features, job.id_column, data)
@@ -244,7 +280,7 @@ class LocalBatchScorer:
                 job.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=initargs,
+                initargs=(*initargs, os.getpid()),
             )
             submit = lambda frame, row: pool.submit(_score_in_worker, frame, row)  # noqa: E731
 

@@ -42,7 +42,7 @@ from mlops.core.deploy import (
 )
 from mlops.core.errors import MlopsError
 from mlops.core.interfaces import DeployOutcome, Progress, Registry
-from mlops.core.registry import ModelVersion, utc_now
+from mlops.core.registry import APPROVED, ModelVersion, utc_now
 from mlops.core.smoke import SmokeResult, rows_for_version, smoke_limit, smoke_test_endpoint
 from mlops.core.stages import StageConfig
 from mlops.local.capture import stage_capture
@@ -60,9 +60,11 @@ from mlops.local.endpoints import (
     stage_dir,
     stage_lock,
     stop_instance,
+    stray_servers,
     write_endpoint,
 )
 from mlops.local.port_lock import check_port_free, claim_port, lock_path
+from mlops.local.registry import LocalRegistry
 from mlops.local.server_process import ping, spawn_server, stop_server
 
 
@@ -131,7 +133,7 @@ def _deploy_claimed(
     )
     candidate = None
     try:
-        candidate = spawn_server(settings, folder, "candidate")
+        candidate = spawn_server(settings, folder, "candidate", owned=True)
         progress(f"candidate {folder.name} answers /ping at {candidate.url}")
         smoke = smoke_test_endpoint(name, rows, smoke_limit(cfg), candidate.url)
         record_smoke_test(
@@ -176,6 +178,7 @@ def _deploy_claimed(
         deployed_at=utc_now(),
     )
     try:
+        check_still_approved(home, cfg.model_package_group, version.version, keeps)
         write_endpoint(home, endpoint)  # from here on the stage is the new server
     except BaseException:
         stop_server(live.pid)
@@ -191,6 +194,16 @@ def _deploy_claimed(
     return DeployOutcome(
         stage, version.version, endpoint.url, current.version if current else None, smoke
     )
+
+
+def check_still_approved(home: Path, group: str, version: int, keeps: str) -> None:
+    """Approval is read again at the switch: a version rejected while its candidate was
+    being smoke-tested must not go live (MlopsError; the caller stops the new servers)."""
+    status = LocalRegistry(home, group).describe(version).approval_status
+    if status != APPROVED:
+        raise MlopsError(
+            f"refusing to switch: version {version} became {status} during its deploy; {keeps}"
+        )
 
 
 def check_staging_for_promotion(
@@ -236,8 +249,15 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
     """What serves a stage on this machine, its health and approval status, and warnings."""
     pinned = pinned_version(stage)
     endpoint = read_endpoint(home, stage)
+    strays = stray_servers(home, stage, endpoint.instance if endpoint else None)
+    stray_warnings = [
+        f"stray server pid {s['pid']} ({s['instance']}) serves nothing recorded: "
+        f"`mlops endpoint stop --stage {stage}` stops it"
+        for s in strays
+    ]
     if endpoint is None:
-        return not_deployed(stage, pinned)
+        status = not_deployed(stage, pinned)
+        return {**status, "stray_servers": strays, "warnings": status["warnings"] + stray_warnings}
     answer = ping(endpoint.url) if is_live(endpoint) else None
     if answer is None:
         health = "down"
@@ -257,7 +277,9 @@ def stage_status(home: Path, group: str, registry: Registry, stage: str) -> dict
         "deployed_at": endpoint.deployed_at,
         "health": health,
         "approval_status": approval,
-        "warnings": status_warnings(stage, endpoint.version, approval, health, pinned),
+        "stray_servers": strays,
+        "warnings": status_warnings(stage, endpoint.version, approval, health, pinned)
+        + stray_warnings,
     }
 
 

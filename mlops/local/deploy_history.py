@@ -14,7 +14,7 @@ from typing import Any
 from mlops.core.lineage import git_commit
 from mlops.core.registry import current_user, utc_now
 from mlops.core.smoke import SmokeResult
-from mlops.local.registry import connect
+from mlops.local.registry import backup, connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -83,6 +83,7 @@ def record_deployment(
                 json.dumps(smoke.to_dict() if smoke else {}),
             ),
         )
+        backup(conn, home / "registry.db")
     finally:
         conn.close()
 

@@ -19,9 +19,11 @@ binding and serving are `mlops.local.server`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,9 @@ from mlops.local.model_host import Batcher, Handlers, load_model
 log = logging.getLogger("mlops.local.server")  # one logger name for everything in the server
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # SageMaker real-time endpoints accept up to 6 MB
+# Request bodies one server process holds at once: past it a request gets 503 + Retry-After
+# (100 clients each sending 6 MB would otherwise take ~2 GB and starve /ping while parsing).
+MAX_BUFFERED_BYTES = 8 * MAX_BODY_BYTES
 INLINE_BODY_BYTES = 64 * 1024  # larger bodies are scored on a thread: /ping stays responsive
 JSON_TYPE = b"application/json"
 
@@ -45,6 +50,7 @@ class ServerSettings:
     version: int | None = None
     instance: str = ""
     max_body_bytes: int = MAX_BODY_BYTES
+    max_buffered_bytes: int = MAX_BUFFERED_BYTES
     batching: bool = True
     # connection limits, enforced by mlops.local.http_guard (see there) and read_body
     max_header_bytes: int = 64 * 1024
@@ -90,6 +96,8 @@ class EndpointApp:
         }
         self.ping_body = json.dumps(ping).encode()
         self.batcher = Batcher(handlers.predict_fn, model) if settings.batching else None
+        self.buffered = 0  # body bytes reserved by requests in progress (this process)
+        self.large_bodies = ThreadPoolExecutor(1, thread_name_prefix="large-body")
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] != "http":
@@ -130,9 +138,21 @@ class EndpointApp:
             return error_response(405, f"{method} is not allowed; use POST", "MethodNotAllowed")
         headers = {k.lower(): v for k, v in scope["headers"]}
         limit = self.settings.max_body_bytes
-        declared = headers.get(b"content-length", b"0")
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return self.too_large()
+        # A body without a length (chunked) may grow to the limit: reserve the limit.
+        reserve = int(declared) if declared.isdigit() else limit
+        if self.buffered + reserve > self.settings.max_buffered_bytes:
+            return await self.busy(receive, limit)
+        self.buffered += reserve
+        try:
+            return await self.invoke_body(receive, headers, limit)
+        finally:
+            self.buffered -= reserve
+
+    async def invoke_body(self, receive: Callable, headers: dict, limit: int):
+        """Read the body (with its timeout and limit), then score it."""
         try:  # asyncio.timeout is a timer, not a task: cheap enough for every request
             async with asyncio.timeout(self.settings.body_timeout):
                 body = await read_body(receive, limit)
@@ -148,8 +168,12 @@ class EndpointApp:
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         accept = headers.get(b"accept", b"").decode("latin-1")
         if len(body) > INLINE_BODY_BYTES:
+            # One large body at a time, on one thread: parsing holds the GIL in long C
+            # calls, and several such threads at once starve the event loop (and /ping).
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(None, self.invoke, body, content_type, accept)
+            return await loop.run_in_executor(
+                self.large_bodies, self.invoke, body, content_type, accept
+            )
         if self.batcher is None:
             return self.invoke(body, content_type, accept)
         try:
@@ -158,6 +182,24 @@ class EndpointApp:
         except Exception as exc:
             return self.failure(exc)
         return self.render(prediction, accept)
+
+    async def busy(self, receive: Callable, limit: int) -> tuple[int, list, bytes]:
+        """503 + Retry-After: the server holds its maximum of request bodies right now. The
+        body is read and dropped first (memory stays flat): a client still sending would
+        otherwise see a reset instead of the 503 it can retry on."""
+        drained = False
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.body_timeout):
+                drained = await drain_body(receive, limit)
+        limit_mb = self.settings.max_buffered_bytes / (1024 * 1024)
+        status, headers, body = error_response(
+            503,
+            f"the server is holding its maximum of {limit_mb:g} MB of request bodies; "
+            "retry shortly",
+            "ServiceUnavailable",
+            close=not drained,
+        )
+        return status, [*headers, (b"retry-after", b"1")], body
 
     def too_large(self) -> tuple[int, list, bytes]:
         limit_mb = self.settings.max_body_bytes / (1024 * 1024)
@@ -212,6 +254,20 @@ async def read_body(receive: Callable, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def drain_body(receive: Callable, limit: int) -> bool:
+    """Read the request body without keeping it; False when it exceeds `limit` bytes."""
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return False
+        size += len(message.get("body", b""))
+        if size > limit:
+            return False
+        if not message.get("more_body", False):
+            return True
 
 
 def build_app(settings: ServerSettings, serving_process: bool = False) -> EndpointApp:

@@ -23,7 +23,7 @@ from mlops.core.errors import MlopsError
 from mlops.core.registry import ModelVersion
 from mlops.core.stages import STAGES
 from mlops.local.artifacts import unpack, version_archive
-from mlops.local.server_process import is_server, stop_server
+from mlops.local.server_process import SERVER_MODULE, is_server, process_cmdline, stop_server
 
 STATE_FILE = "endpoint.json"
 
@@ -125,3 +125,28 @@ def stop_all_servers(home: Path) -> int:
     for stage in STAGES:
         (stage_dir(home, stage) / STATE_FILE).unlink(missing_ok=True)
     return stopped
+
+
+def stray_servers(home: Path, stage: str, keep: str | None) -> list[dict]:
+    """Servers started for this home's stage that are not the recorded one (a deploy killed
+    at the wrong moment, or a candidate still running): pid, instance, folder."""
+    folder = str(stage_dir(home, stage).resolve())
+    strays = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        argv = process_cmdline(int(proc.name)).split()
+        if SERVER_MODULE not in argv or _arg(argv, "--stage") != stage:
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd").removesuffix(" (deleted)")
+        except OSError:
+            continue
+        instance = _arg(argv, "--instance")
+        if cwd.startswith(folder + os.sep) and instance != keep:
+            strays.append({"pid": int(proc.name), "instance": instance, "folder": cwd})
+    return strays
+
+
+def _arg(argv: list[str], flag: str) -> str | None:
+    return argv[argv.index(flag) + 1] if flag in argv[:-1] else None

@@ -10,7 +10,12 @@ Layout, per feature group:
 Each ingest writes its Parquet files (partitioned by event date, so an as-of query reads
 only the partitions up to that day) into a hidden temporary folder and renames the folder
 into place: a reader sees all of an ingest or none of it. The online upsert runs in one
-SQLite transaction committed only after that rename, and undone if the rename fails.
+SQLite transaction committed only after that rename, and undone if the rename fails;
+that transaction also records the ingest's folder name (`ingests` table). A process killed
+between the rename and the commit leaves an offline folder the online store does not list:
+the next ingest or `get` rolls it forward (its latest versions into the online store, from
+its own Parquet files), so the two stores never stay apart. A killed ingest's hidden
+temporary folder is removed by the next ingest.
 Nothing is overwritten: a later event time for an id is one more row in the offline store.
 
 Each ingest also records which versions a later one supersedes (`superseded.parquet`:
@@ -94,6 +99,10 @@ def point_in_time_sql(
     )
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -142,12 +151,67 @@ class LocalFeatureStore:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _online(self) -> sqlite3.Connection:
+        """The online store, with its `ingests` table; call under the lock. A store written
+        before that table existed has every offline ingest recorded once, as it stands."""
         con = sqlite3.connect(self.online_db, timeout=30, isolation_level=None)
         con.execute(
             "CREATE TABLE IF NOT EXISTS records (record_id TEXT PRIMARY KEY, "
             "event_time TEXT NOT NULL, record TEXT NOT NULL)"
         )
+        known = con.execute("SELECT 1 FROM sqlite_master WHERE name = 'ingests'").fetchone()
+        if not known:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("CREATE TABLE ingests (name TEXT PRIMARY KEY, at TEXT NOT NULL)")
+            con.executemany(
+                "INSERT INTO ingests VALUES (?, ?)",
+                [(d.name, "before ingests were recorded") for d in self._ingest_folders()],
+            )
+            con.execute("COMMIT")
         return con
+
+    def _ingest_folders(self) -> list[Path]:
+        return sorted(self.offline.glob("ingest=*")) if self.offline.is_dir() else []
+
+    def _unrecorded(self, online: sqlite3.Connection) -> list[Path]:
+        """Offline ingests the online store never committed (their process was killed)."""
+        recorded = {name for (name,) in online.execute("SELECT name FROM ingests")}
+        return [d for d in self._ingest_folders() if d.name not in recorded]
+
+    def _needs_repair(self) -> bool:
+        """Read-only and lock-free (a `get` never waits for an ingest in progress unless an
+        offline ingest is missing from the online store)."""
+        if not self._ingest_folders():
+            return False
+        con = sqlite3.connect(f"file:{self.online_db}?mode=ro", uri=True)
+        try:
+            if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'ingests'").fetchone():
+                return False  # a store from before ingests were recorded: nothing to compare
+            return bool(self._unrecorded(con))
+        finally:
+            con.close()
+
+    def _repair(self, online: sqlite3.Connection, progress: Progress) -> None:
+        """Roll forward ingests killed between their rename and their online commit, and
+        remove killed ingests' temporary folders. Call under the lock."""
+        if self.offline.is_dir():
+            for debris in self.offline.glob(".tmp-ingest=*"):
+                shutil.rmtree(debris, ignore_errors=True)
+        for folder in self._unrecorded(online):
+            con = self._duckdb()
+            files = folder / f"{PARTITION}=*" / "*.parquet"
+            con.execute(
+                "CREATE TEMP TABLE typed AS SELECT * FROM "
+                f"read_parquet({sql_text(str(files))}, hive_partitioning = true)"
+            )
+            online.execute("BEGIN IMMEDIATE")
+            try:
+                self._upsert_online(online, con)
+                online.execute("INSERT INTO ingests VALUES (?, ?)", (folder.name, _now()))
+                online.execute("COMMIT")
+            except BaseException:
+                online.execute("ROLLBACK")
+                raise
+            progress(f"completed an interrupted ingest: {folder.name} is now in the online store")
 
     def _typed_select(self) -> str:
         """The records frame cast to the feature group's types, plus its partition column."""
@@ -168,6 +232,11 @@ class LocalFeatureStore:
         con = self._duckdb()
         con.register("records", records)
         with self._lock():
+            online = self._online()
+            try:
+                self._repair(online, progress)
+            finally:
+                online.close()
             try:
                 con.execute(f"CREATE TEMP TABLE typed AS {self._typed_select()}")
             except duckdb.Error as exc:
@@ -189,6 +258,7 @@ class LocalFeatureStore:
             try:
                 online.execute("BEGIN IMMEDIATE")
                 self._upsert_online(online, con)
+                online.execute("INSERT INTO ingests VALUES (?, ?)", (final.name, _now()))
                 os.replace(tmp, final)
                 try:
                     online.execute("COMMIT")
@@ -319,6 +389,13 @@ class LocalFeatureStore:
     def get(self, record_id: str) -> dict | None:
         if not self.online_db.exists():
             return None
+        if self._needs_repair():  # an ingest killed before its online commit is finished
+            with self._lock():
+                online = self._online()
+                try:
+                    self._repair(online, lambda _: None)
+                finally:
+                    online.close()
         con = sqlite3.connect(f"file:{self.online_db}?mode=ro", uri=True)
         try:
             row = con.execute(

@@ -10,7 +10,10 @@ kept-alive connections at once, racing a request the client may already have sen
 - a cap on open connections: past it a connection gets `503` with `Retry-After` and is
   closed before it can hold a file descriptor for long;
 - a head size limit (`431`) and a head read timeout (`408`), both counted from the first
-  byte of a request; a connection that sends nothing is closed after the same timeout;
+  byte of a request; a connection that sends nothing is closed after the same timeout.
+  Head bytes are the parser's own pieces (URL, header names and values) plus the
+  unfinished line the parser still holds: bodies and pipelined requests never count,
+  and a head that arrives in one read is counted too;
 - a backstop body timeout (the app answers `408` itself at `body_timeout`; this closes
   connections whose body nobody reads, e.g. a body sent to `/ping`);
 - a drain on shutdown: idle connections stay open `drain_seconds` so that a request
@@ -73,7 +76,10 @@ class GuardedProtocol(HttpToolsProtocol):
         self.refused = False
         self.draining = False
         self.in_head = False
-        self.head_bytes = 0
+        self.head_bytes = 0  # the current head's URL and header bytes the parser delivered
+        self.pending = 0  # bytes of the head's line in progress, not yet delivered
+        self.delivered = False  # the parser delivered a head piece during this read
+        self.oversized = False  # a head over the limit: nothing more of this connection runs
 
     def arm(self, delay: float, callback) -> None:
         self.disarm()
@@ -112,26 +118,64 @@ class GuardedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self.refused:
             return
+        self.delivered = False
         super().data_received(data)
-        if self.in_head and not self.transport.is_closing():
-            self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_header_bytes:
-                kib = self.limits.max_header_bytes // 1024
-                self.reject(431, f"the request line and headers exceed the {kib} KiB limit")
+        if self.transport.is_closing():
+            return
+        if self.oversized or (self.in_head and self.over_limit(self.unfinished_line(data))):
+            kib = self.limits.max_header_bytes // 1024
+            self.reject(431, f"the request line and headers exceed the {kib} KiB limit")
+
+    def unfinished_line(self, data: bytes) -> int:
+        """Bytes of the head the parser holds but has not delivered: the line in progress
+        (after the last newline of this read), or all of this read when nothing was delivered
+        (one long header arriving across reads). While the request line itself is still
+        arriving, its URL counts twice (delivered and pending): at most a false 431 for a
+        URL over half the limit split across reads, never an unbounded head."""
+        if not self.delivered:
+            self.pending += len(data)
+        else:
+            self.pending = len(data) - (data.rfind(b"\n") + 1)
+        return self.pending
+
+    def over_limit(self, pending: int = 0) -> bool:
+        return self.head_bytes + pending > self.limits.max_header_bytes
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.in_head, self.head_bytes = True, 0
+        self.in_head, self.head_bytes, self.pending = True, 0, 0
         self.arm(self.limits.header_timeout, self.head_timed_out)
 
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self.head_bytes += len(url)
+        self.delivered = True
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self.head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        self.delivered = True
+        self.oversized = self.oversized or self.over_limit()
+
     def on_headers_complete(self) -> None:
+        # Checked here too: a head that arrived in one read is complete before data_received
+        # can look at it, and its request must not reach the app (431 follows).
         self.in_head = False
+        self.oversized = self.oversized or self.over_limit()
+        if self.oversized:
+            return
         super().on_headers_complete()
         if self.draining and self.cycle is not None:
             self.cycle.keep_alive = False
         self.arm(self.limits.body_timeout + 1.0, self.close_quietly)
 
+    def on_body(self, body: bytes) -> None:
+        if not self.oversized:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
+        if self.oversized:
+            return
         super().on_message_complete()
         self.disarm()
 

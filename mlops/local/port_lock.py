@@ -19,10 +19,12 @@ command line, read from /proc) when the bind check finds it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -57,12 +59,30 @@ def describe_owner(owner: dict) -> str:
     return f"the {owner.get('stage', '?')} endpoint of MLOPS_HOME={owner.get('home', '?')}"
 
 
+def open_lock_file(path: Path, flags: int) -> int:
+    """Open a lock file in the shared (1777) lock folder without following a link another
+    user planted there (a root deploy would otherwise truncate and write the link's target);
+    anything but a regular file is refused."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise MlopsError(
+                f"port lock {path} is a symbolic link: refusing to follow it (remove it)"
+            ) from None
+        raise MlopsError(f"cannot open the port lock {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise MlopsError(f"port lock {path} is not a regular file: refusing it (remove it)")
+    return fd
+
+
 def claim_port(port: int, home: Path, stage: str) -> int:
     """Claim `port` for (home, stage) before starting servers on it; returns the lock's fd
     (held shared until the caller exits; servers take their own shared lock)."""
     path = lock_path(port)
     me = {"home": str(Path(home).resolve()), "stage": stage}
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = open_lock_file(path, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -84,7 +104,7 @@ def claim_port(port: int, home: Path, stage: str) -> int:
 
 def hold_port_lock(path: Path, timeout: float = 10.0) -> int:
     """In a server: a shared lock on the port's lock file for the life of the process."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = open_lock_file(path, os.O_RDONLY)
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -7,18 +7,31 @@ a whole version or none. Artifacts are copied into a folder named after the run
 *before* the row is inserted: a crash leaves at worst an unreferenced folder,
 never a row pointing at missing files.
 
+The database is the source of truth and is guarded as such (docs/reliability.md):
+a schema is only ever created in a new file, never over an existing one; a missing,
+empty or corrupt registry beside existing artifacts is refused with one line naming
+the file and the recovery; every write refreshes `registry.db.backup` (SQLite's
+online backup); each version's archive sha256 is recorded so that deploy, serve and
+batch can check it; orphan collection deletes only old folders that no row owns and
+that never completed a registration.
+
 It implements `mlops.core.interfaces.Registry`, as the SageMaker Model Registry
 backend (`mlops.sagemaker.registry`) does.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
 import shutil
 import sqlite3
+import sys
+import time
 from pathlib import Path
 
-from mlops.core.errors import UsageError
+from mlops.core.errors import MlopsError, UsageError
 from mlops.core.registry import (
     APPROVAL_STATUSES,
     APPROVED,
@@ -48,6 +61,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
     evaluation_uri TEXT NOT NULL,
     baseline_uri TEXT NOT NULL,
     note TEXT NOT NULL DEFAULT '',
+    model_sha256 TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (grp, version)
 );
 CREATE TABLE IF NOT EXISTS approval_history (
@@ -61,15 +75,134 @@ CREATE TABLE IF NOT EXISTS approval_history (
 """
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit), WAL, with a busy timeout."""
+BACKUP_SUFFIX = ".backup"
+REGISTERED_MARKER = "registered.json"  # written into a run's folder once its row is committed
+ORPHAN_MIN_AGE_S = 3600.0  # younger unowned folders are left alone (a clock or a restore away)
+RECOVERY_DOC = "docs/reliability.md"
+
+
+def backup_path(db_path: Path) -> Path:
+    return db_path.with_name(db_path.name + BACKUP_SUFFIX)
+
+
+def artifact_folders(db_path: Path) -> list[Path]:
+    """The registered-run folders beside the database ($MLOPS_HOME/registry/<group>/runs/*)."""
+    return sorted(p for p in db_path.parent.glob("registry/*/runs/*") if p.is_dir())
+
+
+def _recovery(db_path: Path) -> str:
+    backup = backup_path(db_path)
+    if backup.is_file():
+        return f"restore the backup: cp {backup} {db_path} (see {RECOVERY_DOC})"
+    return f"restore it from your own copy, or see {RECOVERY_DOC}"
+
+
+def _refuse(db_path: Path, problem: str) -> MlopsError:
+    """The one line for a registry that must not be used or recreated."""
+    kept = artifact_folders(db_path)
+    beside = f"; {len(kept)} model artifact folders beside it are kept" if kept else ""
+    if not kept and problem != "missing":
+        tail = f"delete it to start an empty registry, or {_recovery(db_path)}"
+    else:
+        tail = _recovery(db_path)
+    return MlopsError(f"registry {db_path} is {problem}{beside}: {tail}")
+
+
+def _create(db_path: Path) -> None:
+    """A new registry file, built aside and linked into place: never a schema over an
+    existing file, and of two processes creating it at once, one wins and both use it."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(db_path, timeout=60, isolation_level=None)
+    tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.new")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")  # persistent: set once, in the new file
+        conn.executescript(SCHEMA)
+    finally:
+        conn.close()
+    try:
+        os.link(tmp, db_path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Columns added since a registry was created (an older release's file)."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(model_versions)")}
+    if "model_sha256" not in columns:
+        with contextlib.suppress(sqlite3.OperationalError):  # another process added it
+            conn.execute(
+                "ALTER TABLE model_versions ADD COLUMN model_sha256 TEXT NOT NULL DEFAULT ''"
+            )
+
+
+def _check_healthy(conn: sqlite3.Connection, db_path: Path) -> None:
+    try:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        (check,) = conn.execute("PRAGMA quick_check(1)").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise _refuse(db_path, f"corrupt ({exc})") from None
+    if check != "ok":
+        raise _refuse(db_path, f"corrupt ({check})")
+    if "model_versions" not in tables:
+        raise _refuse(db_path, "not a model registry (it has no model_versions table)")
+
+
+def connect(db_path: Path) -> sqlite3.Connection:
+    """A connection to a healthy registry in autocommit mode (transactions are explicit),
+    with a busy timeout. Creates the file only where none exists and no artifacts do;
+    MlopsError (one line, with the recovery) for a missing, empty or corrupt registry."""
+    if not db_path.exists():
+        if artifact_folders(db_path):
+            raise _refuse(db_path, "missing")
+        _create(db_path)
+    elif db_path.is_file() and db_path.stat().st_size == 0:
+        raise _refuse(db_path, "empty (0 bytes)")
+    try:
+        # mode=rw: SQLite never creates the file, so a registry deleted meanwhile is not
+        # silently replaced by an empty one.
+        conn = sqlite3.connect(
+            f"file:{db_path}?mode=rw", uri=True, timeout=60, isolation_level=None
+        )
+    except sqlite3.OperationalError as exc:
+        raise _refuse(db_path, f"unreadable ({exc})") from None
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA busy_timeout=60000")
-    conn.executescript(SCHEMA)
+    try:
+        _check_healthy(conn, db_path)
+        _migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def backup(conn: sqlite3.Connection, db_path: Path) -> None:
+    """Refresh registry.db.backup from a healthy connection after a write (SQLite's online
+    backup, written aside and renamed, so the backup is always a whole database). A
+    failure to back up is a warning: the write itself has committed."""
+    target = backup_path(db_path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        copy = sqlite3.connect(tmp)
+        try:
+            conn.backup(copy)
+        finally:
+            copy.close()
+        os.replace(tmp, target)
+    except (OSError, sqlite3.Error) as exc:
+        tmp.unlink(missing_ok=True)
+        print(f"warning: could not refresh the registry backup {target}: {exc}", file=sys.stderr)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class LocalRegistry:
@@ -97,6 +230,7 @@ class LocalRegistry:
             evaluation_uri=row["evaluation_uri"],
             baseline_uri=row["baseline_uri"],
             note=row["note"],
+            model_sha256=row["model_sha256"],
         )
 
     def register(
@@ -133,7 +267,9 @@ class LocalRegistry:
                 (self.group,),
             ).fetchone()
             conn.execute(
-                "INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '')",
+                "INSERT INTO model_versions (grp, version, approval_status, created_at, metrics,"
+                " lineage, model_uri, evaluation_uri, baseline_uri, note, model_sha256)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)",
                 (
                     self.group,
                     version,
@@ -144,6 +280,7 @@ class LocalRegistry:
                     str(model_uri),
                     str(evaluation_uri),
                     str(baseline_uri),
+                    file_sha256(Path(model_uri)),
                 ),
             )
             conn.execute(
@@ -151,6 +288,12 @@ class LocalRegistry:
                 (self.group, version, status, current_user(), utc_now()),
             )
             conn.execute("COMMIT")
+            # After the commit: a folder with this marker was registered, so even a registry
+            # restored from a backup one write behind never lets it be collected.
+            (folder / REGISTERED_MARKER).write_text(
+                json.dumps({"group": self.group, "version": version, "at": utc_now()})
+            )
+            backup(conn, self.db_path)
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -160,8 +303,10 @@ class LocalRegistry:
         return self.describe(version)
 
     def _collect_orphans(self, conn: sqlite3.Connection, keep: str) -> list[str]:
-        """Remove artifact folders no version points to (left by a registration killed
-        between its copies and its commit). Call inside the write transaction."""
+        """Remove artifact folders left by a registration killed between its copies and its
+        commit: no row of this (healthy, checked at connect) registry points to them, they
+        carry no registered marker, and they are older than ORPHAN_MIN_AGE_S. Call inside
+        the write transaction."""
         runs = self.artifacts / "runs"
         if not runs.is_dir():
             return []
@@ -171,7 +316,15 @@ class LocalRegistry:
                 "SELECT model_uri FROM model_versions WHERE grp = ?", (self.group,)
             )
         }
-        orphans = [p for p in runs.iterdir() if p.is_dir() and p.name not in used | {keep}]
+        oldest = time.time() - ORPHAN_MIN_AGE_S
+        orphans = [
+            p
+            for p in runs.iterdir()
+            if p.is_dir()
+            and p.name not in used | {keep}
+            and not (p / REGISTERED_MARKER).exists()
+            and p.stat().st_mtime < oldest
+        ]
         for orphan in orphans:
             shutil.rmtree(orphan, ignore_errors=True)
         return [p.name for p in orphans]
@@ -214,6 +367,8 @@ class LocalRegistry:
                     (self.group, version, status, note, current_user(), utc_now()),
                 )
             conn.execute("COMMIT")
+            if updated:
+                backup(conn, self.db_path)
         finally:
             conn.close()
         if not updated:

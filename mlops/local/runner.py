@@ -15,6 +15,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import re
 import runpy
 import secrets
 import shutil
@@ -147,8 +148,17 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
     return archive
 
 
+# A Python exception's own line ("xgboost.core.XGBoostError: ..."), as opposed to what a
+# library may print after it (a C++ "[bt] (3) libxgboost.so(...)" backtrace).
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Failure|Interrupt)\b(:.*)?$")
+
+
 def _last_error_line(log: Path) -> str:
+    """The step's own error line: its last exception line, else its last line."""
     lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if EXCEPTION_LINE.match(line):
+            return line
     return lines[-1] if lines else "(no output)"
 
 
@@ -181,28 +191,10 @@ def _die_with(runner_pid: int) -> None:
     """End this step process when the runner is gone (a killed runner leaves no step behind).
 
     A step is a child of the fork server, not of the runner, so the parent-death signal
-    alone would wait for the fork server; a thread polling the runner's pid does not."""
-    import ctypes
-    import signal
-    import threading
+    alone would wait for the fork server; `die_with` also polls the runner's pid."""
+    from mlops.local.lifeline import die_with
 
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-    def watch() -> None:
-        while True:
-            try:
-                os.kill(runner_pid, 0)
-            except ProcessLookupError:
-                os.kill(os.getpid(), signal.SIGKILL)
-            except PermissionError:
-                pass
-            time.sleep(0.2)
-
-    threading.Thread(target=watch, name="die-with-runner", daemon=True).start()
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+    die_with(runner_pid)
 
 
 def _run_script(argv: list[str], env: dict[str, str], log: str) -> None:
@@ -344,7 +336,40 @@ def check_inputs(cfg: Config, data_file: Path) -> None:
         raise UsageError(f"golden evaluation set not found: {golden} (config data.golden)")
 
 
+def mark_crashed_runs(home: Path) -> list[str]:
+    """Runs whose record says "running" although their process is gone (killed, or the disk
+    filled before the record could be written) are marked "crashed"; their ids."""
+    crashed = []
+    for record in sorted((home / "runs").glob("*/run.json")):
+        try:
+            summary = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        pid = summary.get("pid")
+        if summary.get("status") != "running" or not isinstance(pid, int) or _alive(pid):
+            continue
+        summary.update(
+            status="crashed", error=f"the run's process (pid {pid}) ended before the run did"
+        )
+        with contextlib.suppress(OSError):
+            write_run_record(record.parent, summary)
+            crashed.append(record.parent.name)
+    return crashed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def start_run(home: Path, progress: Callable[[str], None]) -> tuple[str, Path]:
+    for crashed in mark_crashed_runs(home):
+        progress(f"run {crashed} was interrupted: marked crashed")
     run_id = new_run_id()
     run_dir = home / "runs" / run_id
     run_dir.mkdir(parents=True)

@@ -33,12 +33,11 @@ from pathlib import Path
 
 from mlops.core.errors import MlopsError
 from mlops.local.endpoint_app import MAX_BODY_BYTES, EndpointApp, ServerSettings, build_app
-from mlops.local.server_process import DEFAULT_HOST, is_running
+from mlops.local.server_process import DEFAULT_HOST, WATCH_PID_ENV, is_running
 
 log = logging.getLogger("mlops.local.server")
 
 SETTINGS_ENV = "MLOPS_SERVER_SETTINGS"
-WATCH_PID_ENV = "MLOPS_SERVER_WATCH_PID"  # the server exits when this process is gone
 
 
 def app_from_env() -> EndpointApp:

@@ -24,6 +24,7 @@ from mlops.local.endpoint_app import ServerSettings
 
 DEFAULT_HOST = "127.0.0.1"
 SERVER_MODULE = "mlops.local.server"
+WATCH_PID_ENV = "MLOPS_SERVER_WATCH_PID"  # the server exits when this process is gone
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,11 @@ def spawn_server(
     reuse_port: bool = False,
     timeout: float = 60.0,
     port_lock: Path | None = None,
+    owned: bool = False,
 ) -> ServerProcess:
     """Start a detached server (own session, logs in workdir/<role>.log) and wait until it
-    listens and answers /ping from this instance. Port 0 picks a free port."""
+    listens and answers /ping from this instance. Port 0 picks a free port. An `owned`
+    server (a deployment's candidate) stops when this process is gone, killed or not."""
     workdir.mkdir(parents=True, exist_ok=True)
     ready = workdir / f"{role}.ready.json"
     ready.unlink(missing_ok=True)
@@ -139,6 +142,8 @@ def spawn_server(
     if port_lock is not None:  # held shared for the server's life (mlops.local.port_lock)
         argv += ["--port-lock", str(port_lock)]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if owned:
+        env[WATCH_PID_ENV] = str(os.getpid())
     with log_path.open("ab") as out:
         proc = subprocess.Popen(
             argv,

@@ -149,3 +149,47 @@ def test_concurrent_ingests_of_the_same_versions_store_them_once(store, tmp_path
     assert all("already in the store" in o for o in outcomes if o != "ok")
     assert len(list(store.offline.glob("ingest=*"))) == 1
     assert len(snap(store, "2026-06-01T00:00:00+00:00", tmp_path / "s.csv")) == 200
+
+
+KILLED_INGEST = """
+import os, pickle, signal, sys
+import mlops.local.feature_store as fs
+spec, home, df, moment = pickle.load(open(sys.argv[1], "rb"))
+real_replace = os.replace
+
+def replace_then_die(src, dst):
+    if moment == "before-rename":
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_replace(src, dst)
+    os.kill(os.getpid(), signal.SIGKILL)  # the folder is in place; the online commit is not
+
+fs.os.replace = replace_then_die
+fs.LocalFeatureStore(spec, home).ingest(df, progress=lambda _: None)
+"""
+
+
+@pytest.mark.parametrize("moment", ["before-rename", "after-rename"])
+def test_an_ingest_killed_at_the_rename_leaves_the_stores_together(store, tmp_path, moment):
+    import pickle
+    import signal
+    import subprocess
+    import sys
+
+    ingest(store, records(range(3), T1))
+    batch = check_records(records(range(2, 6), T2, seed=7), store.spec, NOW)
+    job = tmp_path / "job.pkl"
+    job.write_bytes(pickle.dumps((store.spec, store.root.parent.parent, batch, moment)))
+    done = subprocess.run([sys.executable, "-c", KILLED_INGEST, str(job)], check=False)
+    assert done.returncode == -signal.SIGKILL
+    if moment == "before-rename":  # nothing landed: the same file goes in again
+        assert store.get("c5") is None
+        ingest(store, batch)
+    assert store.get("c5") is not None and store.get("c2")[EVENT_TIME] == T2
+    latest = snap(store, "2026-06-01T00:00:00+00:00", tmp_path / "s.csv")
+    assert sorted(latest.index) == [f"c{i}" for i in range(6)]
+    assert {r: store.get(r)[EVENT_TIME] for r in latest.index} == {
+        r: pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ") for r, t in latest[EVENT_TIME].items()
+    }
+    assert not list(store.offline.glob(".tmp-*"))
+    with pytest.raises(UsageError, match="already in the store"):
+        ingest(store, batch)  # whole in both stores: a second copy is refused

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +149,52 @@ def test_bad_inputs_are_one_line_errors(registered_home, data_csv, tmp_path, cap
     assert run(["batch", "predict", "--data", str(data), "--out", out + ".txt"]) == 2
     assert "unknown format '.txt'" in capsys.readouterr().err
     assert not Path(out).exists()
+
+
+def _children(pid: int) -> list[int]:
+    """The live processes whose parent is `pid` (from /proc: the pool's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_batch_job_leaves_no_worker_behind(registered_home, tmp_path):
+    home, _ = registered_home
+    _approve(home)
+    held_out, _ = _held_out(home)
+    data = tmp_path / "in.csv"
+    pd.concat([held_out] * max(1, 20_000 // len(held_out))).to_csv(data, index=False)
+    out = tmp_path / "out.csv"
+    argv = ["batch", "predict", "--data", str(data), "--out", str(out),
+            "--version", "1", "--workers", "2", "--chunk-rows", "100"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "mlops.cli", *argv], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while not list(tmp_path.glob(".out.csv.*.tmp")):  # the workers are scoring
+        assert proc.poll() is None and time.monotonic() < deadline, "the job never scored"
+        time.sleep(0.05)
+    workers = _children(proc.pid)  # two workers and the resource tracker
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while [p for p in workers if _alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(workers) >= 2 and [p for p in workers if _alive(p)] == []
+    assert not out.exists() and list(tmp_path.glob(".out.csv.*.tmp"))  # a killed job's debris
+    rows = tmp_path / "few.csv"
+    held_out.head(50).to_csv(rows, index=False)
+    assert run(["batch", "predict", "--data", str(rows), "--out", str(out), "--version", "1"]) == 0
+    assert sorted(p.name for p in tmp_path.glob(".out.csv*")) == []  # collected by the next job

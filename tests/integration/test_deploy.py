@@ -192,6 +192,29 @@ def test_a_failing_smoke_test_keeps_the_old_version_serving(stages, capsys, tmp_
     assert "MAPE" in last["reason"]
 
 
+def test_a_version_rejected_during_its_deploy_does_not_go_live(stages, capsys, monkeypatch):
+    import mlops.local.deploy as local_deploy
+
+    stages.registry.approve(1)
+    smoke_test = local_deploy.smoke_test_endpoint
+
+    def smoke_then_reject(*args, **kwargs):  # an approver rejects while the candidate runs
+        result = smoke_test(*args, **kwargs)
+        stages.registry.reject(1, note="found a leak")
+        return result
+
+    monkeypatch.setattr(local_deploy, "smoke_test_endpoint", smoke_then_reject)
+    code, _, err = mlops(capsys, "deploy", "--stage", "staging")
+    assert code == 1 and err.count("\n") == 1
+    assert "refusing to switch: version 1 became Rejected during its deploy" in err
+    assert "nothing serves staging" in err
+    assert read_endpoint(stages.home, "staging") is None
+    assert not any(is_running(pid) for pid in candidate_pids(stages.home, "staging"))
+    assert ping(f"http://127.0.0.1:{stages.port('staging')}") is None  # the live one stopped
+    last = list_deployments(stages.home, GROUP, "staging")[0]
+    assert (last["result"], last["version"]) == ("failed", 1)
+
+
 def test_promote_refuses_unstaged_unapproved_or_dead_staging(stages, capsys):
     stages.registry.approve(1)
     code, _, err = mlops(capsys, "promote")

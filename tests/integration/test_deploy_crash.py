@@ -23,10 +23,11 @@ from test_deploy import Stages, mlops
 from mlops.core.config import load_config
 from mlops.local.deploy_history import list_deployments
 from mlops.local.deploy_journal import servers_of
+from mlops.local.endpoint_app import ServerSettings
 from mlops.local.endpoints import read_endpoint, stage_dir, stop_all_servers
 from mlops.local.registry import LocalRegistry
 from mlops.local.server import WATCH_PID_ENV
-from mlops.local.server_process import is_running
+from mlops.local.server_process import is_running, spawn_server
 
 GROUP = load_config().model_package_group
 
@@ -62,6 +63,13 @@ def kill_when(proc: subprocess.Popen, condition, timeout: float = 90.0) -> None:
     proc.wait()
 
 
+def wait_until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
 def running_servers(stages, stage: str = "staging") -> dict[str, list[int]]:
     folder = stage_dir(stages.home, stage)
     return {
@@ -73,7 +81,8 @@ def test_a_deploy_killed_during_its_smoke_test_is_undone_by_the_next_command(sta
     stages.registry.approve(1)
     proc = start_deploy(stages)
     kill_when(proc, lambda: any(stage_dir(stages.home, "staging").glob("*/candidate.pid")))
-    assert running_servers(stages), "the killed deploy's candidate should still be running"
+    # The candidate watches the deploy that started it: it ends by itself.
+    wait_until(lambda: running_servers(stages) == {}, 10, "the orphaned candidate to stop")
 
     code, out, _ = mlops(capsys, "endpoint", "stop", "--stage", "staging")
     assert code == 0
@@ -96,6 +105,25 @@ def test_a_deploy_killed_after_the_handover_is_finished_by_the_next_command(stag
         return endpoint is not None and endpoint.version == v2
 
     kill_when(proc, handed_over)
+    live = read_endpoint(stages.home, "staging")
+    candidate = int(
+        (stage_dir(stages.home, "staging") / live.instance / "candidate.pid").read_text()
+    )
+    wait_until(lambda: not is_running(candidate), 10, "the killed deploy's candidate to stop")
+    assert is_running(live.pid)  # the new stage server is not the deploy's: it keeps serving
+    stray = spawn_server(  # e.g. a server a crash left behind in this stage's folder
+        ServerSettings(
+            model_dir=str(stage_dir(stages.home, "staging") / live.instance / "model"),
+            stage="staging",
+            instance="v9-stray",
+        ),
+        stage_dir(stages.home, "staging") / "v9-stray",
+        "live",
+    )
+    code, out, _ = mlops(capsys, "endpoint", "status", "--json")
+    strays = json.loads(out)["staging"]["stray_servers"]
+    assert stray.pid in [s["pid"] for s in strays] and live.pid not in [s["pid"] for s in strays]
+    assert any(f"stray server pid {stray.pid}" in w for w in json.loads(out)["staging"]["warnings"])
     code, out, _ = mlops(capsys, "deploy", "--stage", "staging")  # the next command
     assert code == 0, out
     assert f"finished an interrupted deploy of version {v2} to staging" in out
@@ -103,7 +131,7 @@ def test_a_deploy_killed_after_the_handover_is_finished_by_the_next_command(stag
     rows = [(r["result"], r["version"]) for r in list_deployments(stages.home, GROUP, "staging")]
     assert ("succeeded", v2) in rows[1:]  # the interrupted one, recorded by the next command
     live = read_endpoint(stages.home, "staging")
-    assert list(running_servers(stages)) == [live.instance]
+    assert list(running_servers(stages)) == [live.instance]  # the stray was stopped too
 
 
 def test_a_second_state_home_is_refused_the_port_naming_its_owner(

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mlops.core.config import load_config
-from mlops.local.registry import LocalRegistry
+from mlops.local.registry import ORPHAN_MIN_AGE_S, LocalRegistry
 
 
 def alive(pid: int) -> bool:
@@ -88,6 +88,10 @@ def test_registration_collects_artifact_folders_no_version_points_to(registered_
     ghost = registry.artifacts / "runs" / "killed-during-registration"
     ghost.mkdir(parents=True)
     (ghost / "model.tar.gz").write_bytes(b"half a copy")
+    an_hour_ago = time.time() - ORPHAN_MIN_AGE_S - 60
+    os.utime(ghost, (an_hour_ago, an_hour_ago))
+    young = registry.artifacts / "runs" / "killed-a-minute-ago"  # too recent to be sure of
+    young.mkdir()
     v1 = registry.describe(1)
     copied = home / "copied"
     copied.mkdir()
@@ -99,6 +103,6 @@ def test_registration_collects_artifact_folders_no_version_points_to(registered_
         copied / "baseline.json",
         {**v1.lineage, "run_id": "second-run"},
     )
-    assert not ghost.exists()
+    assert not ghost.exists() and young.is_dir()
     assert Path(v2.model_uri).is_file()
     assert result.version.version == 1

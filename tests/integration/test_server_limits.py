@@ -130,6 +130,34 @@ def test_an_oversized_head_gets_431_and_is_not_buffered(server):
     assert ping(server.url)["status"] == "healthy"
 
 
+def test_a_head_over_the_limit_in_one_read_gets_431(server):
+    head = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 12 * 1024 + b"\r\n\r\n"
+    answer, _ = timed_answer(server, head)  # 12 KiB under an 8 KiB limit, in one packet
+    assert status_of(answer) == 431, answer[:200]
+    just_under = b"GET /ping HTTP/1.1\r\nHost: x\r\nX-Ok: " + b"a" * 7 * 1024 + b"\r\n\r\n"
+    with connect(server) as sock:
+        sock.sendall(just_under)
+        assert status_of(sock.recv(65536)) == 200
+
+
+def test_pipelined_requests_with_bodies_are_not_counted_as_a_head(server):
+    body = b"2001,2500.5,3,2.0,0.5,2,1,0\n" * 4
+    one = POST + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    count = 300  # ~45 KiB on one connection, 5 times the 8 KiB head limit
+    stream = one * count
+    cut = len(one) * (count - 1) + 20  # a read that ends inside the last request's head
+    with connect(server, timeout=30) as sock:
+        sock.sendall(stream[:cut])
+        time.sleep(0.2)
+        sock.sendall(stream[cut:])
+        answers = b""
+        while answers.count(b"HTTP/1.1 ") < count:
+            chunk = sock.recv(65536)
+            assert chunk, f"closed after {answers.count(b'HTTP/1.1 ')} answers: {answers[-300:]}"
+            answers += chunk
+    assert answers.count(b"HTTP/1.1 200 ") == count
+
+
 def test_a_silent_connection_is_closed_after_the_header_timeout(server):
     start = time.monotonic()
     with connect(server) as sock:

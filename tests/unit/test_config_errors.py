@@ -106,3 +106,26 @@ def test_a_yaml_syntax_error_is_one_line_with_line_and_column(tmp_path):
     message = str(err.value)
     assert "\n" not in message
     assert "line 3, column" in message and "not valid YAML" in message
+
+
+def test_a_repeated_section_is_refused_not_merged(config_file):
+    path = config_file(lambda raw: None)
+    text = path.read_text()
+    path.write_text(text + "gate:\n  max_mse: 1.0e+99\n")  # a second gate: overriding the first
+    with pytest.raises(UsageError) as err:
+        load_config(path)
+    line = text.count("\n") + 1
+    assert (
+        str(err.value)
+        == f"config {path} is not valid YAML: line {line}, column 1: duplicate key 'gate'"
+    )
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.Inf"])
+def test_a_non_finite_number_is_refused_with_its_line(config_file, value):
+    path = config_file(lambda raw: None)
+    path.write_text(path.read_text() + f"extra_number: {value}\n")
+    with pytest.raises(
+        UsageError, match=f"is not valid YAML: line .*'{value}' is not a finite number"
+    ):
+        load_config(path)

@@ -148,3 +148,34 @@ def test_loading_a_model_in_a_shared_process_leaves_scikit_learn_importable(mode
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0 and "sklearn ok" in done.stdout, done.stderr[-500:]
+
+
+def test_past_the_buffered_bytes_cap_a_request_gets_503_with_retry_after(model_dir, rows):
+    app, _ = make_app(model_dir, max_buffered_bytes=1000)
+    body = rows_csv(rows[:1])
+    release = asyncio.Event()
+
+    async def scenario():
+        async def slow_receive():  # a client still sending its 800-byte body
+            await release.wait()
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"content-type", b"text/csv"), (b"content-length", b"800")]
+        scope = {"type": "http", "method": "POST", "path": "/invocations", "headers": headers}
+        holding = asyncio.create_task(app(scope, slow_receive, send))
+        await asyncio.sleep(0.05)
+        refused = await call(app, "POST", "/invocations", b"1," * 150)  # 300 more: over 1000
+        pinged = await call(app, "GET", "/ping")
+        release.set()
+        await holding
+        return refused, pinged, sent[0]["status"], app.buffered
+
+    (status, headers, _), (ping_status, _, _), first, left = asyncio.run(scenario())
+    assert status == 503 and headers[b"retry-after"] == b"1"
+    assert b"connection" not in headers  # its body was read and dropped: the connection stays
+    assert ping_status == 200 and first == 200 and left == 0
