@@ -261,7 +261,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     pro.add_argument(
         "--version",
-        type=_positive,
+        type=version_number,
         default=None,
         help="the version staging must still serve (the one a reviewer approved); refuse otherwise",
     )

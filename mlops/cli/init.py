@@ -98,10 +98,10 @@ class Sections:
 
 
 # The staged config's gate, before calibration: it loads and binds nothing (init's own
-# run of the steps checks no gate).
+# run of the steps checks no gate). The largest finite floats, as config refuses `.inf`.
 PROVISIONAL_GATE = {
-    "regression": {"max_mse": ".inf", "min_r2": "-.inf"},
-    "binary_classification": {"min_auc": "0.0", "max_log_loss": ".inf"},
+    "regression": {"max_mse": "1.0e+308", "min_r2": "-1.0e+308"},
+    "binary_classification": {"min_auc": "0.0", "max_log_loss": "1.0e+308"},
 }
 CLASSIFICATION = """\
 classification:
