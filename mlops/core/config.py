@@ -3,7 +3,9 @@
 A bad value fails with the key path and the reason (pydantic does the checking).
 Relative paths in a config (the suite, the sample) are relative to its project root:
 the folder that holds `model_build/` when the config sits there (the template's
-layout), else the config file's own folder; `load_config(path, root=...)` overrides.
+layout), else the project the command runs in (the repository holding this `mlops`),
+wherever the config file lives: an experiment config kept in another folder names the
+project's files as the project's own config does. `load_config(path, root=...)` overrides.
 $MLOPS_CONFIG names another default config, as $MLOPS_HOME names another state dir.
 """
 
@@ -405,10 +407,13 @@ def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def project_root(config_path: Path) -> Path:
-    """The folder holding `model_build/` for a config inside it, else the config's folder."""
+def project_root(config_path: Path, project: Path = REPO_ROOT) -> Path:
+    """The folder holding `model_build/` for a config inside it, else `project` (the
+    repository the command runs in, whose steps and model code the run uses). Not the
+    config's own folder: a copy in a temp or experiments folder would then look for the
+    suite and the golden set beside itself."""
     folder = config_path.resolve().parent
-    return folder.parent if folder.name == "model_build" else folder
+    return folder.parent if folder.name == "model_build" else project.resolve()
 
 
 def load_config(path: str | Path | None = None, root: str | Path | None = None) -> Config:
