@@ -180,15 +180,6 @@ class ClassificationConfig(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
-# More than one instance would do nothing useful: every processing instance would read the
-# whole input and write the same outputs (the steps do not shard), and the model families'
-# script-mode training is not distributed. Refused rather than silently paid for.
-ONE_INSTANCE = (
-    "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
-    "instances would repeat the same work"
-)
-
-
 class BehaviourConfig(_Section):
     """What the model must do, checked by the project tests (tests/project/)."""
 
@@ -224,12 +215,18 @@ class SageMakerConfig(_Section):
     # family names its image; these versions match the local libraries).
     image_versions: dict[str, str] = {"sklearn": "1.9-0", "xgboost": "3.2-0"}
 
-    @field_validator("processing_instance_count", "training_instance_count")
-    @classmethod
-    def _one_instance(cls, count: int) -> int:
-        if count != 1:
-            raise ValueError(f"{count} {ONE_INSTANCE}")
-        return count
+    @model_validator(mode="after")
+    def _training_data_for_every_instance(self) -> SageMakerConfig:
+        # Each processing instance writes its own training file and training instances
+        # share the files out by S3 key (ShardedByS3Key): fewer files than hosts would
+        # leave a host without data.
+        if self.training_instance_count > self.processing_instance_count:
+            raise ValueError(
+                f"training_instance_count {self.training_instance_count} needs the training "
+                f"split in at least as many files: set processing_instance_count to "
+                f"{self.training_instance_count} or more (one file per processing instance)"
+            )
+        return self
 
 
 TASKS = ("regression", "binary_classification")
@@ -358,6 +355,11 @@ def family_problem(cfg: Config) -> str | None:
         family = cfg.model_family
     except UsageError as exc:
         return f"train.model: {exc}"
+    if cfg.sagemaker.training_instance_count > 1 and not family.DISTRIBUTED:
+        return (
+            f"sagemaker.training_instance_count: the {family.NAME} family trains on one "
+            f"instance (it cannot distribute): use 1"
+        )
     tuning = cfg.train.tuning
     problem = config_problem(
         family, cfg.train.hyperparameters, cfg.task, tuning.ranges if tuning else {}

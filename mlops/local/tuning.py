@@ -30,9 +30,10 @@ from mlops.core.graph import Step
 POLL_SECONDS = 0.2
 PRUNE_WARMUP_ROUNDS = 30  # no pruning before a trial has trained this many rounds
 PRUNE_INTERVAL_ROUNDS = 10
-# A trial is suggested without the results of the latest SUGGEST_LAG trials (fewer
-# trials at once than this + 1 give the same search as one at a time).
-SUGGEST_LAG = 3
+# A trial is suggested without the results of the latest SUGGEST_LAG trials, so a long
+# trial rarely holds the next one up; up to SUGGEST_LAG + 1 trials at once run the same
+# search as one at a time.
+SUGGEST_LAG = 5
 CURVE = Path("output-data") / "curve.csv"
 SUMMARY = Path("output-data") / "training.json"
 
