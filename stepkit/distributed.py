@@ -3,8 +3,9 @@
 With `sagemaker.processing_instance_count` > 1, the steps that read the raw input each
 get a share of its files (ShardedByS3Key) and write their outputs under per-host names,
 so that the instances' files land side by side in one S3 prefix. With
-`training_instance_count` > 1, a family that distributes (contract `DISTRIBUTED`)
-trains in one cluster of the hosts: its `cluster(hosts, current)` joins them (XGBoost's
+`training_instance_count` > 1, preprocess writes each split as that many files (rows
+shared out by a hash, `row_shards`), each training instance gets one (ShardedByS3Key),
+and a family that distributes (contract `DISTRIBUTED`) trains in one cluster of the hosts: its `cluster(hosts, current)` joins them (XGBoost's
 collective, as the SageMaker XGBoost container does), and only the first host (sorted
 names, as the container picks its master) writes the model.
 
@@ -69,6 +70,14 @@ def training_hosts(
 def processing_hosts(config: Path = PROCESSING_RESOURCE_CONFIG) -> Hosts:
     """This processing job's hosts, from its resource config; locally, this machine alone."""
     return _from_resource_config(config) or Hosts((LOCAL_HOST,), LOCAL_HOST)
+
+
+def row_shards(frame: Any, count: int) -> Any:
+    """Each row's shard in [0, count): a hash of its values (pandas' own, stable across
+    runs and machines), so the same row always lands in the same shard."""
+    import pandas as pd
+
+    return (pd.util.hash_pandas_object(frame, index=False).to_numpy() % count).astype(int)
 
 
 def _same(value: Any) -> Any:

@@ -180,6 +180,15 @@ class ClassificationConfig(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
+# Sharded processing needs the steps to merge their shards' validation results and
+# baseline statistics, which they do not yet; more instances would each validate and
+# split a part and overwrite each other's outputs. Refused rather than silently wrong.
+ONE_PROCESSING_INSTANCE = (
+    "instances refused: use 1; validate and preprocess do not merge shards yet "
+    "(training_instance_count scales training: docs/scale.md)"
+)
+
+
 class BehaviourConfig(_Section):
     """What the model must do, checked by the project tests (tests/project/)."""
 
@@ -215,18 +224,12 @@ class SageMakerConfig(_Section):
     # family names its image; these versions match the local libraries).
     image_versions: dict[str, str] = {"sklearn": "1.9-0", "xgboost": "3.2-0"}
 
-    @model_validator(mode="after")
-    def _training_data_for_every_instance(self) -> SageMakerConfig:
-        # Each processing instance writes its own training file and training instances
-        # share the files out by S3 key (ShardedByS3Key): fewer files than hosts would
-        # leave a host without data.
-        if self.training_instance_count > self.processing_instance_count:
-            raise ValueError(
-                f"training_instance_count {self.training_instance_count} needs the training "
-                f"split in at least as many files: set processing_instance_count to "
-                f"{self.training_instance_count} or more (one file per processing instance)"
-            )
-        return self
+    @field_validator("processing_instance_count")
+    @classmethod
+    def _one_processing_instance(cls, count: int) -> int:
+        if count != 1:
+            raise ValueError(f"{count} {ONE_PROCESSING_INSTANCE}")
+        return count
 
 
 TASKS = ("regression", "binary_classification")

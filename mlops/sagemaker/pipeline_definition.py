@@ -663,8 +663,9 @@ class _Renderer:
             command=["python3"],
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
-            # Not a parameter: a run cannot ask for instances the steps would not use.
-            instance_count=self.processing_instances(step),
+            # Not a parameter: a run cannot ask for instances the steps would not use
+            # (mlops.core.config refuses processing counts above 1).
+            instance_count=self.cfg.sagemaker.processing_instance_count,
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
         )
@@ -676,9 +677,6 @@ class _Renderer:
                     local_path=step.container_path(inp.name),
                     s3_data_type="S3Prefix",
                     s3_input_mode="File",
-                    s3_data_distribution_type=self.distribution(
-                        inp.source == DATA and self.processing_instances(step) > 1
-                    ),
                 ),
             )
             for inp in self.present_inputs(step)
@@ -721,28 +719,17 @@ class _Renderer:
             depends_on=depends_on,
         )
 
-    def processing_instances(self, step: Step) -> int:
-        """processing_instance_count for a step that reads the raw input (each instance
-        gets a share of its files by S3 key and the steps write per-host files); one
-        for the others, which read whole outputs (a second instance would redo them)."""
-        reads_raw = any(inp.source == DATA for inp in step.inputs)
-        return self.cfg.sagemaker.processing_instance_count if reads_raw else 1
-
-    @staticmethod
-    def distribution(sharded: bool) -> str:
-        return "ShardedByS3Key" if sharded else "FullyReplicated"
-
     def channel_source(self, step: Step, inp: Any) -> Any:
         """A training channel: with several training instances, its files are shared out
-        by S3 key (preprocess writes one file per processing instance; config checks there
-        are at least as many as training instances). Distributed XGBoost sums a metric's
-        parts over the hosts, so a sharded validation split scores as the whole one."""
+        by S3 key (preprocess writes each split as one file per training instance).
+        Distributed XGBoost sums a metric's parts over the hosts, so a sharded validation
+        split scores as the whole one."""
         if self.cfg.sagemaker.training_instance_count == 1:
             return self.sources[inp.source]
         return self.sdk.S3DataSource(
             s3_data_type="S3Prefix",
             s3_uri=self.sources[inp.source],
-            s3_data_distribution_type=self.distribution(True),
+            s3_data_distribution_type="ShardedByS3Key",
         )
 
     def tuned(self, step: Step) -> bool:
