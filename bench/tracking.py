@@ -46,12 +46,9 @@ def generated_csv(rows: int, seed: int = 11) -> Path:
 
 
 def config_copy(folder: Path, mutate) -> Path:
-    """The example's config, changed by `mutate`, in `folder` (its relative paths made
-    absolute: they resolve from the folder a config is in)."""
+    """The example's config, changed by `mutate`, in `folder`: its relative paths still
+    name the project's files (they resolve from the project root, wherever the config is)."""
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    for key in ("expectation_suite", "sample"):
-        if raw["data"].get(key):
-            raw["data"][key] = str(DEFAULT_CONFIG.parent.parent / raw["data"][key])
     mutate(raw)
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(raw))

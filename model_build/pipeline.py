@@ -34,7 +34,8 @@ def pipeline(cfg: Config) -> Pipeline:
                 "preprocess", "steps/preprocess.py", "sklearn",
                 inputs={"raw": DATA, "quarantine": "validate.quarantine"},
                 outputs=("train", "validation", "test", "baseline"),
-                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump()),
+                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(),
+                               **shards(cfg)),
                 description="split the raw rows; training baseline statistics",
             ),
             Training(
@@ -68,6 +69,12 @@ def data_args(cfg: Config) -> dict:
     data = cfg.data
     text = {"categorical": ",".join(data.categorical_features)} if data.categorical_features else {}
     return {"features": ",".join(data.features), "target": data.target, "task": cfg.task, **text}
+
+
+def shards(cfg: Config) -> dict:
+    """Files per split: one per training instance (each gets its own; docs/scale.md)."""
+    count = cfg.sagemaker.training_instance_count
+    return {"shards": count} if count > 1 else {}
 
 
 def train_arguments(cfg: Config) -> dict:

@@ -58,7 +58,10 @@ class ModelFamily(Protocol):
     )
     LIBRARIES: tuple[str, ...]  # modules the local runner imports once for every step
     PARAMETERS: frozenset[str]  # hyperparameter names it knows (early config errors, tuning)
-    DISTRIBUTED: bool  # trains across instances (sagemaker.training_instance_count > 1)
+    # Trains across instances (sagemaker.training_instance_count > 1); such a family also
+    # has cluster(hosts, current): a context manager joining the hosts, yielding
+    # share(value) -> the first host's value (see stepkit/distributed.py).
+    DISTRIBUTED: bool
 
     def defaults(self, task: str) -> dict[str, Any]:
         """Hyperparameters `mlops init` writes for a new project."""

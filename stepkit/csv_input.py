@@ -12,6 +12,7 @@ import codecs
 import csv
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -175,6 +176,37 @@ def read_csv_checked(path: Path, max_mb: float) -> pd.DataFrame:
                 f"{len(names)} ({count} short row(s))"
             )
     return df
+
+
+def read_csv_chunks(path: Path, max_mb: float, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """One CSV file, checked as read_csv_checked checks it, `chunk_rows` rows at a time (each
+    chunk typed on its own rows, as pandas types a file it streams)."""
+    path = Path(path)
+    size = check_file(path, max_mb)
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    names = parse_header(path, decode_head(path, head), more_follows=size > len(head))
+    empty, short = True, False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+            for chunk in pd.read_csv(path, encoding="utf-8-sig", chunksize=chunk_rows):
+                empty = empty and chunk.empty
+                short = short or bool(chunk.iloc[:, -1].isna().any())
+                yield chunk
+    except pd.errors.ParserError as exc:
+        raise UnusableInput(_ragged_message(path, str(exc), len(names))) from None
+    except UnicodeDecodeError:
+        raise UnusableInput(_not_utf8(path, *_utf8_error_offset(path))) from None
+    if empty:
+        raise UnusableInput(f"{path.name} has a header but no data rows")
+    if short:
+        line, fields, count = find_short_rows(path, len(names))
+        if count:
+            raise UnusableInput(
+                f"{path.name}: ragged rows: line {line} has {fields} fields, the header has "
+                f"{len(names)} ({count} short row(s))"
+            )
 
 
 def input_files(raw: Path) -> list[Path]:

@@ -118,3 +118,11 @@ def run_suite(df: pd.DataFrame, suite: dict, parameters: dict) -> dict:
     return _run_gx(
         df, suite, parameters, {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
     )
+
+
+def run_suite_with_counts(df: pd.DataFrame, suite: dict, parameters: dict) -> dict:
+    """The GX result with counts and examples whatever the verdict: a part of a data set,
+    to be merged with the others (stepkit.validation_merge)."""
+    return _run_gx(
+        df, suite, parameters, {"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES}
+    )

@@ -3,7 +3,9 @@
 A bad value fails with the key path and the reason (pydantic does the checking).
 Relative paths in a config (the suite, the sample) are relative to its project root:
 the folder that holds `model_build/` when the config sits there (the template's
-layout), else the config file's own folder; `load_config(path, root=...)` overrides.
+layout), else the project the command runs in (the repository holding this `mlops`),
+wherever the config file lives: an experiment config kept in another folder names the
+project's files as the project's own config does. `load_config(path, root=...)` overrides.
 $MLOPS_CONFIG names another default config, as $MLOPS_HOME names another state dir.
 """
 
@@ -179,12 +181,12 @@ class ClassificationConfig(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
-# More than one instance would do nothing useful: every processing instance would read the
-# whole input and write the same outputs (the steps do not shard), and the model families'
-# script-mode training is not distributed. Refused rather than silently paid for.
-ONE_INSTANCE = (
-    "instances refused: use 1; the steps neither shard their input nor train distributed, so more "
-    "instances would repeat the same work"
+# Sharded processing needs the steps to merge their shards' validation results and
+# baseline statistics, which they do not yet; more instances would each validate and
+# split a part and overwrite each other's outputs. Refused rather than silently wrong.
+ONE_PROCESSING_INSTANCE = (
+    "instances refused: use 1; validate and preprocess do not merge shards yet "
+    "(training_instance_count scales training: docs/scale.md)"
 )
 
 
@@ -223,11 +225,11 @@ class SageMakerConfig(_Section):
     # family names its image; these versions match the local libraries).
     image_versions: dict[str, str] = {"sklearn": "1.9-0", "xgboost": "3.2-0"}
 
-    @field_validator("processing_instance_count", "training_instance_count")
+    @field_validator("processing_instance_count")
     @classmethod
-    def _one_instance(cls, count: int) -> int:
+    def _one_processing_instance(cls, count: int) -> int:
         if count != 1:
-            raise ValueError(f"{count} {ONE_INSTANCE}")
+            raise ValueError(f"{count} {ONE_PROCESSING_INSTANCE}")
         return count
 
 
@@ -365,6 +367,11 @@ def family_problem(cfg: Config) -> str | None:
         family = cfg.model_family
     except UsageError as exc:
         return f"train.model: {exc}"
+    if cfg.sagemaker.training_instance_count > 1 and not family.DISTRIBUTED:
+        return (
+            f"sagemaker.training_instance_count: the {family.NAME} family trains on one "
+            f"instance (it cannot distribute): use 1"
+        )
     tuning = cfg.train.tuning
     problem = config_problem(
         family, cfg.train.hyperparameters, cfg.task, tuning.ranges if tuning else {}
@@ -414,10 +421,13 @@ def default_config_path() -> Path:
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
 
 
-def project_root(config_path: Path) -> Path:
-    """The folder holding `model_build/` for a config inside it, else the config's folder."""
+def project_root(config_path: Path, project: Path = REPO_ROOT) -> Path:
+    """The folder holding `model_build/` for a config inside it, else `project` (the
+    repository the command runs in, whose steps and model code the run uses). Not the
+    config's own folder: a copy in a temp or experiments folder would then look for the
+    suite and the golden set beside itself."""
     folder = config_path.resolve().parent
-    return folder.parent if folder.name == "model_build" else folder
+    return folder.parent if folder.name == "model_build" else project.resolve()
 
 
 class StrictLoader(yaml.SafeLoader):

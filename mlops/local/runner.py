@@ -226,14 +226,22 @@ def start_step(
 ) -> tuple[multiprocessing.Process, Path]:
     """Start one step's process (with `env` added to its environment); returns it and the
     step's log file."""
+    argv, extra_env, log = step_launch(step, sources, run_dir, env)
+    proc = _step_context().Process(target=_run_script, args=(argv, extra_env, str(log)))
+    proc.start()
+    return proc, log
+
+
+def step_launch(
+    step: Step, sources: dict[str, Path], run_dir: Path, env: dict[str, str] | None = None
+) -> tuple[list[str], dict[str, str], Path]:
+    """argv, extra environment and the fresh log file of one step about to start."""
     argv, extra_env = step_command(step, sources, run_dir)
     extra_env = {**extra_env, **(env or {}), RUNNER_PID_ENV: str(os.getpid())}
     log = run_dir / step.name / "log.txt"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("$ " + " ".join(argv) + "\n")
-    proc = _step_context().Process(target=_run_script, args=(argv, extra_env, str(log)))
-    proc.start()
-    return proc, log
+    return argv, extra_env, log
 
 
 def pack_training_output(step: Step, sources: dict[str, Path], run_dir: Path) -> None:
@@ -299,12 +307,14 @@ def run_tuning(
 ) -> TuningResult:
     """The training step as a hyperparameter search; the best trial's model and curve
     become the step's outputs, each trial a child run of the tracked run."""
+    from mlops.local.trial_workers import WarmWorkers
     from mlops.local.tuning import tune
 
     assert graph.tuning is not None
-    result = tune(
-        step, graph.tuning, lambda s, env: start_step(s, sources, run_dir, env), run_dir, progress
-    )
+    with WarmWorkers(
+        _step_context(), lambda s, env: step_launch(s, sources, run_dir, env), _die_with
+    ) as workers:
+        result = tune(step, graph.tuning, workers.launch, run_dir, progress)
     step_dir = run_dir / step.name
     for name in (MODEL_OUTPUT, "output-data"):
         shutil.copytree(result.best.folder / name, step_dir / name, dirs_exist_ok=True)

@@ -16,6 +16,7 @@ machinery writes no hyperparameter of its own.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -29,6 +30,10 @@ from mlops.core.graph import Step
 POLL_SECONDS = 0.2
 PRUNE_WARMUP_ROUNDS = 30  # no pruning before a trial has trained this many rounds
 PRUNE_INTERVAL_ROUNDS = 10
+# A trial is suggested without the results of the latest SUGGEST_LAG trials, so a long
+# trial rarely holds the next one up; up to SUGGEST_LAG + 1 trials at once run the same
+# search as one at a time.
+SUGGEST_LAG = 5
 CURVE = Path("output-data") / "curve.csv"
 SUMMARY = Path("output-data") / "training.json"
 
@@ -154,12 +159,15 @@ class _Objective:
         self.run_dir, self.threads = run_dir, threads
         self.seconds: dict[int, float] = {}
         self.errors: dict[int, str] = {}
+        self.stopping = threading.Event()
 
-    def __call__(self, trial: Any) -> float:
+    def __call__(self, trial: Any, params: dict[str, Any]) -> float:
         import optuna
 
+        if self.stopping.is_set():
+            raise StepFailed("tuning stopped")
         start = time.perf_counter()
-        step = trial_step(self.step, trial.number, suggest(trial, self.spec.ranges))
+        step = trial_step(self.step, trial.number, params)
         folder = self.run_dir / step.name
         metric = self.spec.objective.metric
         proc, log = self.launch(step, trial_environment(self.threads))
@@ -170,6 +178,8 @@ class _Objective:
                 for round_, value in read_scores(folder / CURVE, metric, last):
                     trial.report(value, round_)
                     last = round_
+                if self.stopping.is_set():
+                    raise StepFailed("tuning stopped")
                 if self.spec.early_stopping and proc.exitcode is None and trial.should_prune():
                     proc.terminate()
                     proc.join()
@@ -186,18 +196,18 @@ class _Objective:
             self.seconds[trial.number] = time.perf_counter() - start
 
 
-def _study(spec: TuningConfig, parallel: int) -> Any:
+def _study(spec: TuningConfig) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(
         seed=spec.seed,
-        n_startup_trials=max(parallel, min(8, spec.n_trials // 2)),
-        constant_liar=True,  # parallel trials: pending ones count as bad, so TPE spreads out
+        n_startup_trials=max(1, min(8, spec.n_trials // 2)),
+        constant_liar=True,  # pending trials count as bad, so TPE spreads out
     )
     pruner = (
         optuna.pruners.MedianPruner(
-            n_startup_trials=max(2, parallel),
+            n_startup_trials=2,
             n_warmup_steps=PRUNE_WARMUP_ROUNDS,
             interval_steps=PRUNE_INTERVAL_ROUNDS,
         )
@@ -205,6 +215,11 @@ def _study(spec: TuningConfig, parallel: int) -> Any:
         else optuna.pruners.NopPruner()
     )
     return optuna.create_study(direction=spec.objective.direction, sampler=sampler, pruner=pruner)
+
+
+def suggestion_lag(parallel: int) -> int:
+    """How many of the latest trials' results a new trial is suggested without."""
+    return max(SUGGEST_LAG, parallel - 1)
 
 
 def tune(
@@ -215,28 +230,26 @@ def tune(
     progress: Callable[[str], None] = print,
     parallel: int | None = None,
 ) -> TuningResult:
-    """Search the config's ranges; raise StepFailed when no trial completed."""
+    """Search the config's ranges; raise StepFailed when no trial completed.
+
+    Trial k is suggested once every trial before k - lag is told to the study (and the
+    last `lag` count as pending, Optuna's constant liar): the suggestions, and so the
+    trials and the best one, are the same one at a time or `parallel` at once (up to
+    lag + 1; with early stopping, which trials are pruned depends on timing)."""
     import optuna
 
     parallel = parallel or parallelism(spec)
     # Parallel trials share the cores; one trial at a time keeps the family's own choice.
     threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     objective = _Objective(step, spec, launch, run_dir, threads)
-    study = _study(spec, parallel)
+    study = _study(spec)
     metric = spec.objective.metric
     progress(
         f"      tuning: {spec.n_trials} trials, {parallel} at a time, "
         f"{spec.objective.direction} {metric}"
     )
-
-    def report(study: Any, frozen: Any) -> None:
-        value = "" if frozen.value is None else f" {metric}={frozen.value:.6g}"
-        progress(f"      {trial_name(frozen.number)} {frozen.state.name.lower()}{value}")
-
     start = time.perf_counter()
-    study.optimize(
-        objective, n_trials=spec.n_trials, n_jobs=parallel, catch=(StepFailed,), callbacks=[report]
-    )
+    _search(study, objective, spec.n_trials, parallel, metric, progress)
     seconds = time.perf_counter() - start
     trials = tuple(
         Trial(
@@ -256,3 +269,52 @@ def tune(
         raise StepFailed(f"tuning: no trial completed ({first_error})")
     best = next(t for t in trials if t.number == study.best_trial.number)
     return TuningResult(metric, spec.objective.direction, trials, best, seconds)
+
+
+def _search(
+    study: Any,
+    objective: _Objective,
+    n_trials: int,
+    parallel: int,
+    metric: str | None,
+    progress: Callable[[str], None],
+) -> None:
+    """Ask, run (`parallel` at once) and tell `n_trials` trials, results told in trial order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import optuna
+
+    lag = suggestion_lag(parallel)
+    asked: list[Any] = []
+    running: list[Any] = []
+
+    def tell(number: int) -> None:
+        trial = asked[number]
+        try:
+            frozen = study.tell(trial, running[number].result())
+        except optuna.TrialPruned:
+            frozen = study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        except StepFailed:
+            frozen = study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        value = "" if frozen.value is None else f" {metric}={frozen.value:.6g}"
+        progress(f"      {trial_name(frozen.number)} {frozen.state.name.lower()}{value}")
+
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="trial")
+    try:
+        told = 0
+        for number in range(n_trials):
+            while told < number - lag:
+                tell(told)
+                told += 1
+            asked.append(study.ask())
+            # drawn here, in trial order, not in the trial's thread: what the study knows
+            # when a trial's values are drawn must not depend on timing
+            params = suggest(asked[-1], objective.spec.ranges)
+            running.append(pool.submit(objective, asked[-1], params))
+        for number in range(told, n_trials):
+            tell(number)
+    except BaseException:
+        objective.stopping.set()  # interrupted: running trials stop, waiting ones never start
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

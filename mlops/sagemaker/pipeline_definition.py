@@ -422,6 +422,7 @@ def _import_sdk() -> SimpleNamespace:
         ProcessingOutput=shapes.ProcessingOutput,
         ProcessingS3Input=shapes.ProcessingS3Input,
         ProcessingS3Output=shapes.ProcessingS3Output,
+        S3DataSource=shapes.S3DataSource,
         ConditionStep=condition_step.ConditionStep,
         FailStep=fail_step.FailStep,
         ModelStep=model_step.ModelStep,
@@ -703,7 +704,7 @@ class _Renderer:
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
             # Not a parameter: a run cannot ask for instances the steps would not use
-            # (mlops.core.config refuses counts above 1).
+            # (mlops.core.config refuses processing counts above 1).
             instance_count=self.cfg.sagemaker.processing_instance_count,
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
@@ -758,6 +759,19 @@ class _Renderer:
             depends_on=depends_on,
         )
 
+    def channel_source(self, step: Step, inp: Any) -> Any:
+        """A training channel: with several training instances, its files are shared out
+        by S3 key (preprocess writes each split as one file per training instance).
+        Distributed XGBoost sums a metric's parts over the hosts, so a sharded validation
+        split scores as the whole one."""
+        if self.cfg.sagemaker.training_instance_count == 1:
+            return self.sources[inp.source]
+        return self.sdk.S3DataSource(
+            s3_data_type="S3Prefix",
+            s3_uri=self.sources[inp.source],
+            s3_data_distribution_type="ShardedByS3Key",
+        )
+
     def tuned(self, step: Step) -> bool:
         return self.pipe.tuning is not None and step.name == self.pipe.model_step
 
@@ -783,7 +797,7 @@ class _Renderer:
         channels = [
             sdk.InputData(
                 channel_name=inp.name,
-                data_source=self.sources[inp.source],
+                data_source=self.channel_source(step, inp),
                 content_type="text/csv",
             )
             for inp in self.present_inputs(step)

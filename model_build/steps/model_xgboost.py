@@ -12,8 +12,10 @@ is trained or loaded, so the machinery can read this module's metadata cheaply.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from stepkit.contract import Fitted, RoundCallback
 NAME = "xgboost"
 IMAGE = "xgboost"
 LIBRARIES = ("xgboost",)
-DISTRIBUTED = False
+DISTRIBUTED = True  # across SageMaker training instances (XGBoost collective)
 MODEL_FILE = "xgboost-model.json"
 TRAIN_ARGUMENTS = frozenset({"num_round", "early_stopping_rounds"})  # xgboost.train's own
 # What `Booster.save_config()` reports across boosters and objectives, plus the aliases
@@ -86,6 +88,58 @@ def check(params: dict[str, Any], task: str) -> str | None:
 def emitted_metrics(params: dict[str, Any], task: str) -> list[str]:
     names = params.get("eval_metric", DEFAULT_EVAL_METRIC[task])
     return [f"validation:{name}" for name in ([names] if isinstance(names, str) else names)]
+
+
+TRACKER_PORT = 9099  # where the SageMaker XGBoost container starts its tracker
+TRACKER_PORT_ENV = "DMLC_TRACKER_PORT"  # another port (two local processes playing hosts)
+CONNECT_ATTEMPTS, CONNECT_WAIT_SECONDS = 100, 3
+
+
+@contextlib.contextmanager
+def cluster(hosts: list[str], current: str) -> Iterator[Callable[[Any], Any]]:
+    """Train across `hosts` as the SageMaker XGBoost container does (its distributed.py):
+    the first host (sorted names) runs XGBoost's collective tracker, every host joins it
+    with its rank, and xgboost.train inside this block builds each tree from all hosts'
+    rows (histograms and metrics summed across them). Yields share(value): the first
+    host's value, on every host."""
+    import socket
+
+    from xgboost import collective
+    from xgboost.tracker import RabitTracker
+
+    names = sorted(hosts)
+    address = socket.gethostbyname(names[0])
+    port = int(os.environ.get(TRACKER_PORT_ENV) or TRACKER_PORT)
+    tracker = None
+    if current == names[0]:
+        tracker = RabitTracker(n_workers=len(names), host_ip=address, port=port, sortby="task")
+        tracker.start()
+    _wait_for(address, port)
+    try:
+        with collective.CommunicatorContext(
+            dmlc_tracker_uri=address,
+            dmlc_tracker_port=port,
+            dmlc_task_id=str(names.index(current)),
+        ):
+            # in a 1-tuple: the library refuses to broadcast a bare None
+            yield lambda value: collective.broadcast((value,), 0)[0]
+    finally:
+        if tracker is not None:
+            tracker.wait_for()
+            tracker.free()
+
+
+def _wait_for(address: str, port: int) -> None:
+    """Until the tracker listens: hosts start in any order."""
+    import socket
+    import time
+
+    for _ in range(CONNECT_ATTEMPTS):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            if probe.connect_ex((address, port)) == 0:
+                return
+        time.sleep(CONNECT_WAIT_SECONDS)
+    raise RuntimeError(f"no XGBoost tracker at {address}:{port}")
 
 
 def default_threads(rows: int) -> int:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from stepkit.baseline import baseline_statistics, model_monitor_baseline
+from stepkit.distributed import row_shards
 from stepkit.rows import category_keys, typed_frame
 from stepkit.splits import read_split, write_split
 
@@ -102,6 +103,17 @@ def stratified_split(
     return Splits(*(part.reset_index(drop=True) for part in (train, validation, test)))
 
 
+def write_shards(part: pd.DataFrame, folder: Path, name: str, shards: int) -> None:
+    """The split as `name.csv`, or as `shards` files `name-NN.csv` (rows shared out by a
+    hash of their values): SageMaker gives each training instance its own (ShardedByS3Key)."""
+    if shards == 1:
+        write_split(part, folder, name)
+        return
+    shard = row_shards(part, shards)
+    for k in range(shards):
+        write_split(part[shard == k], folder, f"{name}-{k + 1:02d}")
+
+
 def binary_labels(target: pd.Series) -> pd.Series:
     """The target's labels (category keys), checked to hold exactly two values."""
     keys = category_keys(target)
@@ -126,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
     p.add_argument("--categorical", default="", help="comma-separated text features")
+    p.add_argument(
+        "--shards", type=int, default=1, help="files per split: one per training instance"
+    )
     p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/raw"))
     p.add_argument(
         "--quarantine-dir",
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
     for name in ("train", "validation", "test"):
         part = getattr(splits, name)
-        write_split(part, getattr(args, f"{name}_dir"), name)
+        write_shards(part, getattr(args, f"{name}_dir"), name, args.shards)
         print(f"{name}: {len(part)} rows")
     typed, _ = typed_frame(splits.train[features], features, text)
     target = splits.train[args.target]

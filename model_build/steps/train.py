@@ -28,6 +28,7 @@ import pandas as pd
 
 from stepkit.artifact import FEATURES_FILE, MODEL_DIR, copy_serving_code, write_manifest
 from stepkit.contract import FeatureSpec
+from stepkit.distributed import joined, training_hosts
 from stepkit.rows import category_keys, checked_frame
 from stepkit.splits import read_split
 
@@ -159,9 +160,13 @@ def train(
     params: dict,
     positive_label: str | None,
     on_round,
+    share=lambda value: value,
 ) -> tuple:
-    """(fitted model, preprocessing state, class labels or None, training target summary)."""
-    labels = (
+    """(fitted model, preprocessing state, class labels or None, training target summary).
+
+    On several hosts (stepkit.distributed) each has a shard of the rows: what is fitted
+    once (labels, the preprocessing, the naive answer) is the first host's, `share`d."""
+    labels = share(
         class_labels(train_rows[spec.target], positive_label)
         if spec.task == "binary_classification"
         else None
@@ -172,10 +177,10 @@ def train(
     )
     typed = checked_frame(train_rows[spec.features], spec.features, spec.text)
     typed_val = checked_frame(validation_rows[spec.features], spec.features, spec.text)
-    state = features.fit(typed.assign(**{spec.target: y}), spec)
+    state = share(features.fit(typed.assign(**{spec.target: y}), spec))
     X, X_val = features.transform(typed, state), features.transform(typed_val, state)
     fitted = family.fit(X, y, X_val, y_val, params, spec.task, on_round)
-    return fitted, state, labels, float(y.mean())
+    return fitted, state, labels, share(float(y.mean()))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,13 +222,18 @@ def main(argv: list[str] | None = None) -> None:
         max_categories=args.max_categories,
     )
     curve = Curve(args.output_data_dir / CURVE_FILE)
+    hosts = training_hosts()
     try:
-        fitted, state, labels, target_mean = train(
-            read_split(args.train), read_split(args.validation), spec, family, params,
-            args.positive_label, curve,
-        )  # fmt: skip
+        with joined(family, hosts) as share:
+            fitted, state, labels, target_mean = train(
+                read_split(args.train), read_split(args.validation), spec, family, params,
+                args.positive_label, curve, share,
+            )  # fmt: skip
     finally:
         curve.close()
+    if not hosts.first:  # every host holds the same model; the first one writes it
+        print(f"{family.NAME}: trained on {len(hosts.names)} hosts; {hosts.names[0]} saves it")
+        return
     family.save(fitted.model, args.model_dir / MODEL_DIR)
     (args.model_dir / FEATURES_FILE).write_text(json.dumps(state, indent=2, sort_keys=True))
     copy_serving_code(Path(__file__).resolve().parent, args.model_dir)

@@ -51,13 +51,33 @@ def test_missing_and_unparseable_config(tmp_path):
         load_config(bad)
 
 
-@pytest.mark.parametrize("field", ["processing_instance_count", "training_instance_count"])
-def test_instance_counts_above_one_are_refused_not_ignored(config_file, field):
-    """The steps neither shard their input nor train distributed: a second instance would
-    redo the same work, so the config says so instead of paying for it."""
+def counts(processing: int, training: int):
+    def mutate(raw: dict) -> None:
+        raw["sagemaker"].update(
+            processing_instance_count=processing, training_instance_count=training
+        )
 
-    def more_instances(raw):
-        raw["sagemaker"][field] = 2
+    return mutate
 
-    with pytest.raises(UsageError, match=rf"sagemaker\.{field}: .*2 instances refused: use 1"):
-        load_config(config_file(more_instances))
+
+def test_training_instance_counts_above_one_are_taken(config_file):
+    cfg = load_config(config_file(counts(1, 3)))  # xgboost, the fixture's family, distributes
+    assert cfg.sagemaker.training_instance_count == 3
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (counts(2, 1), r"sagemaker\.processing_instance_count: 2 instances refused: use 1"),
+        (
+            lambda raw: counts(1, 2)(raw) or raw.update(train={"model": "sklearn"}),
+            r"sagemaker\.training_instance_count: the sklearn family trains on one instance",
+        ),
+    ],
+    ids=["processing-shards-not-merged", "a-family-that-cannot-distribute"],
+)
+def test_counts_a_step_cannot_use_are_refused_in_one_line(config_file, mutate, message):
+    """A count the steps would not use is refused, never paid for and silently ignored."""
+    with pytest.raises(UsageError, match=message) as refused:
+        load_config(config_file(mutate))
+    assert "\n" not in str(refused.value)

@@ -16,6 +16,7 @@ from mlops.core.config import (
     project_root,
 )
 from mlops.core.errors import UsageError
+from mlops.core.paths import REPO_ROOT
 
 
 def write(folder: Path, raw: dict) -> Path:
@@ -37,10 +38,23 @@ def test_paths_start_from_the_folder_above_model_build(tmp_path, raw):
     assert cfg.sample_file == cfg.root / raw["data"]["sample"]
 
 
-def test_elsewhere_paths_start_from_the_configs_folder_or_the_root_given(tmp_path, raw):
-    path = write(tmp_path / "configs", raw)
-    assert project_root(path) == (tmp_path / "configs").resolve()
-    assert load_config(path).suite_file.parent.parent.parent == (tmp_path / "configs").resolve()
+def test_a_config_elsewhere_resolves_from_the_project_the_command_runs_in(
+    tmp_path, raw, monkeypatch
+):
+    """An experiment config copied to another folder (bench/tuning.py, a user's own) names
+    the project's files relative to the project root, not to the folder it was copied to."""
+    project = default_config_path().resolve().parent.parent  # the fixture project
+    path = write(tmp_path / "experiments", raw)  # the fixture's relative paths, unchanged
+    monkeypatch.chdir(tmp_path)  # wherever the command is started from
+    assert project_root(path) == REPO_ROOT.resolve()
+    assert project_root(path, project=project) == project.resolve()
+    moved = {**raw, "data": {**raw["data"]}}
+    for key in ("expectation_suite", "sample", "golden"):
+        if raw["data"].get(key):
+            moved["data"][key] = str((project / raw["data"][key]).relative_to(REPO_ROOT))
+    cfg = load_config(write(tmp_path / "experiments", moved))
+    assert cfg.root == REPO_ROOT.resolve()
+    assert cfg.suite_file.is_file() and cfg.sample_file.is_file()
     assert load_config(path, root=tmp_path).root == tmp_path.resolve()
 
 

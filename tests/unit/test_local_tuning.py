@@ -1,10 +1,14 @@
 """Local tuning's pieces: Optuna draws within the config's ranges, a trial's step differs
 from the pipeline's only in the tuned hyperparameters, parallel trials share the cores
-through their environment (whatever the family), a curve is read while being written."""
+through their environment (whatever the family), a curve is read while being written,
+the search does not depend on timing, and warm workers run trial after trial."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from mlops.core.config import load_config
 from mlops.core.errors import StepFailed
 from mlops.core.graph import load_pipeline
+from mlops.local.trial_workers import WarmWorkers
 from mlops.local.tuning import (
     THREADS_ENV,
     parallelism,
@@ -130,3 +135,78 @@ def test_tune_fails_in_one_line_when_no_trial_completes(tuned_cfg, tmp_path):
     launch = fake_training(tmp_path, spec.objective.metric, [], fail={0, 1})
     with pytest.raises(StepFailed, match=r"tuning: no trial completed \(train/trial-000 failed"):
         tune(step, spec, launch, tmp_path, progress=lambda _: None, parallel=1)
+
+
+class Running:
+    """A trial process that exits `seconds` after it started."""
+
+    def __init__(self, seconds: float):
+        self.ends = time.monotonic() + seconds
+
+    @property
+    def exitcode(self):
+        return 0 if time.monotonic() >= self.ends else None
+
+    def join(self, timeout=None):
+        time.sleep(max(0.0, min(timeout or 0.0, self.ends - time.monotonic())))
+
+    def terminate(self):
+        self.ends = 0.0
+
+
+def test_the_search_is_the_same_one_at_a_time_or_in_parallel(tuned_cfg, tmp_path, monkeypatch):
+    """Trials of uneven length finish out of order in parallel: the suggestions (so the
+    trials and the best) must not depend on which finished first."""
+    monkeypatch.setattr("mlops.local.tuning.POLL_SECONDS", 0.005)
+    step = load_pipeline(tuned_cfg).step("train")
+    spec = tuned_cfg.train.tuning.model_copy(update={"n_trials": 12, "early_stopping": False})
+
+    def search(parallel: int) -> list:
+        folder = tmp_path / f"p{parallel}"
+        written = fake_training(folder, spec.objective.metric, [])
+
+        def launch(step, env):
+            _, log = written(step, env)
+            return Running(0.04 * (int(step.name[-1]) % 3 == 0)), log
+
+        result = tune(step, spec, launch, folder, progress=lambda _: None, parallel=parallel)
+        return [(t.params, t.value) for t in result.trials] + [result.best.number]
+
+    assert search(1) == search(3)
+
+
+def test_warm_workers_run_trial_after_trial_in_one_process(tmp_path):
+    """A worker keeps its process between trials and puts the environment back; a stopped
+    trial ends its worker and the next trial gets a new one."""
+    script = tmp_path / "step.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "print(os.getpid(), os.environ.get('TRIAL'), os.environ.get('LEFT_BEHIND'))\n"
+        "os.environ['LEFT_BEHIND'] = 'yes'\n"
+        "if sys.argv[1] == 'fail': sys.exit('bad trial')\n"
+        "if sys.argv[1] == 'hang': time.sleep(60)\n"
+    )
+
+    def command(step, env):
+        log = tmp_path / f"{step}.log"
+        log.write_text("")
+        return [sys.executable, str(script), step], env, log
+
+    with WarmWorkers(multiprocessing.get_context("fork"), command) as workers:
+        runs = []
+        for name in ("one", "two", "fail"):
+            trial, log = workers.launch(name, {"TRIAL": name})
+            trial.join(30)
+            runs.append((trial.exitcode, log.read_text().split()))
+        hang, _ = workers.launch("hang", {})
+        hang.join(0.2)
+        assert hang.exitcode is None
+        hang.terminate()
+        after, log = workers.launch("after", {})
+        after.join(30)
+        after_pid = log.read_text().split()[0]
+    (one, out1), (two, out2), (failed, out3) = runs
+    assert (one, two, failed) == (0, 0, 1)
+    assert out1[0] == out2[0] == out3[0] != after_pid  # one warm process, then a new one
+    assert out1[1:] == ["one", "None"] and out2[1:] == ["two", "None"]  # env put back
+    assert out3[-2:] == ["bad", "trial"] and hang.exitcode != 0

@@ -78,6 +78,23 @@ def test_main_writes_raw_splits_as_the_input_wrote_them(tmp_path):
         assert json.loads((out / "baseline" / name).read_text())
 
 
+def test_one_file_per_training_instance_holds_each_row_once(tmp_path):
+    """--shards N (training_instance_count): each split as N files, every row of the one-file
+    split in exactly one of them, by a hash of its values (the same row, the same file)."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    generate_buildings(600, seed=4).to_csv(raw / "data.csv", index=False)
+    run_main(raw, tmp_path / "one")
+    run_main(raw, tmp_path / "three", "--shards", "3")
+    for name in ("train", "validation", "test"):
+        whole = (tmp_path / "one" / name / f"{name}.csv").read_text().splitlines()
+        files = sorted((tmp_path / "three" / name).glob("*.csv"))
+        assert [f.name for f in files] == [f"{name}-0{k}.csv" for k in (1, 2, 3)]
+        parts = [f.read_text().splitlines() for f in files]
+        assert all(p[0] == whole[0] and len(p) > 1 for p in parts)  # a header, and rows
+        assert sorted(r for p in parts for r in p[1:]) == sorted(whole[1:])
+
+
 def test_main_leaves_out_the_rows_validate_quarantined(tmp_path):
     raw, quarantine = tmp_path / "raw", tmp_path / "quarantine"
     raw.mkdir()

@@ -1,6 +1,7 @@
 """How far held-out metrics can be trusted: bootstrap intervals (mlops init's calibration),
 and the report's interval line and small-held-out-set warning, read off evaluation.json."""
 
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -58,3 +59,23 @@ def test_the_report_shows_the_evaluate_steps_interval_and_warns_on_few_rows():
     assert f"95 % bootstrap interval over these rows: mse {fmt(low)} to {fmt(high)}" in md
     assert f"⚠️ only 60 held-out rows: the test MSE's 95 % interval is {low:.4g}" in md
     assert "⚠️" not in render_markdown(replace(report, rows=5000))
+
+
+def test_bootstrap_rounds_drawn_in_blocks_give_the_one_shot_intervals(monkeypatch):
+    """Large held-out sets draw their resamples a block at a time (memory stays bounded at
+    10M rows): the intervals are those of drawing every round at once."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=5000)
+    p = y + rng.normal(size=5000) * 0.3
+    monkeypatch.setattr(metrics, "MAX_DRAWN_VALUES", 5000 * 7)  # 100 rounds, blocks of 7
+    tracemalloc.start()
+    blocked = metrics.bootstrap_intervals("regression", y, p)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 4 * 2**20  # all 100 rounds at once: 3 x 100 x 5000 x 8 bytes = 12 MB
+    draws = np.random.default_rng(0).integers(0, 5000, (100, 5000))
+    values = metrics._bootstrap_values("regression", y[draws], p[draws])
+    assert blocked == {
+        name: [float(v) for v in np.nanpercentile(v_all, [2.5, 97.5])]
+        for name, v_all in values.items()
+    }
