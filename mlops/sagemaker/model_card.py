@@ -11,7 +11,6 @@ the model card JSON schema without `model_package_details`; the card's status is
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from mlops.core.card_content import MODEL_CARD_MAX_CHARS, sagemaker_content
@@ -77,23 +76,3 @@ def attach_card(cfg: Config, registry: SageMakerRegistry, version_number: int) -
             },
         )
     return version.arn
-
-
-def attach_card_or_warn(
-    cfg: Config, registry: SageMakerRegistry, arn: str, progress: Callable[[str], None] = print
-) -> None:
-    """After a registration: the version stands whatever happens to its card."""
-    try:
-        with aws_errors(f"cannot describe model package {arn}"):
-            number = int(
-                registry.sagemaker.describe_model_package(ModelPackageName=arn)[
-                    "ModelPackageVersion"
-                ]
-            )
-        attach_card(cfg, registry, number)
-    except MlopsError as exc:
-        progress(
-            f"warning: no model card attached ({exc}); retry: mlops models card N --backend sagemaker"
-        )
-        return
-    progress(f"model card: attached to {arn} (SageMaker Studio: the version's Model card tab)")

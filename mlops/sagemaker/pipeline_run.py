@@ -486,10 +486,10 @@ def run_sagemaker_pipeline(
     if not report.model_package_arn:
         raise MlopsError(f"pipeline {report.status} but registered no model package")
     print(f"registered: {report.model_package_arn}")
-    from mlops.sagemaker.model_card import attach_card_or_warn
-
-    attach_card_or_warn(cfg, registry, report.model_package_arn)
-    print("next: mlops models approve VERSION --backend sagemaker   # a human approver's decision")
+    # The card is not attached here: UpdateModelPackage can also approve, and no CI role may
+    # (bootstrap.yml's trust model); the approver, who holds that right, attaches it.
+    print("next: mlops models card VERSION --backend sagemaker     # attach its model card")
+    print("      mlops models approve VERSION --backend sagemaker  # a human approver's decision")
     return 0
 
 

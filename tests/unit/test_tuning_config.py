@@ -108,7 +108,6 @@ def test_without_an_objective_the_familys_first_metric_is_tuned(config_file):
 
     cfg = load_config(config_file(sklearn_classifier))
     assert cfg.train.tuning.objective.metric == "validation:logloss"
-    assert cfg.root == config_file(sklearn_classifier).parent.resolve()
 
 
 def test_a_hyperparameter_only_a_range_sets_counts_as_set(config_file):
