@@ -94,14 +94,18 @@ def in_fork(fork: Path, env: dict, *argv: str, timeout: int = 600):
     )
 
 
-def story(fork: Path, env: dict, out: Path, tests: str = "tests/project") -> dict:
+def story(
+    fork: Path, env: dict, out: Path, tests: str = "tests/project", data: Path | None = None
+) -> dict:
     """What every fork runs: its own tests, its demo (pipeline, approval, staging deploy and
     smoke test, promotion, batch scoring, captured traffic and the monitor; endpoints kept
-    for the caller, who stops them) and the PR report of the demo's run, written to `out`.
+    for the caller, who stops them; on `data` instead of the sample when given) and the PR
+    report of the demo's run, written to `out`.
     Returns each one's CompletedProcess; any exit but 0 fails the test."""
     done = {}
     done["tests"] = in_fork(fork, env, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider", tests)
     demo = ["-m", "mlops.cli.demo", "--keep-endpoints", "--traffic-rows", "150"]
+    demo += ["--data", str(data)] if data else []
     done["demo"] = in_fork(fork, env, *demo)
     report = ["-m", "mlops", "report", "pr", "--out", str(out / "pr-report.md"),
               "--report-dir", f"{env['MLOPS_HOME']}/reports", "--plots-dir", str(out / "plots")]  # fmt: skip
