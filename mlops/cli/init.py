@@ -37,7 +37,7 @@ SMOKE_ROWS = 20
 SAMPLE = "model_build/data/sample.csv"
 
 CONFIG_TEMPLATE = """\
-# Written by `mlops init` from {source} ({rows} rows) on {today}.
+# Written by `mlops init` from {source} ({rows}) on {today}.
 # Review the lines marked REVIEW, then commit this file, the suite and the sample.
 
 model_package_group: {name}   # names the pipeline, endpoints and stacks too
@@ -301,7 +301,9 @@ def render_config(
     return wrap_comments(
         CONFIG_TEMPLATE.format(
             source=source,
-            rows=prof.rows,
+            rows=f"{prof.rows + prof.unlabelled} rows, {prof.unlabelled} without a target"
+            if prof.unlabelled
+            else f"{prof.rows} rows",
             today=date.today().isoformat(),
             name=name,
             left_out=left_out,
