@@ -317,6 +317,11 @@ def build_report(
 ) -> dict:
     violations = [v for s in sections for v in s["violations"]]
     rows = sum(s["rows"] for s in sections)
+    if corrupt and not rows:  # traffic there was, none of it readable: not "no data"
+        violations.append(
+            f"none of {corrupt} captured line(s) could be read"
+            + (f" (first: {first_corrupt})" if first_corrupt else "")
+        )
     status = VIOLATION if violations else (OK if rows else NO_DATA)
     report = {
         "stage": stage,

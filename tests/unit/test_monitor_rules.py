@@ -41,12 +41,9 @@ def test_quality_against_version_mse():
 
 
 def test_report_status_and_summary():
-    empty = monitor.build_report("prod", "ep", "local", None, [], 0, 3, "here")
+    empty = monitor.build_report("prod", "ep", "local", None, [], 0, 0, "here")
     assert empty["status"] == "no data"
-    assert (
-        empty["summary"]
-        == "prod: no captured requests to monitor; 3 corrupt capture line(s) skipped"
-    )
+    assert empty["summary"] == "prod: no captured requests to monitor"
     bad = {"version": 2, "rows": 500, "violations": ["version 2: feature x drifted"]}
     report = monitor.build_report("prod", "ep", "local", NOW, [bad], 40, 0, "here")
     assert report["status"] == "violation"
@@ -95,3 +92,14 @@ def test_classifier_quality_against_the_versions_auc_log_loss_and_accuracy():
     assert bad["violated"] and bad["min_auc"] == pytest.approx(0.92)
     assert {p.split()[2] for p in bad["problems"]} == {"auc", "log_loss", "accuracy"}
     assert "model quality: auc" in monitor.quality_violation(bad)
+
+
+def test_traffic_of_which_nothing_could_be_read_is_a_violation_not_no_data():
+    """Every captured request of a text-category model was corrupt, and the monitor said
+    "no captured requests to monitor" with exit 0."""
+    report = monitor.build_report("prod", "e", "local", None, [], 264, 264, "capture/", "row 1: x")
+    assert report["status"] == monitor.VIOLATION
+    assert report["violations"] == ["none of 264 captured line(s) could be read (first: row 1: x)"]
+    assert monitor.build_report("prod", "e", "local", None, [], 0, 0, "capture/")["status"] == (
+        monitor.NO_DATA
+    )
