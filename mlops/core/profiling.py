@@ -26,6 +26,7 @@ __all__ = ["TASKS"]  # `--task` choices: the config's, one source of truth
 # A string column with more levels than training keeps (data.max_categories) is left out
 # unless --keep names it: past that many levels it is an identifier or free text.
 MAX_LEVELS = DataConfig.model_fields["max_categories"].default
+MAX_QUARANTINE_PCT = 99.0  # the config takes a share under 100 %
 MIN_ROWS = 100  # a 60/20/20 split of fewer leaves under 20 held-out rows
 SAMPLE_ROWS = 5_000  # the committed sample stays small
 MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
@@ -260,7 +261,7 @@ def quarantine_pct(unlabelled: int, rows: int, default: float) -> float:
     the default, or half as much again as their share (rounded up), so that the pipeline
     quarantines such rows instead of failing on them."""
     share = 100 * unlabelled / max(rows, 1)
-    return max(default, _round(1.5 * share, down=False, digits=2))
+    return min(max(default, _round(1.5 * share, down=False, digits=2)), MAX_QUARANTINE_PCT)
 
 
 def with_margin(column: Column) -> tuple[float, float]:

@@ -93,6 +93,7 @@ def test_rows_without_a_target_are_left_out_counted_and_covered_by_the_quarantin
     assert kinds[("expect_column_values_to_not_be_null", "response")] == {"column": "response"}
     assert profiling.quarantine_pct(6, 300, 0.1) == 3.0  # 2 % of rows, half as much again
     assert profiling.quarantine_pct(0, 300, 0.1) == 0.1
+    assert profiling.quarantine_pct(210, 300, 0.1) == 99.0  # the config's limit is < 100
 
 
 def evaluate_outputs(y, pred, naive: float) -> tuple[dict, pd.DataFrame]:
