@@ -232,6 +232,4 @@ def test_rows_within_the_quarantine_limit_pass_as_the_pipeline_would_set_them_as
     argv = ["data", "validate", str(path), "--report-dir", str(tmp_path / "r")]
     assert run([*argv, "--config", str(config)]) == 0
     assert "4 row(s) quarantined (0.2 %, limit 1 %)" in capsys.readouterr().out
-    df.loc[range(20, 40), cfg.data.target] = None  # 1.2 %: over the limit
-    df.to_csv(path, index=False)
-    assert run([*argv, "--config", str(config)]) == 1
+    # (over the limit the file fails as before: stepkit.quarantine's rule, tested with it)
