@@ -12,7 +12,8 @@ UV     := $(BIN)/uv pip install --python $(BIN)/python --compile-bytecode -c $(L
 
 help:
 	@echo "make demo   - raw data to a smoke-tested prod endpoint on this machine (no AWS)"
-	@echo "             (the committed sample, data.sample in the config; DATA=FILE for another)"
+	@echo "             (the committed sample, data.sample in the config; DATA=FILE for another;"
+	@echo "             KEEP=1 leaves the endpoints running to try the printed examples)"
 	@echo "make test   - the test suite (unit, data, model, integration, AWS API under moto)"
 	@echo "make lint   - pre-commit hooks on all files (the docs site built strictly too)"
 	@echo "make docs   - the documentation site into site/ (mkdocs build --strict)"
@@ -36,7 +37,7 @@ $(VENV)/.dev: pyproject.toml $(LOCK) | $(BIN)/uv
 	@touch $@ $(VENV)/.core
 
 demo: $(VENV)/.core
-	$(BIN)/python -m mlops.cli.demo $(if $(DATA),--data $(DATA)) $(if $(FEATURE_STORE),--feature-store)
+	$(BIN)/python -m mlops.cli.demo $(if $(DATA),--data $(DATA)) $(if $(FEATURE_STORE),--feature-store) $(if $(KEEP),--keep-endpoints)
 
 # lint-imports first: a change that crosses the layers of mlops/ fails in seconds,
 # naming the import (contracts in pyproject.toml).

@@ -78,9 +78,24 @@ def describe_failure(result: dict, df: pd.DataFrame) -> dict:
     column = failure["column"]
     if column is not None and column not in df.columns:
         failure["error"] = f"column {column!r} is missing"
-    elif column is not None and not pd.api.types.is_numeric_dtype(df[column]):
+    elif (
+        column is not None
+        and about_numbers(kwargs)
+        and not pd.api.types.is_numeric_dtype(df[column])
+    ):
         failure["detail"] = text_column_detail(df[column])
     return failure
+
+
+def about_numbers(kwargs: dict) -> bool:
+    """An expectation on numbers (bounds, a numeric type): text in its column is the finding.
+    Not for one on presence or levels: a text column's empty target is not 'non-numeric'."""
+    types = [str(t) for t in kwargs.get("type_list") or [kwargs.get("type_", "")]]
+    return (
+        kwargs.get("min_value") is not None
+        or kwargs.get("max_value") is not None
+        or any(t.startswith(("int", "float")) for t in types)
+    )
 
 
 def text_column_detail(values: pd.Series) -> str:

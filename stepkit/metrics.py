@@ -22,6 +22,10 @@ import sys
 
 import numpy as np
 
+from stepkit.scores import EPS, auc, log_loss
+
+__all__ = ["auc", "log_loss"]  # here too: the evaluate step and tests import them from here
+
 CLASSIFICATION = "binary_classification"
 SECTIONS = {"regression": "regression_metrics", CLASSIFICATION: "binary_classification_metrics"}
 # The metric the champion comparison is on, and the name of its limit in evaluation.json.
@@ -31,7 +35,6 @@ INTERVAL_METRICS = {"regression": ("mse", "r2"), CLASSIFICATION: ("auc", "log_lo
 CURVE_POINTS = 101  # ROC and precision-recall curves are thinned to at most this many points
 BOOTSTRAP_ROUNDS = 1_000
 MAX_DRAWN_VALUES = 20_000_000  # rounds x rows drawn at once (~160 MB of floats)
-EPS = 1e-15
 
 
 def _value(value: float, std: float | str = "NaN") -> dict:
@@ -65,26 +68,6 @@ def _fbeta(precision: float, recall: float, beta: float) -> float:
     b2 = beta * beta
     denominator = b2 * precision + recall
     return (1 + b2) * precision * recall / denominator if denominator > 0 else 0.0
-
-
-def auc(y: np.ndarray, prob: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties counted half); 0.5 without both classes."""
-    y = np.asarray(y).astype(bool)
-    positives, negatives = int(y.sum()), int((~y).sum())
-    if not positives or not negatives:
-        return 0.5
-    prob = np.asarray(prob, dtype=float)
-    order = np.argsort(prob, kind="mergesort")
-    _, first, counts = np.unique(prob[order], return_index=True, return_counts=True)
-    ranks = np.empty(len(prob))
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)
-    return float((ranks[y].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def log_loss(y: np.ndarray, prob: np.ndarray) -> float:
-    p = np.clip(np.asarray(prob, dtype=float), EPS, 1 - EPS)
-    y = np.asarray(y, dtype=float)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 def classification_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict:

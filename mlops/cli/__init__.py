@@ -18,6 +18,24 @@ import traceback
 
 from mlops.core.errors import MlopsError
 
+# A package of an optional extra (pyproject.toml) -> the extra that installs it.
+EXTRAS = {"sagemaker": "aws", "sagemaker_mlflow": "aws", "matplotlib": "report",
+          "mlflow": "ui", "moto": "dev", "pytest": "dev"}  # fmt: skip
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """The one line naming the extra to install for a module that is not installed, or None
+    when the module belongs to no extra (then it is a bug, reported as unexpected)."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return (
+        f"this command needs the {top!r} package of the {extra!r} extra: "
+        f"pip install -e '.[{extra}]' (or `make .venv/.dev` for everything)"
+    )
+
+
 COMMAND_MODULES = (
     "data",
     "pipeline",
@@ -81,14 +99,24 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {os_error_line(exc)}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as exc:
+        line = missing_extra(exc)
+        if line is None:
+            return unexpected(exc)
+        print(f"error: {line}", file=sys.stderr)
+        return 2
     except Exception as exc:  # the last line of defence: one line, not a traceback
-        if os.environ.get("MLOPS_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"error: unexpected {type(exc).__name__}: {exc} (MLOPS_DEBUG=1 shows the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        return unexpected(exc)
+
+
+def unexpected(exc: Exception) -> int:
+    if os.environ.get("MLOPS_DEBUG"):
+        traceback.print_exception(exc)
+    print(
+        f"error: unexpected {type(exc).__name__}: {exc} (MLOPS_DEBUG=1 shows the traceback)",
+        file=sys.stderr,
+    )
+    return 1
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -3,7 +3,8 @@
 the data (the config's committed sample, or --data FILE, only ever read) -> validate -> pipeline -> approve -> deploy staging -> smoke test ->
 promote -> smoke test prod -> summary. Every step is a real `mlops` command, so
 what the demo shows is what a user would type. The endpoints it started are
-stopped at the end unless --keep-endpoints is given.
+stopped at the end unless --keep-endpoints is given (or MLOPS_DEMO_KEEP_ENDPOINTS=1, as
+`make demo KEEP=1` sets it), so that the printed curl and boto3 examples can be tried.
 
 With --feature-store (`make demo FEATURE_STORE=1`) the data goes through the feature
 store first: two batches of records (a later version of some of them), snapshots as of
@@ -112,7 +113,10 @@ def newest_version(cfg: Config, home: Path) -> int:
     return versions[-1].version
 
 
-def print_summary(cfg: Config, home: Path) -> None:
+KEEP_ENV = "MLOPS_DEMO_KEEP_ENDPOINTS"  # set to 1: the demo leaves its endpoints running
+
+
+def print_summary(cfg: Config, home: Path, keep: bool = True) -> None:
     from mlops.core.smoke import rows_for_version
     from mlops.local.endpoints import read_endpoint
     from mlops.local.registry import LocalRegistry
@@ -136,6 +140,11 @@ def print_summary(cfg: Config, home: Path) -> None:
     row, target = rows.lines[0], rows.targets[0]
     shown = f"{target:,.6g}" if isinstance(target, int | float) else target  # or a label
     print(f"\nTry it (a held-out row whose true {cfg.data.target} is {shown}):")
+    if not keep:
+        print(
+            "  (the demo stops its endpoints now: `make demo KEEP=1`, --keep-endpoints or "
+            f"{KEEP_ENV}=1 keeps them; `mlops endpoint stop --stage S` stops them later)"
+        )
     print(f"  curl -s -X POST {prod.url}/invocations -H 'Content-Type: text/csv' --data '{row}'")
     print("\n  # any SageMaker Runtime client works, unmodified:")
     print("  python - <<'EOF'")
@@ -284,7 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--config", type=Path, help="config file (default: model_build/config.yaml)")
     p.add_argument(
-        "--keep-endpoints", action="store_true", help="leave staging and prod running at the end"
+        "--keep-endpoints",
+        action="store_true",
+        default=os.environ.get(KEEP_ENV, "") not in ("", "0"),
+        help=f"leave staging and prod running at the end (also {KEEP_ENV}=1)",
     )
     p.add_argument(
         "--traffic-rows", type=int, default=500, help="requests sent to prod for the monitor"
@@ -351,10 +363,14 @@ def main(argv: list[str] | None = None) -> int:
                 ["batch", "predict", "--data", str(held_out), "--out", str(out), "--stage", "prod"]
             )
             banner("10. production traffic, captured, and the monitor on it")
+            # Only the traffic: the smoke tests sent the same few rows again and again, which
+            # a small fork's monitor would read as drift.
+            since = datetime.now(UTC).isoformat()
             send_traffic(home, traffic)
             # A few hundred rows of a small fork's data can drift by chance: shown, not fatal.
-            step(["monitor", "--stage", "prod", "--labels", str(labels)], findings_ok=True)
-        print_summary(cfg, home)
+            monitor = ["monitor", "--stage", "prod", "--labels", str(labels), "--since", since]
+            step(monitor, findings_ok=True)
+        print_summary(cfg, home, args.keep_endpoints)
     finally:
         if not args.keep_endpoints and started:
             stop_endpoints(started)

@@ -22,9 +22,9 @@ from mlops.core.calibrate_classification import (
     ClassificationCalibration,
     calibrate_classification,
 )
-from mlops.core.config import DEFAULT_CONFIG, Config, load_config
+from mlops.core.config import DEFAULT_CONFIG, Config, DataConfig, load_config
 from mlops.core.deploy import endpoint_name
-from mlops.core.errors import StepFailed, UsageError
+from mlops.core.errors import MlopsError, StepFailed, UsageError
 from mlops.core.graph import SUITE, Pipeline, load_pipeline
 from mlops.core.model_family import families, model_family
 from mlops.core.paths import REPO_ROOT
@@ -37,7 +37,7 @@ SMOKE_ROWS = 20
 SAMPLE = "model_build/data/sample.csv"
 
 CONFIG_TEMPLATE = """\
-# Written by `mlops init` from {source} ({rows} rows) on {today}.
+# Written by `mlops init` from {source} ({rows}) on {today}.
 # Review the lines marked REVIEW, then commit this file, the suite and the sample.
 
 model_package_group: {name}   # names the pipeline, endpoints and stacks too
@@ -45,14 +45,15 @@ task: {task}
 
 data:
   # REVIEW: left out: {left_out}
-  features: {features}
+  features:{features}
   # String features, taken as categories by the model family.
-  categorical_features: {categorical}
+  categorical_features:{categorical}
   max_categories: {max_categories}        # levels kept per categorical feature
   target: {target}
   expectation_suite: {suite}
   max_file_mb: 2048          # larger inputs are refused before they are read
-  max_quarantined_pct: 0.1   # up to this share of rows failing row-level checks is set aside
+  # Up to this share of rows (%) failing row-level checks is set aside.{quarantine_note}
+  max_quarantined_pct: {max_quarantined_pct}
   # Optional: reviewed reference rows (raw CSV, as the data) that challenger and champion
   # are scored on every run; keep them out of the training data.
   # golden: data_checks/golden/{name}.csv
@@ -125,7 +126,8 @@ REGRESSION_SMOKE = """\
 smoke_test:
   rows: {smoke_rows}
   # REVIEW: the baseline's MAPE was {b_mape:.3g} % on all held-out rows; {smoke_rows} rows
-  # stay under this in 99 % of draws, with a fifth more room.
+  # stay under this in 99 % of draws, with a fifth more room (predicting the mean
+  # scores {n_mape:.3g} %; more rows are taken when fewer cannot tell the two apart).
   max_mape_pct: {max_mape_pct}
 """
 CLASSIFICATION_GATE = """\
@@ -144,7 +146,8 @@ CLASSIFICATION_SMOKE = """\
 smoke_test:
   rows: {smoke_rows}
   # REVIEW: the baseline's accuracy was {b_acc:.3f} on all held-out rows; {smoke_rows} rows
-  # stay above this in 99 % of draws, less 0.05.
+  # stay above this in 99 % of draws, less 0.05 (always answering the majority label
+  # scores {n_acc:.3f}; more rows are taken when fewer cannot tell the two apart).
   min_accuracy: {min_accuracy}
 """
 
@@ -182,7 +185,10 @@ def regression_sections(cal: profiling.Calibration, family: str) -> Sections:
         min_r2=cal.min_r2,
     )
     smoke = REGRESSION_SMOKE.format(
-        smoke_rows=cal.smoke_rows, b_mape=b["mape_pct"], max_mape_pct=cal.max_mape_pct
+        smoke_rows=cal.smoke_rows,
+        b_mape=b["mape_pct"],
+        n_mape=n["mape_pct"],
+        max_mape_pct=cal.max_mape_pct,
     )
     return Sections(gate, smoke)
 
@@ -205,7 +211,10 @@ def classification_sections(
         max_log_loss=cal.max_log_loss,
     )
     smoke = CLASSIFICATION_SMOKE.format(
-        smoke_rows=cal.smoke_rows, b_acc=b["accuracy"], min_accuracy=cal.min_accuracy
+        smoke_rows=cal.smoke_rows,
+        b_acc=b["accuracy"],
+        n_acc=n["accuracy"],
+        min_accuracy=cal.min_accuracy,
     )
     return Sections(gate, smoke, classification)
 
@@ -247,6 +256,38 @@ def family_doc(family: ModuleType) -> str:
     return doc.splitlines()[0] if doc else f"the {family.NAME} model family"
 
 
+LINE_WIDTH = 100  # the project's yamllint allows 120; the written config keeps under 100
+
+
+def yaml_list(values: list[str], indent: str) -> str:
+    """A list after its key's colon: on that line when it fits, else one item a line."""
+    flow = " " + json.dumps(values)
+    if len(indent) + len("categorical_features:") + len(flow) <= LINE_WIDTH:
+        return flow
+    return "".join(f"\n{indent}  - {json.dumps(v)}" for v in values)
+
+
+def wrap_comments(text: str, width: int = LINE_WIDTH) -> str:
+    """Comment lines longer than `width` wrapped at word boundaries (the fork's CI lints
+    the config with yamllint's line-length rule); a comment's indentation is kept."""
+    out = []
+    for line in text.splitlines():
+        body = line.lstrip(" ")
+        if len(line) <= width or not body.startswith("#"):
+            out.append(line)
+            continue
+        prefix = line[: len(line) - len(body)] + "# "
+        out += textwrap.wrap(
+            body[1:].strip(),
+            width,
+            initial_indent=prefix,
+            subsequent_indent=prefix,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
 def render_config(
     name: str,
     source: str,
@@ -257,33 +298,49 @@ def render_config(
     candidates: dict[str, float],
 ) -> str:
     left_out = ", ".join(f"{c} ({why})" for c, why in prof.left_out.items()) or "nothing"
-    return CONFIG_TEMPLATE.format(
-        source=source,
-        rows=prof.rows,
-        today=date.today().isoformat(),
-        name=name,
-        left_out=left_out,
-        task=prof.task,
-        features=json.dumps(prof.feature_names),
-        categorical=json.dumps(prof.categorical_names),
-        max_categories=profiling.MAX_LEVELS,
-        target=json.dumps(prof.target.name),
-        suite=suite,
-        sample=SAMPLE,
-        train=SPLIT[0],
-        validation=SPLIT[1],
-        seed=SPLIT[2],
-        model=family.NAME,
-        family_doc=family_doc(family),
-        hyperparameters=textwrap.indent(
-            yaml.safe_dump(family.defaults(prof.task), sort_keys=False).rstrip("\n"), "    "
-        ),
-        classification=sections.classification,
-        gate=sections.gate,
-        smoke=sections.smoke,
-        feature_store=feature_store_section(prof),
-        candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
+    return wrap_comments(
+        CONFIG_TEMPLATE.format(
+            source=source,
+            rows=f"{prof.rows + prof.unlabelled} rows, {prof.unlabelled} without a target"
+            if prof.unlabelled
+            else f"{prof.rows} rows",
+            today=date.today().isoformat(),
+            name=name,
+            left_out=left_out,
+            task=prof.task,
+            features=yaml_list(prof.feature_names, "  "),
+            categorical=yaml_list(prof.categorical_names, "  "),
+            max_categories=profiling.MAX_LEVELS,
+            target=json.dumps(prof.target.name),
+            suite=suite,
+            sample=SAMPLE,
+            train=SPLIT[0],
+            validation=SPLIT[1],
+            seed=SPLIT[2],
+            model=family.NAME,
+            family_doc=family_doc(family),
+            hyperparameters=textwrap.indent(
+                yaml.safe_dump(family.defaults(prof.task), sort_keys=False).rstrip("\n"), "    "
+            ),
+            classification=sections.classification,
+            gate=sections.gate,
+            smoke=sections.smoke,
+            feature_store=feature_store_section(prof),
+            max_quarantined_pct=quarantine_limit(prof),
+            quarantine_note=(
+                f"\n  # REVIEW: {prof.unlabelled} of {prof.rows + prof.unlabelled} rows have no "
+                f"{prof.target.name}:\n  # the pipeline quarantines them (so the limit covers them)."
+                if prof.unlabelled
+                else ""
+            ),
+            candidates=", ".join(f"{k} {v:+.2f}" for k, v in candidates.items()) or "none over 0.3",
+        )
     )
+
+
+def quarantine_limit(prof: profiling.Profile) -> float:
+    default = DataConfig.model_fields["max_quarantined_pct"].default
+    return profiling.quarantine_pct(prof.unlabelled, prof.rows + prof.unlabelled, default)
 
 
 def read_data(path: Path):
@@ -316,6 +373,24 @@ def check_staged(config: Path, suite: Path, sample: Path, root: Path) -> Config:
     if not report["success"]:
         raise UsageError(f"the sample fails its own starter suite: {report['summary']}")
     return cfg
+
+
+def replaced_files(config_file: Path, root: Path, written: set[Path]) -> list[Path]:
+    """The suite and golden set the config being replaced names, inside the project and not
+    rewritten now: stale files a fork would otherwise carry (and lint, and review)."""
+    if not config_file.exists():
+        return []
+    try:
+        old = load_config(config_file, root=root)
+    except (MlopsError, OSError, ValueError):
+        return []  # an unreadable config names nothing to remove
+    out = []
+    for path in (old.suite_file, old.golden_file):
+        if path is None or not path.is_file() or path.resolve() in {w.resolve() for w in written}:
+            continue
+        if path.resolve().is_relative_to(root.resolve()):
+            out.append(path)
+    return out
 
 
 def calibration_steps(graph: Pipeline) -> tuple[str, ...]:
@@ -382,6 +457,13 @@ def init_project(args: argparse.Namespace, root: Path) -> Calibrated:
     df = read_data(args.data)
     prof = profiling.profile(df, args.target, args.task, keep=args.keep)
     print(f"profiled {args.data}: {prof.rows} rows, {len(prof.features)} features")
+    if prof.unlabelled:
+        print(
+            f"  left out {prof.unlabelled} row(s) without a {prof.target.name}: not in the "
+            "sample nor the calibration; the pipeline quarantines such rows "
+            f"(data.max_quarantined_pct {quarantine_limit(prof):g} %)"
+        )
+    df = profiling.labelled(df, prof.target.name)
     for column, why in prof.left_out.items():
         print(f"  left out {column}: {why} (--keep {column} keeps it)")
     if prof.record_id and prof.event_time:
@@ -416,11 +498,15 @@ def init_project(args: argparse.Namespace, root: Path) -> Calibrated:
         files[config_file] = config_text(sections)
         temps[config_file].write_text(files[config_file])
         load_config(temps[config_file], root=root)
+        replaced = replaced_files(config_file, root, set(files))
         for dest, tmp in temps.items():
             os.replace(tmp, dest)
     finally:
         for tmp in temps.values():
             tmp.unlink(missing_ok=True)
+    for path in replaced:
+        path.unlink(missing_ok=True)
+        print(f"removed {path.relative_to(root)} (the replaced config's)")
     print_written(name, files, len(sample), suite, root)
     return cal
 

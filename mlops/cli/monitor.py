@@ -17,7 +17,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         raise UsageError(f"--stage {args.stage!r}: use one of {', '.join(STAGES)}")
     cfg = config_from(args)
     since = monitor.parse_since(args.since)
-    labels = monitor.read_labels(args.labels, cfg.data.target) if args.labels else None
+    labels = None
+    if args.labels:
+        positive = cfg.classification.positive_label
+        labels = monitor.read_labels(args.labels, cfg.data.target, task=cfg.task, positive=positive)
     registry = open_registry(args.backend, cfg.model_package_group, home())
     source = open_monitor(args.backend, cfg, registry, home())
     report = source.report(args.stage, since, labels, lambda line: print(f"  {line}", flush=True))
@@ -39,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predictions against the version's predictions on its held-out rows (its evaluate "
         "step's), and, with "
         "--labels, MSE/RMSE/MAE/R² against the version's test metrics (violation when MSE "
-        "is over monitor.max_mse_increase_pct above it). Corrupt capture lines are skipped "
+        "is over monitor.max_mse_increase_pct above it); for a classifier (labels as the "
+        "target had them: yes/no, true/false, text) AUC, log loss and accuracy against the "
+        "version's (monitor.max_auc_drop, max_log_loss_increase_pct, max_accuracy_drop). Corrupt capture lines are skipped "
         "and counted. Writes monitor.json and monitor.md. Exit 0 no violation (or no "
         "data), 1 a violation. --backend sagemaker reads the latest Model Monitor "
         "execution's violations of the stage's data-quality schedule (deployed by mlops "
@@ -52,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--labels",
         type=Path,
         default=None,
-        help="ground truth CSV: an inference_id column and the target column",
+        help="ground truth CSV: an inference_id column and the target column (a classifier's "
+        "labels in any form the target had)",
     )
     p.add_argument(
         "--report-dir",

@@ -19,6 +19,7 @@ from mlops.core.registry import APPROVED, ModelVersion
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 PREDICTION_COLUMN = "prediction"
+LABEL_COLUMN = "label"  # a classifier's answer at its threshold, beside the probability
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ share of positives) must fail the gate.
 - max_log_loss: a fifth above the top of the model's log-loss interval, and below
   the naive model's log loss (else halfway between them, with a warning)
 - min_accuracy (smoke test): the accuracy `smoke_rows` held-out rows fall below in
-  1 % of draws, less 0.05
+  1 % of draws, less 0.05, and above always answering the majority label; when 20 rows
+  cannot tell the model from that, the smoke test takes more rows (all held-out rows at
+  most)
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from mlops.core.registry import metrics_from_evaluation
 from stepkit.splits import PREDICTION, Y
 
 SMALL_TEST_ROWS = 200  # below this the held-out AUC moves by more than the gate decides
+# "Barely better" than the naive model: the AUC interval reaches this, or the log loss is
+# within this share of the naive model's.
+BARELY_AUC = 0.55
+BARELY_LOG_LOSS = 0.95
 NAIVE_FIGURES = ("auc", "log_loss", "accuracy")
 
 
@@ -62,6 +68,35 @@ def smoke_accuracy_floor(
     return max(0.0, _round(float(np.percentile(right[draws].mean(axis=1), 1)) - 0.05, down=True))
 
 
+def smoke_rows_and_floor(
+    y: np.ndarray, prob: np.ndarray, rows: int, naive_accuracy: float, threshold: float = 0.5
+) -> tuple[int, float, str | None]:
+    """The fewest smoke rows (`rows`, doubled up to all held-out rows) whose accuracy floor
+    beats always answering the majority label, that floor, and a warning when none does."""
+    n = min(rows, len(y))
+    while True:
+        floor = smoke_accuracy_floor(y, prob, n, threshold)
+        if floor > naive_accuracy:
+            return n, floor, None
+        if n >= len(y):
+            break
+        n = min(2 * n, len(y))
+    # All held-out rows, always the same ones: their accuracy is the model's; just above
+    # the majority's still passes when the model beats it.
+    right = float(np.mean((np.asarray(prob) >= threshold) == np.asarray(y).astype(bool)))
+    above = _round(naive_accuracy + 0.001, down=False)
+    if right >= above:
+        return n, above, None
+    return (
+        n,
+        floor,
+        (
+            f"the baseline's accuracy {right:.3f} at threshold {threshold} does not beat always "
+            f"answering the majority label ({naive_accuracy:.3f}): the smoke floor cannot either"
+        ),
+    )
+
+
 def calibrate_classification(
     evaluation: dict, predictions: pd.DataFrame, smoke_rows: int, threshold: float = 0.5
 ) -> ClassificationCalibration:
@@ -81,12 +116,13 @@ def calibrate_classification(
     min_auc = _round(baseline["auc_interval"][0] - 0.02, down=True)
     max_log_loss = _round(baseline["log_loss_interval"][1] * 1.2, down=False)
     if max_log_loss >= naive["log_loss"] or min_auc <= 0.5:
+        # The interval reaches the naive model's figure (a wide one on few rows, or a weak
+        # model): the limit goes halfway, so that the naive model still fails the gate.
         max_log_loss = _round((baseline["log_loss"] + naive["log_loss"]) / 2, down=False)
         min_auc = max(min_auc, _round((baseline["auc"] + 0.5) / 2, down=True))
-        warnings.append(
-            "the baseline is barely better than always answering the training share of "
-            "positives: the gate is set halfway between them; look at the features first"
-        )
+    barely = barely_better(baseline, naive)
+    if barely:
+        warnings.append(barely)
     test_rows = int(evaluation["rows"])
     if test_rows < SMALL_TEST_ROWS:
         low, high = baseline["auc_interval"]
@@ -95,14 +131,34 @@ def calibrate_classification(
             f"{high:.3f}, so the gate cannot tell apart models closer than that"
         )
     y, prob = predictions[Y].to_numpy(float), predictions[PREDICTION].to_numpy(float)
-    rows = min(smoke_rows, test_rows)
+    rows, floor, weak = smoke_rows_and_floor(y, prob, smoke_rows, naive["accuracy"], threshold)
+    if weak:
+        warnings.append(weak)
     return ClassificationCalibration(
         test_rows=test_rows,
         baseline=baseline,
         naive=naive,
         min_auc=min_auc,
         max_log_loss=max_log_loss,
-        min_accuracy=smoke_accuracy_floor(y, prob, rows, threshold),
+        min_accuracy=floor,
         smoke_rows=rows,
         warnings=tuple(warnings),
     )
+
+
+def barely_better(baseline: dict, naive: dict) -> str | None:
+    """The warning that the model is barely better than the naive one, only when it is: its
+    AUC interval reaches 0.55, or its log loss is within 5 % of the naive model's."""
+    low = baseline["auc_interval"][0]
+    if low <= BARELY_AUC:
+        return (
+            f"the baseline is barely better than chance: its AUC's 95 % interval reaches "
+            f"{low:.3f}; look at the features before trusting the gate"
+        )
+    if baseline["log_loss"] >= BARELY_LOG_LOSS * naive["log_loss"]:
+        return (
+            f"the baseline's log loss {baseline['log_loss']:.4f} is barely better than always "
+            f"answering the training share of positives ({naive['log_loss']:.4f}), though it "
+            f"ranks well (AUC {baseline['auc']:.3f}): its probabilities are poorly calibrated"
+        )
+    return None

@@ -214,6 +214,10 @@ class MonitorConfig(_Section):
 
     min_rows: int = Field(default=100, ge=1)  # fewer captured rows: too few to judge drift
     max_mse_increase_pct: float = Field(default=25.0, ge=0)  # vs the version's test MSE
+    # A classifier with labels: vs the version's test AUC, log loss and accuracy.
+    max_auc_drop: float = Field(default=0.05, ge=0, le=1)
+    max_log_loss_increase_pct: float = Field(default=25.0, ge=0)
+    max_accuracy_drop: float = Field(default=0.05, ge=0, le=1)
 
 
 class SageMakerConfig(_Section):

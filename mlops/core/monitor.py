@@ -9,7 +9,10 @@ answered them:
   held-out rows, as its evaluate step wrote them (deciles of those as bins);
 - model quality, when ground truth is given (joined by inference id): MSE, RMSE, MAE, R²
   against the version's evaluation metrics; a violation when the MSE is more than
-  `monitor.max_mse_increase_pct` above the version's test MSE.
+  `monitor.max_mse_increase_pct` above the version's test MSE. For a binary classifier the
+  labels come in any form the target had (yes/no, true/false, 1/0, text) and are compared
+  with the positive label; AUC, log loss and accuracy are checked against the version's
+  test figures (`monitor.max_auc_drop`, `max_log_loss_increase_pct`, `max_accuracy_drop`).
 
 A backend implements `Monitor`; the report (a dict, JSON and Markdown) is the same for
 both. Pure functions; reading captures and models is the backends' business.
@@ -86,8 +89,22 @@ def prediction_drift(reference: np.ndarray, current: np.ndarray, threshold: floa
     }
 
 
-def quality(predictions: np.ndarray, truth: np.ndarray) -> dict:
-    """Regression metrics of predictions against ground truth."""
+def quality(
+    predictions: np.ndarray, truth: np.ndarray, task: str = "regression", threshold: float = 0.5
+) -> dict:
+    """Metrics of predictions against ground truth: regression's, or for a binary classifier
+    (probabilities against 0/1 truths) AUC, log loss and accuracy at the threshold."""
+    if task == "binary_classification":
+        from stepkit.scores import auc, log_loss
+
+        truth = truth.astype(bool)
+        both = bool(truth.any() and (~truth).any())
+        return {
+            "rows": int(truth.size),
+            "auc": auc(truth, predictions) if both else float("nan"),  # needs both labels
+            "log_loss": log_loss(truth, predictions),
+            "accuracy": float(np.mean((predictions >= threshold) == truth)),
+        }
     error = predictions - truth
     mse = float(np.mean(error**2))
     total = float(np.sum((truth - truth.mean()) ** 2))
@@ -100,24 +117,114 @@ def quality(predictions: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
-def quality_check(measured: dict, version_metrics: dict, max_increase_pct: float) -> dict:
-    """Measured quality against the version's test metrics; `violated` when MSE rose too far."""
+def quality_check(
+    measured: dict, version_metrics: dict, max_increase_pct: float, limits=None
+) -> dict:
+    """Measured quality against the version's test metrics; `violated` when MSE rose too far,
+    or for a classifier (`limits`: the monitor config) when AUC or accuracy fell or log loss
+    rose past their limits; `problems` names each."""
+    if "auc" in measured:
+        return classification_check(measured, version_metrics, limits or MonitorLimits())
     test_mse = version_metrics.get("mse")
     limit = test_mse * (1 + max_increase_pct / 100) if test_mse else None
+    violated = limit is not None and measured["mse"] > limit
+    problems = []
+    if violated:
+        problems.append(
+            f"model quality: MSE {measured['mse']:.4g} on {measured['rows']} labelled rows is "
+            f"over {limit:.4g} (test MSE {test_mse:.4g})"
+        )
     return {
         **measured,
         "version_mse": test_mse,
         "max_mse": limit,
-        "violated": limit is not None and measured["mse"] > limit,
+        "violated": violated,
+        "problems": problems,
     }
 
 
-def read_labels(path: Path, target: str, id_column: str = "inference_id") -> dict[str, float]:
-    """Ground truth: a CSV with an `inference_id` column and the target column."""
+class MonitorLimits:
+    """The classifier limits of `monitor` in the config, at their defaults."""
+
+    max_auc_drop = 0.05
+    max_log_loss_increase_pct = 25.0
+    max_accuracy_drop = 0.05
+
+
+def classification_check(measured: dict, version_metrics: dict, limits) -> dict:
+    """A classifier's AUC, log loss and accuracy on labelled traffic against its test figures."""
+    found = {
+        "min_auc": version_metrics.get("auc"),
+        "max_log_loss": version_metrics.get("log_loss"),
+        "min_accuracy": version_metrics.get("accuracy"),
+    }
+    if found["min_auc"] is not None:
+        found["min_auc"] -= limits.max_auc_drop
+    if found["max_log_loss"] is not None:
+        found["max_log_loss"] *= 1 + limits.max_log_loss_increase_pct / 100
+    if found["min_accuracy"] is not None:
+        found["min_accuracy"] -= limits.max_accuracy_drop
+    rows = measured["rows"]
+    problems = []
+    for metric, bound, worse in (
+        ("auc", "min_auc", np.less),
+        ("log_loss", "max_log_loss", np.greater),
+        ("accuracy", "min_accuracy", np.less),
+    ):
+        value, limit = measured[metric], found[bound]
+        if limit is not None and math.isfinite(value) and worse(value, limit):
+            test = version_metrics[metric]
+            problems.append(
+                f"model quality: {metric} {value:.4g} on {rows} labelled rows is "
+                f"{'under' if worse is np.less else 'over'} {limit:.4g} (test {test:.4g})"
+            )
+    return {
+        **measured,
+        **{f"version_{m}": version_metrics.get(m) for m in ("auc", "log_loss", "accuracy")},
+        **found,
+        "violated": bool(problems),
+        "problems": problems,
+    }
+
+
+def label_values(labels, positive: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth labels in any form the target had (yes/no, true/false, 1/0, text) as 1.0
+    for the positive label and 0.0 for the other, and which are present. Compared without
+    case: a CSV says True where the config says "true". `positive` None: the larger of the
+    two (1, "yes", "true"), as training decides. UsageError for more than two labels."""
+    import pandas as pd
+
+    from stepkit.rows import MISSING_NUMBER_TEXT, category_keys
+
+    keys = category_keys(pd.Series(labels, dtype=object)).map(
+        lambda k: None if k is None or k.lower() in MISSING_NUMBER_TEXT else k.lower()
+    )
+    present = keys.notna().to_numpy()
+    distinct = sorted(set(keys[present]))
+    if len(distinct) > 2:
+        shown = ", ".join(distinct[:5])
+        raise UsageError(f"labels hold {len(distinct)} values ({shown}); the target has two")
+    wanted = str(positive).strip().lower() if positive is not None else (distinct or [""])[-1]
+    if positive is not None and len(distinct) == 2 and wanted not in distinct:
+        raise UsageError(
+            f"labels hold {distinct[0]} and {distinct[1]}, not the positive label {positive!r}"
+        )
+    return (keys == wanted).to_numpy(dtype=float), present
+
+
+def read_labels(
+    path: Path,
+    target: str,
+    id_column: str = "inference_id",
+    task: str = "regression",
+    positive: str | None = None,
+) -> dict[str, float]:
+    """Ground truth: a CSV with an `inference_id` column and the target column (a number,
+    or a classifier's label in any form, as 1.0 positive / 0.0); rows without one skipped."""
     import pandas as pd
 
     try:
-        frame = pd.read_csv(path, dtype={id_column: str})
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except FileNotFoundError:
         raise UsageError(f"labels file not found: {path}") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
@@ -125,8 +232,13 @@ def read_labels(path: Path, target: str, id_column: str = "inference_id") -> dic
     missing = [c for c in (id_column, target) if c not in frame.columns]
     if missing:
         raise UsageError(f"labels {path} lacks column(s) {missing}")
-    values = pd.to_numeric(frame[target], errors="coerce")
-    keep = values.notna() & frame[id_column].notna()
+    if task == "binary_classification":
+        values, keep = label_values(frame[target], positive)
+        values = pd.Series(values)
+    else:
+        values = pd.to_numeric(frame[target], errors="coerce")
+        keep = values.notna().to_numpy()
+    keep = keep & (frame[id_column].str.strip() != "").to_numpy()
     return dict(zip(frame.loc[keep, id_column], values[keep].astype(float), strict=True))
 
 
@@ -189,10 +301,7 @@ def version_section(
 
 
 def quality_violation(q: dict) -> str:
-    return (
-        f"model quality: MSE {q['mse']:.4g} on {q['rows']} labelled rows is over "
-        f"{q['max_mse']:.4g} (test MSE {q['version_mse']:.4g})"
-    )
+    return "; ".join(q["problems"])
 
 
 def build_report(
@@ -208,6 +317,11 @@ def build_report(
 ) -> dict:
     violations = [v for s in sections for v in s["violations"]]
     rows = sum(s["rows"] for s in sections)
+    if corrupt and not rows:  # traffic there was, none of it readable: not "no data"
+        violations.append(
+            f"none of {corrupt} captured line(s) could be read"
+            + (f" (first: {first_corrupt})" if first_corrupt else "")
+        )
     status = VIOLATION if violations else (OK if rows else NO_DATA)
     report = {
         "stage": stage,
@@ -287,7 +401,15 @@ def render_markdown(report: dict) -> str:
                 "",
             ]
         q = s.get("quality")
-        if q:
+        if q and "auc" in q:
+            lines += [
+                f"Quality on {q['rows']:,} labelled rows: AUC {_num(q['auc'])} (min "
+                f"{_num(q['min_auc'])}), log loss {_num(q['log_loss'])} (max "
+                f"{_num(q['max_log_loss'])}), accuracy {_num(q['accuracy'])} (min "
+                f"{_num(q['min_accuracy'])})" + (" ⚠️" if q["violated"] else ""),
+                "",
+            ]
+        elif q:
             lines += [
                 f"Quality on {q['rows']:,} labelled rows: MSE {_num(q['mse'])} (limit "
                 f"{_num(q['max_mse'])}), RMSE {_num(q['rmse'])}, MAE {_num(q['mae'])}, "

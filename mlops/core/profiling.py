@@ -26,6 +26,7 @@ __all__ = ["TASKS"]  # `--task` choices: the config's, one source of truth
 # A string column with more levels than training keeps (data.max_categories) is left out
 # unless --keep names it: past that many levels it is an identifier or free text.
 MAX_LEVELS = DataConfig.model_fields["max_categories"].default
+MAX_QUARANTINE_PCT = 99.0  # the config takes a share under 100 %
 MIN_ROWS = 100  # a 60/20/20 split of fewer leaves under 20 held-out rows
 SAMPLE_ROWS = 5_000  # the committed sample stays small
 MAX_SET_SIZE = 10  # integer columns with at most this many values get a value set
@@ -45,6 +46,7 @@ class Column:
     integer: bool  # whole numbers only (bounds are rounded to integers)
     int_dtype: bool  # read as integers (a whole-number float column stays float in a CSV)
     nulls: int
+    rows: int
     low: float
     high: float
     values: tuple = ()  # the value set, for integer columns with few values
@@ -60,6 +62,7 @@ class Profile:
     task: str = "regression"
     record_id: str | None = None  # proposed feature_store.record_id
     event_time: str | None = None  # proposed feature_store.event_time
+    unlabelled: int = 0  # rows without a target: profiled without, quarantined by the pipeline
 
     @property
     def feature_names(self) -> list[str]:
@@ -102,6 +105,7 @@ def _categorical_column(series: pd.Series) -> Column:
         integer=False,
         int_dtype=False,
         nulls=int(series.isna().sum()),
+        rows=len(series),
         low=float("nan"),
         high=float("nan"),
         values=tuple(raw) if len(found) <= MAX_LEVELS else (),
@@ -124,6 +128,7 @@ def _column(series: pd.Series) -> Column:
         integer=bool(integer),
         int_dtype=pd.api.types.is_integer_dtype(series),
         nulls=int(series.isna().sum()),
+        rows=len(series),
         low=float(present.min()),
         high=float(present.max()),
         values=values,
@@ -194,17 +199,20 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
     unknown = set(keep) - set(df.columns)
     if unknown:
         raise UsageError(f"--keep names no column of the data: {', '.join(sorted(unknown))}")
+    unlabelled = int(df[target].isna().sum())
+    df = labelled(df, target)
     rows = len(df)
     if rows < MIN_ROWS:
-        raise UsageError(f"too few rows: {rows} (at least {MIN_ROWS} to train and hold rows out)")
+        with_target = f" with a {target}" if unlabelled else ""
+        raise UsageError(
+            f"too few rows{with_target}: {rows} (at least {MIN_ROWS} to train and hold rows out)"
+        )
     y = df[target]
     if task == "regression" and is_text(y):
         raise UsageError(
             f"target {target!r} is not numeric: a regression needs a number "
             "(--task binary_classification for a two-label target)"
         )
-    if y.isna().any():
-        raise UsageError(f"target {target!r} has {int(y.isna().sum())} empty values")
     if y.nunique() <= 1:
         raise UsageError(f"target {target!r} is constant ({y.iloc[0]}): nothing to learn")
     if task == "binary_classification":
@@ -238,7 +246,22 @@ def profile(df: pd.DataFrame, target: str, task: str = "regression", keep=()) ->
     if task == "binary_classification" and not target_column.categorical:  # 0/1 labels
         numbers = sorted(y.unique().tolist())
         target_column = replace(target_column, values=tuple(numbers))
-    return Profile(rows, target_column, tuple(features), left_out, task, record_id, event_time)
+    return Profile(
+        rows, target_column, tuple(features), left_out, task, record_id, event_time, unlabelled
+    )
+
+
+def labelled(df: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The rows that have a target (a row without one can be neither learnt nor scored)."""
+    return df[df[target].notna()].reset_index(drop=True)
+
+
+def quarantine_pct(unlabelled: int, rows: int, default: float) -> float:
+    """data.max_quarantined_pct for data with `unlabelled` rows of `rows` lacking a target:
+    the default, or half as much again as their share (rounded up), so that the pipeline
+    quarantines such rows instead of failing on them."""
+    share = 100 * unlabelled / max(rows, 1)
+    return min(max(default, _round(1.5 * share, down=False, digits=2)), MAX_QUARANTINE_PCT)
 
 
 def with_margin(column: Column) -> tuple[float, float]:
@@ -251,6 +274,15 @@ def with_margin(column: Column) -> tuple[float, float]:
     if column.integer:
         return float(math.floor(low)), float(math.ceil(high))
     return _round(low, down=True), _round(high, down=False)
+
+
+def present_share_floor(nulls: int, rows: int) -> float:
+    """The `mostly` of a column's not-null expectation, from its empty share p: 1 - 1.5 p
+    - 0.02 (the share may grow by half, plus 2 points), and never under half the share
+    present (a mostly empty column that empties entirely is still caught)."""
+    empty = nulls / max(rows, 1)
+    floor = max((1 - empty) / 2, 0.98 - 1.5 * empty)
+    return math.floor(round(100 * floor, 6)) / 100
 
 
 def _round(value: float, down: bool, digits: int = 3) -> float:
@@ -269,12 +301,24 @@ def column_expectations(column: Column, is_target: bool, label: bool = False) ->
     """`label`: the target of a classifier (its value set, not a range)."""
     what = "target" if is_target else "feature"
     out = []
-    if column.nulls == 0:
+    if column.nulls == 0 or is_target:  # a row without a target is quarantined
         out.append(
             _expectation(
                 "expect_column_values_to_not_be_null",
                 f"No empty {what} value in the data set profiled.",
                 column=column.name,
+            )
+        )
+    else:
+        mostly = present_share_floor(column.nulls, column.rows)
+        out.append(
+            _expectation(
+                "expect_column_values_to_not_be_null",
+                f"{column.nulls} of {column.rows} values empty when profiling: at least this "
+                "share must be present (the empty share half as much again, plus 2 points); "
+                "REVIEW.",
+                column=column.name,
+                mostly=mostly,
             )
         )
     if column.categorical:
@@ -387,6 +431,35 @@ def smoke_mape_limit(y: np.ndarray, pred: np.ndarray, rows: int, seed: int = 0) 
     )
 
 
+def smoke_rows_and_limit(
+    y: np.ndarray, pred: np.ndarray, rows: int, naive_mape: float
+) -> tuple[int, float, str | None]:
+    """The fewest smoke rows (`rows`, doubled up to all held-out rows) whose MAPE limit is
+    under predicting the training mean's MAPE, that limit, and a warning when none is."""
+    n = min(rows, len(y))
+    while True:
+        limit = smoke_mape_limit(y, pred, n)
+        if limit < naive_mape:
+            return n, limit, None
+        if n >= len(y):
+            break
+        n = min(2 * n, len(y))
+    # All held-out rows, always the same ones: their MAPE is the model's; just under the
+    # mean predictor's still passes when the model beats it.
+    model = mape_pct(y, pred)
+    under = _round(naive_mape * 0.999, down=True, digits=3)
+    if model < under:
+        return n, under, None
+    return (
+        n,
+        limit,
+        (
+            f"the baseline's MAPE {model:.3g} % is no better than predicting the mean "
+            f"({naive_mape:.3g} %): the smoke limit cannot be either"
+        ),
+    )
+
+
 def calibrate(evaluation: dict, predictions: pd.DataFrame, smoke_rows: int) -> Calibration:
     """Gate thresholds and the smoke-test tolerance from the evaluate step's outputs.
 
@@ -425,14 +498,16 @@ def calibrate(evaluation: dict, predictions: pd.DataFrame, smoke_rows: int) -> C
     small = small_test_warning(test_rows, {"mse": baseline["mse_interval"]})
     if small:
         warnings.append(small)
-    rows = min(smoke_rows, test_rows)
+    rows, max_mape_pct, weak = smoke_rows_and_limit(y, pred, smoke_rows, naive["mape_pct"])
+    if weak:
+        warnings.append(weak)
     return Calibration(
         test_rows=test_rows,
         baseline=baseline,
         naive=naive,
         max_mse=max_mse,
         min_r2=min_r2,
-        max_mape_pct=smoke_mape_limit(y, pred, rows),
+        max_mape_pct=max_mape_pct,
         smoke_rows=rows,
         warnings=tuple(warnings),
     )

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mlops.core.batch import (
+    LABEL_COLUMN,
     PREDICTION_COLUMN,
     BatchJob,
     BatchResult,
@@ -51,7 +52,7 @@ PROGRESS_EVERY_S = 0.5
 @dataclass
 class ChunkScores:
     first_row: int
-    scored: pd.DataFrame  # [id], prediction
+    scored: pd.DataFrame  # [id], prediction, [label]
     rejected: pd.DataFrame  # row, [id], reason, the features as read
 
 
@@ -75,6 +76,10 @@ class ChunkScorer:
         predictions, reasons = self.predict(frame)
         ok = reasons == ""
         scored = pd.DataFrame({PREDICTION_COLUMN: predictions[ok]})
+        labels = getattr(self.model, "class_labels", None)
+        if labels:  # a classifier: the label its threshold gives, as the endpoint answers it
+            positive = predictions[ok] >= self.model.threshold
+            scored[LABEL_COLUMN] = np.where(positive, labels[1], labels[0])
         if self.id_column:
             scored.insert(0, self.id_column, frame[self.id_column].to_numpy()[ok])
         bad = ~ok

@@ -84,9 +84,12 @@ class LocalMonitor:
                 progress(f"version {version}: {truth.size} labelled requests joined by id")
                 if truth.size:
                     quality = monitor.quality_check(
-                        monitor.quality(joined, truth),
+                        monitor.quality(
+                            joined, truth, self.cfg.task, self.cfg.classification.threshold
+                        ),
                         self.registry.describe(version).metrics,
                         self.cfg.monitor.max_mse_increase_pct,
+                        self.cfg.monitor,
                     )
             enough = len(rows) >= self.cfg.monitor.min_rows
             sections.append(

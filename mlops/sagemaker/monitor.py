@@ -331,9 +331,12 @@ class SageMakerMonitor:
             progress(f"version {version.version}: {truth.size} labelled requests joined by id")
             if truth.size:
                 quality = monitor.quality_check(
-                    monitor.quality(predictions, truth),
+                    monitor.quality(
+                        predictions, truth, self.cfg.task, self.cfg.classification.threshold
+                    ),
                     version.metrics,
                     self.cfg.monitor.max_mse_increase_pct,
+                    self.cfg.monitor,
                 )
                 rows = sum(len(r.rows) for r in found.requests)
                 quality_section(sections, version.version, rows, quality)

@@ -13,6 +13,11 @@ Model Monitor's formats.
 For `--task binary_classification` the splits are stratified by the label, so each
 holds the classes in the proportions of the whole file; a target without exactly two
 values stops here with one line saying so.
+
+A row without a target (empty, or NA/null/None) can be neither learnt nor scored: it is
+left out and counted. The validate step quarantines such rows first when the suite
+expects the target not to be null (the suite `mlops init` writes does), within
+data.max_quarantined_pct; this is the backstop for a suite that does not.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import pandas as pd
 
 from stepkit.baseline import baseline_statistics, model_monitor_baseline
 from stepkit.distributed import row_shards
-from stepkit.rows import category_keys, typed_frame
+from stepkit.rows import MISSING_NUMBER_TEXT, category_keys, typed_frame
 from stepkit.splits import read_split, write_split
 
 
@@ -58,6 +63,12 @@ def quarantined_rows(folder: Path | None) -> list[int]:
     """validate's rows.json, or [] (no folder: nothing was quarantined)."""
     path = folder / "rows.json" if folder else None
     return [int(r) for r in json.loads(path.read_text())] if path and path.is_file() else []
+
+
+def without_target(target: pd.Series) -> np.ndarray:
+    """Which rows have no target (the spellings of a missing value as the reader knows them)."""
+    keys = category_keys(target)
+    return keys.map(lambda key: key is None or key.lower() in MISSING_NUMBER_TEXT).to_numpy(bool)
 
 
 def split_data(
@@ -159,6 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     df = drop_quarantined(df, rows)
     if rows:
         print(f"left out {len(rows)} quarantined row(s)")
+    unlabelled = without_target(df[args.target])
+    if unlabelled.any():
+        df = df[~unlabelled].reset_index(drop=True)
+        print(f"left out {int(unlabelled.sum())} row(s) without a {args.target}")
     labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
     splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
     for name in ("train", "validation", "test"):

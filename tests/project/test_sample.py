@@ -1,7 +1,8 @@
 """The project's suite on its committed sample: the sample passes, and for every
-expectation a corruption derived from the expectation itself is caught by it (a null,
-a value out of range or out of its set, a wrong type, a missing or an extra column,
-too few rows, a shifted mean, a constant column)."""
+expectation a corruption derived from the expectation itself is caught by it (a null, an
+emptied column where a share of empty values is allowed, a value out of range or out of
+its set, a wrong type, a missing or an extra column, too few rows, a shifted mean, a
+constant column)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def corruptions(expectation: dict, sample: pd.DataFrame, params: dict) -> dict[s
     kind, kw = expectation["type"], expectation["kwargs"]
     column = kw.get("column")
     low, high = bound(kw.get("min_value"), params), bound(kw.get("max_value"), params)
+    if kind == "expect_column_values_to_not_be_null" and kw.get("mostly") is not None:
+        return {"an empty column": lambda df: df.assign(**{column: np.nan})}  # under `mostly`
     if kind == "expect_column_values_to_not_be_null":
         return {"a null": put(column, np.nan)}
     if kind == "expect_column_values_to_be_in_type_list":

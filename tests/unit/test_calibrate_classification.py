@@ -90,3 +90,28 @@ def test_the_reports_auc_and_log_loss_match_sklearn_with_ties(seed):
     prob = rng.integers(1, 10, 300) / 10  # many ties
     assert auc(y, prob) == pytest.approx(roc_auc_score(y, prob))
     assert core_log_loss(y, prob) == pytest.approx(log_loss(y, prob))
+
+
+def test_the_smoke_floor_beats_always_answering_the_majority_label():
+    """20 rows at 0.8 accuracy fall to ~0.6 in 1 % of draws: under the 0.7 majority share.
+    The smoke test takes more rows until its floor is above it."""
+    evaluation, predictions = held_out(200, signal=1.6, seed=4)
+    majority = evaluation["naive"]["accuracy"]
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=20)
+    assert cal.min_accuracy > majority
+    assert 20 < cal.smoke_rows <= 200
+    assert cal.min_accuracy <= cal.baseline["accuracy"]
+
+
+def test_a_well_ranking_model_on_few_rows_is_not_called_barely_better():
+    """AUC 0.92 on 66 rows: the log-loss interval is wide and reaches the naive model's,
+    so the limit is set halfway, but the model is far better than the naive one."""
+    rng = np.random.default_rng(0)
+    y = (rng.random(66) < 0.3).astype(float)
+    logit = 5 * (-0.5 + 1.2 * (y - 0.3) + rng.normal(0, 0.6, 66))  # overconfident
+    evaluation, predictions = evaluate_outputs(y, 1 / (1 + np.exp(-logit)), prevalence=0.3)
+    assert evaluation["intervals"]["log_loss"][1] * 1.2 > evaluation["naive"]["log_loss"]
+    cal = calibrate_classification(evaluation, predictions, smoke_rows=20)
+    assert cal.baseline["auc"] > 0.9 and cal.baseline["log_loss"] < 0.6 * cal.naive["log_loss"]
+    assert not any("barely" in w for w in cal.warnings)
+    assert cal.max_log_loss < cal.naive["log_loss"]

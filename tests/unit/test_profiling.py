@@ -39,10 +39,10 @@ def test_profile_leaves_out_id_like_and_constant_columns_unless_kept():
         (lambda df: df, "nope", "no column 'nope'"),
         (lambda df: df.head(profiling.MIN_ROWS - 1), "response", "too few rows"),
         (lambda df: df.assign(response=5.0), "response", "constant"),
-        (lambda df: df.assign(response=df.response.where(df.index != 3)), "response", "1 empty"),
+        (lambda df: df.assign(response=df.response.where(df.index > 210)), "response", "with a"),
         (lambda df: df.assign(response="x"), "response", "not numeric"),
     ],
-    ids=["no-column", "too-few-rows", "constant-target", "null-target", "text-target"],
+    ids=["no-column", "too-few-rows", "constant-target", "few-targets", "text-target"],
 )
 def test_unusable_input_is_one_clear_usage_error(change, target, message):
     with pytest.raises(UsageError, match=message):
@@ -74,12 +74,26 @@ def test_starter_suite_pins_columns_types_nulls_ranges_and_sets():
     assert ("expect_column_values_to_be_between", "response") in by
 
 
-def test_a_column_with_nulls_gets_no_not_null_expectation():
-    df = data().assign(dose=lambda d: d.dose.where(d.index % 10 != 0))
+def test_a_column_with_nulls_gets_a_not_null_expectation_with_a_calibrated_share():
+    df = data().assign(dose=lambda d: d.dose.where(d.index % 10 != 0))  # 10 % empty
+    df["extra"] = df.dose.where(df.index % 10 == 1) * 2  # 90 % empty
     suite = profiling.starter_suite(profiling.profile(df, "response"), "t", "t.csv")
-    kinds = {(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]}
-    assert ("expect_column_values_to_not_be_null", "dose") not in kinds
-    assert ("expect_column_values_to_not_be_null", "group") in kinds
+    by = {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in suite["expectations"]}
+    assert by[("expect_column_values_to_not_be_null", "dose")]["mostly"] == 0.83  # 0.98 - 0.15
+    assert by[("expect_column_values_to_not_be_null", "extra")]["mostly"] == 0.05  # half of 0.1
+    assert "mostly" not in by[("expect_column_values_to_not_be_null", "group")]
+
+
+def test_rows_without_a_target_are_left_out_counted_and_covered_by_the_quarantine_limit():
+    df = data().assign(response=lambda d: d.response.where(d.index % 50 != 7))  # 6 of 300
+    prof = profiling.profile(df, "response")
+    assert prof.unlabelled == 6 and prof.rows == 294 and prof.target.nulls == 0
+    suite = profiling.starter_suite(prof, "t", "t.csv")
+    kinds = {(e["type"], e["kwargs"].get("column")): e["kwargs"] for e in suite["expectations"]}
+    assert kinds[("expect_column_values_to_not_be_null", "response")] == {"column": "response"}
+    assert profiling.quarantine_pct(6, 300, 0.1) == 3.0  # 2 % of rows, half as much again
+    assert profiling.quarantine_pct(0, 300, 0.1) == 0.1
+    assert profiling.quarantine_pct(210, 300, 0.1) == 99.0  # the config's limit is < 100
 
 
 def evaluate_outputs(y, pred, naive: float) -> tuple[dict, pd.DataFrame]:
@@ -140,6 +154,16 @@ def test_a_small_held_out_set_is_warned_about_with_its_interval():
         f"only 40 held-out rows: the test MSE's 95 % interval is {low:.4g} to {high:.4g}" in w
         for w in cal.warnings
     )
+
+
+def test_the_smoke_limit_is_under_the_mean_predictors_mape_with_more_rows_if_needed():
+    rng = np.random.default_rng(3)
+    y = rng.uniform(50, 150, 80)
+    pred = y * rng.normal(1, 0.25, 80)  # a model with a wide error, mean-like on few rows
+    naive_mape = profiling.mape_pct(y, np.full(80, y.mean()))
+    assert profiling.smoke_mape_limit(y, pred, 20) >= naive_mape  # 20 rows cannot tell them
+    rows, limit, warning = profiling.smoke_rows_and_limit(y, pred, 20, naive_mape)
+    assert rows > 20 and limit < naive_mape and warning is None
 
 
 def test_the_smoke_limit_comes_from_draws_of_the_predictions():

@@ -71,6 +71,28 @@ def test_preprocess_refuses_a_target_that_is_not_binary(values, message):
         preprocess.binary_labels(pd.Series(values * 5, name="y"))
 
 
+def test_preprocess_leaves_out_rows_without_a_target_and_says_how_many(tmp_path, capsys):
+    """The backstop for a suite without a not-null target check (init's quarantines them
+    first): "target churned has empty values" stopped the run."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    df = churn_frame(200, seed=2).astype({"churned": object})
+    df.loc[[4, 9, 30], "churned"] = ["", "NA", None]
+    df.to_csv(raw / "data.csv", index=False)
+    features = [c for c in df.columns if c != "churned"]
+    argv = ["--features", ",".join(features), "--target", "churned", "--train-ratio", "0.6",
+            "--validation-ratio", "0.2", "--task", "binary_classification",
+            "--categorical", "plan,region", "--raw-dir", str(raw),
+            "--quarantine-dir", str(tmp_path / "none")]  # fmt: skip
+    for name in ("train", "validation", "test", "baseline"):
+        argv += [f"--{name}-dir", str(tmp_path / name)]
+    preprocess.main(argv)
+    assert "left out 3 row(s) without a churned" in capsys.readouterr().out
+    parts = [read_split(tmp_path / name) for name in ("train", "validation", "test")]
+    assert sum(len(p) for p in parts) == 197
+    assert all(set(p.churned) == {"yes", "no"} for p in parts)
+
+
 @pytest.mark.parametrize(
     ("values", "positive", "expected"),
     [

@@ -114,3 +114,27 @@ def test_markdown_pass_fail_and_unusable(tmp_path):
         "unusable input: data.csv is empty (0 bytes)"
     )
     assert "❌ unusable input" in md_path.read_text()
+
+
+def test_a_failure_on_presence_in_a_text_column_is_not_called_non_numeric():
+    """A yes/no target with empty values failed its not-null expectation, and the report
+    said "394 non-numeric value(s), e.g. 'no', 'yes'"."""
+    from stepkit.failures import describe_failure
+
+    df = pd.DataFrame({"churned": ["yes", None, "no"]})
+    result = {
+        "expectation_config": {
+            "type": "expect_column_values_to_not_be_null",
+            "kwargs": {"column": "churned"},
+        },
+        "result": {"unexpected_count": 1, "unexpected_percent": 33.3},
+    }
+    assert failure_finding(describe_failure(result, df)) == "1 unexpected (33.3%)"
+    typed = {
+        "expectation_config": {
+            "type": "expect_column_values_to_be_between",
+            "kwargs": {"column": "churned", "min_value": 0},
+        },
+        "result": {},
+    }
+    assert "non-numeric" in failure_finding(describe_failure(typed, df))
