@@ -43,6 +43,7 @@ from mlops.core.interfaces import Progress
 from mlops.local.artifacts import unpack_version
 from mlops.local.lifeline import die_with
 from mlops.local.model_host import load_model
+from mlops.local.server_process import is_running
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
 REASON_COLUMN = "reason"
@@ -204,23 +205,13 @@ def collect_dead_temps(folder: Path, prefix: str) -> list[Path]:
     removed = []
     for path in folder.glob(f"{prefix}*.tmp"):
         pid = path.name[len(prefix) :].split(".", 1)[0]
-        if pid.isdigit() and not _pid_alive(int(pid)):
+        if pid.isdigit() and not is_running(int(pid)):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
             removed.append(path)
     return removed
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _done(value: ChunkScores) -> Future:

@@ -62,6 +62,7 @@ from mlops.core.tracking import (
 )
 from mlops.local.cards import write_card_or_warn
 from mlops.local.registry import LocalRegistry
+from mlops.local.server_process import is_running
 
 if TYPE_CHECKING:
     from mlops.local.tuning import TuningResult
@@ -356,7 +357,7 @@ def mark_crashed_runs(home: Path) -> list[str]:
         except (OSError, ValueError):
             continue
         pid = summary.get("pid")
-        if summary.get("status") != "running" or not isinstance(pid, int) or _alive(pid):
+        if summary.get("status") != "running" or not isinstance(pid, int) or is_running(pid):
             continue
         summary.update(
             status="crashed", error=f"the run's process (pid {pid}) ended before the run did"
@@ -365,16 +366,6 @@ def mark_crashed_runs(home: Path) -> list[str]:
             write_run_record(record.parent, summary)
             crashed.append(record.parent.name)
     return crashed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def start_run(home: Path, progress: Callable[[str], None]) -> tuple[str, Path]:
