@@ -35,6 +35,7 @@ from stepkit.baseline import (
     monitor_constraints,
 )
 from stepkit.rows import category_keys
+from stepkit.validation_merge import Moments
 
 SUMMARY_POINTS = 2048
 PART_FORMAT = 1
@@ -135,34 +136,31 @@ def baseline_part(
     }
 
 
+def _counted(distincts: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Few-valued parts' values with their counts summed per value."""
+    values = np.concatenate([np.asarray(d["values"], dtype=float) for d in distincts])
+    counts = np.concatenate([np.asarray(d["counts"], dtype=float) for d in distincts])
+    distinct, where = np.unique(values, return_inverse=True)
+    return distinct, np.bincount(where, weights=counts, minlength=distinct.size)
+
+
 def _numbers(parts: list[dict]) -> dict:
     """Numeric parts merged: counts, sums, moments (pairwise, exact), range, summary."""
     count = sum(p["count"] for p in parts)
-    mean, m2, seen = 0.0, 0.0, 0
-    for p in parts:
-        if not p["count"]:
-            continue
-        total = seen + p["count"]
-        delta = p["mean"] - mean
-        mean += delta * p["count"] / total
-        m2 += p["m2"] + delta * delta * seen * p["count"] / total
-        seen = total
+    moments = sum((Moments(p["count"], p["mean"], p["m2"]) for p in parts), Moments(0, 0.0, 0.0))
     present = [p for p in parts if p["count"]]
     distinct = None
     if all(p["distinct"] is not None for p in parts):  # few values: counted exactly
-        values, weights = merged_summary([p["distinct"] | {"weights": p["distinct"]["counts"]}
-                                          for p in parts])  # fmt: skip
-        distinct = np.unique(values)
-        weights = np.array([weights[values == v].sum() for v in distinct])
-        values = distinct
+        values, weights = _counted([p["distinct"] for p in parts])
+        distinct = values
     else:
         values, weights = merged_summary([p["summary"] for p in parts])
     return {
         "count": count,
         "missing": sum(p["missing"] for p in parts),
         "sum": math.fsum(p["sum"] for p in parts),
-        "mean": mean,
-        "std": math.sqrt(m2 / count) if count else 0.0,  # numpy's (population) std
+        "mean": moments.mean,
+        "std": math.sqrt(moments.m2 / count) if count else 0.0,  # numpy's (population) std
         "min": min((p["min"] for p in present), default=None),
         "max": max((p["max"] for p in present), default=None),
         "integral": all(p["integral"] for p in parts),
