@@ -14,30 +14,49 @@ from __future__ import annotations
 
 from mlops.core.config import Config
 from mlops.core.gate import param, standard_gate
-from mlops.core.graph import CHAMPION, DATA, GOLDEN, SUITE, Pipeline, Processing, Training, args
+from mlops.core.graph import (
+    CHAMPION,
+    DATA,
+    GOLDEN,
+    SUITE,
+    Pipeline,
+    Processing,
+    Step,
+    Training,
+    args,
+)
 
 
 def pipeline(cfg: Config) -> Pipeline:
     family = cfg.model_family
+    sharded = cfg.sagemaker.processing_instance_count > 1  # docs/scale.md
     return Pipeline(
         steps=(
             Processing(
                 "validate", "steps/validate.py", "sklearn",
                 inputs={"raw": DATA, "suite": SUITE},
                 outputs=("report", "quarantine"),
-                arguments=args(max_file_mb=cfg.data.max_file_mb,
-                               max_quarantined_pct=cfg.data.max_quarantined_pct),
+                arguments=args(**validate_args(cfg)) + part(cfg),
                 description="Great Expectations suite on the raw input",
                 ships=("requirements.txt",),  # Great Expectations wheels (make wheels)
+                scale_out=True,
             ),
+            *merged("validate", inputs={"parts": "validate.report", "suite": SUITE},
+                    outputs=("report", "quarantine"), sharded=sharded,
+                    description="the verdict of the whole input, from its shards' results"),
             Processing(
                 "preprocess", "steps/preprocess.py", "sklearn",
-                inputs={"raw": DATA, "quarantine": "validate.quarantine"},
+                inputs={"raw": DATA,
+                        "quarantine": f"{'validate_merge' if sharded else 'validate'}.quarantine"},
                 outputs=("train", "validation", "test", "baseline"),
                 arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(),
-                               **shards(cfg)),
+                               **shards(cfg)) + part(cfg),
                 description="split the raw rows; training baseline statistics",
+                scale_out=True,
             ),
+            *merged("preprocess", inputs={"parts": "preprocess.baseline"},
+                    outputs=("baseline",), sharded=sharded,
+                    description="the training baseline, from the shards' parts"),
             Training(
                 "train", "steps/train.py", family.IMAGE,
                 inputs={"train": "preprocess.train", "validation": "preprocess.validation"},
@@ -58,7 +77,7 @@ def pipeline(cfg: Config) -> Pipeline:
         model="train.model",
         evaluation="evaluate.evaluation",  # evaluation.json and predictions, read by all
         held_out="preprocess.test",  # raw held-out rows: smoke tests, drift references
-        baseline="preprocess.baseline",
+        baseline="preprocess_merge.baseline" if sharded else "preprocess.baseline",
         gate=standard_gate(cfg),
         tuning=cfg.train.tuning,
     )  # fmt: skip
@@ -69,6 +88,27 @@ def data_args(cfg: Config) -> dict:
     data = cfg.data
     text = {"categorical": ",".join(data.categorical_features)} if data.categorical_features else {}
     return {"features": ",".join(data.features), "target": data.target, "task": cfg.task, **text}
+
+
+def validate_args(cfg: Config) -> dict:
+    """Row-level quarantine needs the whole input on one host: off when it is sharded."""
+    quarantine = {"max_quarantined_pct": cfg.data.max_quarantined_pct}
+    return {"max_file_mb": cfg.data.max_file_mb,
+            **(quarantine if cfg.sagemaker.processing_instance_count == 1 else {})}  # fmt: skip
+
+
+def part(cfg: Config) -> tuple[str, ...]:
+    """With several processing instances, each handles a share of the raw input's files."""
+    return ("--part",) if cfg.sagemaker.processing_instance_count > 1 else ()
+
+
+def merged(step: str, sharded: bool, **declared) -> tuple[Step, ...]:
+    """`<step>_merge`: the step's script with --merge on one instance, after its sharded
+    instances (none when the input is not sharded)."""
+    if not sharded:
+        return ()
+    return (Processing(f"{step}_merge", f"steps/{step}.py", "sklearn", arguments=("--merge",),
+                       **declared),)  # fmt: skip
 
 
 def shards(cfg: Config) -> dict:

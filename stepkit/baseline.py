@@ -51,10 +51,8 @@ def numeric_statistics(values: np.ndarray) -> dict:
         return {"count": 0, "missing": missing, "mean": None, "std": None, "min": None,
                 "max": None, "bin_edges": [], "proportions": [1.0]}  # fmt: skip
     edges = np.unique(np.quantile(present, np.linspace(0, 1, BASELINE_BINS + 1)))
-    inner = edges[1:-1]
-    if edges.size <= BASELINE_BINS:  # tied deciles: a discrete feature gets a bin per value
-        distinct = np.unique(present)
-        inner = distinct[1:] if distinct.size <= BASELINE_BINS else inner
+    distinct = np.unique(present) if edges.size <= BASELINE_BINS else None
+    inner = inner_edges(edges, distinct)
     counts = np.bincount(np.searchsorted(inner, present, side="right"), minlength=len(inner) + 1)
     return {
         "count": int(present.size),
@@ -66,6 +64,14 @@ def numeric_statistics(values: np.ndarray) -> dict:
         "bin_edges": [float(e) for e in inner],
         "proportions": [float(c) / present.size for c in counts],
     }
+
+
+def inner_edges(edges: np.ndarray, distinct: np.ndarray | None) -> np.ndarray:
+    """The bins' inner edges from the unique deciles; tied deciles: a discrete column (at
+    most BASELINE_BINS `distinct` values; None: more) gets a bin per value."""
+    if edges.size <= BASELINE_BINS and distinct is not None and distinct.size <= BASELINE_BINS:
+        return distinct[1:]
+    return edges[1:-1]
 
 
 def target_statistics(target: pd.Series, task: str) -> dict:
@@ -102,6 +108,11 @@ def _kll_distribution(values: np.ndarray, rng: np.random.Generator) -> dict:
     """Ten equal-width buckets and a one-level KLL sketch (a uniform sample of <= k values)."""
     counts, edges = np.histogram(values, bins=BASELINE_BINS)
     sample = values if values.size <= KLL_K else rng.choice(values, KLL_K, replace=False)
+    return kll_distribution(counts, edges, np.sort(sample))
+
+
+def kll_distribution(counts: np.ndarray, edges: np.ndarray, sample: np.ndarray) -> dict:
+    """Model Monitor's `kll` distribution: bucket counts between edges, one sketch level."""
     return {
         "kll": {
             "buckets": [
@@ -110,7 +121,7 @@ def _kll_distribution(values: np.ndarray, rng: np.random.Generator) -> dict:
             ],
             "sketch": {
                 "parameters": {"c": 0.64, "k": float(KLL_K)},
-                "data": [[float(v) for v in np.sort(sample)]],
+                "data": [[float(v) for v in sample]],
             },
         }
     }
@@ -186,6 +197,11 @@ def model_monitor_baseline(
         stats.append(feature_stats)
         constraints.append(feature_constraints)
     statistics = {"version": 0.0, "dataset": {"item_count": len(train)}, "features": stats}
+    return statistics, monitor_constraints(constraints)
+
+
+def monitor_constraints(features: list[dict]) -> dict:
+    """constraints.json: the features' constraints and how Model Monitor compares them."""
     monitoring = {
         "evaluate_constraints": "Enabled",
         "emit_metrics": "Enabled",
@@ -197,4 +213,4 @@ def model_monitor_baseline(
             "comparison_method": "Robust",
         },
     }
-    return statistics, {"version": 0.0, "features": constraints, "monitoring_config": monitoring}
+    return {"version": 0.0, "features": features, "monitoring_config": monitoring}

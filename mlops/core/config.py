@@ -181,15 +181,6 @@ class ClassificationConfig(_Section):
         return str(value) if isinstance(value, int | float) else value
 
 
-# Sharded processing needs the steps to merge their shards' validation results and
-# baseline statistics, which they do not yet; more instances would each validate and
-# split a part and overwrite each other's outputs. Refused rather than silently wrong.
-ONE_PROCESSING_INSTANCE = (
-    "instances refused: use 1; validate and preprocess do not merge shards yet "
-    "(training_instance_count scales training: docs/scale.md)"
-)
-
-
 class BehaviourConfig(_Section):
     """What the model must do, checked by the project tests (tests/project/)."""
 
@@ -222,19 +213,14 @@ class MonitorConfig(_Section):
 
 class SageMakerConfig(_Section):
     processing_instance_type: str = "ml.m5.large"
+    # > 1: the steps that read the raw input (validate, preprocess) each run on that many
+    # instances, its files shared out by S3 key, their results merged (docs/scale.md)
     processing_instance_count: int = Field(default=1, ge=1)
     training_instance_type: str = "ml.m5.xlarge"
     training_instance_count: int = Field(default=1, ge=1)
     # SageMaker framework image -> version: the images steps and models run on (a model
     # family names its image; these versions match the local libraries).
     image_versions: dict[str, str] = {"sklearn": "1.9-0", "xgboost": "3.2-0"}
-
-    @field_validator("processing_instance_count")
-    @classmethod
-    def _one_processing_instance(cls, count: int) -> int:
-        if count != 1:
-            raise ValueError(f"{count} {ONE_PROCESSING_INSTANCE}")
-        return count
 
 
 TASKS = ("regression", "binary_classification")

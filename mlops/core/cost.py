@@ -43,14 +43,18 @@ def step_cost(step: str, use: str, instance_type: str, count: int, seconds: floa
 
 def step_costs(cfg, graph, seconds: Mapping[str, float]) -> list[StepCost]:
     """Each step of `graph` that ran (`seconds` by step name) on the instances the config
-    gives its kind: processing steps on processing_instance_*, training on training_*."""
+    gives its kind: processing steps on processing_instance_type (as many as
+    processing_instance_count when the step shares out the raw input, else one), training
+    on training_*."""
     sm = cfg.sagemaker
-    instances = {
-        "processing": (sm.processing_instance_type, sm.processing_instance_count),
-        "training": (sm.training_instance_type, sm.training_instance_count),
-    }
+
+    def instances(step) -> tuple[str, int]:
+        if step.kind == "training":
+            return sm.training_instance_type, sm.training_instance_count
+        return sm.processing_instance_type, sm.processing_instance_count if step.scale_out else 1
+
     return [
-        step_cost(step.name, step.kind, *instances[step.kind], float(seconds[step.name]))
+        step_cost(step.name, step.kind, *instances(step), float(seconds[step.name]))
         for step in graph.steps
         if step.name in seconds
     ]

@@ -77,6 +77,9 @@ class Step:
     description: str = ""
     metrics: tuple[str, ...] = ()  # training: the `<name>=<value>` lines its log reports
     ships: tuple[str, ...] = ()  # more files in its bundle (a .py file with what it imports)
+    # processing: runs on sagemaker.processing_instance_count instances, each reading a share
+    # of the raw input (DATA) files; any other step runs on one
+    scale_out: bool = False
 
     @property
     def script_path(self) -> Path:
@@ -107,11 +110,14 @@ def Processing(
     arguments: tuple[str | Param, ...] = (),
     description: str = "",
     ships: tuple[str, ...] = (),
+    scale_out: bool = False,
 ) -> Step:
-    """A processing step: inputs and outputs are folders under /opt/ml/processing."""
+    """A processing step: inputs and outputs are folders under /opt/ml/processing. With
+    `scale_out` it handles a share of the raw input, on each of several instances."""
     return Step(
         name, "processing", script, image, tuple(Input(k, v) for k, v in inputs.items()),
         tuple(outputs), tuple(arguments), description=description, ships=tuple(ships),
+        scale_out=scale_out,
     )  # fmt: skip
 
 
@@ -213,6 +219,11 @@ def check_pipeline(pipe: Pipeline) -> Pipeline:
                     f"step {step.name}: input {inp.name} reads {inp.source!r}, which no "
                     "earlier step writes (nor is it a pipeline input)"
                 )
+        if step.scale_out and DATA not in {inp.source for inp in step.inputs}:
+            raise UsageError(
+                f"step {step.name}: scale_out shares out the raw input ({DATA}), which it "
+                "does not read"
+            )
         seen |= {f"{step.name}.{out}" for out in step.outputs}
     for role in ("model", "evaluation", "held_out", "baseline"):
         if getattr(pipe, role) not in seen:

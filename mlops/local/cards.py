@@ -48,13 +48,16 @@ def _json(path: Path) -> dict:
 
 
 def validation_of(run_dir: Path, graph: Pipeline) -> dict:
-    """The validate step's validation.json of a run ({} when it is gone or never written)."""
+    """The validate step's validation.json of a run ({} when it is gone or never written).
+    With a sharded input the verdict is the last validating step's (validate_merge)."""
     validating = [
         s.name for s in graph.steps if "quarantine" in s.outputs and "report" in s.outputs
     ]
-    if not validating:
-        return {}
-    return _json(run_dir / run_layout.relative(f"{validating[0]}.report") / "validation.json")
+    for name in reversed(validating):
+        found = _json(run_dir / run_layout.relative(f"{name}.report") / "validation.json")
+        if found:
+            return found
+    return {}
 
 
 def intended_use(cfg: Config) -> str:

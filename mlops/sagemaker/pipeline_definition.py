@@ -537,7 +537,7 @@ def render_pipeline(
     """The pipeline definition JSON for `cfg` (the project's declared pipeline, or `pipe`),
     and the objects it needs in S3. `repo_root`: the checkout whose step code is bundled.
     `wheels_dir`: default $MLOPS_WHEELS_DIR, else build/wheels in `repo_root`."""
-    pipe = pipe or load_pipeline(cfg)
+    pipe = check_scale_out(cfg, pipe or load_pipeline(cfg))
     wheels_dir = wheels_dir or Path(os.environ.get(WHEELS_ENV) or repo_root / WHEELS_DIR)
     env = {"AWS_DEFAULT_REGION": target.region, "SAGEMAKER_VALIDATE_ROLE": "false"}
     with _environment_defaults(env), warnings.catch_warnings():
@@ -546,6 +546,18 @@ def render_pipeline(
         sdk = _import_sdk()
         with _config_validated_once(), _no_local_mode_sessions():
             return _Renderer(sdk, cfg, target, pipe, repo_root, wheels_dir).render()
+
+
+def check_scale_out(cfg: Config, pipe: Pipeline) -> Pipeline:
+    """Refuse processing instances no step would use: with no step that handles a share of
+    the raw input (`scale_out`), every processing step runs on one."""
+    count = cfg.sagemaker.processing_instance_count
+    if count > 1 and not any(step.scale_out for step in pipe.steps):
+        raise UsageError(
+            f"sagemaker.processing_instance_count: {count} instances refused: use 1; no step "
+            "of model_build/pipeline.py handles a share of the raw input (scale_out=True)"
+        )
+    return pipe
 
 
 @contextmanager
@@ -695,6 +707,18 @@ class _Renderer:
         body = step_bundle(self.code_root / step.script, step.ships, self.repo_root, wheels)
         return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
 
+    def instance_count(self, step: Step) -> int:
+        """sagemaker.processing_instance_count for a step that handles a share of the raw
+        input (`scale_out`); one instance for any other (it reads its inputs whole)."""
+        return self.cfg.sagemaker.processing_instance_count if step.scale_out else 1
+
+    def distribution(self, step: Step, inp: Any) -> str | None:
+        """The raw input of a step on several instances is shared out by S3 key: each
+        instance gets its own files. Every other input reaches every instance whole (the
+        default, FullyReplicated)."""
+        sharded = inp.source == DATA and self.instance_count(step) > 1
+        return "ShardedByS3Key" if sharded else None
+
     def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
         sdk = self.sdk
         bundle, digest = self.bundle(step)
@@ -703,9 +727,8 @@ class _Renderer:
             command=["python3"],
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
-            # Not a parameter: a run cannot ask for instances the steps would not use
-            # (mlops.core.config refuses processing counts above 1).
-            instance_count=self.cfg.sagemaker.processing_instance_count,
+            # Not a parameter: the declaration differs with the count (its merge steps).
+            instance_count=self.instance_count(step),
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
         )
@@ -717,6 +740,7 @@ class _Renderer:
                     local_path=step.container_path(inp.name),
                     s3_data_type="S3Prefix",
                     s3_input_mode="File",
+                    s3_data_distribution_type=self.distribution(step, inp),
                 ),
             )
             for inp in self.present_inputs(step)

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,13 @@ PLACEHOLDER_ROLE = f"arn:aws:iam::{PLACEHOLDER_ACCOUNT}:role/mlops-sagemaker-exe
 PLACEHOLDER_BUCKET = f"mlops-artifacts-{PLACEHOLDER_ACCOUNT}"
 ROLE_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 DONE = ("Succeeded", "Failed", "Stopped")
+# Several processing instances share out the input's files (ShardedByS3Key): one object
+# would feed one of them. A local file is uploaded in parts instead.
+ONE_OBJECT_SHARDED = (
+    "{uri} is one S3 object: sagemaker.processing_instance_count {count} shares out the "
+    "input's files, so {idle} instance(s) would get none; pass a local file (uploaded in "
+    "{count} parts) or use processing_instance_count 1"
+)
 POLL_SECONDS = 30.0
 
 
@@ -149,13 +157,25 @@ def put_objects(s3: Any, uploads) -> int:
     return len(uploads)
 
 
-def upload_data(s3: Any, target, data_file: Path, data_sha256: str) -> str:
-    """The input CSV at a key named after its content, so a rerun reuses the step cache."""
-    uri = target.uri("data", data_sha256, data_file.name)
-    bucket, key = split_s3_uri(uri)
-    with aws_errors(f"cannot upload {data_file} to {uri}"):
-        s3.upload_file(str(data_file), bucket, key)
-    return uri
+def upload_data(s3: Any, target, data_file: Path, data_sha256: str, parts: int = 1) -> str:
+    """The input CSV at a key named after its content, so a rerun reuses the step cache;
+    with `parts` > 1, as that many files under such a prefix (mlops.core.data_parts), one
+    per processing instance."""
+    if parts == 1:
+        uri = target.uri("data", data_sha256, data_file.name)
+        bucket, key = split_s3_uri(uri)
+        with aws_errors(f"cannot upload {data_file} to {uri}"):
+            s3.upload_file(str(data_file), bucket, key)
+        return uri
+    from mlops.core.data_parts import write_parts
+
+    prefix = target.uri("data", data_sha256, f"parts-{parts}")
+    with tempfile.TemporaryDirectory(prefix="mlops-data-parts-") as tmp:
+        for path in write_parts(data_file, parts, Path(tmp)):
+            bucket, key = split_s3_uri(f"{prefix}/{path.name}")
+            with aws_errors(f"cannot upload {data_file} to {prefix}/"):
+                s3.upload_file(str(path), bucket, key)
+    return prefix + "/"
 
 
 def s3_sha256(s3: Any, uri: str) -> str:
@@ -169,16 +189,19 @@ def s3_sha256(s3: Any, uri: str) -> str:
     return digest.hexdigest()
 
 
-def input_data(s3: Any, target, data: str) -> tuple[str, str]:
-    """(S3 URI, sha256) of the run's input: an s3:// object as is, a local file uploaded."""
+def input_data(s3: Any, target, data: str, parts: int = 1) -> tuple[str, str]:
+    """(S3 URI, sha256) of the run's input: an s3:// object as is, a local file uploaded (as
+    `parts` files when several processing instances share it out)."""
     from mlops.core.lineage import check_data_file, sha256_file
 
     if data.startswith("s3://"):
+        if parts > 1:
+            raise UsageError(ONE_OBJECT_SHARDED.format(uri=data, count=parts, idle=parts - 1))
         return data, s3_sha256(s3, data)
     data_file = Path(data)
     check_data_file(data_file)
     data_sha256 = sha256_file(data_file)
-    return upload_data(s3, target, data_file, data_sha256), data_sha256
+    return upload_data(s3, target, data_file, data_sha256, parts), data_sha256
 
 
 def snapshot_parameters(s3: Any, target, snapshot: dict) -> dict[str, str]:
@@ -416,7 +439,8 @@ def run_sagemaker_pipeline(
     target = target_from(cfg, args)
     pipe = load_pipeline(cfg)
     sagemaker, s3, cloudformation = _with_cloudformation(aws, target.region)
-    data_uri, data_sha256 = input_data(s3, target, str(args.data))
+    parts = cfg.sagemaker.processing_instance_count
+    data_uri, data_sha256 = input_data(s3, target, str(args.data), parts)
     rendered = render_pipeline(cfg, target, pipe)
     if rendered.missing_wheels:
         raise UsageError(

@@ -14,6 +14,13 @@ For `--task binary_classification` the splits are stratified by the label, so ea
 holds the classes in the proportions of the whole file; a target without exactly two
 values stops here with one line saying so.
 
+With `sagemaker.processing_instance_count` > 1 (docs/scale.md), `--part` runs on every
+instance: each splits its share of the input files, each row by a seeded hash of its
+values (`hash_split`: the instances agree without talking), writes its splits as
+`train-<host>.csv` ... beside the others', and its part of the baseline
+(`part-<host>.json`, stepkit.baseline_merge); `--merge` then writes the whole training
+split's baseline from the parts on one instance.
+
 A row without a target (empty, or NA/null/None) can be neither learnt nor scored: it is
 left out and counted. The validate step quarantines such rows first when the suite
 expects the target not to be null (the suite `mlops init` writes does), within
@@ -23,7 +30,9 @@ data.max_quarantined_pct; this is the backstop for a suite that does not.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,9 +40,12 @@ import numpy as np
 import pandas as pd
 
 from stepkit.baseline import baseline_statistics, model_monitor_baseline
-from stepkit.distributed import row_shards
+from stepkit.baseline_merge import baseline_part, merged_baseline
+from stepkit.distributed import PROCESSING_RESOURCE_CONFIG, processing_hosts, row_shards
 from stepkit.rows import MISSING_NUMBER_TEXT, category_keys, typed_frame
 from stepkit.splits import read_split, write_split
+
+PART_FILE = "part"  # a sharded preprocess instance's baseline part: part-<host>.json
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,19 @@ def stratified_split(
     return Splits(*(part.reset_index(drop=True) for part in (train, validation, test)))
 
 
+def hash_split(df: pd.DataFrame, train_ratio: float, validation_ratio: float, seed: int) -> Splits:
+    """Each row's split from a seeded hash of its values: every instance of a sharded input
+    decides alike, and a row lands in the same split whichever instance holds it. The
+    splits' sizes are the ratios' in expectation, not to the row; the classes of a label
+    are shared out alike, in expectation too."""
+    key = hashlib.sha256(str(seed).encode()).hexdigest()[:16]  # pandas takes a 16-byte key
+    draw = pd.util.hash_pandas_object(df, index=False, hash_key=key).to_numpy() / 2.0**64
+    train = draw < train_ratio
+    validation = ~train & (draw < train_ratio + validation_ratio)
+    test = ~train & ~validation
+    return Splits(*(df[rows].reset_index(drop=True) for rows in (train, validation, test)))
+
+
 def write_shards(part: pd.DataFrame, folder: Path, name: str, shards: int) -> None:
     """The split as `name.csv`, or as `shards` files `name-NN.csv` (rows shared out by a
     hash of their values): SageMaker gives each training instance its own (ShardedByS3Key)."""
@@ -140,18 +165,34 @@ def binary_labels(target: pd.Series) -> pd.Series:
     return keys
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--features", required=True, help="comma-separated feature columns, in order")
-    p.add_argument("--target", required=True)
-    p.add_argument("--train-ratio", type=float, required=True)
-    p.add_argument("--validation-ratio", type=float, required=True)
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge the parts' baselines (--parts-dir) into --baseline-dir",
+    )
+    p.add_argument("--parts-dir", type=Path, default=Path("/opt/ml/processing/parts"))
+    merging = "--merge" in (sys.argv[1:] if argv is None else argv)
+    p.add_argument(
+        "--features", required=not merging, help="comma-separated feature columns, in order"
+    )
+    p.add_argument("--target", required=not merging)
+    p.add_argument("--train-ratio", type=float, required=not merging)
+    p.add_argument("--validation-ratio", type=float, required=not merging)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--task", choices=("regression", "binary_classification"), default="regression")
     p.add_argument("--categorical", default="", help="comma-separated text features")
     p.add_argument(
         "--shards", type=int, default=1, help="files per split: one per training instance"
     )
+    p.add_argument(
+        "--part",
+        action="store_true",
+        help="split this instance's share of a sharded input; write its part of "
+        "the baseline (merged by --merge)",
+    )
+    p.add_argument("--resource-config", type=Path, default=PROCESSING_RESOURCE_CONFIG)
     p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/raw"))
     p.add_argument(
         "--quarantine-dir",
@@ -161,9 +202,44 @@ def main(argv: list[str] | None = None) -> None:
     )
     for name in ("train", "validation", "test", "baseline"):
         p.add_argument(f"--{name}-dir", type=Path, default=Path(f"/opt/ml/processing/{name}"))
-    args = p.parse_args(argv)
+    return p.parse_args(argv)  # fmt: skip
+
+
+def write_json(folder: Path, name: str, document: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(document, indent=2))
+
+
+def write_baseline(folder: Path, baseline: dict, statistics: dict, constraints: dict) -> None:
+    for name, document in (("baseline.json", baseline), ("statistics.json", statistics),
+                           ("constraints.json", constraints)):  # fmt: skip
+        write_json(folder, name, document)
+
+
+def merge_main(args: argparse.Namespace) -> None:
+    """The baseline of a sharded input's whole training split, from its parts."""
+    files = sorted(args.parts_dir.glob(f"{PART_FILE}*.json"))
+    if not files:
+        raise ValueError(f"no baseline part ({PART_FILE}*.json) in {args.parts_dir}")
+    parts = [json.loads(f.read_text()) for f in files]
+    baseline, statistics, constraints = merged_baseline(parts)
+    if parts[0]["task"] == "binary_classification" and baseline["target"]["levels"] != 2:
+        raise ValueError(
+            f"binary_classification needs target {baseline['target']['name']} to hold exactly "
+            f"two values; it has {baseline['target']['levels']}"
+        )
+    write_baseline(args.baseline_dir, baseline, statistics, constraints)
+    print(f"baseline of {baseline['rows']} training rows merged from {len(parts)} part(s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.merge:
+        merge_main(args)
+        return
     features = args.features.split(",")
     text = tuple(c for c in args.categorical.split(",") if c)
+    hosts = processing_hosts(args.resource_config)  # locally: one host, plain file names
 
     df = read_raw(args.raw_dir, [*features, args.target])
     rows = quarantined_rows(args.quarantine_dir)
@@ -174,21 +250,24 @@ def main(argv: list[str] | None = None) -> None:
     if unlabelled.any():
         df = df[~unlabelled].reset_index(drop=True)
         print(f"left out {int(unlabelled.sum())} row(s) without a {args.target}")
-    labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
-    splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
+    if args.part:  # every instance decides alike; the labels are checked by the merge
+        splits = hash_split(df, args.train_ratio, args.validation_ratio, args.seed)
+    else:
+        labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
+        splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
     for name in ("train", "validation", "test"):
         part = getattr(splits, name)
-        write_shards(part, getattr(args, f"{name}_dir"), name, args.shards)
+        write_shards(part, getattr(args, f"{name}_dir"), hosts.file_name(name, ""), args.shards)
         print(f"{name}: {len(part)} rows")
     typed, _ = typed_frame(splits.train[features], features, text)
     target = splits.train[args.target]
+    if args.part:
+        part = baseline_part(typed, features, text, target, args.task)
+        write_json(args.baseline_dir, hosts.file_name(PART_FILE, ".json"), part)
+        return
     baseline = baseline_statistics(typed, features, text, target, args.task)
     statistics, constraints = model_monitor_baseline(typed, features, args.seed, text)
-    out = args.baseline_dir
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "baseline.json").write_text(json.dumps(baseline, indent=2))
-    (out / "statistics.json").write_text(json.dumps(statistics, indent=2))
-    (out / "constraints.json").write_text(json.dumps(constraints, indent=2))
+    write_baseline(args.baseline_dir, baseline, statistics, constraints)
 
 
 if __name__ == "__main__":

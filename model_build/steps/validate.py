@@ -15,6 +15,11 @@ Two kinds of failure, two exit codes:
   (config `data.max_quarantined_pct`), are quarantined instead: written with their
   reasons to the quarantine folder, dropped by preprocess, and the step passes
   (`stepkit.quarantine`).
+With `sagemaker.processing_instance_count` > 1 the step runs twice (docs/scale.md):
+`--part` on every instance, each validating its share of the input files and writing
+its results (`shard-<host>.json`, no verdict, no quarantine: a row's position means
+nothing in a share); then `--merge` on one instance merges them into the whole input's
+report (stepkit.validation_merge), with the exit codes above.
 Either way the last line printed is one sentence naming what is wrong, because
 that is the line a pipeline runner reports. validation.json (machine-readable)
 and validation.md (the pull-request comment section) go to the report folder.
@@ -27,7 +32,9 @@ references `suite_parameters` supplies at validation time.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -35,9 +42,10 @@ import pandas as pd
 
 from stepkit import UnusableInput
 from stepkit.csv_input import input_files, read_csv_checked, read_csv_chunks, read_input
+from stepkit.distributed import PROCESSING_RESOURCE_CONFIG, processing_hosts
 from stepkit.expectations import load_suite, run_suite, run_suite_with_counts
 from stepkit.quarantine import quarantine_summary, row_failures, write_quarantine
-from stepkit.validation_merge import merge_results, part_result
+from stepkit.validation_merge import Moments, merge_results, part_result
 from stepkit.validation_report import (
     build_report,
     failure_table,
@@ -53,6 +61,7 @@ EXIT_PASSED, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
 STREAM_ABOVE_MB = 256
 CHUNK_ROWS = 500_000
 EXAMPLE_ROWS = 1000  # rows kept to describe a failure (a text column's values)
+SHARD_FILE = "shard"  # a sharded validate instance's results: shard-<host>.json
 
 
 def suite_parameters(today: date) -> dict:
@@ -86,12 +95,11 @@ def input_mb(raw: Path) -> float:
     return sum(f.stat().st_size for f in input_files(raw)) / 2**20
 
 
-def validate_stream(
-    raw: Path, suite_file: Path, max_mb: float, today: date, chunk_rows: int = CHUNK_ROWS
-) -> dict:
-    """The report of an input too large to hold: validated a chunk at a time and the chunks'
-    results merged into the whole input's (stepkit.validation_merge), memory flat."""
-    suite, parameters = load_suite(suite_file), suite_parameters(today)
+def chunk_parts(
+    raw: Path, suite: dict, parameters: dict, max_mb: float, chunk_rows: int = CHUNK_ROWS
+) -> tuple[list[Path], list[dict], pd.DataFrame]:
+    """An input validated a chunk at a time: its files, the chunks' `part_result`s and the
+    first rows (to describe a failure), memory flat."""
     files, parts, head = input_files(raw), [], None
     for path in files:
         for chunk in read_csv_chunks(path, max_mb, chunk_rows):
@@ -99,10 +107,56 @@ def validate_stream(
                 raise UnusableInput(f"{path} has other columns than {files[0]}")
             parts.append(part_result(run_suite_with_counts(chunk, suite, parameters), chunk, suite))
             head = chunk.head(EXAMPLE_ROWS) if head is None else head
-    report = build_report(merge_results(parts, parameters), suite, [str(f) for f in files], head)
+    return files, parts, head
+
+
+def merged_report(
+    parts: list[dict], suite: dict, parameters: dict, sources: list[str], head: pd.DataFrame
+) -> dict:
+    """The report of a whole input from its parts' results (stepkit.validation_merge)."""
+    report = build_report(merge_results(parts, parameters), suite, sources, head)
     report["rows"] = sum(p["rows"] for p in parts)
     report["summary"] = summary_line(report)
     return report
+
+
+def validate_stream(
+    raw: Path, suite_file: Path, max_mb: float, today: date, chunk_rows: int = CHUNK_ROWS
+) -> dict:
+    """The report of an input too large to hold: validated a chunk at a time and the chunks'
+    results merged into the whole input's (stepkit.validation_merge), memory flat."""
+    suite, parameters = load_suite(suite_file), suite_parameters(today)
+    files, parts, head = chunk_parts(raw, suite, parameters, max_mb, chunk_rows)
+    return merged_report(parts, suite, parameters, [str(f) for f in files], head)
+
+
+def validate_shard(
+    raw: Path, suite_file: Path, max_mb: float, today: date, chunk_rows: int = CHUNK_ROWS
+) -> dict:
+    """One instance's share of a sharded input (its files), validated a chunk at a time: what
+    `merge_shards` needs of it, as JSON. No verdict here: the whole input's is the merge's."""
+    suite, parameters = load_suite(suite_file), suite_parameters(today)
+    files, parts, head = chunk_parts(raw, suite, parameters, max_mb, chunk_rows)
+    return {
+        "sources": [str(f) for f in files],
+        "parts": [{**p, "moments": {c: asdict(m) for c, m in p["moments"].items()}} for p in parts],
+        "head": head.to_dict(orient="split", index=False),
+    }
+
+
+def merge_shards(shards: list[dict], suite_file: Path, today: date) -> dict:
+    """The report of the whole sharded input, from every instance's `validate_shard`."""
+    if not shards:
+        raise UnusableInput("no shard results to merge (did every validate instance fail?)")
+    suite, parameters = load_suite(suite_file), suite_parameters(today)
+    parts = [
+        {**p, "moments": {c: Moments(**m) for c, m in p["moments"].items()}}
+        for shard in shards
+        for p in shard["parts"]
+    ]
+    head = pd.DataFrame(**shards[0]["head"])
+    sources = [source for shard in shards for source in shard["sources"]]
+    return merged_report(parts, suite, parameters, sources, head)
 
 
 def validate_with_quarantine(
@@ -163,12 +217,26 @@ def main(argv: list[str] | None = None) -> int:
         default=STREAM_ABOVE_MB,
         help="larger inputs are validated a chunk at a time (without quarantine)",
     )
+    p.add_argument(
+        "--part",
+        action="store_true",
+        help="validate this instance's share of a sharded input; write its results, no verdict",
+    )
+    p.add_argument(
+        "--merge", action="store_true", help="the verdict of a sharded input, from --parts-dir"
+    )
+    p.add_argument("--parts-dir", type=Path, default=Path("/opt/ml/processing/parts"))
+    p.add_argument("--resource-config", type=Path, default=PROCESSING_RESOURCE_CONFIG)
     args = p.parse_args(argv)
+    if args.part:
+        return validate_part_main(args)
 
     reasons: dict[int, list[str]] = {}
     df = pd.DataFrame()
     try:
-        if input_mb(args.raw_dir) > args.stream_above_mb:
+        if args.merge:
+            report = merge_shards(read_shards(args.parts_dir), args.suite_dir, date.today())
+        elif input_mb(args.raw_dir) > args.stream_above_mb:
             report = validate_stream(args.raw_dir, args.suite_dir, args.max_file_mb, date.today())
         else:
             report, reasons, df = validate_with_quarantine(
@@ -188,6 +256,27 @@ def main(argv: list[str] | None = None) -> int:
     stream = sys.stdout if report["success"] else sys.stderr
     print(report["summary"], file=stream, flush=True)
     return exit_code(report)
+
+
+def read_shards(folder: Path) -> list[dict]:
+    """Every instance's `validate_shard` result in a folder (shard*.json)."""
+    return [json.loads(f.read_text()) for f in sorted(Path(folder).glob(f"{SHARD_FILE}*.json"))]
+
+
+def validate_part_main(args: argparse.Namespace) -> int:
+    """One instance of a sharded validate: its results as shard-<host>.json in the report
+    folder (beside the other instances'); exit 2 only when its share is unusable."""
+    hosts = processing_hosts(args.resource_config)
+    try:
+        shard = validate_shard(args.raw_dir, args.suite_dir, args.max_file_mb, date.today())
+    except UnusableInput as exc:
+        print(f"{hosts.current}: {exc}", file=sys.stderr, flush=True)
+        return EXIT_UNUSABLE
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    (args.report_dir / hosts.file_name(SHARD_FILE, ".json")).write_text(json.dumps(shard))
+    rows = sum(p["rows"] for p in shard["parts"])
+    print(f"{hosts.current}: {rows} rows validated; the verdict is the merge's", flush=True)
+    return EXIT_PASSED
 
 
 if __name__ == "__main__":

@@ -119,3 +119,22 @@ def test_the_strict_check_can_fail():
     assert [e.split(":")[0] for e in strict_errors(bad, shape)] == [
         ".CustomerMetadataProperties.params"
     ]
+
+
+def test_sharded_processing_requests_are_valid(config_file):
+    """processing_instance_count 3: the sharded steps and their merges are valid requests."""
+    import json
+
+    from _sagemaker_helpers import BUCKET, REGION, ROLE_ARN, pipeline_steps
+
+    from mlops.core.config import load_config
+    from mlops.sagemaker.pipeline_definition import Target, render_pipeline
+
+    cfg = load_config(config_file(lambda raw: raw["sagemaker"].update(processing_instance_count=3)))
+    target = Target(REGION, ROLE_ARN, BUCKET, cfg.model_package_group)
+    definition = json.loads(render_pipeline(cfg, target).definition)
+    defaults = {p["Name"]: p["DefaultValue"] for p in definition["Parameters"]}
+    steps = pipeline_steps(definition)
+    for name in ("validate", "validate_merge", "preprocess", "preprocess_merge"):
+        operation, extra = STEP_OPERATIONS["Processing"]
+        check(operation, {**resolved(steps[name]["Arguments"], defaults), **extra})

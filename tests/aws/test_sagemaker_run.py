@@ -332,3 +332,37 @@ def test_a_new_pr_run_stops_the_executions_it_supersedes():
         )
         assert stop_superseded(client, "g-pr-7") == [arn + "new"]
         stub.assert_no_pending_responses()
+
+
+def sharded(cfg, count: int):
+    return cfg.model_copy(
+        update={"sagemaker": cfg.sagemaker.model_copy(update={"processing_instance_count": count})}
+    )
+
+
+def test_several_processing_instances_get_the_file_in_as_many_parts(
+    bucket, prerendered, cfg, data_csv
+):
+    """One object would feed one instance (ShardedByS3Key): a local file goes up as 3 files
+    under one prefix, together every row of it once, byte for byte."""
+    sagemaker = boto3.client("sagemaker")
+    starts = capture_requests(sagemaker, "StartPipelineExecution")
+    assert run_sagemaker_pipeline(sharded(cfg, 3), run_args(data_csv), aws=(sagemaker, bucket)) == 0
+    params = {p["Name"]: p["Value"] for p in starts[0]["PipelineParameters"]}
+    prefix = f"energy-costs/data/{sha256_file(data_csv)}/parts-3/"
+    assert params["InputDataUri"] == f"s3://{BUCKET}/{prefix}"
+    keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
+    assert keys == [f"{prefix}{data_csv.stem}-0{k}.csv" for k in (1, 2, 3)]
+    bodies = [bucket.get_object(Bucket=BUCKET, Key=k)["Body"].read().decode() for k in keys]
+    header, *rows = data_csv.read_text().splitlines()
+    assert all(b.splitlines()[0] == header for b in bodies)
+    assert sorted(r for b in bodies for r in b.splitlines()[1:]) == sorted(rows)
+
+
+def test_one_s3_object_for_several_processing_instances_is_refused(bucket, prerendered, cfg):
+    uri = f"s3://{BUCKET}/incoming/houses.csv"
+    with pytest.raises(UsageError, match=r"is one S3 object: .*count 3 .* 2 instance\(s\)") as no:
+        run_sagemaker_pipeline(
+            sharded(cfg, 3), run_args(uri), aws=(boto3.client("sagemaker"), bucket)
+        )
+    assert "\n" not in str(no.value)

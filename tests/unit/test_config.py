@@ -60,21 +60,21 @@ def counts(processing: int, training: int):
     return mutate
 
 
-def test_training_instance_counts_above_one_are_taken(config_file):
-    cfg = load_config(config_file(counts(1, 3)))  # xgboost, the fixture's family, distributes
-    assert cfg.sagemaker.training_instance_count == 3
+def test_instance_counts_above_one_are_taken(config_file):
+    cfg = load_config(config_file(counts(3, 3)))  # xgboost, the fixture's family, distributes
+    sm = cfg.sagemaker
+    assert (sm.processing_instance_count, sm.training_instance_count) == (3, 3)
 
 
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (counts(2, 1), r"sagemaker\.processing_instance_count: 2 instances refused: use 1"),
         (
             lambda raw: counts(1, 2)(raw) or raw.update(train={"model": "sklearn"}),
             r"sagemaker\.training_instance_count: the sklearn family trains on one instance",
         ),
     ],
-    ids=["processing-shards-not-merged", "a-family-that-cannot-distribute"],
+    ids=["a-family-that-cannot-distribute"],
 )
 def test_counts_a_step_cannot_use_are_refused_in_one_line(config_file, mutate, message):
     """A count the steps would not use is refused, never paid for and silently ignored."""

@@ -96,3 +96,16 @@ def test_a_serverless_stage_with_capture_or_monitoring_is_refused():
         stage(data_capture_percent=100, serverless={}, monitoring={"enabled": False})
     with pytest.raises(ValueError, match="monitoring"):
         stage(serverless={})
+
+
+def test_processing_instances_are_paid_on_the_steps_that_share_out_the_input(config_file):
+    from mlops.core.config import load_config
+    from mlops.core.cost import step_costs
+    from mlops.core.graph import load_pipeline
+
+    cfg = load_config(config_file(lambda raw: raw["sagemaker"].update(processing_instance_count=3)))
+    graph = load_pipeline(cfg)
+    costs = step_costs(cfg, graph, {step.name: 60.0 for step in graph.steps})
+    counts = {c.step: c.instance_count for c in costs}
+    assert counts["validate"] == counts["preprocess"] == 3
+    assert counts["validate_merge"] == counts["preprocess_merge"] == counts["evaluate"] == 1
