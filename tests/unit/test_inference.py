@@ -192,3 +192,25 @@ def test_the_packed_archive_loads_and_predicts_alike(model_dir, model, tmp_path,
     assert np.array_equal(
         inference.score_frame(reloaded, rows)[0], inference.score_frame(model, rows)[0]
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "1,2.5,3\n4,5,6e3\n-7,8,9\n10,11,12\n13,14,15\n",  # numbers: the block path
+        "1,2,3\n4,5,6\n7,8\n10,11,12\n13,14,15\n",  # a short row in the second block
+        "1,2,3\n4,5,6\n7,,9\n10,11,12\n13,x,15\n",  # empty field and text: per row
+    ],
+)
+def test_a_body_is_read_alike_in_one_block_or_several(body, monkeypatch):
+    """Large bodies are parsed a block of lines at a time, so the endpoint answers /ping
+    between blocks: what comes out is what one parse of the whole gives."""
+    whole = inference.input_fn(body.encode(), "text/csv")
+    monkeypatch.setattr(inference, "NUMBER_BLOCK_LINES", 2)  # blocks of 2, 2 and 1 lines
+    blocks = inference.input_fn(body.encode(), "text/csv")
+    assert type(blocks) is type(whole)
+    if isinstance(whole, np.ndarray):
+        assert blocks.shape == (5, 3)
+        np.testing.assert_array_equal(blocks, whole)
+    else:
+        assert blocks == whole and len(blocks) == 5
