@@ -131,6 +131,11 @@ def _numbers(lines: list[str]) -> np.ndarray:
     return blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
 
 
+def _blank(row: list[str]) -> bool:
+    """A line with nothing on it (skipped, as blank lines are on the numbers' path)."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
 def _parse_csv(text: str) -> np.ndarray | list[list[str]]:
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
@@ -139,8 +144,9 @@ def _parse_csv(text: str) -> np.ndarray | list[list[str]]:
         return _numbers(lines)
     except ValueError:
         pass
-    try:  # text, empty fields, quoted commas
-        return list(csv.reader(lines))
+    try:  # text, empty fields, quoted commas and line breaks (read from the text, not the
+        # lines: a quoted field across lines keeps its line break)
+        return [row for row in csv.reader(io.StringIO(text)) if not _blank(row)]
     except csv.Error as exc:
         raise InvalidInput(f"unreadable CSV: {exc}") from None
 

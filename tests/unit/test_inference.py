@@ -214,3 +214,10 @@ def test_a_body_is_read_alike_in_one_block_or_several(body, monkeypatch):
         np.testing.assert_array_equal(blocks, whole)
     else:
         assert blocks == whole and len(blocks) == 5
+
+
+def test_a_quoted_field_across_lines_is_one_field_of_one_row():
+    """A quoted text field may hold a line break (CSV allows it): it stays one field with
+    its break, its row one row; blank lines are skipped on this path too."""
+    body = b'1,"two\nlines",3\n\n  \n4,"x,y",6\n'
+    assert inference.input_fn(body, "text/csv") == [["1", "two\nlines", "3"], ["4", "x,y", "6"]]
