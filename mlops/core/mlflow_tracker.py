@@ -8,6 +8,11 @@ opening its store cost seconds, which then overlap with the pipeline's steps (th
 run in processes of their own) instead of adding to the run's time. The first
 failure prints one warning line and turns the rest of the run's calls into no-ops:
 tracking never fails a pipeline run.
+
+A store MLflow creates on first use (a local SQLite file: its schema comes from alembic
+migrations) must not be created by two processes at once: they race on the migrations
+and one run goes untracked. `store_lock` serializes that: it is held while a run opens
+the store and finds or creates its experiment (a second race: both create it).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from mlops.core.tracking import FINISHED, PARENT_TAG, RunRecord, metric_key, thin
@@ -38,10 +44,12 @@ class MlflowTracker:
         artifact_location: str | None = None,
         where: str = "",
         warn: Callable[[str], None] = warn_stderr,
+        store_lock: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ):
         self.tracking_uri, self.experiment = tracking_uri, experiment
         self.artifact_location, self.warn = artifact_location, warn
         self.where = where or tracking_uri
+        self.store_lock = store_lock  # held while a run opens the store (see the module doc)
 
     def describe(self) -> str:
         return f"experiment {self.experiment!r} in {self.where}"
@@ -100,18 +108,19 @@ class MlflowRun:
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow_logs()  # after the import: MLflow sets its loggers up when imported
-        self._client = MlflowClient(tracking_uri=self.tracker.tracking_uri)
-        if existing:
-            run = self._client.get_run(existing)
-            self._id, self.experiment_id = existing, run.info.experiment_id
-            return
-        experiment = self._client.get_experiment_by_name(self.tracker.experiment)
-        if experiment is None:
-            self.experiment_id = self._client.create_experiment(
-                self.tracker.experiment, artifact_location=self.tracker.artifact_location
-            )
-        else:
-            self.experiment_id = experiment.experiment_id
+        with self.tracker.store_lock():  # the first call opens (creates, migrates) the store
+            self._client = MlflowClient(tracking_uri=self.tracker.tracking_uri)
+            if existing:
+                run = self._client.get_run(existing)
+                self._id, self.experiment_id = existing, run.info.experiment_id
+                return
+            experiment = self._client.get_experiment_by_name(self.tracker.experiment)
+            if experiment is None:
+                self.experiment_id = self._client.create_experiment(
+                    self.tracker.experiment, artifact_location=self.tracker.artifact_location
+                )
+            else:
+                self.experiment_id = experiment.experiment_id
         run = self._client.create_run(self.experiment_id, run_name=name, tags=tags)
         self._id = run.info.run_id
 

@@ -51,20 +51,35 @@ class Monitor(Protocol):
     ) -> dict: ...
 
 
+SINCE_FORMS = "30m, 6h, 7d or an ISO time"
+
+
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """`30m`, `6h`, `7d` (that long ago) or an ISO 8601 time; None for everything."""
+    """`30m`, `6h`, `7d` (that long ago) or an ISO 8601 time; None for everything.
+
+    Refused (exit 2, one line naming the flag and these forms): anything else, and a
+    duration or time outside years 1 to 9999 in UTC with an hour to spare (a capture
+    listing starts an hour early): `99999999999h`, `0001-01-01T00:00+05:00`.
+    """
     if not text:
         return None
     now = now or datetime.now(UTC)
-    match = re.fullmatch(r"(\d+)([mhd])", text.strip())
-    if match:
-        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        return now - timedelta(**{unit: int(match.group(1))})
+    match = re.fullmatch(r"([0-9]+)([mhd])", text.strip())
     try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        if match:
+            unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+            when = now - timedelta(**{unit: int(match.group(1))})
+        else:
+            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        _ = when.astimezone(UTC) - timedelta(hours=1)  # a time, with room for the hour
     except ValueError:
-        raise UsageError(f"--since {text!r}: use 30m, 6h, 7d or an ISO time") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        raise UsageError(f"--since {text!r}: use {SINCE_FORMS}") from None
+    except OverflowError:
+        raise UsageError(
+            f"--since {text!r}: not a time from year 1 to 9999: use {SINCE_FORMS}"
+        ) from None
+    return when
 
 
 def reference_edges(values: np.ndarray, bins: int = REFERENCE_BINS) -> list[float]:

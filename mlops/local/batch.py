@@ -34,6 +34,7 @@ from mlops.core.batch import (
     BatchJob,
     BatchResult,
     check_reject_budget,
+    duplicated_columns,
     file_format,
     missing_columns,
     rejects_path,
@@ -105,19 +106,26 @@ def _score_in_worker(frame: pd.DataFrame, first_row: int) -> ChunkScores:
 
 
 def read_columns(path: Path, kind: str) -> list[str]:
-    """The column names of the input, without reading its rows."""
+    """The column names of the input, as its header has them, without reading its rows; a
+    name given twice is refused (pandas would read `a, a` as `a, a.1` and score the first)."""
     try:
         if kind == "parquet":
             import pyarrow.parquet as pq
 
-            return list(pq.ParquetFile(path).schema_arrow.names)
-        return list(pd.read_csv(path, nrows=0).columns)
+            names = list(pq.ParquetFile(path).schema_arrow.names)
+        else:  # the header as a row: its names unrenamed
+            head = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+            names = list(head.iloc[0]) if len(head) else []
     except FileNotFoundError:
         raise UsageError(f"input file not found: {path}") from None
     except pd.errors.EmptyDataError:
         raise UsageError(f"input file {path} is empty") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from None
+    duplicated = duplicated_columns(names)
+    if duplicated:
+        raise UsageError(f"{path}: duplicated header column(s) {duplicated}")
+    return names
 
 
 def read_chunks(
@@ -233,6 +241,7 @@ class LocalBatchScorer:
             raise UsageError(f"--out {out} exists and is not a regular file")
         if data.resolve() == out.resolve():
             raise UsageError("--out must not be the input file")
+        header = read_columns(data, in_kind)  # a duplicated name is refused before the model
         scratch = Path(tempfile.gettempdir())
         collect_dead_temps(scratch, "mlops-batch-")  # models unpacked by killed jobs
         with tempfile.TemporaryDirectory(
@@ -240,7 +249,7 @@ class LocalBatchScorer:
         ) as tmp:
             model_dir, _ = unpack_version(job.version, Path(tmp))
             features = model_features(model_dir)
-            columns = check_columns(read_columns(data, in_kind), features, job.id_column, data)
+            columns = check_columns(header, features, job.id_column, data)
             writer = OutputWriter(out, out_kind)
             try:
                 result = self._run(job, Path(tmp), columns, in_kind, writer, progress)

@@ -50,6 +50,12 @@ versions = st.one_of(
     st.integers(min_value=-(2**70), max_value=2**70).map(str), st.text(max_size=12)
 ).filter(not_one)
 counts = st.one_of(st.integers(max_value=0), st.integers(min_value=2**70)).map(str)
+since_values = st.one_of(
+    st.builds("{}{}".format, st.integers(min_value=10**9), st.sampled_from("mhd")),
+    st.builds("-{}{}".format, st.integers(min_value=0), st.sampled_from("mhd")),
+    st.sampled_from(["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-05:00", "0001-01-01"]),
+    st.text(max_size=12).map("x{}".format),  # never a duration nor an ISO time
+)
 contents = st.binary(max_size=300)
 
 
@@ -74,6 +80,7 @@ def bad_argv(draw, root: Path) -> list[str]:
                 ["serve", "--stage", "staging", "--port", draw(counts)],
                 ["serve", "--stage", "staging", "--port", str(draw(st.integers(65536, 10**9)))],
                 ["endpoint", "history", "--limit", draw(counts)],
+                ["monitor", "--stage", "prod", f"--since={draw(since_values)}"],
             ]
         )
     )
@@ -101,6 +108,22 @@ def test_bad_input_is_one_line_and_changes_nothing(fault_home, monkeypatch, caps
     else:
         assert err.strip().splitlines()[-1].startswith("mlops "), (argv, err)
     assert state(fault_home) == before, argv
+
+
+@pytest.mark.parametrize(
+    "since",
+    ["99999999999h", "9999999999d", "9" * 40 + "m", "-5h", "0001-01-01T00:00:00+05:00",
+     "9999-12-31T23:59:59-05:00", "soon", "١٢h"],
+)  # fmt: skip
+def test_a_since_that_is_no_time_is_refused_naming_the_flag(fault_home, monkeypatch, capsys, since):
+    """A huge duration was an OverflowError: 'error: unexpected OverflowError', exit 1."""
+    monkeypatch.setenv("MLOPS_HOME", str(fault_home))
+    before = state(fault_home)
+    assert run(["monitor", "--stage", "prod", f"--since={since}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --since {since!r}: ") and err.count("\n") == 1, err
+    assert err.endswith("use 30m, 6h, 7d or an ISO time\n"), err
+    assert state(fault_home) == before
 
 
 def test_a_home_that_is_a_file_is_named(fault_home, monkeypatch, capsys):
