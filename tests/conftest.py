@@ -72,6 +72,64 @@ def registered_home(_registered_home, tmp_path: Path, monkeypatch: pytest.Monkey
     return path, result
 
 
+def _run_task_project(name: str, folder: Path) -> tuple[Path, str]:
+    """`mlops pipeline run` on one task fixture (tests/fixtures/tasks.py) in a new home under
+    `folder`; returns the home and what the run printed."""
+    import contextlib
+    import io
+
+    from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame, project_config, rent_frame
+
+    from mlops.cli import run
+
+    config, frame, seed = {
+        "churn": (CHURN_CONFIG, churn_frame, 11),
+        "rent": (RENT_CONFIG, rent_frame, 12),
+    }[name]
+    data = folder / f"{name}.csv"
+    frame(TASK_ROWS, seed=seed).to_csv(data, index=False)
+    home = folder / "mlops-home"
+    argv = ["pipeline", "run", "--data", str(data), "--config", str(project_config(config, folder))]
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(home))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = run(argv)
+    assert code == 0, err.getvalue()
+    return home, out.getvalue()
+
+
+TASK_ROWS = 4000
+
+
+@pytest.fixture(scope="session")
+def _task_runs(tmp_path_factory: pytest.TempPathFactory):
+    """Each task fixture's pipeline run once per session, when first asked for."""
+    done: dict[str, tuple[Path, str]] = {}
+
+    def get(name: str) -> tuple[Path, str]:
+        if name not in done:
+            done[name] = _run_task_project(name, tmp_path_factory.mktemp(f"task-{name}"))
+        return done[name]
+
+    return get
+
+
+@pytest.fixture
+def task_run(_task_runs, home: Path):
+    """A function `task_run(name)` ("churn": the yes/no classifier; "rent": the regression;
+    TASK_ROWS rows) that fills the test's empty $MLOPS_HOME with a private copy of a home
+    where that fixture's pipeline ran once (version 1, PendingManualApproval) and returns
+    what the run printed. The run's paths point into the shared original: read-only."""
+
+    def copy(name: str) -> str:
+        original, printed = _task_runs(name)
+        shutil.copytree(original, home, symlinks=True)
+        return printed
+
+    return copy
+
+
 @pytest.fixture
 def config_file(tmp_path: Path):
     """A function writing a copy of the fixture config, changed by `mutate(raw_dict)`.

@@ -36,7 +36,8 @@ class ServerProcess:
 
 
 def is_running(pid: int) -> bool:
-    """True while `pid` exists and is not a zombie (our own dead children are reaped here)."""
+    """True while `pid` exists and is not a zombie (our own dead children are reaped here;
+    another process's dead child stays a zombie until its parent, often PID 1, reaps it)."""
     with contextlib.suppress(ChildProcessError, OSError):
         reaped, _ = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
@@ -47,7 +48,23 @@ def is_running(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Whether `pid` has exited and waits to be reaped (Linux /proc; False elsewhere).
+
+    A server started by an earlier command is reparented to PID 1 once that command exits;
+    when it stops, it stays a zombie until PID 1 reaps it: a second or more on some
+    machines, never in a container whose PID 1 is the application itself. `os.kill(pid, 0)`
+    succeeds on a zombie, so without this `stop_server` waited for the reaping (or for its
+    timeout, then SIGKILL) before reporting a stopped server."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # "pid (comm) state ...": comm may hold spaces and parentheses, the state follows the last ")"
+    return stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"])
 
 
 def process_cmdline(pid: int) -> str:

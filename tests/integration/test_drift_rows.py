@@ -99,22 +99,19 @@ def dearer_rent(df):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("config", "frame", "target", "shift_model", "shift_target"),
+    ("task", "config", "frame", "target", "shift_model", "shift_target"),
     [
-        (CHURN_CONFIG, churn_frame, "churned", shift_churn, more_churn),
-        (RENT_CONFIG, rent_frame, "rent", bigger_flats, dearer_rent),
+        ("churn", CHURN_CONFIG, churn_frame, "churned", shift_churn, more_churn),
+        ("rent", RENT_CONFIG, rent_frame, "rent", bigger_flats, dearer_rent),
     ],
     ids=["churn", "rent"],
 )
 def test_target_and_prediction_drift_on_the_task_fixtures(
-    home, tmp_path, capsys, config, frame, target, shift_model, shift_target
+    task_run, tmp_path, capsys, task, config, frame, target, shift_model, shift_target
 ):
     """Binary classification with yes/no labels and a regression, both with string categories."""
     config_arg = ("--config", str(project_config(config, tmp_path)))
-    data = tmp_path / "train.csv"
-    frame(3000, seed=11).to_csv(data, index=False)
-    assert run(["pipeline", "run", "--data", str(data), *config_arg]) == 0
-    capsys.readouterr()
+    task_run(task)  # version 1 trained on TASK_ROWS rows, shared with test_task_projects
     fresh = frame(1500, seed=5)
     cases = {"same": fresh, "model": shift_model(fresh), "target": shift_target(fresh)}
     found = {}

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 from _serving import deploy_config_copy
-from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame, project_config, rent_frame
+from fixtures.tasks import CHURN_CONFIG, RENT_CONFIG, churn_frame, project_config
 
 from mlops.cli import run
 from mlops.local.endpoints import read_endpoint, stop_all_servers
@@ -43,12 +43,9 @@ def invoke(url: str, body: bytes, content_type: str, accept: str) -> bytes:
         return response.read()
 
 
-def test_classifier_from_data_to_prod(project, tmp_path, capsys):
-    data = tmp_path / "churn.csv"
-    churn_frame(4000, seed=11).to_csv(data, index=False)
+def test_classifier_from_data_to_prod(project, task_run, tmp_path, capsys):
+    out = task_run("churn")  # `mlops pipeline run` on 4,000 rows, shared with test_drift_rows
     config = ("--config", str(project_config(CHURN_CONFIG, tmp_path)))
-    code, out, err = mlops(capsys, "pipeline", "run", "--data", str(data), *config)
-    assert code == 0, err
     assert "gate:    auc" in out and "gate:    log_loss" in out
 
     code, out, _ = mlops(capsys, "models", "describe", "1", "--json", *config)
@@ -91,12 +88,11 @@ def test_classifier_from_data_to_prod(project, tmp_path, capsys):
     assert 0 < answer["predictions"][0] < 1  # never seen in training: scored as missing
 
 
-def test_regression_with_string_categories_from_data_to_staging(project, tmp_path, capsys):
-    data = tmp_path / "rent.csv"
-    rent_frame(4000, seed=12).to_csv(data, index=False)
+def test_regression_with_string_categories_from_data_to_staging(
+    project, task_run, tmp_path, capsys
+):
+    task_run("rent")  # `mlops pipeline run` on 4,000 rows, shared with test_drift_rows
     config = ("--config", str(project_config(RENT_CONFIG, tmp_path)))
-    code, out, err = mlops(capsys, "pipeline", "run", "--data", str(data), *config)
-    assert code == 0, err
     metrics = json.loads(mlops(capsys, "models", "describe", "1", "--json", *config)[1])["metrics"]
     assert metrics["r2"] > 0.98 and metrics["mse"] < 6000  # noise variance is 3600
     assert mlops(capsys, "models", "approve", "1", *config)[0] == 0

@@ -169,8 +169,12 @@ def running_servers(home: Path) -> list[int]:
 
 
 def stop_endpoints(fork: Path, env: dict) -> None:
-    for stage in ("staging", "prod"):
-        in_fork(fork, env, "-m", "mlops", "endpoint", "stop", "--stage", stage)
+    """Cleanup: stop every server the fork's demo left under its home, in this process (two
+    `mlops endpoint stop` subprocesses cost a Python start each; `endpoint stop` itself is
+    tested in test_deploy.py, and the demo runs it when it does not keep its endpoints)."""
+    from mlops.local.endpoints import stop_all_servers
+
+    stop_all_servers(Path(env["MLOPS_HOME"]))
 
 
 @pytest.fixture
