@@ -130,13 +130,19 @@ def kll_distribution(counts: np.ndarray, edges: np.ndarray, sample: np.ndarray) 
 def string_baseline(name: str, column: pd.Series) -> tuple[dict, dict]:
     """Model Monitor's statistics and constraints of a text feature."""
     keys = category_keys(column)
-    present = keys.dropna().astype(str)
-    counts = present.value_counts()
+    counts = keys.dropna().astype(str).value_counts()
+    return string_baseline_of_counts(name, counts, int(keys.isna().sum()))
+
+
+def string_baseline_of_counts(name: str, counts: pd.Series, missing: int) -> tuple[dict, dict]:
+    """The same from the column's level counts and its count of missing values (what the
+    parts of a sharded column merge: stepkit.baseline_merge)."""
+    present = int(counts.sum())
     statistics = {
         "name": name,
         "inferred_type": "String",
         "string_statistics": {
-            "common": {"num_present": int(present.size), "num_missing": int(keys.isna().sum())},
+            "common": {"num_present": present, "num_missing": missing},
             "distinct_count": float(counts.size),
             "distribution": {
                 "categorical": {
@@ -148,7 +154,7 @@ def string_baseline(name: str, column: pd.Series) -> tuple[dict, dict]:
     constraints = {
         "name": name,
         "inferred_type": "String",
-        "completeness": float(present.size / max(len(column), 1)),
+        "completeness": float(present / max(present + missing, 1)),
         "string_constraints": {"domains": sorted(str(v) for v in counts.index)},
     }
     return statistics, constraints

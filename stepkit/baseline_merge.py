@@ -33,6 +33,7 @@ from stepkit.baseline import (
     inner_edges,
     kll_distribution,
     monitor_constraints,
+    string_baseline_of_counts,
 )
 from stepkit.rows import category_keys
 from stepkit.validation_merge import Moments
@@ -257,31 +258,6 @@ def number_baseline(name: str, merged: dict) -> tuple[dict, dict]:
     return statistics, constraints
 
 
-def string_baseline(name: str, counts: pd.Series, missing: int) -> tuple[dict, dict]:
-    """`stepkit.baseline.string_baseline` of the whole column, from merged parts."""
-    present = int(counts.sum())
-    statistics = {
-        "name": name,
-        "inferred_type": "String",
-        "string_statistics": {
-            "common": {"num_present": present, "num_missing": missing},
-            "distinct_count": float(counts.size),
-            "distribution": {
-                "categorical": {
-                    "buckets": [{"value": str(v), "count": int(c)} for v, c in counts.items()]
-                }
-            },
-        },
-    }
-    constraints = {
-        "name": name,
-        "inferred_type": "String",
-        "completeness": float(present / max(present + missing, 1)),
-        "string_constraints": {"domains": sorted(str(v) for v in counts.index)},
-    }
-    return statistics, constraints
-
-
 def merged_baseline(parts: list[dict]) -> tuple[dict, dict, dict]:
     """(baseline.json, statistics.json, constraints.json) of the whole training split, from
     its parts' `baseline_part`s (every part of the same features, text columns and task)."""
@@ -298,7 +274,7 @@ def merged_baseline(parts: list[dict]) -> tuple[dict, dict, dict]:
         if name in text:
             counts, missing = _texts(columns)
             stats[name] = categorical_statistics(counts, missing)
-            feature_stats, feature_constraints = string_baseline(name, counts, missing)
+            feature_stats, feature_constraints = string_baseline_of_counts(name, counts, missing)
         else:
             merged = _numbers(columns)
             stats[name] = numeric_statistics(merged)
