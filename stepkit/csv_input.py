@@ -104,10 +104,16 @@ def parse_header(path: Path, text: str, more_follows: bool) -> list[str]:
     empty = [i for i, name in enumerate(names, 1) if not name.strip()]
     if empty:
         raise UnusableInput(f"{path.name}: header has no name for column(s) {empty}")
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = duplicated_names(names)
     if duplicated:
         raise UnusableInput(f"{path.name}: duplicated header column(s) {duplicated}")
     return names
+
+
+def duplicated_names(names: list[str]) -> list[str]:
+    """Names a header has more than once (sorted): such a header is refused, by this check
+    and by `mlops batch predict`."""
+    return sorted({n for n in names if names.count(n) > 1})
 
 
 def _ragged_message(path: Path, parser_message: str, columns: int) -> str:

@@ -111,11 +111,6 @@ def check_reject_budget(rows: int, rejected: int, max_reject_pct: float, first: 
         )
 
 
-def duplicated_columns(columns: list[str]) -> list[str]:
-    """Names the header has more than once (sorted): refused, as `mlops data validate` does."""
-    return sorted({c for c in columns if columns.count(c) > 1})
-
-
 def missing_columns(columns: list[str], features: list[str]) -> list[str]:
     present = set(columns)
     return [f for f in features if f not in present]

@@ -34,7 +34,6 @@ from mlops.core.batch import (
     BatchJob,
     BatchResult,
     check_reject_budget,
-    duplicated_columns,
     file_format,
     missing_columns,
     rejects_path,
@@ -45,6 +44,7 @@ from mlops.local.artifacts import unpack_version
 from mlops.local.lifeline import die_with
 from mlops.local.model_host import load_model
 from mlops.local.server_process import is_running
+from stepkit.csv_input import duplicated_names
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
 REASON_COLUMN = "reason"
@@ -122,7 +122,7 @@ def read_columns(path: Path, kind: str) -> list[str]:
         raise UsageError(f"input file {path} is empty") from None
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from None
-    duplicated = duplicated_columns(names)
+    duplicated = duplicated_names(names)  # the check data validate makes
     if duplicated:
         raise UsageError(f"{path}: duplicated header column(s) {duplicated}")
     return names
