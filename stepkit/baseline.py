@@ -14,6 +14,9 @@ Missing numbers are counted (`missing`) and left out of the bins.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -164,27 +167,48 @@ def number_baseline(name: str, column: pd.Series, rng: np.random.Generator) -> t
     """Model Monitor's statistics and constraints of a number feature."""
     numbers = pd.to_numeric(column, errors="coerce")
     values = numbers.dropna().to_numpy(dtype=float)
-    integral = bool(values.size) and bool(np.all(values == np.round(values)))
-    kind = "Integral" if integral else "Fractional"
-    empty = values.size == 0
+    present = values.size > 0
+    figures = {
+        "count": int(values.size),
+        "missing": int(numbers.isna().sum()),
+        "sum": float(values.sum()),
+        "mean": float(values.mean()) if present else 0.0,
+        "std": float(values.std()) if present else 0.0,
+        "min": float(values.min()) if present else None,
+        "max": float(values.max()) if present else None,
+        "integral": bool(np.all(values == np.round(values))),
+    }
+    return number_baseline_of(
+        name, figures, _kll_distribution(values if present else np.zeros(1), rng)
+    )
+
+
+def number_baseline_of(
+    name: str, figures: Mapping[str, Any], distribution: dict
+) -> tuple[dict, dict]:
+    """The same from the column's figures (count, missing, sum, mean, std, min, max,
+    integral) and its distribution: what the parts of a sharded column merge too
+    (stepkit.baseline_merge)."""
+    empty = figures["count"] == 0
+    kind = "Integral" if not empty and figures["integral"] else "Fractional"
     statistics = {
         "name": name,
         "inferred_type": kind,
         "numerical_statistics": {
-            "common": {"num_present": int(values.size), "num_missing": int(numbers.isna().sum())},
-            "mean": 0.0 if empty else float(values.mean()),
-            "sum": float(values.sum()),
-            "std_dev": 0.0 if empty else float(values.std()),
-            "min": 0.0 if empty else float(values.min()),
-            "max": 0.0 if empty else float(values.max()),
-            "distribution": _kll_distribution(values if not empty else np.zeros(1), rng),
+            "common": {"num_present": figures["count"], "num_missing": figures["missing"]},
+            "mean": 0.0 if empty else figures["mean"],
+            "sum": figures["sum"],
+            "std_dev": 0.0 if empty else figures["std"],
+            "min": 0.0 if empty else figures["min"],
+            "max": 0.0 if empty else figures["max"],
+            "distribution": distribution,
         },
     }
     constraints = {
         "name": name,
         "inferred_type": kind,
-        "completeness": float(values.size / max(len(column), 1)),
-        "num_constraints": {"is_non_negative": bool(empty or values.min() >= 0)},
+        "completeness": float(figures["count"] / max(figures["count"] + figures["missing"], 1)),
+        "num_constraints": {"is_non_negative": bool(empty or figures["min"] >= 0)},
     }
     return statistics, constraints
 

@@ -33,6 +33,7 @@ from stepkit.baseline import (
     inner_edges,
     kll_distribution,
     monitor_constraints,
+    number_baseline_of,
     string_baseline_of_counts,
 )
 from stepkit.rows import category_keys
@@ -231,33 +232,6 @@ def _kll_distribution(merged: dict) -> dict:
     return kll_distribution(counts, edges, np.sort(sample))
 
 
-def number_baseline(name: str, merged: dict) -> tuple[dict, dict]:
-    """`stepkit.baseline.number_baseline` of the whole column, from merged parts."""
-    empty = merged["count"] == 0
-    kind = "Integral" if merged["count"] and merged["integral"] else "Fractional"
-    rows = merged["count"] + merged["missing"]
-    statistics = {
-        "name": name,
-        "inferred_type": kind,
-        "numerical_statistics": {
-            "common": {"num_present": merged["count"], "num_missing": merged["missing"]},
-            "mean": 0.0 if empty else merged["mean"],
-            "sum": merged["sum"],
-            "std_dev": 0.0 if empty else merged["std"],
-            "min": 0.0 if empty else merged["min"],
-            "max": 0.0 if empty else merged["max"],
-            "distribution": _kll_distribution(merged),
-        },
-    }
-    constraints = {
-        "name": name,
-        "inferred_type": kind,
-        "completeness": float(merged["count"] / max(rows, 1)),
-        "num_constraints": {"is_non_negative": bool(empty or merged["min"] >= 0)},
-    }
-    return statistics, constraints
-
-
 def merged_baseline(parts: list[dict]) -> tuple[dict, dict, dict]:
     """(baseline.json, statistics.json, constraints.json) of the whole training split, from
     its parts' `baseline_part`s (every part of the same features, text columns and task)."""
@@ -278,7 +252,9 @@ def merged_baseline(parts: list[dict]) -> tuple[dict, dict, dict]:
         else:
             merged = _numbers(columns)
             stats[name] = numeric_statistics(merged)
-            feature_stats, feature_constraints = number_baseline(name, merged)
+            feature_stats, feature_constraints = number_baseline_of(
+                name, merged, _kll_distribution(merged)
+            )
         monitor.append(feature_stats)
         constraints.append(feature_constraints)
     targets = [p["target"] for p in parts]
