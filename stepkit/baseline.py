@@ -34,13 +34,17 @@ def level_names(values: pd.Series) -> pd.Series:
 
 def categorical_statistics(values: pd.Series) -> dict:
     """Level frequencies of a text feature in training (missing counted as its own level)."""
-    text = level_names(values)
-    counts = text.value_counts()
+    return categorical_statistics_of(level_names(values).value_counts())
+
+
+def categorical_statistics_of(counts: pd.Series) -> dict:
+    """The same from the level counts (MISSING among them): what sharded parts merge."""
+    total = int(counts.sum())
     return {
         "type": "categorical",
-        "count": len(text),
+        "count": total,
         "levels": len(counts),
-        "frequencies": {str(k): float(v) / len(text) for k, v in counts.items()},
+        "frequencies": {str(k): float(v) / total for k, v in counts.items()},
     }
 
 

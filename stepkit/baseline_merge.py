@@ -30,6 +30,7 @@ from stepkit.baseline import (
     BASELINE_BINS,
     KLL_K,
     MISSING,
+    categorical_statistics_of,
     inner_edges,
     kll_distribution,
     monitor_constraints,
@@ -209,13 +210,7 @@ def categorical_statistics(counts: pd.Series, missing: int) -> dict:
     levels = counts.copy()
     if missing:
         levels[MISSING] = levels.get(MISSING, 0) + missing
-    total = int(levels.sum())
-    return {
-        "type": "categorical",
-        "count": total,
-        "levels": len(levels),
-        "frequencies": {str(k): float(v) / total for k, v in levels.items()},
-    }
+    return categorical_statistics_of(levels)
 
 
 def _kll_distribution(merged: dict) -> dict:
