@@ -29,14 +29,14 @@ from mlops.core.graph import (
 
 def pipeline(cfg: Config) -> Pipeline:
     family = cfg.model_family
-    sharded = cfg.sagemaker.processing_instance_count > 1  # docs/scale.md
+    sharded = cfg.sagemaker.processing_instance_count > 1  # raw input on shards: docs/scale.md
     return Pipeline(
         steps=(
             Processing(
                 "validate", "steps/validate.py", "sklearn",
                 inputs={"raw": DATA, "suite": SUITE},
                 outputs=("report", "quarantine"),
-                arguments=args(**validate_args(cfg)) + part(cfg),
+                arguments=args(**validate_args(cfg, sharded)) + part(sharded),
                 description="Great Expectations suite on the raw input",
                 ships=("requirements.txt",),  # Great Expectations wheels (make wheels)
                 scale_out=True,
@@ -50,7 +50,7 @@ def pipeline(cfg: Config) -> Pipeline:
                         "quarantine": f"{'validate_merge' if sharded else 'validate'}.quarantine"},
                 outputs=("train", "validation", "test", "baseline"),
                 arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(),
-                               **shards(cfg)) + part(cfg),
+                               **shards(cfg)) + part(sharded),
                 description="split the raw rows; training baseline statistics",
                 scale_out=True,
             ),
@@ -90,16 +90,15 @@ def data_args(cfg: Config) -> dict:
     return {"features": ",".join(data.features), "target": data.target, "task": cfg.task, **text}
 
 
-def validate_args(cfg: Config) -> dict:
+def validate_args(cfg: Config, sharded: bool) -> dict:
     """Row-level quarantine needs the whole input on one host: off when it is sharded."""
-    quarantine = {"max_quarantined_pct": cfg.data.max_quarantined_pct}
-    return {"max_file_mb": cfg.data.max_file_mb,
-            **(quarantine if cfg.sagemaker.processing_instance_count == 1 else {})}  # fmt: skip
+    quarantine = {} if sharded else {"max_quarantined_pct": cfg.data.max_quarantined_pct}
+    return {"max_file_mb": cfg.data.max_file_mb, **quarantine}
 
 
-def part(cfg: Config) -> tuple[str, ...]:
+def part(sharded: bool) -> tuple[str, ...]:
     """With several processing instances, each handles a share of the raw input's files."""
-    return ("--part",) if cfg.sagemaker.processing_instance_count > 1 else ()
+    return ("--part",) if sharded else ()
 
 
 def merged(step: str, sharded: bool, **declared) -> tuple[Step, ...]:
