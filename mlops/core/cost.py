@@ -51,7 +51,7 @@ def step_costs(cfg, graph, seconds: Mapping[str, float]) -> list[StepCost]:
     def instances(step) -> tuple[str, int]:
         if step.kind == "training":
             return sm.training_instance_type, sm.training_instance_count
-        return sm.processing_instance_type, sm.processing_instance_count if step.scale_out else 1
+        return sm.processing_instance_type, step.instances(sm.processing_instance_count)
 
     return [
         step_cost(step.name, step.kind, *instances(step), float(seconds[step.name]))

@@ -81,6 +81,12 @@ class Step:
     # of the raw input (DATA) files; any other step runs on one
     scale_out: bool = False
 
+    def instances(self, processing_count: int) -> int:
+        """How many instances this processing step runs on: sagemaker.processing_instance_count
+        when it handles a share of the raw input (`scale_out`), else one (it reads its inputs
+        whole)."""
+        return processing_count if self.scale_out else 1
+
     @property
     def script_path(self) -> Path:
         return CODE_ROOT / self.script

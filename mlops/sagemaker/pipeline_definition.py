@@ -707,16 +707,13 @@ class _Renderer:
         body = step_bundle(self.code_root / step.script, step.ships, self.repo_root, wheels)
         return self.recorder.code("sourcedir.tar.gz", body), sha256_hex(body)
 
-    def instance_count(self, step: Step) -> int:
-        """sagemaker.processing_instance_count for a step that handles a share of the raw
-        input (`scale_out`); one instance for any other (it reads its inputs whole)."""
-        return self.cfg.sagemaker.processing_instance_count if step.scale_out else 1
-
     def distribution(self, step: Step, inp: Any) -> str | None:
         """The raw input of a step on several instances is shared out by S3 key: each
         instance gets its own files. Every other input reaches every instance whole (the
         default, FullyReplicated)."""
-        sharded = inp.source == DATA and self.instance_count(step) > 1
+        sharded = (
+            inp.source == DATA and step.instances(self.cfg.sagemaker.processing_instance_count) > 1
+        )
         return "ShardedByS3Key" if sharded else None
 
     def processing_step(self, step: Step, depends_on: list[str] | None) -> Any:
@@ -728,7 +725,7 @@ class _Renderer:
             role=self.target.role_arn,
             instance_type=self.params[PROCESSING_INSTANCE_TYPE],
             # Not a parameter: the declaration differs with the count (its merge steps).
-            instance_count=self.instance_count(step),
+            instance_count=step.instances(self.cfg.sagemaker.processing_instance_count),
             code_location=self.target.uri("code"),
             sagemaker_session=self.session,
         )
