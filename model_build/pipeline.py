@@ -49,8 +49,8 @@ def pipeline(cfg: Config) -> Pipeline:
                 inputs={"raw": DATA,
                         "quarantine": f"{'validate_merge' if sharded else 'validate'}.quarantine"},
                 outputs=("train", "validation", "test", "baseline"),
-                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(),
-                               **shards(cfg)) + part(sharded),
+                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(), **shards(cfg),
+                               stream_above_mb=cfg.data.stream_above_mb) + part(sharded),
                 description="split the raw rows; training baseline statistics",
                 scale_out=True,
             ),
@@ -70,7 +70,8 @@ def pipeline(cfg: Config) -> Pipeline:
                 inputs={"model": "train.model", "test": "preprocess.test",
                         "champion": CHAMPION, "golden": GOLDEN},
                 outputs=("evaluation",),
-                arguments=args(max_regression_pct=param(cfg, "max_regression_pct")),
+                arguments=args(max_regression_pct=param(cfg, "max_regression_pct"),
+                               stream_above_mb=cfg.data.stream_above_mb),
                 description="challenger and champion on the held-out and golden rows",
             ),
         ),
@@ -93,7 +94,8 @@ def data_args(cfg: Config) -> dict:
 def validate_args(cfg: Config, sharded: bool) -> dict:
     """Row-level quarantine needs the whole input on one host: off when it is sharded."""
     quarantine = {} if sharded else {"max_quarantined_pct": cfg.data.max_quarantined_pct}
-    return {"max_file_mb": cfg.data.max_file_mb, **quarantine}
+    return {"max_file_mb": cfg.data.max_file_mb, "stream_above_mb": cfg.data.stream_above_mb,
+            **quarantine}  # fmt: skip
 
 
 def part(sharded: bool) -> tuple[str, ...]:
@@ -127,6 +129,7 @@ def train_arguments(cfg: Config) -> dict:
         "model": cfg.model_family.NAME,
         **data_args(cfg),
         "max_categories": cfg.data.max_categories,
+        "stream_above_mb": cfg.data.stream_above_mb,
         **labels,
         **cfg.train.hyperparameters,
     }

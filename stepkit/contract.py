@@ -17,8 +17,9 @@ Both are checked by structure, as `typing.Protocol`s are: nothing needs to inher
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,6 +48,18 @@ class Fitted:
     model: Any
     best_round: int  # 0-based; the scores of this round are the model's
     rounds: int  # rounds (iterations) trained
+
+
+@dataclass(frozen=True)
+class Batches:
+    """A split too large to hold (over stepkit.splits.STREAM_ABOVE_MB), as the train step
+    hands it to a family's optional `fit_batches`: `iterate()` reads the split again from
+    disk and yields (X, y) a chunk at a time, X as features.transform returns it."""
+
+    iterate: Callable[[], Iterator[tuple[Any, Any]]]
+    rows: int
+    columns: int
+    scratch: Path  # a folder the family may fill with on-disk caches (removed after)
 
 
 class ModelFamily(Protocol):
@@ -83,6 +96,11 @@ class ModelFamily(Protocol):
         on_round: RoundCallback,
     ) -> Fitted:
         """Train on X (features.transform's frame: floats and categoricals, NaN missing)."""
+
+    # Optional: fit_batches(train: Batches, validation: Batches, params, task, on_round)
+    # -> Fitted, for splits too large to hold, read a chunk at a time (model_xgboost.py:
+    # XGBoost's QuantileDMatrix over a DataIter). A family without it is given the whole
+    # split as one frame, its transformed columns only (no text held).
 
     def save(self, model: Any, folder: Any) -> None:
         """Write the model's files into `folder` (its own format; never executable code)."""

@@ -34,7 +34,8 @@ LIMITS = {"regression": "champion_mse_limit", CLASSIFICATION: "champion_log_loss
 INTERVAL_METRICS = {"regression": ("mse", "r2"), CLASSIFICATION: ("auc", "log_loss")}
 CURVE_POINTS = 101  # ROC and precision-recall curves are thinned to at most this many points
 BOOTSTRAP_ROUNDS = 1_000
-MAX_DRAWN_VALUES = 20_000_000  # rounds x rows drawn at once (~160 MB of floats)
+DRAWN_VALUES = 20_000_000  # rounds x rows drawn in all: fewer rounds past 20k rows
+BLOCK_VALUES = 4_000_000  # rounds x rows drawn at once (~32 MB an array; ~5 arrays live)
 
 
 def _value(value: float, std: float | str = "NaN") -> dict:
@@ -146,11 +147,11 @@ def bootstrap_intervals(task: str, y, predictions, seed: int = 0) -> dict[str, l
     y, predictions = np.asarray(y, dtype=float), np.asarray(predictions, dtype=float)
     if len(y) < 2:
         return {}
-    rounds = int(min(BOOTSTRAP_ROUNDS, max(100, MAX_DRAWN_VALUES // len(y))))
-    # A block of rounds at a time, at most MAX_DRAWN_VALUES drawn rows: past 200k rows the
-    # 100 rounds at least would otherwise hold 100 x rows indices and values at once (3
-    # x 1.6 GB at 2M held-out rows). The draws follow one another from one generator.
-    rng, per_block = np.random.default_rng(seed), max(1, MAX_DRAWN_VALUES // len(y))
+    rounds = int(min(BOOTSTRAP_ROUNDS, max(100, DRAWN_VALUES // len(y))))
+    # A block of rounds at a time, at most BLOCK_VALUES drawn rows: past 40k rows the 100
+    # rounds at least would otherwise hold 100 x rows indices and values at once (5 x 1.6
+    # GB at 2M held-out rows). The draws follow one another from one generator.
+    rng, per_block = np.random.default_rng(seed), max(1, BLOCK_VALUES // len(y))
     blocks = []
     for start in range(0, rounds, per_block):
         draws = rng.integers(0, len(y), (min(per_block, rounds - start), len(y)))

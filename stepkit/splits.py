@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,12 @@ TARGET, Y, PREDICTION, CHAMPION = "target", "y", "prediction", "champion"
 PREDICTION_COLUMNS = (TARGET, Y, PREDICTION, CHAMPION)
 HELD_OUT_PREDICTIONS = "predictions.csv"
 GOLDEN_PREDICTIONS = "golden_predictions.csv"
+# Splits larger than this are read a chunk at a time by preprocess, train and evaluate,
+# so a step's memory stays flat whatever the data's size (docs/scale.md). Below it a
+# split is read whole: faster, and the same result.
+STREAM_ABOVE_MB = 256
+# Rows per chunk: 250k rows of 10 text columns are ~150 MB as pandas holds them.
+CHUNK_ROWS = 250_000
 
 
 def split_files(folder: Path) -> list[Path]:
@@ -36,6 +43,21 @@ def read_split(folder: Path, nrows: int | None = None) -> pd.DataFrame:
     ]
     frame = pd.concat(frames, ignore_index=True)
     return frame.head(nrows) if nrows is not None else frame
+
+
+def split_mb(folder: Path) -> float:
+    """The size of a split's CSV files (or one file), in MB."""
+    return sum(f.stat().st_size for f in split_files(folder)) / 2**20
+
+
+def read_split_chunks(
+    folder: Path, columns: list[str] | None = None, chunk_rows: int | None = None
+) -> Iterator[pd.DataFrame]:
+    """`read_split`, a chunk of `chunk_rows` (CHUNK_ROWS) rows at a time, of `columns` only
+    when given, in file order: values exactly as written."""
+    for f in split_files(folder):
+        yield from pd.read_csv(f, dtype=str, keep_default_na=False, usecols=columns,
+                               chunksize=chunk_rows or CHUNK_ROWS)  # fmt: skip
 
 
 def write_split(frame: pd.DataFrame, folder: Path, name: str) -> Path:

@@ -13,6 +13,8 @@ golden set's, config data.golden), and the step writes what every later reader u
 - predictions.csv   per held-out row: target, y, challenger and champion predictions
 - golden_predictions.csv  the same for the golden rows
 
+A split larger than `--stream-above-mb` (256 MB) is scored a chunk at a time.
+
 The PR report, the gate, `mlops init`'s calibration, drift and monitoring read these and
 never score the models again. The model's serving contract is checked here too.
 """
@@ -39,9 +41,12 @@ from stepkit.splits import (
     GOLDEN_PREDICTIONS,
     HELD_OUT_PREDICTIONS,
     PREDICTION,
+    STREAM_ABOVE_MB,
     TARGET,
     Y,
     read_split,
+    read_split_chunks,
+    split_mb,
 )
 
 MODEL_ARCHIVE = "model.tar.gz"
@@ -107,53 +112,106 @@ def targets(rows: pd.DataFrame, model) -> np.ndarray:
     return (keys == model.class_labels[1]).to_numpy(dtype=float)
 
 
-def evaluate(
-    rows: pd.DataFrame, challenger: Scorer, champion: Scorer | None, max_regression_pct: float
-) -> tuple[dict, pd.DataFrame]:
-    """(the evaluation section of these rows, their predictions file)."""
+@dataclass
+class Scored:
+    """Rows scored by the challenger (and the champion): what the report is made of."""
+
+    target: pd.Series  # as read
+    y: np.ndarray
+    predicted: np.ndarray
+    champion: np.ndarray  # NaN where the champion was not scored
+    champion_note: str = ""
+
+    def predictions(self) -> pd.DataFrame:
+        return pd.DataFrame({TARGET: self.target.to_numpy(), Y: self.y,
+                             PREDICTION: self.predicted, CHAMPION: self.champion})  # fmt: skip
+
+
+def scored(rows: pd.DataFrame, challenger: Scorer, champion: Scorer | None) -> Scored:
     model = challenger.model
-    task, threshold = model.task, model.threshold
     y = targets(rows, model)
     predicted = challenger.score(rows)
-    report = metrics.task_metrics(task, y, predicted, threshold)
-    champion_predicted = np.full(len(rows), np.nan)
+    champion_predicted, note = np.full(len(rows), np.nan), ""
     if champion is not None:
-        if champion.model.task != task:
+        if champion.model.task != model.task:
             raise ValueError(
                 f"the champion is a model of another task ({champion.model.task}) than "
-                f"{task}: a task change needs a new model_package_group"
+                f"{model.task}: a task change needs a new model_package_group"
             )
         missing = champion.missing(rows)
         if missing:  # a feature the project dropped since: nothing to compare on these rows
-            report["champion_note"] = (
-                f"the champion was not scored: these rows lack its feature(s) {missing}"
-            )
-            print(f"warning: {report['champion_note']}")
+            note = f"the champion was not scored: these rows lack its feature(s) {missing}"
         else:
             champion_predicted = champion.score(rows)
-            report["champion"] = metrics.task_metrics(
-                task, y, champion_predicted, champion.model.threshold
-            )
+    return Scored(rows[model.manifest["target"]], y, predicted, champion_predicted, note)
+
+
+def report_of(
+    rows: Scored, challenger: Scorer, champion: Scorer | None, max_regression_pct: float
+) -> dict:
+    """The evaluation section of these scored rows."""
+    model = challenger.model
+    task, threshold = model.task, model.threshold
+    y, predicted = rows.y, rows.predicted
+    report = metrics.task_metrics(task, y, predicted, threshold)
+    if rows.champion_note:
+        report["champion_note"] = rows.champion_note
+        print(f"warning: {rows.champion_note}")
+    elif champion is not None:
+        report["champion"] = metrics.task_metrics(task, y, rows.champion, champion.model.threshold)
     report[metrics.LIMITS[task]] = metrics.champion_limit(
         task, report.get("champion"), max_regression_pct
     )
     report["intervals"] = metrics.bootstrap_intervals(task, y, predicted)
     naive = float(challenger.manifest.get("naive_prediction", np.mean(y)))
     report["naive"] = metrics.naive_metrics(task, y, naive, threshold)
-    report["rows"] = len(rows)
+    report["rows"] = len(y)
     # Optional in a model family: the model card plots it when the family offers it.
     importance = getattr(getattr(model, "family", None), "importance", None)
     if importance is not None:
         report["feature_importance"] = importance(model.fitted)
-    predictions = pd.DataFrame(
-        {
-            TARGET: rows[model.manifest["target"]],
-            Y: y,
-            PREDICTION: predicted,
-            CHAMPION: champion_predicted,
-        }
-    )
-    return report, predictions
+    return report
+
+
+def evaluate(
+    rows: pd.DataFrame, challenger: Scorer, champion: Scorer | None, max_regression_pct: float
+) -> tuple[dict, pd.DataFrame]:
+    """(the evaluation section of these rows, their predictions file)."""
+    result = scored(rows, challenger, champion)
+    return report_of(result, challenger, champion, max_regression_pct), result.predictions()
+
+
+def evaluate_split(
+    folder: Path,
+    challenger: Scorer,
+    champion: Scorer | None,
+    max_regression_pct: float,
+    predictions_file: Path,
+    stream_above_mb: float = STREAM_ABOVE_MB,
+) -> dict:
+    """`evaluate` a split folder and write its predictions file. A split over
+    `stream_above_mb` is scored a chunk at a time, its predictions appended as they come:
+    only the numbers the metrics need are held (four floats a row)."""
+    if split_mb(folder) <= stream_above_mb:
+        report, predictions = evaluate(read_split(folder), challenger, champion,
+                                       max_regression_pct)  # fmt: skip
+        predictions.to_csv(predictions_file, index=False)
+        return report
+    parts: list[Scored] = []
+    for k, chunk in enumerate(read_split_chunks(folder)):
+        part = scored(chunk, challenger, champion)
+        part.predictions().to_csv(predictions_file, mode="a" if k else "w", header=not k,
+                                  index=False)  # fmt: skip
+        part.target = part.target.iloc[:0]  # written: the text is not kept
+        parts.append(part)
+        print(f"  {sum(len(p.y) for p in parts):,} rows scored", flush=True)
+    whole = Scored(
+        pd.Series(dtype=object),
+        *(np.concatenate([getattr(p, name) for p in parts]) for name in ("y", "predicted",
+                                                                         "champion")),
+        parts[0].champion_note,
+    )  # fmt: skip
+    return report_of(whole, challenger, champion, max_regression_pct)
 
 
 def find_archive(path: Path) -> Path | None:
@@ -175,6 +233,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--golden-dir", type=Path, default=Path("/opt/ml/processing/golden"))
     p.add_argument("--evaluation-dir", type=Path, default=Path("/opt/ml/processing/evaluation"))
     p.add_argument("--max-regression-pct", type=float, default=0.0)
+    p.add_argument(
+        "--stream-above-mb",
+        type=float,
+        default=STREAM_ABOVE_MB,
+        help="a split larger than this is scored a chunk at a time",
+    )
     args = p.parse_args(argv)
 
     archive = find_archive(args.model_dir)
@@ -188,16 +252,13 @@ def main(argv: list[str] | None = None) -> None:
         champion = (
             load_archive(champion_archive, Path(tmp) / "champion") if champion_archive else None
         )
-        report, predictions = evaluate(
-            read_split(args.test_dir), challenger, champion, args.max_regression_pct
-        )
-        predictions.to_csv(out / HELD_OUT_PREDICTIONS, index=False)
+        report = evaluate_split(args.test_dir, challenger, champion, args.max_regression_pct,
+                                out / HELD_OUT_PREDICTIONS, args.stream_above_mb)  # fmt: skip
         if has_rows(args.golden_dir):
-            golden, golden_predictions = evaluate(
-                read_split(args.golden_dir), challenger, champion, args.max_regression_pct
-            )
-            report["golden"] = golden
-            golden_predictions.to_csv(out / GOLDEN_PREDICTIONS, index=False)
+            report["golden"] = evaluate_split(
+                args.golden_dir, challenger, champion, args.max_regression_pct,
+                out / GOLDEN_PREDICTIONS, args.stream_above_mb,
+            )  # fmt: skip
     report["test_rows"] = report["rows"]
     (out / "evaluation.json").write_text(json.dumps(report, indent=2))
     section = report[metrics.SECTIONS[challenger.model.task]]

@@ -12,6 +12,10 @@ feature and encodes each text feature as a category over the levels seen in trai
 (the most frequent `max_categories`); a rarer or unseen level is a missing value, which
 the model families handle natively, so it is scored, never refused.
 
+A training split too large to hold (over config data.stream_above_mb) is read a chunk at
+a time: `fit` is then given a uniform sample of its rows (train.FIT_SAMPLE_ROWS,
+250,000), and `transform` every chunk.
+
 FORK: derive features here (a ratio, a date part, a target encoding): compute what
 they need from `train` in `fit`, add the new column to `columns`, build it in
 `transform`. Keep the state JSON-serialisable.

@@ -153,7 +153,100 @@ def default_threads(rows: int) -> int:
     return (os.cpu_count() or 1) if rows >= MANY_ROWS else 1
 
 
+def booster_parameters(params: dict[str, Any], task: str, rows: int) -> dict[str, Any]:
+    """xgboost.train's booster parameters: the config's, with the task's defaults."""
+    booster_params = {k: v for k, v in params.items() if k not in TRAIN_ARGUMENTS}
+    booster_params.setdefault("objective", DEFAULT_OBJECTIVE[task])
+    booster_params.setdefault("eval_metric", DEFAULT_EVAL_METRIC[task])
+    booster_params.setdefault("nthread", default_threads(rows))
+    return booster_params
+
+
 def fit(X, y, X_val, y_val, params: dict[str, Any], task: str, on_round: RoundCallback) -> Fitted:
+    import xgboost as xgb
+
+    booster_params = booster_parameters(params, task, len(y))
+    dtrain = xgb.DMatrix(X, label=y, enable_categorical=True)
+    dval = xgb.DMatrix(X_val, label=y_val, enable_categorical=True)
+    return boosted(booster_params, dtrain, dval, params, on_round)
+
+
+# Past this many training values (rows x columns) the quantised training matrix is kept
+# on disk, a page at a time (ExtMemQuantileDMatrix). Held in memory it takes about one
+# byte per value (max_bin <= 256): 10M rows of 8 columns are ~80 MB, where the disk's
+# extra read per round costs more than the memory saves.
+EXTERNAL_MEMORY_VALUES = 1_000_000_000
+
+
+def fit_batches(train, validation, params: dict[str, Any], task: str, on_round) -> Fitted:
+    """`fit` for splits too large to hold (stepkit.contract.Batches): XGBoost reads the
+    chunks through a DataIter into a quantised matrix (QuantileDMatrix; on disk past
+    EXTERNAL_MEMORY_VALUES), so the rows are never held as floats."""
+    import xgboost as xgb
+
+    booster_params = booster_parameters(params, task, train.rows)
+    max_bin = int(booster_params.get("max_bin", 256))
+    external = train.rows * train.columns > EXTERNAL_MEMORY_VALUES
+    if external:
+        reader = _chunk_reader(xgb, train, cache_prefix=str(Path(train.scratch) / "train"))
+        dtrain = xgb.ExtMemQuantileDMatrix(reader, max_bin=max_bin, enable_categorical=True)
+    else:
+        dtrain = xgb.QuantileDMatrix(_chunk_reader(xgb, train), max_bin=max_bin,
+                                     enable_categorical=True)  # fmt: skip
+    dval = xgb.QuantileDMatrix(_chunk_reader(xgb, validation), ref=dtrain, max_bin=max_bin,
+                               enable_categorical=True)  # fmt: skip
+    return boosted(booster_params, dtrain, dval, params, on_round)
+
+
+def _chunk_reader(xgb, batches, cache_prefix: str | None = None):
+    """An xgboost.DataIter over the (X, y) chunks of `batches`: XGBoost calls `next` until
+    it returns False, then `reset` before it reads the split again (four passes in 3.2).
+    The first pass reads the split and keeps each chunk as the float matrix XGBoost takes
+    (`as_matrix`) in `batches.scratch`; the others read those back, at 4 bytes a value,
+    instead of parsing the CSV again (~10x the time)."""
+    import numpy as np
+
+    class ChunkReader(xgb.DataIter):
+        def __init__(self):
+            self.chunks, self.saved, self.complete, self.position = None, [], False, 0
+            self.names: list[str] = []
+            self.types: list[str] = []
+            super().__init__(cache_prefix=cache_prefix)
+
+        def next(self, input_data) -> bool:
+            if self.complete:
+                if self.position == len(self.saved):
+                    return False
+                matrix_file, label_file = self.saved[self.position]
+                matrix, label = np.load(matrix_file), np.load(label_file)
+                self.position += 1
+            else:
+                if self.chunks is None:
+                    self.chunks = batches.iterate()
+                chunk = next(self.chunks, None)
+                if chunk is None:
+                    self.complete = True
+                    return False
+                matrix, self.types = as_matrix(chunk[0])
+                self.names, label = list(chunk[0].columns), np.asarray(chunk[1], np.float32)
+                stem = Path(batches.scratch) / f"chunk-{id(self)}-{len(self.saved):05d}"
+                self.saved.append((stem.with_suffix(".x.npy"), stem.with_suffix(".y.npy")))
+                np.save(self.saved[-1][0], matrix)
+                np.save(self.saved[-1][1], label)
+            input_data(data=matrix, label=label, feature_names=self.names,
+                       feature_types=self.types)  # fmt: skip
+            return True
+
+        def reset(self) -> None:
+            self.position = 0
+            if not self.complete:  # a first pass cut short: read the split again
+                self.chunks, self.saved = None, []
+
+    return ChunkReader()
+
+
+def boosted(booster_params: dict, dtrain, dval, params: dict[str, Any], on_round) -> Fitted:
+    """xgboost.train with early stopping on `dval`, cut back to its best round."""
     import xgboost as xgb
 
     class Rounds(xgb.callback.TrainingCallback):
@@ -163,12 +256,6 @@ def fit(X, y, X_val, y_val, params: dict[str, Any], task: str, on_round: RoundCa
             )
             return False
 
-    booster_params = {k: v for k, v in params.items() if k not in TRAIN_ARGUMENTS}
-    booster_params.setdefault("objective", DEFAULT_OBJECTIVE[task])
-    booster_params.setdefault("eval_metric", DEFAULT_EVAL_METRIC[task])
-    booster_params.setdefault("nthread", default_threads(len(y)))
-    dtrain = xgb.DMatrix(X, label=y, enable_categorical=True)
-    dval = xgb.DMatrix(X_val, label=y_val, enable_categorical=True)
     booster = xgb.train(
         booster_params,
         dtrain,
@@ -207,20 +294,32 @@ def importance(model) -> dict[str, float]:
     return {name: float(gains.get(name, 0.0)) for name in model.feature_names or gains}
 
 
+def as_matrix(X):
+    """(float32 matrix, XGBoost feature types) of features.transform's frame: a category
+    as its code (the position of its level, which features.py fixed at training), a
+    missing one as NaN; "c" marks a categorical column, "q" a number."""
+    import numpy as np
+    import pandas as pd
+
+    matrix = np.empty(X.shape, dtype=np.float32)
+    types = []
+    for j, name in enumerate(X.columns):
+        values = X[name].array
+        if isinstance(values, pd.Categorical):
+            matrix[:, j] = np.where(values.codes < 0, np.nan, values.codes)
+            types.append("c")
+        else:
+            matrix[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
+            types.append("q")
+    return matrix, types
+
+
 def predict(model, X):
-    """From a float matrix: a category as its code (the position of its level, which
-    features.py fixed at training; the booster knows which features are categorical), a
-    missing one as NaN. Given a DataFrame of categoricals XGBoost spends ~1 ms more a call."""
+    """From a float matrix (`as_matrix`: the booster knows which features are categorical).
+    Given a DataFrame of categoricals XGBoost spends ~1 ms more a call."""
     import numpy as np
     import pandas as pd
 
     if not any(isinstance(kind, pd.CategoricalDtype) for kind in X.dtypes):
         return model.inplace_predict(X.to_numpy(dtype=np.float32, na_value=np.nan))
-    matrix = np.empty(X.shape, dtype=np.float32)
-    for j, name in enumerate(X.columns):
-        values = X[name].array
-        if isinstance(values, pd.Categorical):
-            matrix[:, j] = np.where(values.codes < 0, np.nan, values.codes)
-        else:
-            matrix[:, j] = values.to_numpy(dtype=np.float32, na_value=np.nan)
-    return model.inplace_predict(matrix)
+    return model.inplace_predict(as_matrix(X)[0])

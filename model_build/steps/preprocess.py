@@ -21,6 +21,11 @@ values (`hash_split`: the instances agree without talking), writes its splits as
 (`part-<host>.json`, stepkit.baseline_merge); `--merge` then writes the whole training
 split's baseline from the parts on one instance.
 
+An input larger than `--stream-above-mb` (256 MB) is split a chunk at a time
+(`streamed_main`): memory stays flat whatever its size, the splits hold the same rows as
+the whole input's split (in input order), and the baseline is merged from each chunk's
+part as a sharded input's is.
+
 A row without a target (empty, or NA/null/None) can be neither learnt nor scored: it is
 left out and counted. The validate step quarantines such rows first when the suite
 expects the target not to be null (the suite `mlops init` writes does), within
@@ -43,9 +48,17 @@ from stepkit.baseline import baseline_statistics, model_monitor_baseline
 from stepkit.baseline_merge import baseline_part, merged_baseline
 from stepkit.distributed import PROCESSING_RESOURCE_CONFIG, processing_hosts, row_shards
 from stepkit.rows import MISSING_NUMBER_TEXT, category_keys, typed_frame
-from stepkit.splits import read_split, write_split
+from stepkit.splits import (
+    STREAM_ABOVE_MB,
+    read_split,
+    read_split_chunks,
+    split_files,
+    split_mb,
+    write_split,
+)
 
 PART_FILE = "part"  # a sharded preprocess instance's baseline part: part-<host>.json
+SPLIT_NAMES = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,15 @@ def write_shards(part: pd.DataFrame, folder: Path, name: str, shards: int) -> No
         write_split(part[shard == k], folder, f"{name}-{k + 1:02d}")
 
 
+def labels_error(name: str, distinct: list[str], complete: bool = True) -> ValueError:
+    shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
+    count = f"{len(distinct)}" if complete else f"at least {len(distinct)}"
+    return ValueError(
+        f"binary_classification needs target {name} to hold exactly two values; "
+        f"it has {count}: {shown}"
+    )
+
+
 def binary_labels(target: pd.Series) -> pd.Series:
     """The target's labels (category keys), checked to hold exactly two values."""
     keys = category_keys(target)
@@ -157,12 +179,86 @@ def binary_labels(target: pd.Series) -> pd.Series:
         raise ValueError(f"target {target.name} has empty values: every row needs a label")
     distinct = sorted(keys.unique())
     if len(distinct) != 2:
-        shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
-        raise ValueError(
-            f"binary_classification needs target {target.name} to hold exactly two values; "
-            f"it has {len(distinct)}: {shown}"
-        )
+        raise labels_error(str(target.name), distinct)
     return keys
+
+
+def split_codes(
+    n: int, train_ratio: float, validation_ratio: float, seed: int, labels: pd.Series | None
+) -> np.ndarray:
+    """Per row of `n`, in order: 0 train, 1 validation, 2 test. The rows `split_data` picks
+    for a frame of `n` rows (it splits their positions here), so a streamed split holds
+    the same rows as the split of the whole frame."""
+    positions = pd.DataFrame({"row": np.arange(n)})
+    splits = split_data(positions, train_ratio, validation_ratio, seed, labels)
+    codes = np.empty(n, dtype=np.int8)
+    for code, part in enumerate((splits.train, splits.validation, splits.test)):
+        codes[part["row"].to_numpy()] = code
+    return codes
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Which input rows a streamed split keeps, and the labels of those kept (classifier)."""
+
+    rows: np.ndarray  # bool per input row
+    labels: pd.Series | None  # int codes per kept row, for a stratified split
+    quarantined: int
+    unlabelled: int
+
+
+def kept_rows(raw: Path, target: str, quarantined: list[int], task: str) -> Kept:
+    """The first pass over a large input: its target column only, a chunk at a time."""
+    leave_out = np.asarray(sorted(set(quarantined)), dtype=np.int64)
+    rows, codes, levels, start, unlabelled = [], [], {}, 0, 0
+    for chunk in read_split_chunks(raw, columns=[target]):
+        target_values = chunk[target]
+        quarantine = np.zeros(len(chunk), dtype=bool)
+        quarantine[leave_out[(leave_out >= start) & (leave_out < start + len(chunk))] - start] = 1
+        labelled = ~without_target(target_values)
+        unlabelled += int((~labelled & ~quarantine).sum())  # as counted after the quarantine
+        keep = labelled & ~quarantine
+        rows.append(keep)
+        start += len(chunk)
+        if task == "binary_classification":
+            keys = category_keys(target_values[keep])
+            for level in keys.unique():
+                levels.setdefault(level, len(levels))
+            if len(levels) > 2:  # a numeric target by mistake: stop at the third value
+                raise labels_error(target, sorted(levels), complete=False)
+            codes.append(keys.map(levels).to_numpy(dtype=np.int8))
+    if start == 0:
+        raise ValueError("input has no data rows")
+    if task == "binary_classification" and len(levels) != 2:
+        raise labels_error(target, sorted(levels))
+    labels = pd.Series(np.concatenate(codes)) if codes else None
+    return Kept(np.concatenate(rows), labels, int((leave_out < start).sum()), unlabelled)
+
+
+class SplitWriter:
+    """One split's files, a chunk of rows at a time: `name.csv`, or `shards` files
+    `name-NN.csv` as `write_shards` writes them; the header once, rows appended."""
+
+    def __init__(self, folder: Path, name: str, shards: int):
+        self.folder, self.name, self.shards = folder, name, shards
+        self.started: set[str] = set()
+        self.rows = 0
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, part: pd.DataFrame) -> None:
+        self.rows += len(part)
+        if self.shards == 1:
+            self._append(self.name, part)
+            return
+        shard = row_shards(part, self.shards)
+        for k in range(self.shards):
+            self._append(f"{self.name}-{k + 1:02d}", part[shard == k])
+
+    def _append(self, stem: str, rows: pd.DataFrame) -> None:
+        first = stem not in self.started
+        rows.to_csv(self.folder / f"{stem}.csv", mode="w" if first else "a", header=first,
+                    index=False)  # fmt: skip
+        self.started.add(stem)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -191,6 +287,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="split this instance's share of a sharded input; write its part of "
         "the baseline (merged by --merge)",
+    )
+    p.add_argument(
+        "--stream-above-mb",
+        type=float,
+        default=STREAM_ABOVE_MB,
+        help="an input larger than this is split a chunk at a time",
     )
     p.add_argument("--resource-config", type=Path, default=PROCESSING_RESOURCE_CONFIG)
     p.add_argument("--raw-dir", type=Path, default=Path("/opt/ml/processing/raw"))
@@ -232,6 +334,63 @@ def merge_main(args: argparse.Namespace) -> None:
     print(f"baseline of {baseline['rows']} training rows merged from {len(parts)} part(s)")
 
 
+def streamed_main(args: argparse.Namespace, features: list[str], text: tuple[str, ...]) -> None:
+    """`main` for an input too large to hold (over STREAM_ABOVE_MB): two passes, a chunk
+    at a time. The first reads the target column: which rows are kept, and (a classifier)
+    their labels; the split is then decided as `split_data` decides it for the kept rows
+    (`split_codes`); the second pass writes each chunk's rows to their split, in input
+    order, and the training baseline is merged from each chunk's part (exact counts and
+    moments; quantiles within 0.05 % in rank, stepkit.baseline_merge). On shards
+    (`--part`) each row's split is its hash, as on a whole part."""
+    hosts = processing_hosts(args.resource_config)
+    columns = [*features, args.target]
+    for path in split_files(args.raw_dir):
+        found = list(pd.read_csv(path, nrows=0).columns)
+        missing = [c for c in columns if c not in found]
+        if missing:
+            raise ValueError(f"input lacks column(s) {missing}; has {found}")
+    kept = None
+    if not args.part:
+        kept = kept_rows(args.raw_dir, args.target, quarantined_rows(args.quarantine_dir),
+                         args.task)  # fmt: skip
+        if kept.quarantined:
+            print(f"left out {kept.quarantined} quarantined row(s)")
+        if kept.unlabelled:
+            print(f"left out {kept.unlabelled} row(s) without a {args.target}")
+        codes = split_codes(int(kept.rows.sum()), args.train_ratio, args.validation_ratio,
+                            args.seed, kept.labels)  # fmt: skip
+    writers = [SplitWriter(getattr(args, f"{name}_dir"), hosts.file_name(name, ""), args.shards)
+               for name in SPLIT_NAMES]  # fmt: skip
+    parts, start, done = [], 0, 0
+    for chunk in read_split_chunks(args.raw_dir):
+        size, chunk = len(chunk), chunk[columns]
+        if kept is None:  # a shard: rows without a target left out here, the split hashed
+            chunk = chunk[~without_target(chunk[args.target])]
+            hashed = hash_split(chunk, args.train_ratio, args.validation_ratio, args.seed)
+            chunk_splits = (hashed.train, hashed.validation, hashed.test)
+        else:
+            chunk = chunk[kept.rows[start : start + size]]
+            chunk_codes = codes[done : done + len(chunk)]
+            chunk_splits = tuple(chunk[chunk_codes == code] for code in range(3))
+            done += len(chunk)
+        start += size
+        for writer, part in zip(writers, chunk_splits, strict=True):
+            writer.write(part)
+        train = chunk_splits[0]
+        if len(train):
+            typed, _ = typed_frame(train[features], features, text)
+            parts.append(baseline_part(typed, features, text, train[args.target], args.task))
+        print(f"  {start:,} input rows split", flush=True)
+    for writer in writers:
+        print(f"{writer.name}: {writer.rows} rows")
+    if args.part:  # one part file per chunk: the merge reads every part-*.json
+        for k, part in enumerate(parts):
+            write_json(args.baseline_dir, hosts.file_name(PART_FILE, f"-{k + 1:04d}.json"), part)
+        return
+    baseline, statistics, constraints = merged_baseline(parts)
+    write_baseline(args.baseline_dir, baseline, statistics, constraints)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.merge:
@@ -239,6 +398,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     features = args.features.split(",")
     text = tuple(c for c in args.categorical.split(",") if c)
+    if split_mb(args.raw_dir) > args.stream_above_mb:
+        streamed_main(args, features, text)
+        return
     hosts = processing_hosts(args.resource_config)  # locally: one host, plain file names
 
     df = read_raw(args.raw_dir, [*features, args.target])
@@ -255,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         labels = binary_labels(df[args.target]) if args.task == "binary_classification" else None
         splits = split_data(df, args.train_ratio, args.validation_ratio, args.seed, labels)
-    for name in ("train", "validation", "test"):
+    for name in SPLIT_NAMES:
         part = getattr(splits, name)
         write_shards(part, getattr(args, f"{name}_dir"), hosts.file_name(name, ""), args.shards)
         print(f"{name}: {len(part)} rows")

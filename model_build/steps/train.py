@@ -18,6 +18,8 @@ import json
 import os
 import platform
 import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +29,21 @@ import numpy as np
 import pandas as pd
 
 from stepkit.artifact import FEATURES_FILE, MODEL_DIR, copy_serving_code, write_manifest
-from stepkit.contract import FeatureSpec
+from stepkit.contract import Batches, FeatureSpec
 from stepkit.distributed import joined, training_hosts
 from stepkit.rows import category_keys, checked_frame
-from stepkit.splits import read_split
+from stepkit.splits import STREAM_ABOVE_MB, read_split, read_split_chunks, split_mb
 
 CURVE_FILE = "curve.csv"
 SUMMARY_FILE = "training.json"
 CURVE_PRINT_EVERY = 25  # rounds between metric lines in the log
 AFFIRMATIVE = ("1", "yes", "true", "y", "positive", "pos")
+# A training split too large to hold is streamed; features.fit then sees a uniform sample
+# of this many of its rows (~150 MB of text for 10 columns).
+FIT_SAMPLE_ROWS = 250_000
 # Arguments of this script; every other `--name value` pair is a hyperparameter.
 OWN_ARGS = ("model", "features", "target", "task", "categorical", "max_categories",
-            "positive_label", "threshold")  # fmt: skip
+            "positive_label", "threshold", "stream_above_mb")  # fmt: skip
 
 
 # How Python's str() (the local runner) and SageMaker write booleans and None.
@@ -78,9 +83,14 @@ def parse_hyperparameters(pairs: list[str]) -> dict[str, Any]:
 def class_labels(target: pd.Series, positive_label: str | None = None) -> list[str]:
     """[negative, positive]: the two values of a binary target (1, yes, true is positive)."""
     keys = category_keys(target)
-    if keys.isna().any():
-        raise ValueError(f"target has {int(keys.isna().sum())} empty value(s)")
-    distinct = sorted(keys.unique().tolist())
+    return class_labels_of(keys.dropna().unique().tolist(), int(keys.isna().sum()), positive_label)
+
+
+def class_labels_of(distinct: list[str], empty: int, positive_label: str | None) -> list[str]:
+    """`class_labels` from a target's distinct values and its count of empty ones."""
+    if empty:
+        raise ValueError(f"target has {empty} empty value(s)")
+    distinct = sorted(distinct)
     if len(distinct) != 2:
         shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
         raise ValueError(
@@ -183,6 +193,116 @@ def train(
     return fitted, state, labels, share(float(y.mean()))
 
 
+@dataclass
+class TargetPass:
+    """What the first pass over a streamed training split learns: its rows, its target's
+    values (a classifier's counts per key, else the sum) and a sample for features.fit."""
+
+    rows: int = 0
+    counts: pd.Series | None = None  # key -> rows (classifier); NaN key: empty values
+    total: float = 0.0
+    bad: int = 0  # empty or non-numeric targets (regression)
+    sample: pd.DataFrame | None = None
+    sample_keys: np.ndarray = field(default_factory=lambda: np.empty(0))
+
+
+def sampled(seen: TargetPass, chunk: pd.DataFrame, keys: np.ndarray, size: int) -> None:
+    """Keep the `size` rows with the smallest random keys so far: a uniform sample without
+    replacement of all rows seen (a bottom-k sample), whatever the chunks."""
+    if len(seen.sample_keys) >= size:  # only rows that beat the sample's largest key
+        better = keys < seen.sample_keys.max()
+        chunk, keys = chunk[better], keys[better]
+    frame = chunk if seen.sample is None else pd.concat([seen.sample, chunk])
+    keys = np.concatenate([seen.sample_keys, keys])
+    if len(keys) > size:
+        keep = np.sort(np.argpartition(keys, size)[:size])
+        frame, keys = frame.iloc[keep], keys[keep]
+    seen.sample, seen.sample_keys = frame.reset_index(drop=True), keys
+
+
+def target_pass(folder: Path, spec: FeatureSpec, sample_rows: int, seed: int = 0) -> TargetPass:
+    """One pass over a training split too large to hold, a chunk at a time."""
+    seen, rng = TargetPass(), np.random.default_rng(seed)
+    for chunk in read_split_chunks(folder, columns=[*spec.features, spec.target]):
+        seen.rows += len(chunk)
+        target = chunk[spec.target]
+        if spec.task == "binary_classification":
+            counts = category_keys(target).value_counts(dropna=False)
+            seen.counts = counts if seen.counts is None else seen.counts.add(counts, fill_value=0)
+        else:
+            values = pd.to_numeric(target, errors="coerce").to_numpy(dtype=np.float64)
+            seen.bad += int(np.isnan(values).sum())
+            seen.total += float(np.nansum(values))
+        sampled(seen, chunk, rng.random(len(chunk)), sample_rows)
+    if seen.bad:
+        raise ValueError(f"target has {seen.bad} empty or non-numeric value(s)")
+    if seen.rows == 0:
+        raise ValueError(f"no training rows in {folder}")
+    return seen
+
+
+def fitted_features(rows: pd.DataFrame, spec: FeatureSpec, labels: list[str] | None) -> dict:
+    """features.fit on raw training rows (the target encoded as the family learns it)."""
+    typed = checked_frame(rows[spec.features], spec.features, spec.text)
+    return features.fit(typed.assign(**{spec.target: encode_target(rows[spec.target], labels)}),
+                        spec)  # fmt: skip
+
+
+def streamed_train(
+    train_dir: Path,
+    validation_dir: Path,
+    spec: FeatureSpec,
+    family,
+    params: dict,
+    positive_label: str | None,
+    on_round,
+    share=lambda value: value,
+    scratch: Path | None = None,
+) -> tuple:
+    """`train` for splits too large to hold (over STREAM_ABOVE_MB), read a chunk at a time.
+
+    features.fit sees a uniform sample of FIT_SAMPLE_ROWS training rows (as scikit-learn's
+    QuantileTransformer fits on a subsample); the family's `fit_batches` reads the splits'
+    chunks, each typed and transformed with the fitted state; a family without it gets
+    the transformed columns of the whole split in one frame."""
+    seen = target_pass(train_dir, spec, FIT_SAMPLE_ROWS)
+    labels = None
+    if spec.task == "binary_classification":
+        empty = int(seen.counts[seen.counts.index.isna()].sum())
+        distinct = [str(k) for k in seen.counts.index.dropna()]
+        labels = class_labels_of(distinct, empty, positive_label)
+    labels = share(labels)
+    state = share(fitted_features(seen.sample, spec, labels))
+    seen.sample = None  # ~150 MB of text, not needed while the model trains
+    mean = seen.total / seen.rows if labels is None else seen.counts.get(labels[1], 0) / seen.rows
+
+    def batches(folder: Path, rows: int) -> Batches:
+        def iterate():
+            for chunk in read_split_chunks(folder, columns=[*spec.features, spec.target]):
+                typed = checked_frame(chunk[spec.features], spec.features, spec.text)
+                yield features.transform(typed, state), encode_target(chunk[spec.target], labels)
+
+        return Batches(iterate, rows, len(spec.features), scratch or Path(tempfile.gettempdir()))
+
+    validation_rows = sum(len(c) for c in read_split_chunks(validation_dir, [spec.target]))
+    train_batches, validation_batches = (batches(train_dir, seen.rows),
+                                         batches(validation_dir, validation_rows))  # fmt: skip
+    if hasattr(family, "fit_batches"):
+        fitted = family.fit_batches(train_batches, validation_batches, params, spec.task, on_round)
+    else:
+        X, y = whole(train_batches)
+        X_val, y_val = whole(validation_batches)
+        fitted = family.fit(X, y, X_val, y_val, params, spec.task, on_round)
+    return fitted, state, labels, share(float(mean))
+
+
+def whole(batches: Batches) -> tuple[pd.DataFrame, np.ndarray]:
+    """A split's transformed chunks as one frame (for a family without fit_batches)."""
+    chunks = list(batches.iterate())
+    return (pd.concat([X for X, _ in chunks], ignore_index=True),
+            np.concatenate([y for _, y in chunks]))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", required=True, help="the model family (config train.model)")
@@ -193,6 +313,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--max_categories", type=int, default=256)
     p.add_argument("--positive_label", default=None)
     p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument(
+        "--stream_above_mb",
+        type=float,
+        default=STREAM_ABOVE_MB,
+        help="a training split larger than this is read a chunk at a time",
+    )
     env = os.environ.get
     p.add_argument("--model-dir", type=Path, default=Path(env("SM_MODEL_DIR", "/opt/ml/model")))
     p.add_argument(
@@ -224,11 +350,18 @@ def main(argv: list[str] | None = None) -> None:
     curve = Curve(args.output_data_dir / CURVE_FILE)
     hosts = training_hosts()
     try:
-        with joined(family, hosts) as share:
-            fitted, state, labels, target_mean = train(
-                read_split(args.train), read_split(args.validation), spec, family, params,
-                args.positive_label, curve, share,
-            )  # fmt: skip
+        with joined(family, hosts) as share, tempfile.TemporaryDirectory() as scratch:
+            if split_mb(args.train) > args.stream_above_mb:
+                print(f"training split over {args.stream_above_mb:g} MB: read a chunk at a time")
+                fitted, state, labels, target_mean = streamed_train(
+                    args.train, args.validation, spec, family, params, args.positive_label,
+                    curve, share, Path(scratch),
+                )  # fmt: skip
+            else:
+                fitted, state, labels, target_mean = train(
+                    read_split(args.train), read_split(args.validation), spec, family, params,
+                    args.positive_label, curve, share,
+                )  # fmt: skip
     finally:
         curve.close()
     if not hosts.first:  # every host holds the same model; the first one writes it

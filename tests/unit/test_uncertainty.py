@@ -67,7 +67,8 @@ def test_bootstrap_rounds_drawn_in_blocks_give_the_one_shot_intervals(monkeypatc
     rng = np.random.default_rng(3)
     y = rng.normal(size=5000)
     p = y + rng.normal(size=5000) * 0.3
-    monkeypatch.setattr(metrics, "MAX_DRAWN_VALUES", 5000 * 7)  # 100 rounds, blocks of 7
+    monkeypatch.setattr(metrics, "DRAWN_VALUES", 5000 * 100)  # 100 rounds
+    monkeypatch.setattr(metrics, "BLOCK_VALUES", 5000 * 7)  # blocks of 7
     tracemalloc.start()
     blocked = metrics.bootstrap_intervals("regression", y, p)
     peak = tracemalloc.get_traced_memory()[1]
