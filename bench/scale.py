@@ -2,6 +2,8 @@
 10M generated rows, and the ratios between them.
 
 Targets (issue #26): at 10M rows, peak RSS <= 1.5 GB and time <= 12x the 1M-row time.
+The 1M-row file (47 MB) is read whole by every step; the 10M-row one (474 MB) is past
+data.stream_above_mb (256 MB), so every step reads it a chunk at a time (docs/scale.md).
 Each run is `mlops pipeline run --data <file>` in a fresh $MLOPS_HOME; the process tree
 (the command, the runner's step server, the step processes) is sampled every 50 ms and
 its RSS summed (an upper bound: forked processes share pages). Each step's own peak is

@@ -94,8 +94,7 @@ def data_args(cfg: Config) -> dict:
 def validate_args(cfg: Config, sharded: bool) -> dict:
     """Row-level quarantine needs the whole input on one host: off when it is sharded."""
     quarantine = {} if sharded else {"max_quarantined_pct": cfg.data.max_quarantined_pct}
-    return {"max_file_mb": cfg.data.max_file_mb, "stream_above_mb": cfg.data.stream_above_mb,
-            **quarantine}  # fmt: skip
+    return {"max_file_mb": cfg.data.max_file_mb, **quarantine}
 
 
 def part(sharded: bool) -> tuple[str, ...]:

@@ -52,7 +52,7 @@ data:
   target: {target}
   expectation_suite: {suite}
   max_file_mb: 2048          # larger inputs are refused before they are read
-  stream_above_mb: 256       # larger inputs and splits are read a chunk at a time
+  stream_above_mb: 64        # larger inputs and splits are read a chunk at a time
   # Up to this share of rows (%) failing row-level checks is set aside.{quarantine_note}
   max_quarantined_pct: {max_quarantined_pct}
   # Optional: reviewed reference rows (raw CSV, as the data) that challenger and champion

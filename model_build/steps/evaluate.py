@@ -13,7 +13,8 @@ golden set's, config data.golden), and the step writes what every later reader u
 - predictions.csv   per held-out row: target, y, challenger and champion predictions
 - golden_predictions.csv  the same for the golden rows
 
-A split larger than `--stream-above-mb` (256 MB) is scored a chunk at a time.
+A split larger than `--stream-above-mb` (config data.stream_above_mb, 64 MB) is scored a
+chunk at a time.
 
 The PR report, the gate, `mlops init`'s calibration, drift and monitoring read these and
 never score the models again. The model's serving contract is checked here too.

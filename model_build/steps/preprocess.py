@@ -21,10 +21,10 @@ values (`hash_split`: the instances agree without talking), writes its splits as
 (`part-<host>.json`, stepkit.baseline_merge); `--merge` then writes the whole training
 split's baseline from the parts on one instance.
 
-An input larger than `--stream-above-mb` (256 MB) is split a chunk at a time
-(`streamed_main`): memory stays flat whatever its size, the splits hold the same rows as
-the whole input's split (in input order), and the baseline is merged from each chunk's
-part as a sharded input's is.
+An input larger than `--stream-above-mb` (config data.stream_above_mb, 64 MB) is split a
+chunk at a time (`streamed_main`): memory stays flat whatever its size, the splits hold
+the same rows as the whole input's split (in input order), and the baseline is merged
+from each chunk's part as a sharded input's is.
 
 A row without a target (empty, or NA/null/None) can be neither learnt nor scored: it is
 left out and counted. The validate step quarantines such rows first when the suite
@@ -340,8 +340,9 @@ def streamed_main(args: argparse.Namespace, features: list[str], text: tuple[str
     their labels; the split is then decided as `split_data` decides it for the kept rows
     (`split_codes`); the second pass writes each chunk's rows to their split, in input
     order, and the training baseline is merged from each chunk's part (exact counts and
-    moments; quantiles within 0.05 % in rank, stepkit.baseline_merge). On shards
-    (`--part`) each row's split is its hash, as on a whole part."""
+    moments; quantiles within 0.05 % in rank, stepkit.baseline_merge). On a share of a
+    sharded input (`--part`) each row's split is its hash, as in memory, and each chunk's
+    baseline part is written for the merge."""
     hosts = processing_hosts(args.resource_config)
     columns = [*features, args.target]
     for path in split_files(args.raw_dir):
@@ -349,14 +350,14 @@ def streamed_main(args: argparse.Namespace, features: list[str], text: tuple[str
         missing = [c for c in columns if c not in found]
         if missing:
             raise ValueError(f"input lacks column(s) {missing}; has {found}")
-    kept = None
+    # a share of a sharded input (--part): labels are checked by the merge, as in memory
+    kept = kept_rows(args.raw_dir, args.target, quarantined_rows(args.quarantine_dir),
+                     "regression" if args.part else args.task)  # fmt: skip
+    if kept.quarantined:
+        print(f"left out {kept.quarantined} quarantined row(s)")
+    if kept.unlabelled:
+        print(f"left out {kept.unlabelled} row(s) without a {args.target}")
     if not args.part:
-        kept = kept_rows(args.raw_dir, args.target, quarantined_rows(args.quarantine_dir),
-                         args.task)  # fmt: skip
-        if kept.quarantined:
-            print(f"left out {kept.quarantined} quarantined row(s)")
-        if kept.unlabelled:
-            print(f"left out {kept.unlabelled} row(s) without a {args.target}")
         codes = split_codes(int(kept.rows.sum()), args.train_ratio, args.validation_ratio,
                             args.seed, kept.labels)  # fmt: skip
     writers = [SplitWriter(getattr(args, f"{name}_dir"), hosts.file_name(name, ""), args.shards)
@@ -364,16 +365,15 @@ def streamed_main(args: argparse.Namespace, features: list[str], text: tuple[str
     parts, start, done = [], 0, 0
     for chunk in read_split_chunks(args.raw_dir):
         size, chunk = len(chunk), chunk[columns]
-        if kept is None:  # a shard: rows without a target left out here, the split hashed
-            chunk = chunk[~without_target(chunk[args.target])]
+        chunk = chunk[kept.rows[start : start + size]]
+        start += size
+        if args.part:  # each row's split from its hash, as on a whole share
             hashed = hash_split(chunk, args.train_ratio, args.validation_ratio, args.seed)
             chunk_splits = (hashed.train, hashed.validation, hashed.test)
         else:
-            chunk = chunk[kept.rows[start : start + size]]
             chunk_codes = codes[done : done + len(chunk)]
             chunk_splits = tuple(chunk[chunk_codes == code] for code in range(3))
             done += len(chunk)
-        start += size
         for writer, part in zip(writers, chunk_splits, strict=True):
             writer.write(part)
         train = chunk_splits[0]

@@ -45,7 +45,6 @@ from stepkit.csv_input import input_files, read_csv_checked, read_csv_chunks, re
 from stepkit.distributed import PROCESSING_RESOURCE_CONFIG, processing_hosts
 from stepkit.expectations import load_suite, run_suite, run_suite_with_counts
 from stepkit.quarantine import quarantine_summary, row_failures, write_quarantine
-from stepkit.splits import STREAM_ABOVE_MB
 from stepkit.validation_merge import Moments, merge_results, part_result
 from stepkit.validation_report import (
     build_report,
@@ -56,10 +55,11 @@ from stepkit.validation_report import (
 )
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNUSABLE = 0, 1, 2
-# Inputs above STREAM_ABOVE_MB (config data.stream_above_mb) are validated a chunk at a
-# time, their results merged: memory stays flat (about 100 MB for a 10-column chunk)
-# whatever the input's size. Row-level quarantine needs the whole input in memory, so it
-# applies below that size only.
+# Inputs above this size are validated a chunk at a time, their results merged: memory
+# stays flat (about 100 MB for a 10-column chunk) whatever the input's size. Row-level
+# quarantine needs the whole input in memory, so it applies below this size only (and
+# this is not data.stream_above_mb, which the steps after validate read).
+STREAM_ABOVE_MB = 256
 CHUNK_ROWS = 500_000
 EXAMPLE_ROWS = 1000  # rows kept to describe a failure (a text column's values)
 SHARD_FILE = "shard"  # a sharded validate instance's results: shard-<host>.json

@@ -99,19 +99,26 @@ def test_a_streamed_split_holds_the_rows_of_the_whole_files_split(splits):
                                           abs=0.01)  # stratified  # fmt: skip
 
 
-def test_a_streamed_baseline_equals_the_whole_splits(splits):
-    got, want = (json.loads((splits[k] / "baseline" / "baseline.json").read_text())
-                 for k in ("streamed", "whole"))  # fmt: skip
-    assert got["rows"] == want["rows"] == len(read_split(splits["whole"] / "train"))
-    assert got["target"] == want["target"]
+def assert_same_features(got: dict, want: dict) -> None:
+    """Baselines' feature statistics equal: numbers to float rounding (sums in another
+    order), counts, levels and bin edges exactly (each chunk holds < 2,048 values)."""
+    assert got["features"].keys() == want["features"].keys()
     for name, expected in want["features"].items():
         merged = got["features"][name]
         assert merged.keys() == expected.keys(), name
         for key, value in expected.items():
             if isinstance(value, float):
                 assert merged[key] == pytest.approx(value, rel=1e-12), (name, key)
-            else:  # counts, levels, bin edges (each chunk holds < 2,048 values: exact)
-                assert merged[key] == pytest.approx(value), (name, key)
+            else:
+                assert merged[key] == value, (name, key)
+
+
+def test_a_streamed_baseline_equals_the_whole_splits(splits):
+    got, want = (json.loads((splits[k] / "baseline" / "baseline.json").read_text())
+                 for k in ("streamed", "whole"))  # fmt: skip
+    assert got["rows"] == want["rows"] == len(read_split(splits["whole"] / "train"))
+    assert got["target"] == want["target"]
+    assert_same_features(got, want)
     for name in ("statistics.json", "constraints.json"):
         assert json.loads((splits["streamed"] / "baseline" / name).read_text())["features"]
 
@@ -213,7 +220,43 @@ def test_the_config_sets_where_every_step_streams():
     cfg = load_config()
     cfg = cfg.model_copy(update={"data": cfg.data.model_copy(update={"stream_above_mb": 12.5})})
     steps = {step.name: step for step in load_pipeline(cfg).steps}
-    for name in ("validate", "preprocess", "evaluate"):
+    for name in ("preprocess", "evaluate"):
         argv = list(steps[name].arguments)
         assert argv[argv.index("--stream-above-mb") + 1] == "12.5", name
     assert steps["train"].hyperparameters["stream_above_mb"] == 12.5
+
+
+def test_a_streamed_share_of_a_sharded_input_writes_the_same_rows_and_baseline(raw, tmp_path):
+    """preprocess --part (processing_instance_count > 1) on a share too large to hold: the
+    rows split by their hash as in memory, one baseline part per chunk, the same merge."""
+    config = tmp_path / "resourceconfig.json"
+    config.write_text(json.dumps({"current_host": "algo-1", "hosts": ["algo-1", "algo-2"]}))
+    outs = {"whole": tmp_path / "whole", "streamed": tmp_path / "streamed"}
+    share = ("--part", "--resource-config", str(config), "--shards", "2")
+    run_preprocess(raw, outs["whole"], *share)
+    run_preprocess(raw, outs["streamed"], *share, "--stream-above-mb", "0")
+    for out in outs.values():
+        preprocess.main(["--merge", "--parts-dir", str(out / "baseline"),
+                         "--baseline-dir", str(out / "merged")])  # fmt: skip
+    parts = sorted(p.name for p in (outs["streamed"] / "baseline").glob("part*.json"))
+    assert len(parts) == 10 and parts[0] == "part-algo-1-0001.json"  # one per chunk
+    assert sorted(p.name for p in (outs["streamed"] / "train").iterdir()) == [
+        "train-algo-1-01.csv", "train-algo-1-02.csv"]  # fmt: skip
+    for name in SPLITS:
+        pd.testing.assert_frame_equal(sorted_rows(outs["streamed"] / name),
+                                      sorted_rows(outs["whole"] / name))  # fmt: skip
+    got, want = (json.loads((outs[k] / "merged" / "baseline.json").read_text())
+                 for k in ("streamed", "whole"))  # fmt: skip
+    assert got["rows"] == want["rows"] and got["target"] == want["target"]
+    assert_same_features(got, want)
+
+
+def test_xgboost_scores_a_large_matrix_in_parts_as_in_one_call(monkeypatch):
+    import xgboost as xgb
+
+    rows = np.random.default_rng(0).random((model_xgboost.MANY_ROWS, 4)).astype(np.float32)
+    booster = xgb.train({"nthread": 1, "max_depth": 3},
+                        xgb.DMatrix(rows[:2000], label=rows[:2000].sum(axis=1)), 20)  # fmt: skip
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # three parts, whatever the machine's cores
+    np.testing.assert_array_equal(model_xgboost.scored(booster, rows),
+                                  booster.inplace_predict(rows))  # fmt: skip
