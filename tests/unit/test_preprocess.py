@@ -8,6 +8,8 @@ import pandas as pd
 import preprocess
 import pytest
 from fixture_project.generate import COLUMNS, FEATURES, TARGET, generate_buildings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stepkit.baseline import KLL_K, baseline_statistics, model_monitor_baseline
 from stepkit.rows import typed_frame
@@ -146,3 +148,23 @@ def test_model_monitor_baseline_follows_its_schema():
         "Robust"
     )
     json.dumps([statistics, constraints])  # plain JSON, as the analyzer reads it
+
+
+SPELLINGS = ["", " ", "NA", "n/a", "null", "None", "nan", "NaN", "-nan", "inf", "-Infinity",
+             "1e400", "1", "1.0", " 2 ", "abc", "yes", "0x10", "1_000", "1e5", "+3", "٣",
+             "  nan  ", "NULL", "none ", "-0", "1,5"]  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(SPELLINGS), st.text(max_size=8),
+                          st.floats().map(str)), min_size=1))  # fmt: skip
+def test_without_target_is_the_per_value_rule_whatever_the_values(values):
+    """The vectorised rule (finite numbers first) answers as category_key value by value."""
+    from stepkit.rows import MISSING_NUMBER_TEXT, category_key
+
+    def missing(value: str) -> bool:
+        key = category_key(value)
+        return key is None or key.lower() in MISSING_NUMBER_TEXT
+
+    column = pd.Series(values, dtype="str")
+    assert preprocess.without_target(column).tolist() == [missing(v) for v in values]
