@@ -49,8 +49,9 @@ def pipeline(cfg: Config) -> Pipeline:
                 inputs={"raw": DATA,
                         "quarantine": f"{'validate_merge' if sharded else 'validate'}.quarantine"},
                 outputs=("train", "validation", "test", "baseline"),
-                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(), **shards(cfg),
-                               stream_above_mb=cfg.data.stream_above_mb) + part(sharded),
+                arguments=args(**data_args(cfg), **cfg.preprocess.model_dump(),
+                               stream_above_mb=cfg.data.stream_above_mb, **shards(cfg))
+                          + part(sharded),
                 description="split the raw rows; training baseline statistics",
                 scale_out=True,
             ),

@@ -47,7 +47,7 @@ class DataConfig(_Section):
     # Inputs and splits larger than this are read a chunk at a time by preprocess, train
     # and evaluate: memory stays flat whatever the data's size (docs/scale.md). Smaller
     # ones are read whole: faster, and the same result.
-    stream_above_mb: float = Field(default=64, ge=0)
+    stream_above_mb: float = Field(default=64.0, ge=0)
     # rows failing row-level expectations, up to this share of all rows, are quarantined
     max_quarantined_pct: float = Field(default=0.1, ge=0, lt=100)
     # a reviewed, versioned evaluation set (raw CSV with header, in the repo): challenger and
