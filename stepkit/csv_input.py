@@ -154,7 +154,17 @@ def _utf8_error_offset(path: Path) -> tuple[int, int]:
             except UnicodeDecodeError as exc:
                 return exc.object[exc.start], offset - pending + exc.start
             offset += len(block)
+    pending = len(decoder.getstate()[0])
+    try:  # a character cut short by the end of the file
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        return exc.object[exc.start], offset - pending + exc.start
     return 0, offset
+
+
+def not_utf8(path: Path) -> str:
+    """The one line for a file that is not UTF-8: where its first bad byte is."""
+    return _not_utf8(Path(path), *_utf8_error_offset(Path(path)))
 
 
 def read_csv_checked(path: Path, max_mb: float) -> pd.DataFrame:
@@ -171,7 +181,7 @@ def read_csv_checked(path: Path, max_mb: float) -> pd.DataFrame:
     except pd.errors.ParserError as exc:
         raise UnusableInput(_ragged_message(path, str(exc), len(names))) from None
     except UnicodeDecodeError:
-        raise UnusableInput(_not_utf8(path, *_utf8_error_offset(path))) from None
+        raise UnusableInput(not_utf8(path)) from None
     if df.empty:
         raise UnusableInput(f"{path.name} has a header but no data rows")
     if df.iloc[:, -1].isna().any():
@@ -203,7 +213,7 @@ def read_csv_chunks(path: Path, max_mb: float, chunk_rows: int) -> Iterator[pd.D
     except pd.errors.ParserError as exc:
         raise UnusableInput(_ragged_message(path, str(exc), len(names))) from None
     except UnicodeDecodeError:
-        raise UnusableInput(_not_utf8(path, *_utf8_error_offset(path))) from None
+        raise UnusableInput(not_utf8(path)) from None
     if empty:
         raise UnusableInput(f"{path.name} has a header but no data rows")
     if short:

@@ -44,7 +44,7 @@ from mlops.local.artifacts import unpack_version
 from mlops.local.lifeline import die_with
 from mlops.local.model_host import load_model
 from mlops.local.server_process import is_running
-from stepkit.csv_input import duplicated_names
+from stepkit.csv_input import duplicated_names, not_utf8
 
 ROW_COLUMN = "row"  # 1-based data row number in the input, in the rejects file
 REASON_COLUMN = "reason"
@@ -120,7 +120,9 @@ def read_columns(path: Path, kind: str) -> list[str]:
         raise UsageError(f"input file not found: {path}") from None
     except pd.errors.EmptyDataError:
         raise UsageError(f"input file {path} is empty") from None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise UsageError(not_utf8(path)) from None
+    except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read {path} as {kind}: {exc}") from None
     duplicated = duplicated_names(names)  # the check data validate makes
     if duplicated:
@@ -144,7 +146,9 @@ def read_chunks(
     reader = pd.read_csv(path, usecols=columns, chunksize=rows, dtype=str, keep_default_na=False)
     try:
         yield from reader
-    except (ValueError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise UsageError(not_utf8(path)) from None
+    except ValueError as exc:
         raise UsageError(f"cannot read {path} as CSV: {exc}") from None
 
 

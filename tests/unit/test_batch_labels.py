@@ -39,3 +39,23 @@ def test_a_regressions_batch_output_has_no_label():
     model = SimpleNamespace(class_labels=None, threshold=0.5)
     chunk = scorer(model).score(pd.DataFrame({"p": ["1.5"], "id": ["a"]}), first_row=0)
     assert list(chunk.scored.columns) == ["id", "prediction"]
+
+
+def test_an_input_that_is_not_utf8_is_named_in_one_line(tmp_path):
+    """Found by the CLI harness: a lone lead byte gave "cannot read ... 'utf-8' codec can't
+    decode byte 0xc2 in position 0: unexpected end of data" (Python's words, not ours)."""
+    import pytest
+
+    from mlops.core.errors import UsageError
+    from mlops.local.batch import read_chunks, read_columns
+
+    cut = tmp_path / "cut.csv"
+    cut.write_bytes(b"\xc2")
+    with pytest.raises(UsageError, match=r"^cut.csv is not UTF-8 text \(byte 0xc2 at offset 0\)"):
+        read_columns(cut, "csv")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"a,b\n1,2\n" * 3 + b"3,caf\xe9\n")
+    with pytest.raises(
+        UsageError, match=r"^latin.csv is not UTF-8 text \(byte 0xe9 at offset 29\)"
+    ):
+        list(read_chunks(latin, "csv", ["a", "b"], 2))
