@@ -61,11 +61,17 @@ def test_hosts_come_from_the_training_environment(tmp_path):
 
 
 @pytest.mark.slow  # three training processes
-def test_two_hosts_train_one_model_close_to_a_single_host_fit(tmp_path):
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "streamed"])
+def test_two_hosts_train_one_model_close_to_a_single_host_fit(tmp_path, streamed):
+    """Streamed: each host reads its share a chunk at a time (data.stream_above_mb past
+    it), XGBoost's QuantileDMatrix from a DataIter inside the collective."""
     frame = generate_buildings(4000, seed=21)
     data = Data(frame, FEATURES, TARGET)
     train_rows, validation = frame.iloc[:3000], frame.iloc[3000:]
     argv = train_argv(data, "xgboost", {**SMALL["xgboost"], "num_round": 60})
+    single_argv = argv
+    if streamed:  # the streamed path, in one chunk per host (CHUNK_ROWS is 250,000)
+        argv = [*argv, "--stream_above_mb", "0"]
     whole = write_split(train_rows, tmp_path / "all" / "train", "train").parent
     val = write_split(validation, tmp_path / "all" / "validation", "validation").parent
     port = str(free_port())
@@ -76,10 +82,11 @@ def test_two_hosts_train_one_model_close_to_a_single_host_fit(tmp_path):
         part = write_split(shard, folder / "train", "train").parent
         env = {"SM_HOSTS": json.dumps(HOSTS), "SM_CURRENT_HOST": host, "DMLC_TRACKER_PORT": port}
         hosts.append((folder, start(folder, part, val, argv, env)))
-    single = start(tmp_path / "single", whole, val, argv, {})
-    for _, proc in [*hosts, (tmp_path / "single", single)]:
+    single = start(tmp_path / "single", whole, val, single_argv, {})
+    for folder, proc in [*hosts, (tmp_path / "single", single)]:
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, out
+        assert ("read a chunk at a time" in out) is (streamed and folder.name in HOSTS), out
     (first, _), (second, _) = hosts
     assert not (second / "model").exists()  # the first host writes the model
     curves = [(f / "output-data" / "curve.csv").read_text() for f, _ in hosts]
