@@ -54,7 +54,6 @@ from stepkit.splits import (
     read_split_chunks,
     split_files,
     split_mb,
-    write_split,
 )
 
 PART_FILE = "part"  # a sharded preprocess instance's baseline part: part-<host>.json
@@ -68,12 +67,17 @@ class Splits:
     test: pd.DataFrame
 
 
+def require_columns(found: list[str], columns: list[str]) -> None:
+    """Refuse an input whose header lacks any of `columns`, in one line."""
+    missing = [c for c in columns if c not in found]
+    if missing:
+        raise ValueError(f"input lacks column(s) {missing}; has {found}")
+
+
 def read_raw(input_dir: Path, columns: list[str]) -> pd.DataFrame:
     """All CSV files in `input_dir` as text, with exactly `columns` in that order."""
     df = read_split(input_dir)
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"input lacks column(s) {missing}; has {list(df.columns)}")
+    require_columns(list(df.columns), columns)
     if df.empty:
         raise ValueError("input has no data rows")
     return df[columns]
@@ -161,17 +165,6 @@ def hash_split(df: pd.DataFrame, train_ratio: float, validation_ratio: float, se
     return Splits(*(df[rows].reset_index(drop=True) for rows in (train, validation, test)))
 
 
-def write_shards(part: pd.DataFrame, folder: Path, name: str, shards: int) -> None:
-    """The split as `name.csv`, or as `shards` files `name-NN.csv` (rows shared out by a
-    hash of their values): SageMaker gives each training instance its own (ShardedByS3Key)."""
-    if shards == 1:
-        write_split(part, folder, name)
-        return
-    shard = row_shards(part, shards)
-    for k in range(shards):
-        write_split(part[shard == k], folder, f"{name}-{k + 1:02d}")
-
-
 def labels_error(name: str, distinct: list[str], complete: bool = True) -> ValueError:
     shown = ", ".join(distinct[:5]) + (", ..." if len(distinct) > 5 else "")
     count = f"{len(distinct)}" if complete else f"at least {len(distinct)}"
@@ -246,7 +239,8 @@ def kept_rows(raw: Path, target: str, quarantined: list[int], task: str) -> Kept
 
 class SplitWriter:
     """One split's files, a chunk of rows at a time: `name.csv`, or `shards` files
-    `name-NN.csv` as `write_shards` writes them; the header once, rows appended."""
+    `name-NN.csv` (rows shared out by a hash of their values); the header once, rows
+    appended."""
 
     def __init__(self, folder: Path, name: str, shards: int):
         self.folder, self.name, self.shards = folder, name, shards
@@ -268,6 +262,12 @@ class SplitWriter:
         rows.to_csv(self.folder / f"{stem}.csv", mode="w" if first else "a", header=first,
                     index=False)  # fmt: skip
         self.started.add(stem)
+
+
+def write_shards(part: pd.DataFrame, folder: Path, name: str, shards: int) -> None:
+    """The split as `name.csv`, or as `shards` files `name-NN.csv` (rows shared out by a
+    hash of their values): SageMaker gives each training instance its own (ShardedByS3Key)."""
+    SplitWriter(folder, name, shards).write(part)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -355,10 +355,7 @@ def streamed_main(args: argparse.Namespace, features: list[str], text: tuple[str
     hosts = processing_hosts(args.resource_config)
     columns = [*features, args.target]
     for path in split_files(args.raw_dir):
-        found = list(pd.read_csv(path, nrows=0).columns)
-        missing = [c for c in columns if c not in found]
-        if missing:
-            raise ValueError(f"input lacks column(s) {missing}; has {found}")
+        require_columns(list(pd.read_csv(path, nrows=0).columns), columns)
     # a share of a sharded input (--part): labels are checked by the merge, as in memory
     kept = kept_rows(args.raw_dir, args.target, quarantined_rows(args.quarantine_dir),
                      "regression" if args.part else args.task)  # fmt: skip
