@@ -199,13 +199,15 @@ def evaluate_split(
         predictions.to_csv(predictions_file, index=False)
         return report
     parts: list[Scored] = []
+    done = 0
     for k, chunk in enumerate(read_split_chunks(folder)):
         part = scored(chunk, challenger, champion)
         part.predictions().to_csv(predictions_file, mode="a" if k else "w", header=not k,
                                   index=False)  # fmt: skip
         part.target = part.target.iloc[:0]  # written: the text is not kept
         parts.append(part)
-        print(f"  {sum(len(p.y) for p in parts):,} rows scored", flush=True)
+        done += len(part.y)
+        print(f"  {done:,} rows scored", flush=True)
     whole = Scored(
         pd.Series(dtype=object),
         *(np.concatenate([getattr(p, name) for p in parts]) for name in ("y", "predicted",

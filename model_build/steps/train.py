@@ -14,6 +14,7 @@ to the log as `validation:<metric>=<value>` (SageMaker's tuner reads those lines
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -257,7 +258,7 @@ def streamed_train(
     positive_label: str | None,
     on_round,
     share=lambda value: value,
-    scratch: Path | None = None,
+    scratch: Path | None = None,  # the family's caches go here (default: a temporary folder)
 ) -> tuple:
     """`train` for splits too large to hold (over STREAM_ABOVE_MB), read a chunk at a time.
 
@@ -276,23 +277,27 @@ def streamed_train(
     seen.sample = None  # ~150 MB of text, not needed while the model trains
     mean = seen.total / seen.rows if labels is None else seen.counts.get(labels[1], 0) / seen.rows
 
-    def batches(folder: Path, rows: int) -> Batches:
+    def batches(folder: Path, rows: int, cache: Path) -> Batches:
         def iterate():
             for chunk in read_split_chunks(folder, columns=[*spec.features, spec.target]):
                 typed = checked_frame(chunk[spec.features], spec.features, spec.text)
                 yield features.transform(typed, state), encode_target(chunk[spec.target], labels)
 
-        return Batches(iterate, rows, len(spec.features), scratch or Path(tempfile.gettempdir()))
+        return Batches(iterate, rows, len(spec.features), cache)
 
     validation_rows = sum(len(c) for c in read_split_chunks(validation_dir, [spec.target]))
-    train_batches, validation_batches = (batches(train_dir, seen.rows),
-                                         batches(validation_dir, validation_rows))  # fmt: skip
-    if hasattr(family, "fit_batches"):
-        fitted = family.fit_batches(train_batches, validation_batches, params, spec.task, on_round)
-    else:
-        X, y = whole(train_batches)
-        X_val, y_val = whole(validation_batches)
-        fitted = family.fit(X, y, X_val, y_val, params, spec.task, on_round)
+    # the family's on-disk caches: in `scratch`, else in a folder removed after the fit
+    with contextlib.ExitStack() as stack:
+        cache = scratch or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        train_batches, validation_batches = (batches(train_dir, seen.rows, cache),
+                                             batches(validation_dir, validation_rows, cache))  # fmt: skip
+        if hasattr(family, "fit_batches"):
+            fitted = family.fit_batches(train_batches, validation_batches, params, spec.task,
+                                        on_round)  # fmt: skip
+        else:
+            X, y = whole(train_batches)
+            X_val, y_val = whole(validation_batches)
+            fitted = family.fit(X, y, X_val, y_val, params, spec.task, on_round)
     return fitted, state, labels, share(float(mean))
 
 
@@ -350,12 +355,12 @@ def main(argv: list[str] | None = None) -> None:
     curve = Curve(args.output_data_dir / CURVE_FILE)
     hosts = training_hosts()
     try:
-        with joined(family, hosts) as share, tempfile.TemporaryDirectory() as scratch:
+        with joined(family, hosts) as share:
             if split_mb(args.train) > args.stream_above_mb:
                 print(f"training split over {args.stream_above_mb:g} MB: read a chunk at a time")
                 fitted, state, labels, target_mean = streamed_train(
                     args.train, args.validation, spec, family, params, args.positive_label,
-                    curve, share, Path(scratch),
+                    curve, share,
                 )  # fmt: skip
             else:
                 fitted, state, labels, target_mean = train(
